@@ -1,0 +1,158 @@
+"""Paths, defaults and the column contract of the ``patients`` table.
+
+Everything that names a column of the store's ``patients`` table takes the name
+from here, so the generator, the importer, the models and the pages agree.
+Units are part of the names: months for time, cm for diameters, ng/mL for CEA.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "data"
+DEFAULT_DB = DATA_DIR / "crlm.duckdb"
+MODELS_DIR = DATA_DIR / "models"
+SAMPLES_DIR = DATA_DIR / "samples"
+LOG_DIR = DATA_DIR / "logs"
+
+DEFAULT_SEED = 20240601
+DEFAULT_DEMO_PATIENTS = 1500
+DEMO_COHORT = "demo"
+SYNTHETIC_NOTICE = (
+    "Synthetic demo cohort: every patient shown here is simulated. "
+    "Research use only, not a medical device."
+)
+
+
+def db_path(override: str | os.PathLike | None = None) -> Path:
+    """The store file: explicit argument, else ``CRLM_DB``, else the default."""
+    if override:
+        return Path(override)
+    env = os.environ.get("CRLM_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the ``patients`` table.
+
+    ``kind`` is one of ``text``, ``category``, ``bool``, ``int``, ``float``,
+    ``date``. ``levels`` lists the allowed values of a category (NULL means
+    unknown / not done and is always allowed unless ``required``).
+    ``lo``/``hi`` bound numeric values (inclusive).
+    """
+
+    name: str
+    kind: str
+    label: str
+    unit: str = ""
+    levels: tuple[str, ...] = ()
+    lo: float | None = None
+    hi: float | None = None
+    required: bool = False
+    group: str = ""
+    outcome: bool = False
+    derived: bool = False
+
+    @property
+    def sql_type(self) -> str:
+        return {
+            "text": "VARCHAR",
+            "category": "VARCHAR",
+            "bool": "BOOLEAN",
+            "int": "INTEGER",
+            "float": "DOUBLE",
+            "date": "DATE",
+        }[self.kind]
+
+
+MUT = ("mutant", "wild-type")
+
+PATIENT_COLUMNS: tuple[Column, ...] = (
+    Column("patient_id", "text", "Patient id (store pseudonym)", required=True, group="id"),
+    Column("center", "category", "Centre", required=True, group="id"),
+    Column("cohort_split", "category", "Split", levels=("development", "external"),
+           required=True, group="id"),
+    Column("diagnosis_date", "date", "Date of CRLM diagnosis", group="id"),
+    # demographics
+    Column("age_years", "float", "Age", unit="years", lo=18, hi=100, group="demographics"),
+    Column("sex", "category", "Sex", levels=("male", "female"), group="demographics"),
+    # primary tumour
+    Column("primary_side", "category", "Primary tumour side",
+           levels=("right", "left", "rectum"), group="primary tumour"),
+    Column("t_stage", "category", "T stage", levels=("T1", "T2", "T3", "T4"),
+           group="primary tumour"),
+    Column("node_positive", "bool", "Node-positive primary", group="primary tumour"),
+    Column("grade", "category", "Grade", levels=("G1", "G2", "G3"), group="primary tumour"),
+    # molecular
+    Column("kras", "category", "KRAS", levels=MUT, group="molecular"),
+    Column("nras", "category", "NRAS", levels=MUT, group="molecular"),
+    Column("braf_v600e", "category", "BRAF V600E", levels=MUT, group="molecular"),
+    Column("msi", "category", "MSI / MMR", levels=("MSI-H", "MSS"), group="molecular"),
+    Column("her2", "category", "HER2", levels=("amplified", "not amplified"),
+           group="molecular"),
+    Column("ras_status", "category", "RAS status", levels=("mutant", "wild-type", "unknown"),
+           group="molecular", derived=True),
+    # metastatic disease
+    Column("synchronous", "bool", "Synchronous metastases", group="liver disease"),
+    Column("disease_free_interval_months", "float", "Disease-free interval", unit="months",
+           lo=0, hi=240, group="liver disease"),
+    Column("n_liver_lesions", "int", "Number of liver lesions", lo=1, hi=100,
+           group="liver disease"),
+    Column("max_diameter_cm", "float", "Largest lesion diameter", unit="cm", lo=0.1, hi=30,
+           group="liver disease"),
+    Column("bilobar", "bool", "Bilobar disease", group="liver disease"),
+    Column("extrahepatic_disease", "bool", "Extrahepatic disease", group="liver disease"),
+    Column("cea_ng_ml", "float", "CEA", unit="ng/mL", lo=0, hi=100000, group="labs"),
+    # derived scores
+    Column("tumour_burden_score", "float", "Tumour burden score (TBS)", lo=0, hi=200,
+           group="scores", derived=True),
+    Column("tbs_zone", "category", "TBS zone", levels=("low", "medium", "high"),
+           group="scores", derived=True),
+    Column("fong_score", "int", "Fong clinical risk score", lo=0, hi=5, group="scores",
+           derived=True),
+    Column("fong_group", "category", "Fong group", levels=("low", "high"), group="scores",
+           derived=True),
+    Column("game_score", "int", "GAME score", lo=0, hi=7, group="scores", derived=True),
+    Column("game_group", "category", "GAME group", levels=("0-1", "2-3", "4-7"),
+           group="scores", derived=True),
+    Column("mcs_score", "int", "m-CS score", lo=0, hi=3, group="scores", derived=True),
+    # treatment
+    Column("regimen", "category", "Chemotherapy backbone",
+           levels=("FOLFOX", "FOLFIRI", "FOLFOXIRI", "CAPOX"), group="treatment plan"),
+    Column("biologic", "category", "Biologic", levels=("anti-EGFR", "anti-VEGF", "none"),
+           group="treatment plan"),
+    Column("hepatectomy", "bool", "Hepatectomy", group="treatment plan"),
+    Column("growth_pattern", "category", "Histopathological growth pattern",
+           levels=("desmoplastic", "replacement", "mixed"), group="pathology"),
+    # outcomes
+    Column("best_response", "category", "Best RECIST response", levels=("CR", "PR", "SD", "PD"),
+           group="outcome", outcome=True),
+    Column("responder", "bool", "Responder (CR/PR)", group="outcome", outcome=True,
+           derived=True),
+    Column("os_months", "float", "Overall survival", unit="months", lo=0, hi=400,
+           group="outcome", outcome=True),
+    Column("os_event", "bool", "Death", group="outcome", outcome=True),
+    Column("pfs_months", "float", "Progression-free survival", unit="months", lo=0, hi=400,
+           group="outcome", outcome=True),
+    Column("pfs_event", "bool", "Progression or death", group="outcome", outcome=True),
+)
+
+COLUMNS_BY_NAME: dict[str, Column] = {c.name: c for c in PATIENT_COLUMNS}
+PATIENT_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in PATIENT_COLUMNS)
+OUTCOME_COLUMNS: tuple[str, ...] = tuple(c.name for c in PATIENT_COLUMNS if c.outcome)
+INPUT_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in PATIENT_COLUMNS if not c.outcome and c.group != "id"
+)
+
+# Survival endpoints: name -> (time column, event column)
+ENDPOINTS = {"OS": ("os_months", "os_event"), "PFS": ("pfs_months", "pfs_event")}
+
+# Categorical columns the pages can split or filter by
+GROUPING_COLUMNS = (
+    "ras_status", "kras", "nras", "braf_v600e", "msi", "primary_side", "tbs_zone",
+    "fong_group", "game_group", "biologic", "regimen", "hepatectomy", "center",
+    "cohort_split", "sex",
+)

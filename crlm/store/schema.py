@@ -1,0 +1,122 @@
+"""Schema of the store as an ordered list of migrations.
+
+Migration N brings a store from schema version N-1 to N. A store at a version
+newer than the last migration here is refused: this code cannot know what a
+newer release changed.
+"""
+from __future__ import annotations
+
+from crlm.config import PATIENT_COLUMNS
+
+
+def _patients_ddl() -> str:
+    cols = ",\n    ".join(f"{c.name} {c.sql_type}" for c in PATIENT_COLUMNS)
+    return (
+        "CREATE TABLE patients (\n    cohort VARCHAR NOT NULL,\n    "
+        + cols
+        + ",\n    PRIMARY KEY (cohort, patient_id)\n)"
+    )
+
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    (
+        "initial schema",
+        [
+            """CREATE TABLE cohorts (
+                cohort VARCHAR PRIMARY KEY,
+                kind VARCHAR NOT NULL,            -- 'synthetic' or 'imported'
+                description VARCHAR,
+                created_at TIMESTAMP NOT NULL,
+                seed BIGINT,
+                n_patients BIGINT,
+                data_hash VARCHAR,
+                unavailable_columns VARCHAR      -- JSON list of contract columns the source lacks
+            )""",
+            _patients_ddl(),
+            """CREATE TABLE features (
+                cohort VARCHAR NOT NULL,
+                patient_id VARCHAR NOT NULL,
+                feature_set VARCHAR NOT NULL,    -- 'radiomic', 'genomic', 'extra'
+                feature VARCHAR NOT NULL,
+                value DOUBLE,
+                PRIMARY KEY (cohort, patient_id, feature_set, feature)
+            )""",
+            """CREATE TABLE images (
+                cohort VARCHAR NOT NULL,
+                patient_id VARCHAR NOT NULL,
+                image_id VARCHAR NOT NULL,
+                modality VARCHAR,
+                series_uid VARCHAR,              -- remapped (de-identified) uid
+                n_slices INTEGER,
+                pixel_spacing_mm DOUBLE,
+                slice_thickness_mm DOUBLE,
+                n_lesions INTEGER,
+                location VARCHAR,                -- where crops / pixels live, relative to data/
+                metadata VARCHAR,                -- JSON of de-identified metadata
+                PRIMARY KEY (cohort, image_id)
+            )""",
+            """CREATE TABLE models (
+                model_id VARCHAR NOT NULL,       -- e.g. 'response.logistic'
+                version INTEGER NOT NULL,
+                name VARCHAR NOT NULL,
+                family VARCHAR NOT NULL,
+                task VARCHAR NOT NULL,
+                cohort VARCHAR NOT NULL,
+                kind VARCHAR NOT NULL,           -- 'trained', 'clinical', 'fusion'
+                feature_set VARCHAR,             -- JSON list of input columns
+                training_hash VARCHAR,
+                trained_at TIMESTAMP NOT NULL,
+                threshold DOUBLE,
+                metrics VARCHAR,                 -- JSON
+                artefact_path VARCHAR,
+                is_current BOOLEAN NOT NULL,
+                PRIMARY KEY (model_id, version)
+            )""",
+            """CREATE TABLE predictions (
+                cohort VARCHAR NOT NULL,
+                patient_id VARCHAR NOT NULL,
+                model_id VARCHAR NOT NULL,
+                model_version INTEGER NOT NULL,
+                task VARCHAR NOT NULL,
+                split VARCHAR NOT NULL,          -- 'out-of-fold', 'external', 'scored-case'
+                fold INTEGER,
+                score DOUBLE NOT NULL,
+                PRIMARY KEY (cohort, patient_id, model_id, model_version, split)
+            )""",
+            "CREATE SEQUENCE case_seq START 1",
+            """CREATE TABLE cases (
+                case_id BIGINT PRIMARY KEY DEFAULT nextval('case_seq'),
+                created_at TIMESTAMP NOT NULL,
+                created_by VARCHAR NOT NULL,
+                label VARCHAR,                   -- free text, screened for identifiers
+                cohort VARCHAR,
+                inputs VARCHAR NOT NULL,         -- JSON of de-identified inputs
+                scores VARCHAR NOT NULL,         -- JSON of scores and model versions
+                image_metadata VARCHAR
+            )""",
+            "CREATE SEQUENCE audit_seq START 1",
+            """CREATE TABLE audit_log (
+                event_id BIGINT PRIMARY KEY DEFAULT nextval('audit_seq'),
+                logged_at TIMESTAMP NOT NULL,
+                actor VARCHAR NOT NULL,
+                action VARCHAR NOT NULL,
+                object VARCHAR,                  -- store ids only, never patient identifiers
+                detail VARCHAR
+            )""",
+            """CREATE TABLE imports (
+                import_id VARCHAR PRIMARY KEY,
+                cohort VARCHAR NOT NULL,
+                source_name VARCHAR,
+                source_hash VARCHAR NOT NULL,
+                mapping VARCHAR,
+                rows_read BIGINT,
+                rows_accepted BIGINT,
+                imported_at TIMESTAMP NOT NULL,
+                imported_by VARCHAR,
+                report VARCHAR
+            )""",
+        ],
+    ),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
