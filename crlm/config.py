@@ -34,6 +34,14 @@ def db_path(override: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else DEFAULT_DB
 
 
+def models_dir(override: str | os.PathLike | None = None) -> Path:
+    """Model artefacts: explicit argument, else ``CRLM_MODELS_DIR``, else the default."""
+    if override:
+        return Path(override)
+    env = os.environ.get("CRLM_MODELS_DIR")
+    return Path(env) if env else MODELS_DIR
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of the ``patients`` table.

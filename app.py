@@ -1,0 +1,43 @@
+"""CRLM Cohort Explorer: navigation, page config and the shared sidebar filter."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from crlm import config, ui
+from crlm.store import StoreError
+
+st.set_page_config(page_title="CRLM Cohort Explorer", page_icon=":material/biotech:",
+                   layout="wide")
+
+HERE = Path(__file__).parent
+PAGES = [
+    ("pages/cohort.py", "Cohort", ":material/groups:", "browse"),
+    ("pages/models.py", "Models", ":material/query_stats:", "browse"),
+    ("pages/survival.py", "Survival", ":material/monitoring:", "browse"),
+    ("pages/subgroups.py", "Subgroups", ":material/account_tree:", "browse"),
+    ("pages/score.py", "Score a case", ":material/person_search:", "score"),
+    ("pages/admin.py", "Admin", ":material/admin_panel_settings:", "import"),
+]
+
+user = ui.current_user()
+pages = [
+    st.Page(path, title=title, icon=icon, default=(i == 0))
+    for i, (path, title, icon, action) in enumerate(PAGES)
+    if (HERE / path).exists() and ui.user_can(action, user)
+]
+nav = st.navigation(pages)
+
+try:
+    ui.get_store()
+except StoreError as exc:
+    st.error(f"{exc}")
+    st.info(f"Build the demo store with `python -m crlm demo` (store path: {config.db_path()}).")
+    st.stop()
+
+ui.sidebar_filters()
+st.sidebar.caption(config.SYNTHETIC_NOTICE if ui.load_cohort_info(ui.current_filter().cohort)
+                   and ui.load_cohort_info(ui.current_filter().cohort).get("kind") == "synthetic"
+                   else "Research use only, not a medical device.")
+nav.run()

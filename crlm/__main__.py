@@ -1,0 +1,5 @@
+import sys
+
+from crlm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,154 @@
+"""Baseline characteristics ("Table 1") of a cohort split by a grouping column.
+
+Conventions (as R's ``tableone`` package prints them by default):
+- continuous variables: median [IQR] (quartiles by linear interpolation, R type 7);
+  p-value from the Kruskal–Wallis test (the Wilcoxon rank-sum test for two groups);
+- categorical variables: n (%) of non-missing values per level; p-value from
+  Pearson's chi-square test without continuity correction on the non-missing table;
+- missing values are counted in their own row and excluded from p-values;
+- standardised mean difference (SMD): for two groups, continuous
+  ``|m1 - m2| / sqrt((s1² + s2²) / 2)`` and categorical the multi-level
+  Yang & Dalton (2012) form; for more groups the largest pairwise SMD.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+
+@dataclass(frozen=True)
+class BaselineTable:
+    """``table`` has columns: variable, level, Overall, one per group, p_value, smd."""
+
+    table: pd.DataFrame
+    by: str | None
+    groups: tuple[str, ...]
+    n_by_group: dict
+
+    def to_dict(self) -> dict:
+        return {"by": self.by, "groups": list(self.groups), "n_by_group": dict(self.n_by_group),
+                "rows": self.table.to_dict(orient="records")}
+
+
+def _fmt_median(x: np.ndarray) -> str:
+    if len(x) == 0:
+        return "–"
+    q1, med, q3 = np.percentile(x, [25, 50, 75])
+    return f"{med:.1f} [{q1:.1f}–{q3:.1f}]"
+
+
+def _smd_continuous(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    pooled = np.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
+    return float(abs(a.mean() - b.mean()) / pooled) if pooled > 0 else 0.0
+
+
+def _smd_categorical(pa: np.ndarray, pb: np.ndarray) -> float:
+    """Yang & Dalton multi-level SMD from level proportions (first level dropped)."""
+    if len(pa) < 2:
+        return float("nan")
+    if len(pa) == 2:
+        denom = np.sqrt((pa[1] * (1 - pa[1]) + pb[1] * (1 - pb[1])) / 2)
+        return float(abs(pa[1] - pb[1]) / denom) if denom > 0 else 0.0
+    t, c = pa[1:], pb[1:]
+    s = np.empty((len(t), len(t)))
+    for i in range(len(t)):
+        for j in range(len(t)):
+            s[i, j] = ((t[i] * (1 - t[i]) + c[i] * (1 - c[i])) / 2 if i == j
+                       else (-t[i] * t[j] - c[i] * c[j]) / 2)
+    diff = t - c
+    try:
+        val = float(diff @ np.linalg.pinv(s) @ diff)
+    except np.linalg.LinAlgError:
+        return float("nan")
+    return float(np.sqrt(max(val, 0.0)))
+
+
+def baseline_table(frame: pd.DataFrame, variables: Sequence[tuple[str, str, str]],
+                   by: str | None = None, *, max_groups: int = 12) -> BaselineTable:
+    """Table 1 of ``frame``.
+
+    ``variables``: (column, label, kind) with kind ``"continuous"`` or ``"categorical"``.
+    ``by``: grouping column (missing values form a group "unknown"), or None.
+    """
+    for column, _, kind in variables:
+        if column not in frame.columns:
+            raise ValueError(f"baseline_table: no column {column!r}")
+        if kind not in ("continuous", "categorical"):
+            raise ValueError(f"baseline_table: kind of {column!r} must be continuous or categorical")
+    if by is not None and by not in frame.columns:
+        raise ValueError(f"baseline_table: no grouping column {by!r}")
+    if by is not None:
+        g = frame[by].astype("object").where(frame[by].notna(), "unknown").astype(str)
+        groups = tuple(sorted(g.unique()))
+        if len(groups) > max_groups:
+            raise ValueError(f"baseline_table: {by!r} has {len(groups)} levels (max {max_groups})")
+    else:
+        g = pd.Series("Overall", index=frame.index)
+        groups = ()
+    masks = {grp: (g == grp).to_numpy() for grp in groups}
+    rows: list[dict] = [{
+        "variable": "n", "level": "", "Overall": f"{len(frame)}",
+        **{grp: f"{int(m.sum())}" for grp, m in masks.items()}, "p_value": np.nan, "smd": np.nan,
+    }]
+    for column, label, kind in variables:
+        s = frame[column]
+        if kind == "continuous":
+            x = pd.to_numeric(s, errors="coerce").astype(float)
+            ok = x.notna().to_numpy()
+            vals = x.to_numpy()
+            parts = [vals[ok & m] for m in masks.values()]
+            p = np.nan
+            nonempty = [v for v in parts if len(v) > 0]
+            if len(nonempty) >= 2 and len(np.unique(np.concatenate(nonempty))) > 1:
+                p = float(sps.kruskal(*nonempty).pvalue)
+            smd = max((_smd_continuous(a, b) for a, b in combinations(parts, 2)), default=np.nan)
+            rows.append({"variable": label, "level": "median [IQR]", "Overall": _fmt_median(vals[ok]),
+                         **{grp: _fmt_median(v) for grp, v in zip(masks, parts)},
+                         "p_value": p, "smd": smd})
+            n_missing = int((~ok).sum())
+            if n_missing:
+                rows.append({"variable": label, "level": "missing", "Overall": f"{n_missing}",
+                             **{grp: f"{int((~ok & m).sum())}" for grp, m in masks.items()},
+                             "p_value": np.nan, "smd": np.nan})
+        else:
+            values = s.astype("object").where(s.notna(), None)
+            values = values.map(lambda v: None if v is None else ("yes" if v is True else
+                                                                  "no" if v is False else str(v)))
+            levels = sorted(v for v in values.dropna().unique())
+            ok = values.notna().to_numpy()
+            counts = np.array([[int(((values == lv).to_numpy() & m).sum()) for lv in levels]
+                               for m in masks.values()]) if masks else np.zeros((0, len(levels)))
+            p = np.nan
+            if counts.shape[0] >= 2 and len(levels) >= 2:
+                table = counts[counts.sum(axis=1) > 0][:, counts.sum(axis=0) > 0]
+                if table.shape[0] >= 2 and table.shape[1] >= 2:
+                    p = float(sps.chi2_contingency(table, correction=False)[1])
+            props = [row / row.sum() if row.sum() else np.full(len(levels), np.nan) for row in counts]
+            smd = max((_smd_categorical(a, b) for a, b in combinations(props, 2)
+                       if not np.isnan(a).any() and not np.isnan(b).any()), default=np.nan)
+            total_ok = int(ok.sum())
+            for i, lv in enumerate(levels):
+                n_all = int((values == lv).sum())
+                cells = {}
+                for j, (grp, m) in enumerate(masks.items()):
+                    denom = int((ok & m).sum())
+                    cells[grp] = f"{counts[j, i]} ({100 * counts[j, i] / denom:.1f}%)" if denom else "–"
+                rows.append({"variable": label, "level": lv,
+                             "Overall": f"{n_all} ({100 * n_all / total_ok:.1f}%)" if total_ok else "–",
+                             **cells, "p_value": p if i == 0 else np.nan,
+                             "smd": smd if i == 0 else np.nan})
+            n_missing = int((~ok).sum())
+            if n_missing:
+                rows.append({"variable": label, "level": "missing", "Overall": f"{n_missing}",
+                             **{grp: f"{int((~ok & m).sum())}" for grp, m in masks.items()},
+                             "p_value": np.nan, "smd": np.nan})
+    table = pd.DataFrame(rows, columns=["variable", "level", "Overall", *groups, "p_value", "smd"])
+    return BaselineTable(table=table, by=by, groups=groups,
+                         n_by_group={grp: int(m.sum()) for grp, m in masks.items()})

@@ -1,0 +1,108 @@
+"""Cached access to the store for pages.
+
+The store connection is a process-wide resource (``st.cache_resource``);
+query results are cached per filter (``st.cache_data`` keys on the filter's
+query parameters, which are plain strings).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from crlm import config, store
+from crlm.store import CohortFilter
+
+
+def store_path() -> str:
+    return str(config.db_path())
+
+
+@st.cache_resource(show_spinner=False)
+def _open_store(path: str) -> store.Store:
+    return store.Store(path, create=False, retry_s=10.0)
+
+
+def get_store() -> store.Store:
+    """The process's one read-write connection to the store file."""
+    return _open_store(store_path())
+
+
+def _key(filt: CohortFilter) -> tuple:
+    return tuple(sorted(filt.to_query_params().items()))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _load_cohort(path: str, key: tuple, columns: tuple | None) -> pd.DataFrame:
+    filt = CohortFilter.from_query_params(dict(key))
+    return store.load_cohort(_open_store(path), filt, columns)
+
+
+def load_cohort(filt: CohortFilter, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    return _load_cohort(store_path(), _key(filt), tuple(columns) if columns else None)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _count(path: str, key: tuple) -> int:
+    return store.count_patients(_open_store(path), CohortFilter.from_query_params(dict(key)))
+
+
+def count_patients(filt: CohortFilter) -> int:
+    return _count(store_path(), _key(filt))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _load_predictions(path: str, key: tuple, task, model_id, split, columns) -> pd.DataFrame:
+    filt = CohortFilter.from_query_params(dict(key))
+    return store.load_predictions(_open_store(path), filt, task=task, model_id=model_id,
+                                  split=split, columns=columns)
+
+
+def load_predictions(filt: CohortFilter, *, task: str | None = None, model_id: str | None = None,
+                     split: str | Sequence[str] | None = None,
+                     columns: Sequence[str] = ()) -> pd.DataFrame:
+    split_key = split if split is None or isinstance(split, str) else tuple(split)
+    return _load_predictions(store_path(), _key(filt), task, model_id, split_key, tuple(columns))
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def _load_models(path: str, cohort: str, task: str | None) -> pd.DataFrame:
+    return store.load_models(_open_store(path), cohort=cohort, task=task)
+
+
+def load_models(cohort: str, task: str | None = None) -> pd.DataFrame:
+    return _load_models(store_path(), cohort, task)
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def _load_cohort_info(path: str, cohort: str) -> dict | None:
+    return store.load_cohort_info(_open_store(path), cohort)
+
+
+def load_cohort_info(cohort: str) -> dict | None:
+    return _load_cohort_info(store_path(), cohort)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _load_features(path: str, cohort: str, feature_sets: tuple | None) -> pd.DataFrame:
+    return store.load_features(_open_store(path), cohort, feature_sets)
+
+
+def load_features(cohort: str, feature_sets: Sequence[str] | None = None) -> pd.DataFrame:
+    return _load_features(store_path(), cohort, tuple(feature_sets) if feature_sets else None)
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def list_cohorts() -> pd.DataFrame:
+    return store.list_cohorts(_open_store(store_path()))
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def column_levels(cohort: str, column: str) -> list[str]:
+    return store.load_column_levels(_open_store(store_path()), cohort, column)
+
+
+def clear_caches() -> None:
+    """After a write (import, retrain): drop cached query results."""
+    st.cache_data.clear()

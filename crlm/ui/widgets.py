@@ -1,0 +1,176 @@
+"""Widgets shared by every page: sidebar filters, the notice, exports, thresholds."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from crlm import config
+from crlm.store import CATEGORY_FILTERS, UNKNOWN, CohortFilter, FilterError
+from crlm.ui import loaders
+
+_FILTER_KEY = "shared_filter"
+_MOLECULAR = ("ras_status", "kras", "nras", "braf_v600e", "msi", "her2")
+_MAIN = ("center", "cohort_split", "sex", "primary_side", "tbs_zone", "fong_group", "biologic",
+         "regimen", "hepatectomy")
+
+
+def show_error(message: str) -> None:
+    st.error(message, icon=":material/error:")
+
+
+def _options(cohort: str, column: str) -> list[str]:
+    col = config.COLUMNS_BY_NAME[column]
+    if col.kind == "bool":
+        opts = ["yes", "no"]
+    elif col.levels:
+        opts = list(col.levels)
+    else:
+        opts = loaders.column_levels(cohort, column)
+    if column in _MOLECULAR or column in ("growth_pattern", "primary_side"):
+        opts = [o for o in opts if o != UNKNOWN] + [UNKNOWN]
+    return opts
+
+
+def _initial_filter() -> CohortFilter:
+    params = {k: st.query_params.get_all(k)[-1] for k in st.query_params.keys()}
+    try:
+        return CohortFilter.from_query_params(params)
+    except FilterError as exc:
+        st.session_state["filter_error"] = f"Ignored the link's filter: {exc}"
+        return CohortFilter()
+
+
+def sidebar_filters() -> CohortFilter:
+    """Draw the shared cohort filter in the sidebar; mirror it in the URL; return it."""
+    if "flt_initialised" not in st.session_state:
+        init = _initial_filter()
+        st.session_state["flt_cohort"] = init.cohort
+        for column in CATEGORY_FILTERS:
+            st.session_state[f"flt_{column}"] = list(init.categories.get(column, ()))
+        lo, hi = init.ranges.get("age_years", (None, None))
+        st.session_state["flt_age"] = (int(lo) if lo is not None else 18,
+                                       int(hi) if hi is not None else 100)
+        st.session_state["flt_dates"] = (init.date_from, init.date_to)
+        st.session_state["flt_initialised"] = True
+
+    sb = st.sidebar
+    sb.header("Cohort")
+    cohorts = loaders.list_cohorts()
+    names = list(cohorts["cohort"]) if len(cohorts) else [config.DEMO_COHORT]
+    if st.session_state["flt_cohort"] not in names:
+        st.session_state["filter_error"] = (
+            f"Cohort {st.session_state['flt_cohort']!r} is not in this store; showing {names[0]!r}."
+        )
+        st.session_state["flt_cohort"] = names[0]
+    labels = {row.cohort: f"{row.cohort} ({row.kind}, {row.n_patients} patients)"
+              for row in cohorts.itertuples()} if len(cohorts) else {}
+    cohort = sb.selectbox("Cohort", names, key="flt_cohort",
+                          format_func=lambda c: labels.get(c, c))
+    for column in _MAIN:
+        sb.multiselect(config.COLUMNS_BY_NAME[column].label, _options(cohort, column),
+                       key=f"flt_{column}", placeholder="all")
+    sb.slider("Age (years)", 18, 100, key="flt_age")
+    with sb.expander("Molecular", expanded=any(st.session_state.get(f"flt_{c}") for c in _MOLECULAR)):
+        for column in _MOLECULAR:
+            st.multiselect(config.COLUMNS_BY_NAME[column].label, _options(cohort, column),
+                           key=f"flt_{column}", placeholder="all")
+    with sb.expander("Diagnosis date"):
+        d_from, d_to = st.session_state["flt_dates"]
+        d_from = st.date_input("From", value=d_from, min_value=dt.date(1990, 1, 1),
+                               max_value=dt.date(2100, 1, 1), key="flt_date_from")
+        d_to = st.date_input("To", value=d_to, min_value=dt.date(1990, 1, 1),
+                             max_value=dt.date(2100, 1, 1), key="flt_date_to")
+
+    age_lo, age_hi = st.session_state["flt_age"]
+    ranges = {}
+    if (age_lo, age_hi) != (18, 100):
+        ranges["age_years"] = (age_lo, age_hi)
+    try:
+        filt = CohortFilter(
+            cohort=cohort,
+            categories={c: tuple(st.session_state.get(f"flt_{c}") or ()) for c in CATEGORY_FILTERS},
+            ranges=ranges,
+            date_from=d_from or None,
+            date_to=d_to or None,
+        )
+    except FilterError as exc:
+        sb.error(str(exc))
+        filt = CohortFilter(cohort=cohort)
+    st.session_state[_FILTER_KEY] = filt
+    wanted = filt.to_query_params()
+    current = {k: st.query_params.get_all(k)[-1] for k in st.query_params.keys()}
+    if current != wanted:
+        st.query_params.from_dict(wanted)
+    n = loaders.count_patients(filt)
+    sb.metric("Patients matching", f"{n:,}")
+    if st.session_state.get("filter_error"):
+        sb.warning(st.session_state.pop("filter_error"))
+    return filt
+
+
+def current_filter() -> CohortFilter:
+    """The filter drawn by ``sidebar_filters`` in this run (default when none was drawn)."""
+    return st.session_state.get(_FILTER_KEY) or CohortFilter()
+
+
+def page_header(title: str, caption: str = "") -> None:
+    """Title plus the notice every page carries about the data it shows."""
+    st.title(title)
+    filt = current_filter()
+    info = loaders.load_cohort_info(filt.cohort) or {}
+    if info.get("kind", "synthetic") == "synthetic":
+        st.warning(config.SYNTHETIC_NOTICE, icon=":material/science:")
+    else:
+        st.info("Research use only, not a medical device.", icon=":material/info:")
+    if caption:
+        st.caption(caption)
+
+
+def export_buttons(fig, data: pd.DataFrame | None, name: str, *, n: int | None = None,
+                   title: str | None = None) -> None:
+    """Download buttons for a figure (PNG, SVG, PDF) and the data behind it (CSV)."""
+    from crlm.figures import export as fx
+
+    filt = current_filter()
+    caption = f"{filt.describe()}" + (f"; n = {n:,}" if n is not None else "") + \
+        f"; {dt.date.today().isoformat()}"
+    base = fx.safe_filename(name, filt.cohort, dt.date.today().isoformat())
+    title = title or (fig.layout.title.text if fig.layout.title and fig.layout.title.text else name)
+    cols = st.columns(4)
+    key = f"export_{base}"
+    for col, fmt, mime in zip(cols[:3], ("png", "svg", "pdf"),
+                              ("image/png", "image/svg+xml", "application/pdf")):
+        with col:
+            st.download_button(
+                fmt.upper(),
+                data=lambda fmt=fmt: fx.export_figure(fig, fmt, title=title, caption=caption),
+                file_name=f"{base}.{fmt}", mime=mime, key=f"{key}_{fmt}",
+                on_click="ignore", width="stretch",
+            )
+    with cols[3]:
+        csv = fx.figure_data_csv(data if data is not None else pd.DataFrame())
+        st.download_button("CSV", data=csv, file_name=f"{base}.csv", mime="text/csv",
+                           key=f"{key}_csv", on_click="ignore", width="stretch")
+
+
+# -- model choice and threshold shared between pages -----------------------
+def selected_model(task: str, options: list[str], *, label: str = "Model",
+                   container=None) -> str | None:
+    """A model selector whose choice is shared by every page (per task)."""
+    if not options:
+        return None
+    key = f"shared_model_{task}"
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = options[0]
+    where = container or st
+    return where.selectbox(label, options, key=key)
+
+
+def get_threshold(model_id: str, default: float | None) -> float | None:
+    return st.session_state.get(f"shared_threshold_{model_id}", default)
+
+
+def set_threshold(model_id: str, value: float) -> None:
+    st.session_state[f"shared_threshold_{model_id}"] = float(value)

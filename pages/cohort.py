@@ -1,0 +1,138 @@
+"""Cohort: headline numbers, baseline characteristics and distributions of the filtered cohort."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from crlm import config, figures, stats, ui
+from crlm.stats.baseline_table import baseline_table
+
+TABLE_ONE_VARIABLES = [
+    ("age_years", "Age, years", "continuous"),
+    ("sex", "Sex", "categorical"),
+    ("primary_side", "Primary side", "categorical"),
+    ("node_positive", "Node-positive primary", "categorical"),
+    ("synchronous", "Synchronous metastases", "categorical"),
+    ("disease_free_interval_months", "Disease-free interval, months", "continuous"),
+    ("n_liver_lesions", "Liver lesions, n", "continuous"),
+    ("max_diameter_cm", "Largest diameter, cm", "continuous"),
+    ("bilobar", "Bilobar disease", "categorical"),
+    ("extrahepatic_disease", "Extrahepatic disease", "categorical"),
+    ("cea_ng_ml", "CEA, ng/mL", "continuous"),
+    ("ras_status", "RAS status", "categorical"),
+    ("braf_v600e", "BRAF V600E", "categorical"),
+    ("msi", "MSI / MMR", "categorical"),
+    ("tbs_zone", "TBS zone", "categorical"),
+    ("fong_group", "Fong group", "categorical"),
+    ("biologic", "Biologic", "categorical"),
+    ("hepatectomy", "Hepatectomy", "categorical"),
+    ("responder", "Objective response (CR/PR)", "categorical"),
+]
+SPLIT_CHOICES = ["none", "predicted responder", "ras_status", "primary_side", "tbs_zone",
+                 "fong_group", "biologic", "center", "cohort_split", "sex", "hepatectomy"]
+DISTRIBUTIONS = [("age_years", "histogram"), ("max_diameter_cm", "histogram"),
+                 ("n_liver_lesions", "bar"), ("cea_ng_ml", "histogram"),
+                 ("tumour_burden_score", "histogram"), ("fong_score", "bar"),
+                 ("ras_status", "bar"), ("primary_side", "bar")]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _table_one(cohort: pd.DataFrame, by: str | None) -> pd.DataFrame:
+    variables = [v for v in TABLE_ONE_VARIABLES if v[0] in cohort.columns and v[0] != by]
+    return baseline_table(cohort, variables, by=by).table
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _follow_up(time: np.ndarray, event: np.ndarray):
+    return stats.median_follow_up(time, event)
+
+
+filt = ui.current_filter()
+ui.page_header("Cohort", "Who is in the selected cohort, and how they compare across groups.")
+cohort = ui.load_cohort(filt)
+info = ui.load_cohort_info(filt.cohort) or {}
+unavailable = set(info.get("unavailable_columns") or [])
+
+if cohort.empty:
+    st.info("No patient matches the current filter. Widen the filter in the sidebar.")
+    st.stop()
+
+# -- headline numbers ---------------------------------------------------------
+os_known = cohort["os_months"].notna() & cohort["os_event"].notna()
+time = cohort.loc[os_known, "os_months"].to_numpy(float)
+event = cohort.loc[os_known, "os_event"].astype(bool).to_numpy()
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Patients", f"{len(cohort):,}")
+c2.metric("Centres", f"{cohort['center'].nunique()}")
+c3.metric("Deaths (OS events)", f"{int(event.sum()):,}" if len(time) else "–")
+if len(time) and (~event).any():
+    fu = _follow_up(time, event)
+    lo, hi = fu.median_ci
+    c4.metric("Median follow-up (reverse KM)", f"{fu.median:.1f} mo",
+              help=f"95% CI {lo:.1f}–{hi:.1f} months; reverse Kaplan–Meier (censoring as the event)")
+else:
+    c4.metric("Median follow-up (reverse KM)", "–")
+
+# -- Table 1 --------------------------------------------------------------------
+st.subheader("Baseline characteristics")
+models = ui.load_models(filt.cohort, task="response")
+trained = models[models["kind"] != "clinical"] if len(models) else models
+left, right = st.columns([1, 1])
+split = left.selectbox("Split by", SPLIT_CHOICES, index=0, key="cohort_split_by",
+                       format_func=lambda c: config.COLUMNS_BY_NAME[c].label
+                       if c in config.COLUMNS_BY_NAME else c)
+frame = cohort
+by = None if split == "none" else split
+if split == "predicted responder":
+    if trained.empty:
+        st.info("No trained response model yet: train with `python -m crlm train`.")
+        by = None
+    else:
+        model_id = ui.selected_model("response", list(trained["model_id"]), container=right)
+        row = trained.set_index("model_id").loc[model_id]
+        threshold = ui.get_threshold(model_id, row["threshold"])
+        preds = ui.load_predictions(filt, task="response", model_id=model_id,
+                                    split=["out-of-fold", "external"])
+        predicted = preds.set_index("patient_id")["score"] >= threshold
+        frame = cohort.assign(predicted_responder=cohort["patient_id"].map(
+            predicted.map({True: "predicted responder", False: "predicted non-responder"})))
+        by = "predicted_responder"
+        right.caption(f"Threshold {threshold:.3f} (set on the Models page); out-of-fold and "
+                      "external predictions.")
+table = _table_one(frame, by)
+if unavailable:
+    table = table[~table["variable"].isin(
+        [label for col, label, _ in TABLE_ONE_VARIABLES if col in unavailable])]
+    st.caption("Not recorded in this cohort: " + ", ".join(sorted(unavailable)))
+shown = table.assign(
+    p_value=table["p_value"].map(lambda p: "" if pd.isna(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")),
+    smd=table["smd"].map(lambda s: "" if pd.isna(s) else f"{s:.2f}"),
+)
+st.dataframe(shown, hide_index=True, width="stretch", height=min(36 * (len(shown) + 1), 720))
+st.caption("n (%) of non-missing values; median [IQR]; p: chi-square (categorical) or "
+           "Kruskal–Wallis (continuous); SMD: standardised mean difference (largest pairwise).")
+st.download_button("Download table (CSV)", data=figures.figure_data_csv(table),
+                   file_name=figures.safe_filename("table1", filt.cohort, by or "overall") + ".csv",
+                   mime="text/csv", key="cohort_table_csv", on_click="ignore")
+
+# -- distributions ----------------------------------------------------------------
+st.subheader("Distributions")
+group_by = by if by in frame.columns else None
+cols = st.columns(2)
+for i, (column, kind) in enumerate(d for d in DISTRIBUTIONS if d[0] not in unavailable):
+    label = config.COLUMNS_BY_NAME[column].label
+    unit = config.COLUMNS_BY_NAME[column].unit
+    fig = figures.make_distribution_figure(
+        frame[column], kind=kind, group=frame[group_by] if group_by else None,
+        title=f"{label}" + (f" ({unit})" if unit else ""),
+    )
+    with cols[i % 2]:
+        st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"distribution_{column}"),
+                        key=f"cohort_dist_{column}")
+        data = frame[[column] + ([group_by] if group_by else [])]
+        ui.export_buttons(fig, data, f"distribution_{column}", n=len(frame))
+
+if info.get("kind") == "imported":
+    st.subheader("Provenance")
+    st.write(f"Imported cohort **{filt.cohort}**: {info.get('description') or ''}")

@@ -1,0 +1,40 @@
+"""Shared fixtures: a small trained demo store built once per test session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from crlm import config
+
+TEST_PATIENTS = 600
+TEST_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def demo_store_path(tmp_path_factory) -> Path:
+    """A real DuckDB store with a small synthetic cohort and fast-trained models.
+
+    Sets ``CRLM_DB`` (and ``CRLM_MODELS_DIR``) for the whole session so the app
+    and the CLI under test read it.
+    """
+    from crlm.cli import main
+
+    root = tmp_path_factory.mktemp("demo_store")
+    path = root / "crlm.duckdb"
+    os.environ["CRLM_DB"] = str(path)
+    os.environ["CRLM_MODELS_DIR"] = str(root / "models")
+    rc = main(["--db", str(path), "-q", "demo", "--patients", str(TEST_PATIENTS),
+               "--seed", str(TEST_SEED), "--folds", "3", "--fast"])
+    assert rc == 0, "building the test demo store failed"
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_store(demo_store_path):
+    from crlm.store import Store
+
+    store = Store(demo_store_path)
+    yield store
+    store.close()
