@@ -21,7 +21,7 @@ PAGES = [
     ("pages/admin.py", "Admin", ":material/admin_panel_settings:", "import"),
 ]
 
-user = ui.current_user()
+user = ui.sign_in_gate()
 pages = [
     st.Page(path, title=title, icon=icon, default=(i == 0))
     for i, (path, title, icon, action) in enumerate(PAGES)

