@@ -1,0 +1,11 @@
+"""The one error type of the DICOM intake."""
+from __future__ import annotations
+
+
+class DicomError(ValueError):
+    """A DICOM input that cannot be used, with a message naming the file and the problem.
+
+    Raised for: files that are not DICOM, truncated files, compressed transfer
+    syntaxes without an installed decoder, series that are not CT, inconsistent
+    geometry, unsafe or empty zip archives. Nothing is written when it is raised.
+    """

@@ -1,0 +1,213 @@
+"""Write synthetic CT series and lesion segmentations as real DICOM files.
+
+Every object written here is obviously synthetic: patient name
+``SYNTHETIC^DEMO``, patient id ``SYNTH-<label>``, manufacturer
+``CRLM Cohort Explorer (synthetic)``. UIDs are ``2.25.<integer>`` derived from a
+hash of the seed, the patient label and the object, so the same call writes the
+same files.
+
+CT: CT Image Storage, Explicit VR Little Endian, signed 16-bit stored values,
+Rescale Slope 1, Rescale Intercept -1024 (stored = round(HU) + 1024), axial
+orientation ``1,0,0,0,1,0``; volume index ``z`` is written at position
+``origin_z + z × slice spacing`` (ascending, i.e. index 0 is the most caudal).
+SEG: Segmentation Storage (binary, one segment "liver lesion"), written with
+highdicom, on the same grid as the CT.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+
+from crlm.ingest.dicom.errors import DicomError
+from crlm.ingest.dicom.reader import CT_IMAGE_STORAGE
+
+SYNTHETIC_PATIENT_NAME = "SYNTHETIC^DEMO"
+SYNTHETIC_MANUFACTURER = "CRLM Cohort Explorer (synthetic)"
+RESCALE_INTERCEPT = -1024.0
+
+
+def synthetic_uid(seed: int, label: str, what: str) -> str:
+    """A deterministic ``2.25.`` UID for a synthetic object."""
+    digest = hashlib.sha256(f"crlm-synthetic:{int(seed)}:{label}:{what}".encode()).digest()
+    return "2.25." + str(int.from_bytes(digest[:16], "big"))
+
+
+def _base_dataset(seed: int, patient_label: str) -> Dataset:
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName = SYNTHETIC_PATIENT_NAME
+    ds.PatientID = f"SYNTH-{patient_label}"
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    ds.StudyInstanceUID = synthetic_uid(seed, patient_label, "study")
+    ds.StudyDate = "20000101"
+    ds.StudyTime = "120000"
+    ds.StudyID = "SYNTH"
+    ds.AccessionNumber = ""
+    ds.ReferringPhysicianName = ""
+    ds.StudyDescription = "Synthetic demo CT - not a real patient"
+    ds.FrameOfReferenceUID = synthetic_uid(seed, patient_label, "frame-of-reference")
+    ds.PositionReferenceIndicator = ""
+    ds.Manufacturer = SYNTHETIC_MANUFACTURER
+    ds.ManufacturerModelName = "synthetic_ct"
+    ds.SoftwareVersions = "1"
+    ds.DeviceSerialNumber = "SYNTHETIC"
+    return ds
+
+
+def write_ct_series(
+    out_dir: str | os.PathLike,
+    hu_volume: np.ndarray,
+    spacing_mm: Sequence[float],
+    thickness_mm: float,
+    seed: int,
+    patient_label: str,
+    origin_mm: Sequence[float] | None = None,
+    series_description: str = "Synthetic portal venous CT",
+    kernel: str = "SYNTHETIC_SOFT",
+) -> list[Path]:
+    """Write ``hu_volume[z, y, x]`` as one CT series, one file per slice; the paths.
+
+    ``spacing_mm`` = (slice spacing, row spacing, column spacing) in mm.
+    ``origin_mm`` is the (x, y, z) patient position of voxel [0, 0, 0]; by default
+    the image is centred on x = y = 0 and starts at z = 0.
+    """
+    vol = np.asarray(hu_volume)
+    if vol.ndim != 3 or min(vol.shape) < 1:
+        raise DicomError(f"hu_volume must be 3-D [z, y, x], got shape {vol.shape}")
+    if len(spacing_mm) != 3 or min(float(v) for v in spacing_mm) <= 0:
+        raise DicomError(f"spacing_mm must be three positive numbers (z, y, x), got {spacing_mm}")
+    dz, dy, dx = (float(v) for v in spacing_mm)
+    stored = np.rint(vol.astype(np.float64) - RESCALE_INTERCEPT)
+    if stored.min() < -32768 or stored.max() > 32767:
+        raise DicomError("hu_volume holds values outside the storable HU range")
+    stored = stored.astype("<i2")
+    nz, ny, nx = vol.shape
+    if origin_mm is None:
+        origin_mm = (-(nx - 1) * dx / 2.0, -(ny - 1) * dy / 2.0, 0.0)
+    ox, oy, oz = (float(v) for v in origin_mm)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base = _base_dataset(seed, patient_label)
+    series_uid = synthetic_uid(seed, patient_label, f"series:{series_description}")
+    paths = []
+    for z in range(nz):
+        sop_uid = synthetic_uid(seed, patient_label, f"{series_description}:ct:{z}")
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
+        meta.MediaStorageSOPInstanceUID = sop_uid
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        ds = Dataset()
+        ds.update(base)
+        ds.file_meta = meta
+        ds.SOPClassUID = CT_IMAGE_STORAGE
+        ds.SOPInstanceUID = sop_uid
+        ds.Modality = "CT"
+        ds.SeriesInstanceUID = series_uid
+        ds.SeriesNumber = 2
+        ds.SeriesDescription = series_description
+        ds.SeriesDate = "20000101"
+        ds.ContentDate = "20000101"
+        ds.ContentTime = "120000"
+        ds.InstanceNumber = z + 1
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.BodyPartExamined = "ABDOMEN"
+        ds.KVP = "120"
+        ds.ConvolutionKernel = kernel
+        ds.ContrastBolusAgent = "synthetic iodinated contrast"
+        ds.PatientPosition = "FFS"
+        ds.AcquisitionNumber = 1
+        ds.ImagePositionPatient = [f"{ox:.4f}", f"{oy:.4f}", f"{oz + z * dz:.4f}"]
+        ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+        ds.SliceLocation = f"{oz + z * dz:.4f}"
+        ds.SliceThickness = f"{float(thickness_mm):g}"
+        ds.SpacingBetweenSlices = f"{dz:g}"
+        ds.PixelSpacing = [f"{dy:g}", f"{dx:g}"]
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.Rows = ny
+        ds.Columns = nx
+        ds.BitsAllocated = 16
+        ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 1
+        ds.RescaleIntercept = f"{RESCALE_INTERCEPT:g}"
+        ds.RescaleSlope = "1"
+        ds.RescaleType = "HU"
+        ds.WindowCenter = "50"
+        ds.WindowWidth = "400"
+        ds.BurnedInAnnotation = "NO"
+        ds.PixelData = stored[z].tobytes()
+        path = out / f"CT{z + 1:04d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def write_seg_file(
+    out_path: str | os.PathLike,
+    ct_paths: Sequence[str | os.PathLike],
+    mask: np.ndarray,
+    seed: int,
+    patient_label: str,
+    segment_label: str = "liver lesion",
+) -> Path:
+    """Write a binary DICOM SEG of ``mask[z, y, x]`` over the CT files ``ct_paths``.
+
+    The mask's z index follows the CT slices sorted by position along the slice
+    normal (as :func:`.reader.read_series` orders them).
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    datasets = [pydicom.dcmread(p) for p in ct_paths]
+    normal = np.cross(
+        np.asarray(datasets[0].ImageOrientationPatient[:3], float),
+        np.asarray(datasets[0].ImageOrientationPatient[3:], float),
+    )
+    datasets.sort(key=lambda d: float(np.dot(np.asarray(d.ImagePositionPatient, float), normal)))
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (len(datasets), int(datasets[0].Rows), int(datasets[0].Columns)):
+        raise DicomError(
+            f"mask shape {mask.shape} does not match the CT series "
+            f"({len(datasets)}, {datasets[0].Rows}, {datasets[0].Columns})"
+        )
+    if not mask.any():
+        raise DicomError("the lesion mask is empty")
+    description = hd.seg.SegmentDescription(
+        segment_number=1,
+        segment_label=segment_label,
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+        segmented_property_type=codes.SCT.Neoplasm,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seg = hd.seg.Segmentation(
+            source_images=datasets,
+            pixel_array=mask.astype(np.uint8),
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=[description],
+            series_instance_uid=synthetic_uid(seed, patient_label, "seg-series"),
+            series_number=100,
+            sop_instance_uid=synthetic_uid(seed, patient_label, "seg"),
+            instance_number=1,
+            manufacturer=SYNTHETIC_MANUFACTURER,
+            manufacturer_model_name="synthetic_ct",
+            software_versions="1",
+            device_serial_number="SYNTHETIC",
+            series_description="Synthetic lesion region",
+        )
+    path = Path(out_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seg.save_as(path)
+    return path
