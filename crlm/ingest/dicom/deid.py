@@ -50,10 +50,8 @@ DICOM_UID_ROOT = "1.2.840.10008"
 KEY_ENV = "CRLM_DEID_KEY"
 MAX_DATE_SHIFT_DAYS = 3650
 
-DEIDENTIFICATION_METHOD = (
-    "CRLM Cohort Explorer de-identification: PS3.15 basic profile; dates shifted by a "
-    "keyed offset; UIDs remapped by keyed hash; private tags removed"
-)
+# Long String (LO): at most 64 characters.
+DEIDENTIFICATION_METHOD = "PS3.15 basic profile; keyed date shift and UID remap; no private"
 _METHOD_CODES = (
     ("113100", "Basic Application Confidentiality Profile"),
     ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"),

@@ -18,7 +18,9 @@ Conventions
 * Slices must share rows, columns, orientation (within 1e-3) and pixel spacing
   (within 1e-3 mm), and must be stacked along the normal (in-plane drift of the
   position at most half a pixel: gantry-tilted series are refused).
-* UIDs in the returned metadata are de-identified (see :mod:`.deid`).
+* UIDs in the returned metadata are de-identified (see :mod:`.deid`); files that
+  already say Patient Identity Removed = YES keep their UIDs, so a series read
+  before and after :func:`.deid.deidentify` with the same key has the same UID.
 """
 from __future__ import annotations
 
@@ -144,6 +146,9 @@ def _file_problem(ds: Dataset) -> str | None:
     if ts is None:
         return "no Transfer Syntax UID in the file meta information"
     ts = UID(ts)
+    has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+    if str(ds.SOPClassUID) in CT_SOP_CLASSES and not has_pixels:
+        return "truncated: the file ends before its pixel data"
     if "Rows" not in ds:
         return None
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
@@ -196,7 +201,7 @@ def _parse_all(members: Iterable[Member]) -> tuple[dict[str, list[_File]], list[
             continue
         uid = str(parsed.ds.get("SeriesInstanceUID", "") or "")
         if not uid:
-            unreadable.append(f"{member.name}: no Series Instance UID")
+            unreadable.append(f"{member.name}: {parsed.problem or 'no Series Instance UID'}")
             continue
         series.setdefault(uid, []).append(parsed)
     return series, unreadable
@@ -417,7 +422,7 @@ def _series_info(uid: str, files: list[_File], key: bytes) -> SeriesInfo:
         series_number = None
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")
     return SeriesInfo(
-        series_uid=remap_uid(uid, key),
+        series_uid=_public_uid(uid, files, key),
         modality=_text(ds, "Modality"),
         sop_class=", ".join(_sop_name(c) for c in sop_classes),
         series_number=series_number,
@@ -435,6 +440,17 @@ def _series_info(uid: str, files: list[_File], key: bytes) -> SeriesInfo:
         is_ct=is_ct,
         problems=tuple(problems),
     )
+
+
+def _already_deidentified(ds: Dataset) -> bool:
+    return str(ds.get("PatientIdentityRemoved", "")).upper() == "YES"
+
+
+def _public_uid(uid: str, files: list[_File], key: bytes) -> str:
+    """The UID shown outside: kept when the files are already de-identified, else remapped."""
+    if files and all(_already_deidentified(f.ds) for f in files):
+        return uid
+    return remap_uid(uid, key)
 
 
 def _key(key: bytes | str | None) -> bytes:
@@ -514,11 +530,11 @@ def _pick(
     if series_uid is not None:
         wanted = str(series_uid).strip()
         for uid, files in series.items():
-            if wanted in (uid, remap_uid(uid, key)):
+            if wanted in (uid, _public_uid(uid, files, key)):
                 return uid, files
         raise DicomError(
             f"{label}: no series with UID {wanted}; found: "
-            + (", ".join(remap_uid(u, key) for u in series) or "none")
+            + (", ".join(_public_uid(u, f, key) for u, f in series.items()) or "none")
         )
     ct = {
         uid: files
@@ -575,7 +591,8 @@ def read_series(
     members = collect_members(path, limits)
     series, unreadable = _parse_all(members)
     uid, files = _pick(series, unreadable, series_uid, key_b, label)
-    series_label = f"{label}: series {remap_uid(uid, key_b)}"
+    public = _public_uid(uid, files, key_b)
+    series_label = f"{label}: series {public}"
     sop_classes = {str(f.ds.get("SOPClassUID", "")) for f in files}
     if not sop_classes <= CT_SOP_CLASSES:
         names = ", ".join(sorted(_sop_name(c) for c in sop_classes))
@@ -594,9 +611,9 @@ def read_series(
     ps = first.pixel_spacing
     spacing_z = geo.slice_spacing_mm
     meta = {
-        "series_uid": remap_uid(uid, key_b),
-        "study_uid": remap_uid(str(ds.get("StudyInstanceUID", "")), key_b),
-        "frame_of_reference_uid": remap_uid(str(ds.get("FrameOfReferenceUID", "")), key_b),
+        "series_uid": public,
+        "study_uid": _public_uid(str(ds.get("StudyInstanceUID", "")), files, key_b),
+        "frame_of_reference_uid": _public_uid(str(ds.get("FrameOfReferenceUID", "")), files, key_b),
         "modality": _text(ds, "Modality"),
         "sop_class": _sop_name(str(ds.SOPClassUID)),
         "transfer_syntax": _sop_name(ts),
