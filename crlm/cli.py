@@ -82,6 +82,30 @@ def cmd_train(args) -> int:
                       quiet=args.quiet, fast=args.fast)
 
 
+# -- DICOM -----------------------------------------------------------------------
+def cmd_dicom_inspect(args) -> int:
+    from crlm.ingest.dicom import commands
+
+    print(commands.inspect_command(args.path))
+    return 0
+
+
+def cmd_dicom_deidentify(args) -> int:
+    from crlm.ingest.dicom import commands
+
+    print(commands.deidentify_command(args.input, args.output))
+    return 0
+
+
+def cmd_samples(args) -> int:
+    from crlm.ingest.synthetic_ct import make_sample_cases
+
+    out = Path(args.out or config.SAMPLES_DIR)
+    written = make_sample_cases(out, n=args.n, seed=args.seed)
+    print(f"wrote {len(written) if hasattr(written, '__len__') else args.n} sample CT case(s) to {out}")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -111,6 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_positive_int(0, 2**32 - 1, "--seed"), default=config.DEFAULT_SEED)
     p.add_argument("--fast", action="store_true", help="smaller models (for tests)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("samples", help="write synthetic CT DICOM sample cases (zip + SEG) to try uploads")
+    p.add_argument("--out", help=f"folder (default {config.SAMPLES_DIR})")
+    p.add_argument("-n", type=_positive_int(1, 20, "-n"), default=3)
+    p.add_argument("--seed", type=_positive_int(0, 2**32 - 1, "--seed"), default=config.DEFAULT_SEED)
+    p.set_defaults(func=cmd_samples)
+
+    p = sub.add_parser("dicom", help="DICOM tools: inspect a series, write de-identified copies")
+    dsub = p.add_subparsers(dest="dicom_command", metavar="ACTION", required=True)
+    q = dsub.add_parser("inspect", help="list the series in a folder or .zip, with problems")
+    q.add_argument("path")
+    q.set_defaults(func=cmd_dicom_inspect)
+    q = dsub.add_parser("deidentify", help="write de-identified copies of every DICOM file under IN")
+    q.add_argument("input", metavar="IN")
+    q.add_argument("output", metavar="OUT")
+    q.set_defaults(func=cmd_dicom_deidentify)
     return parser
 
 
