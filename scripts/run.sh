@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CRLM_DB=${CRLM_DB:-data/crlm.duckdb}
+# The demo store holds only synthetic patients: no sign-in (refused for real cohorts).
+export CRLM_DEMO_MODE=${CRLM_DEMO_MODE:-1}
 if [ ! -f "$CRLM_DB" ]; then
   echo "Building the synthetic demo cohort and training its models (a few minutes, once)..." >&2
   .venv/bin/python -m crlm --db "$CRLM_DB" demo || { rm -f "$CRLM_DB" "$CRLM_DB.wal"; exit 1; }

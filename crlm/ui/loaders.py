@@ -103,6 +103,11 @@ def column_levels(cohort: str, column: str) -> list[str]:
     return store.load_column_levels(_open_store(store_path()), cohort, column)
 
 
+@st.cache_data(show_spinner=False, ttl=30)
+def load_imports(cohort: str) -> pd.DataFrame:
+    return store.load_imports(_open_store(store_path()), cohort)
+
+
 def clear_caches() -> None:
     """After a write (import, retrain): drop cached query results."""
     st.cache_data.clear()
