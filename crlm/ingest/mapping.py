@@ -57,7 +57,7 @@ UNIT_ALIASES = {"mo": "months", "month": "months", "day": "days", "d": "days", "
 
 TRUE_TOKENS = frozenset({"1", "true", "yes", "y", "t"})
 FALSE_TOKENS = frozenset({"0", "false", "no", "n", "f"})
-DEFAULT_MISSING = ("", "na", "n/a", "nan", "null", "none", "-", ".", "?", "unknown")
+DEFAULT_MISSING = ("", "na", "n/a", "#n/a", "nan", "nat", "null", "<na>")
 
 BUILTIN_PACKAGE = "crlm.ingest.mappings"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -1,0 +1,125 @@
+"""Export a cohort's patients table to CSV, Parquet or Excel, in contract column names.
+
+The files import back unchanged (``crlm.ingest.importer``): a round trip through any
+of the three formats gives the same patients table (with new pseudonyms).
+
+Spreadsheet safety: a *text* cell that starts with ``=``, ``+``, ``-``, ``@``, a tab
+or a carriage return is written with a leading ``'`` so that a spreadsheet shows it
+as text instead of running it as a formula. Numbers are never touched (``-1.5``
+stays a number). The importer strips exactly that quote again (only when it is
+followed by one of those characters), so the round trip stays exact.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from crlm.config import PATIENT_COLUMN_NAMES, PATIENT_COLUMNS
+from crlm.ingest.importer import FORMULA_PREFIXES, NEUTRALISING_QUOTE
+
+EXPORT_FORMATS = {"csv": ".csv", "parquet": ".parquet", "xlsx": ".xlsx"}
+_FORMAT_ALIASES = {"excel": "xlsx", "pq": "parquet", "xls": "xlsx"}
+EXCEL_MAX_ROWS = 1_048_575
+
+
+class ExportError(ValueError):
+    """An export that cannot be written; the message names the cohort, format or path."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    cohort: str
+    path: str
+    fmt: str
+    n_patients: int
+    n_neutralised_cells: int
+
+    def to_dict(self) -> dict:
+        return {"cohort": self.cohort, "path": self.path, "fmt": self.fmt,
+                "n_patients": self.n_patients, "n_neutralised_cells": self.n_neutralised_cells}
+
+
+def export_format(path: str | Path, fmt: str | None = None) -> str:
+    """The export format from ``fmt`` or else the path's suffix."""
+    if fmt:
+        name = _FORMAT_ALIASES.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
+    else:
+        suffix = Path(path).suffix.lower().lstrip(".")
+        name = _FORMAT_ALIASES.get(suffix, suffix)
+    if name not in EXPORT_FORMATS:
+        raise ExportError(f"unknown export format {fmt or Path(path).suffix!r}; use "
+                          f"{', '.join(EXPORT_FORMATS)}")
+    return name
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """A copy where text cells starting with a formula character get a leading quote."""
+    out = frame.copy()
+    count = 0
+    for col in out.columns:
+        s = out[col]
+        if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
+            continue
+        text = s.astype(object)
+        is_text = text.map(lambda v: isinstance(v, str))
+        risky = is_text & text.where(is_text, "").str.startswith(FORMULA_PREFIXES)
+        if risky.any():
+            count += int(risky.sum())
+            text = text.where(~risky, NEUTRALISING_QUOTE + text.where(risky, "").astype(str))
+            out[col] = text
+    return out, count
+
+
+def cohort_frame(store, cohort: str) -> pd.DataFrame:
+    """The cohort's patients in contract columns and order (patient_id order)."""
+    from crlm.store import CohortFilter, load_cohort, load_cohort_info
+
+    if load_cohort_info(store, cohort) is None:
+        raise ExportError(f"no cohort named {cohort!r} in the store")
+    frame = load_cohort(store, CohortFilter(cohort=cohort))
+    return frame.loc[:, list(PATIENT_COLUMN_NAMES)]
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path, fmt: str | None = None) -> tuple[str, int]:
+    """Write a contract-shaped frame; returns (format, number of neutralised cells)."""
+    fmt = export_format(path, fmt)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = _plain_dates(frame)
+    neutralised = 0
+    if fmt == "csv":
+        safe, neutralised = neutralise_formulas(frame)
+        safe.to_csv(path, index=False, encoding="utf-8")
+    elif fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        if len(frame) > EXCEL_MAX_ROWS:
+            raise ExportError(f"{len(frame)} rows do not fit in one Excel sheet "
+                              f"({EXCEL_MAX_ROWS}); export CSV or Parquet")
+        safe, neutralised = neutralise_formulas(frame)
+        safe.to_excel(path, index=False, sheet_name="patients", engine="openpyxl")
+    return fmt, neutralised
+
+
+def export_cohort(store, cohort: str, path: str | Path, fmt: str | None = None) -> ExportResult:
+    """Write cohort ``cohort`` to ``path`` as CSV, Parquet or Excel (``fmt`` or the suffix)."""
+    frame = cohort_frame(store, cohort)
+    fmt, neutralised = write_frame(frame, path, fmt)
+    return ExportResult(cohort=cohort, path=str(path), fmt=fmt, n_patients=len(frame),
+                        n_neutralised_cells=neutralised)
+
+
+def _plain_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Date columns as ISO dates (no time part) so every format reads back the same."""
+    out = frame.copy()
+    for column in PATIENT_COLUMNS:
+        if column.kind == "date" and column.name in out.columns:
+            values = pd.to_datetime(out[column.name], errors="coerce")
+            out[column.name] = values.dt.strftime("%Y-%m-%d").where(values.notna(), None)
+    return out
+
+
+__all__ = ["EXPORT_FORMATS", "ExportError", "ExportResult", "cohort_frame", "export_cohort",
+           "export_format", "neutralise_formulas", "write_frame"]
