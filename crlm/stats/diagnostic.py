@@ -1,0 +1,209 @@
+"""ROC curve, DeLong AUC confidence interval and paired test, diagnostic metrics.
+
+Score direction: a higher score means "more likely positive" (pROC
+``direction="<"``: controls have lower values than cases). Nothing is flipped
+automatically — an AUC below 0.5 is reported as such.
+
+DeLong placements are computed by sorting (midranks through ``searchsorted``),
+O(n log n).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as _sps
+
+from ._result import ResultMixin
+from ._validate import as_event, as_float, check_conf_level, prepare
+
+
+def wilson_interval(successes, trials, conf_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval (no continuity correction); NaN where ``trials`` is 0."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    z = float(_sps.norm.ppf(1 - (1 - conf_level) / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        denom = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+        lo = np.clip(centre - half, 0.0, 1.0)
+        hi = np.clip(centre + half, 0.0, 1.0)
+    return lo, hi
+
+
+def _binary_and_score(y_true, score, dropna: bool, score_name: str = "score", **extra):
+    a = prepare(dropna, y_true=y_true, **{score_name: score}, **extra)
+    y = as_event(a["y_true"], "y_true")
+    s = as_float(a[score_name], score_name)
+    return y, s, a
+
+
+def _placements(cases: np.ndarray, controls: np.ndarray):
+    """DeLong structural components: per case P(control < case) + 0.5 P(tie), per control
+    P(case > control) + 0.5 P(tie)."""
+    sc = np.sort(controls)
+    sx = np.sort(cases)
+    lo = np.searchsorted(sc, cases, side="left")
+    hi = np.searchsorted(sc, cases, side="right")
+    v10 = (lo + 0.5 * (hi - lo)) / len(controls)
+    lo = np.searchsorted(sx, controls, side="left")
+    hi = np.searchsorted(sx, controls, side="right")
+    v01 = (len(cases) - hi + 0.5 * (hi - lo)) / len(cases)
+    return v10, v01
+
+
+def _delong_var(v10: np.ndarray, v01: np.ndarray) -> float:
+    m, n = len(v10), len(v01)
+    if m < 2 or n < 2:
+        return float("nan")
+    return float(np.var(v10, ddof=1) / m + np.var(v01, ddof=1) / n)
+
+
+@dataclass(frozen=True)
+class ROCResult(ResultMixin):
+    """Empirical ROC curve.
+
+    ``thresholds[k]``: a patient is called positive when ``score > thresholds[k]``;
+    thresholds run from +inf (nobody positive) through midpoints between
+    consecutive distinct scores to -inf (everybody positive), pROC's convention.
+    ``auc_ci``: DeLong, clipped to [0, 1] (pROC ``ci.auc(method="delong")``);
+    with perfectly separating scores the DeLong variance is 0 and the CI is (1, 1).
+    Youden threshold: maximises sensitivity + specificity; if several thresholds
+    tie, the lowest score threshold among them (pROC reports all ties).
+    """
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    thresholds: np.ndarray
+    auc: float
+    auc_ci: tuple[float, float]
+    auc_se: float
+    youden_threshold: float
+    sensitivity: float
+    specificity: float
+    n: int
+    n_positive: int
+    conf_level: float
+
+
+def roc(y_true, score, conf_level: float = 0.95, *, dropna: bool = False) -> ROCResult:
+    """ROC curve, AUC with DeLong CI and the Youden-optimal threshold (see :class:`ROCResult`)."""
+    conf_level = check_conf_level(conf_level)
+    y, s, _ = _binary_and_score(y_true, score, dropna)
+    n, n_pos = len(y), int(y.sum())
+    if n_pos == 0 or n_pos == n:
+        which = "no positive" if n_pos == 0 else "no negative"
+        raise ValueError(f"y_true has {which} cases: ROC needs both classes")
+    order = np.argsort(-s, kind="stable")
+    ss, ys = s[order], y[order]
+    last = np.flatnonzero(np.concatenate((ss[1:] != ss[:-1], [True])))
+    tps = np.cumsum(ys)[last]
+    fps = (last + 1) - tps
+    tpr = np.concatenate(([0.0], tps / n_pos))
+    fpr = np.concatenate(([0.0], fps / (n - n_pos)))
+    distinct = ss[last]
+    thresholds = np.concatenate(([np.inf], (distinct[:-1] + distinct[1:]) / 2, [-np.inf]))
+    auc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    v10, v01 = _placements(s[y], s[~y])
+    var = _delong_var(v10, v01)
+    se = float(np.sqrt(var)) if np.isfinite(var) else float("nan")
+    z = float(_sps.norm.ppf(1 - (1 - conf_level) / 2))
+    ci = (float(np.clip(auc - z * se, 0, 1)), float(np.clip(auc + z * se, 0, 1)))
+    youden = tpr - fpr
+    best = np.flatnonzero(youden == youden.max())
+    k = int(best[-1])  # lowest threshold among ties (thresholds decrease along the curve)
+    return ROCResult(fpr, tpr, thresholds, auc, ci, se, float(thresholds[k]), float(tpr[k]),
+                     float(1 - fpr[k]), n, n_pos, conf_level)
+
+
+@dataclass(frozen=True)
+class DeLongTestResult(ResultMixin):
+    """Paired DeLong test of two AUCs on the same patients (pROC ``roc.test(paired=TRUE)``)."""
+
+    auc_a: float
+    auc_b: float
+    difference: float
+    z: float
+    p_value: float
+    difference_ci: tuple[float, float]
+    conf_level: float
+
+
+def delong_test(y_true, score_a, score_b, conf_level: float = 0.95, *,
+                dropna: bool = False) -> DeLongTestResult:
+    """Paired DeLong test; ``difference`` = auc_a - auc_b. When both curves are identical
+    (variance of the difference 0) z is 0 and p is 1."""
+    conf_level = check_conf_level(conf_level)
+    a = prepare(dropna, y_true=y_true, score_a=score_a, score_b=score_b)
+    y = as_event(a["y_true"], "y_true")
+    sa, sb = as_float(a["score_a"], "score_a"), as_float(a["score_b"], "score_b")
+    m, n = int(y.sum()), int((~y).sum())
+    if m < 2 or n < 2:
+        raise ValueError(f"y_true needs at least 2 positive and 2 negative cases, got {m} and {n}")
+    v10a, v01a = _placements(sa[y], sa[~y])
+    v10b, v01b = _placements(sb[y], sb[~y])
+    auc_a, auc_b = float(v10a.mean()), float(v10b.mean())
+    s10 = np.cov(np.vstack((v10a, v10b)))
+    s01 = np.cov(np.vstack((v01a, v01b)))
+    cov = s10 / m + s01 / n
+    var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    diff = auc_a - auc_b
+    zc = float(_sps.norm.ppf(1 - (1 - conf_level) / 2))
+    if var <= 0 or not np.isfinite(var):
+        zstat, p, se = 0.0 if diff == 0 else float(np.sign(diff) * np.inf), 1.0 if diff == 0 else 0.0, 0.0
+    else:
+        se = float(np.sqrt(var))
+        zstat = diff / se
+        p = float(2 * _sps.norm.sf(abs(zstat)))
+    return DeLongTestResult(auc_a, auc_b, diff, float(zstat), p, (diff - zc * se, diff + zc * se),
+                            conf_level)
+
+
+@dataclass(frozen=True)
+class DiagnosticMetrics(ResultMixin):
+    """2x2 table at a threshold (positive when ``score >= threshold``) with Wilson CIs."""
+
+    threshold: float
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    sensitivity: float
+    sensitivity_ci: tuple[float, float]
+    specificity: float
+    specificity_ci: tuple[float, float]
+    ppv: float
+    ppv_ci: tuple[float, float]
+    npv: float
+    npv_ci: tuple[float, float]
+    conf_level: float
+
+
+def diagnostic_metrics(y_true, score, threshold: float, conf_level: float = 0.95, *,
+                       dropna: bool = False) -> DiagnosticMetrics:
+    """Sensitivity, specificity, PPV, NPV at ``threshold`` (score >= threshold is positive).
+
+    A metric whose denominator is 0 (e.g. PPV when nobody tests positive) is NaN
+    with a NaN interval.
+    """
+    conf_level = check_conf_level(conf_level)
+    y, s, _ = _binary_and_score(y_true, score, dropna)
+    pred = s >= float(threshold)
+    tp = int(np.sum(pred & y))
+    fp = int(np.sum(pred & ~y))
+    tn = int(np.sum(~pred & ~y))
+    fn = int(np.sum(~pred & y))
+
+    def metric(k, total):
+        lo, hi = wilson_interval(k, total, conf_level)
+        val = k / total if total else float("nan")
+        return float(val), (float(lo), float(hi))
+
+    sens, sens_ci = metric(tp, tp + fn)
+    spec, spec_ci = metric(tn, tn + fp)
+    ppv, ppv_ci = metric(tp, tp + fp)
+    npv, npv_ci = metric(tn, tn + fn)
+    return DiagnosticMetrics(float(threshold), tp, fp, tn, fn, sens, sens_ci, spec, spec_ci,
+                             ppv, ppv_ci, npv, npv_ci, conf_level)

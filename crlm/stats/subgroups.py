@@ -1,0 +1,100 @@
+"""Treatment/group effect within subgroups (forest plot) and the interaction test.
+
+Within each subgroup level the hazard ratio of ``group == 1`` vs ``group == 0``
+comes from a Cox model with the group as the only covariate (Efron ties). The
+interaction p-value is a likelihood-ratio test of
+``group + subgroup + group x subgroup`` against ``group + subgroup`` on all
+patients; interaction terms exist only for levels holding both groups (the
+reference is the first such level), so ``interaction_df`` may be below
+(levels - 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as _sps
+
+from ._result import ResultMixin
+from ._validate import as_event, as_levels, as_time, prepare
+from .cox import cox
+
+
+@dataclass(frozen=True)
+class SubgroupEffect(ResultMixin):
+    level: object
+    n: int
+    events: int
+    hr: float
+    ci_lower: float
+    ci_upper: float
+    p_value: float
+    estimable: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class SubgroupResult(ResultMixin):
+    subgroups: list[SubgroupEffect]
+    interaction_statistic: float
+    interaction_df: int
+    interaction_p_value: float
+    min_events: int
+
+
+def _nan_effect(level, n, events, reason):
+    nan = float("nan")
+    return SubgroupEffect(level, n, events, nan, nan, nan, nan, False, reason)
+
+
+def subgroup_effects(time, event, group, subgroup, min_events: int = 5, ties: str = "efron",
+                     *, dropna: bool = False) -> SubgroupResult:
+    """Per-level HR of group 1 vs 0 and the LR interaction p-value (see module doc).
+
+    ``group`` must be 0/1 or boolean. Levels with fewer than ``min_events``
+    events, a missing arm, or no event in one arm come back with
+    ``estimable=False`` and the reason; they are never dropped.
+    """
+    a = prepare(dropna, time=time, event=event, group=group, subgroup=subgroup)
+    t, e = as_time(a["time"]), as_event(a["event"])
+    g = as_event(a["group"], "group").astype(float)
+    codes, levels = as_levels(a["subgroup"], "subgroup")
+    out: list[SubgroupEffect] = []
+    both_arms = []
+    for k, level in enumerate(levels):
+        m = codes == k
+        n, d = int(m.sum()), int(e[m].sum())
+        arms = [int((g[m] == v).sum()) for v in (0.0, 1.0)]
+        if min(arms) == 0:
+            missing = 0 if arms[0] == 0 else 1
+            out.append(_nan_effect(level, n, d, f"no patients with group={missing}"))
+            continue
+        both_arms.append(k)
+        if d < min_events:
+            out.append(_nan_effect(level, n, d, f"fewer than {min_events} events ({d})"))
+            continue
+        ev_arm = [int(e[m][g[m] == v].sum()) for v in (0.0, 1.0)]
+        if min(ev_arm) == 0:
+            arm = 0 if ev_arm[0] == 0 else 1
+            out.append(_nan_effect(level, n, d, f"no events with group={arm}: hazard ratio not finite"))
+            continue
+        fit = cox(t[m], e[m], g[m][:, None], ties=ties)
+        term = fit.terms[0]
+        out.append(SubgroupEffect(level, n, d, term.hr, term.ci_lower, term.ci_upper,
+                                  term.p_value, True, ""))
+    stat, df, p = float("nan"), 0, float("nan")
+    if len(both_arms) >= 2 and e.any():
+        ref = both_arms[0]
+        dummies = [(codes == k).astype(float) for k in range(len(levels)) if k != ref]
+        inter = [g * (codes == k) for k in both_arms[1:]]
+        reduced_x = np.column_stack([g] + dummies)
+        full_x = np.column_stack([g] + dummies + inter)
+        try:
+            reduced = cox(t, e, reduced_x, ties=ties)
+            full = cox(t, e, full_x, ties=ties)
+            df = len(inter)
+            stat = max(2 * (full.log_likelihood - reduced.log_likelihood), 0.0)
+            p = float(_sps.chi2.sf(stat, df))
+        except (ValueError, np.linalg.LinAlgError):
+            stat, df, p = float("nan"), 0, float("nan")
+    return SubgroupResult(out, float(stat), int(df), p, int(min_events))
