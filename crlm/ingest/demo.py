@@ -189,36 +189,37 @@ def _simulate_block(rng: np.random.Generator, n: int, first_number: int) -> Demo
     braf_known_mutant = braf & ~braf_not_tested
 
     # liver disease -----------------------------------------------------------
-    synchronous = _bernoulli(rng, _sigmoid(-0.35 + 0.35 * node_positive), n)
+    synchronous = _bernoulli(rng, _sigmoid(-0.35 + 0.5 * node_positive), n)
     dfi = np.where(
         synchronous,
         np.where(_bernoulli(rng, 0.7, n), 0.0, rng.uniform(0.0, 6.0, n)),
         6.0 + np.exp(np.log(12.0) + 0.8 * rng.standard_normal(n)),
     )
     dfi = np.clip(dfi, 0.0, 240.0).round(1)
-    burden = rng.standard_normal(n) + 0.30 * synchronous + 0.15 * node_positive + 0.15 * external - 0.2
-    solitary = _bernoulli(rng, _sigmoid(0.15 - 1.0 * burden), n)
+    burden = (rng.standard_normal(n) + 0.50 * synchronous + 0.20 * node_positive + 0.15 * external
+              - 0.35)
+    solitary = _bernoulli(rng, _sigmoid(-0.25 - 1.2 * burden), n)
     extra = rng.poisson(rng.gamma(1.2, np.exp(0.6 + 0.5 * burden) / 1.2))
     n_lesions = np.where(solitary, 1, np.minimum(2 + extra, 100))
-    diameter = np.exp(np.log(3.4) + 0.30 * burden + 0.50 * rng.standard_normal(n))
+    diameter = np.exp(np.log(3.8) + 0.30 * burden + 0.50 * rng.standard_normal(n))
     diameter = np.clip(diameter, 0.3, 22.0).round(1)
     bilobar = ~solitary & _bernoulli(rng, _sigmoid(-0.6 + 0.35 * (n_lesions - 2)), n)
-    extrahepatic = _bernoulli(rng, _sigmoid(-2.3 + 0.5 * burden + 0.2 * right), n)
-    cea = np.exp(np.log(18.0) + 0.55 * burden + 1.35 * rng.standard_normal(n))
+    extrahepatic = _bernoulli(rng, _sigmoid(-2.1 + 0.5 * burden + 0.2 * right), n)
+    cea = np.exp(np.log(19.0) + 0.60 * burden + 1.35 * rng.standard_normal(n))
     cea = np.clip(cea, 0.5, 99_999.0).round(1)
     tbs = np.hypot(diameter, n_lesions)
 
     # latent biology -----------------------------------------------------------
-    genomic_signal = (0.25 * (left | rectum) - 0.45 * right - 0.35 * ras_mutant - 0.5 * braf
+    genomic_signal = (0.15 * (left | rectum) - 0.35 * right - 0.35 * ras_mutant - 0.5 * braf
                       + rng.standard_normal(n))
     morphology = rng.standard_normal(n)
     imaging_signal = 0.85 * morphology + 0.35 * genomic_signal + 0.40 * rng.standard_normal(n)
-    chemo_sensitivity = 0.8 * rng.standard_normal(n)
+    chemo_sensitivity = 0.5 * rng.standard_normal(n)
     frailty = 0.35 * rng.standard_normal(n)
 
     # the board's plan --------------------------------------------------------
     initially_resectable = _bernoulli(
-        rng, _sigmoid(0.9 - 1.2 * burden - 1.8 * extrahepatic - 0.6 * bilobar - 0.02 * (age - 62)), n)
+        rng, _sigmoid(0.6 - 0.8 * burden - 1.8 * extrahepatic - 0.6 * bilobar - 0.02 * (age - 62)), n)
     triplet_candidate = (age < 65) & (right | braf | (burden > 1.0))
     p_triplet = np.where(triplet_candidate, 0.35, 0.05)
     p_capox = np.where(initially_resectable, 0.22, 0.12) * (1 - p_triplet)
@@ -230,16 +231,17 @@ def _simulate_block(rng: np.random.Generator, n: int, first_number: int) -> Demo
     p_egfr = np.where(egfr_eligible, np.where(right, 0.35, 0.62), 0.0)
     p_egfr = np.where(braf_known_mutant, 0.12 * egfr_eligible, p_egfr)
     p_vegf = np.where(egfr_eligible, np.where(right, 0.40, 0.18), 0.70)
-    plan_scale = np.where(initially_resectable, 0.55, 1.0)  # perioperative chemo often alone
+    plan_scale = np.where(initially_resectable, 0.75, 1.0)  # perioperative chemo often alone
     p_egfr, p_vegf = p_egfr * plan_scale, p_vegf * plan_scale
     biologic = _categorical(rng, np.column_stack([p_egfr, p_vegf, 1.0 - p_egfr - p_vegf]))
     anti_egfr, anti_vegf = biologic == 0, biologic == 1
 
     # response ---------------------------------------------------------------
-    common = (-0.75 + 0.35 * anti_vegf + 0.35 * (regimen == 2) - 0.35 * burden
-              - 0.35 * (grade == 2) - 0.6 * braf + chemo_sensitivity)
-    egfr_effect = (0.50 + 1.25 * genomic_signal + 0.75 * morphology - 0.6 * right
-                   - 1.8 * her2_amplified - 1.2 * met_amplified - 0.4 * pik3ca)
+    common = (-0.50 + 0.60 * anti_vegf + 0.35 * (regimen == 2) - 0.80 * burden
+              - 0.50 * (grade == 2) - 0.9 * braf - 0.4 * right - 0.4 * msi
+              - 0.15 * np.log(cea / 20.0) + chemo_sensitivity)
+    egfr_effect = (1.75 + 2.20 * genomic_signal + 1.10 * morphology - 0.6 * right
+                   - 2.0 * her2_amplified - 1.5 * met_amplified - 0.4 * pik3ca)
     response_logit = common + np.where(anti_egfr, egfr_effect, 0.25 * morphology)
     is_responder = _bernoulli(rng, _sigmoid(response_logit), n)
     complete = _bernoulli(rng, 0.12, n)
@@ -261,17 +263,18 @@ def _simulate_block(rng: np.random.Generator, n: int, first_number: int) -> Demo
     desmoplastic = hepatectomy & (growth == 0)
 
     # survival -------------------------------------------------------------------
-    biology = (np.log(1.55) * ras_mutant + np.log(2.3) * braf + np.log(1.40) * right
-               + np.log(1.45) * node_positive + 0.16 * np.log(cea / 20.0)
-               + np.log(1.75) * extrahepatic + np.log(1.30) * (n_lesions > 1)
-               + 0.20 * np.log(n_lesions) + 0.35 * np.log(diameter / 3.5)
+    biology = (np.log(1.55) * ras_mutant + np.log(2.1) * braf + np.log(1.40) * right
+               + np.log(1.60) * node_positive + 0.16 * np.log(cea / 20.0)
+               + np.log(1.75) * extrahepatic + np.log(1.20) * (n_lesions > 1)
+               + 0.15 * np.log(n_lesions) + 0.35 * np.log(diameter / 3.5)
                + np.log(1.25) * (dfi < 12) + np.log(1.35) * (grade == 2) + np.log(1.2) * msi
-               + 0.02 * (age - 62) + frailty)
-    os_log_hr = (biology + np.log(0.45) * hepatectomy + np.log(0.65) * is_responder
+               + 0.02 * (age - 62) + frailty - 1.0)
+    os_log_hr = (biology + np.log(0.75) * hepatectomy + np.log(0.65) * is_responder
                  + np.log(0.85) * (anti_egfr & ~right) + np.log(0.75) * desmoplastic)
-    death_time = _weibull_time(rng, 44.0, 1.3, os_log_hr)
+    death_time = _weibull_time(rng, 40.0, 1.5, os_log_hr)
     progression_log_hr = (0.8 * biology + np.log(0.40) * hepatectomy + np.log(0.45) * is_responder
-                          - anti_egfr * (0.30 * genomic_signal + 0.20 * morphology)
+                          + np.log(0.75) * anti_egfr + np.log(0.85) * anti_vegf
+                          - anti_egfr * (0.60 * genomic_signal + 0.30 * morphology)
                           + np.log(0.8) * desmoplastic)
     progression_time = _weibull_time(rng, 9.0, 1.1, progression_log_hr)
     pfs_time = np.minimum(progression_time, death_time)
@@ -354,7 +357,7 @@ def _genomic_matrix(rng, n, signal, right, braf, msi, ras_mutant, pik3ca, tp53, 
         "TGFB1": 0.0, "ZEB1": 0.0, "VIM": 0.0, "FN1": 0.0,
         "CD8A": 1.2 * msi, "GZMB": 1.0 * msi, "MLH1": -2.0 * msi, "KRT20": -0.4 * braf,
     }
-    expression = np.column_stack([loadings[g] + noise[:, i] * (0.6 if g in ("EREG", "AREG") else 1.0)
+    expression = np.column_stack([loadings[g] + noise[:, i] * (0.5 if g in ("EREG", "AREG") else 1.0)
                                   for i, g in enumerate(GENOMIC_EXPRESSION_GENES)])
     flags = np.column_stack([pik3ca, tp53, apc, smad4, fbxw7, her2_amplified, met_amplified,
                              egfr_amplified]).astype(float)
