@@ -1,0 +1,29 @@
+"""The model zoo: tasks, families, cross-validated training, the registry and scoring.
+
+    train(store, cohort="demo", tasks=None, families=None, folds=5, seed=..., fast=False)
+    score_cases(frame, store=store, cohort="demo")
+    load_model(model_id, version), available_models(store, cohort)
+
+Model ids are ``<task>.<family>`` (``response.logistic``, ``os_risk.rsf``,
+``anti_egfr_benefit.fong_score``). No Streamlit here.
+"""
+from crlm.models.artefacts import ModelError, library_versions
+from crlm.models.families import (
+    CLINICAL_BASELINES, FAMILIES, TABULAR_FAMILIES, Family, get_family, register_family,
+)
+from crlm.models.scoring import (
+    SCORE_COLUMNS, available_models, clear_caches, current_training_hashes, load_model,
+    score_cases,
+)
+from crlm.models.tasks import TASKS, Task, get_task
+from crlm.models.training import (
+    ExternalLeakError, TrainedModel, default_artefact_dir, load_modelling_data, train,
+)
+
+__all__ = [
+    "CLINICAL_BASELINES", "ExternalLeakError", "FAMILIES", "Family", "ModelError",
+    "SCORE_COLUMNS", "TABULAR_FAMILIES", "TASKS", "Task", "TrainedModel", "available_models",
+    "clear_caches", "current_training_hashes", "default_artefact_dir", "get_family",
+    "get_task", "library_versions", "load_model", "load_modelling_data", "register_family",
+    "score_cases", "train",
+]

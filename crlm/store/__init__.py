@@ -6,7 +6,7 @@ from crlm.store.filters import (
 from crlm.store.queries import (
     TABLES, append_features, append_patients, begin_cohort, count_patients, data_hash,
     delete_case, finish_cohort, list_cohorts, load_audit_log, load_case, load_cases,
-    load_cohort, load_cohort_info, load_column_levels, load_feature_names, load_features,
+    load_cohort, load_cohort_fingerprint, load_cohort_info, load_column_levels, load_feature_names, load_features,
     load_imports, load_models, load_patients_by_id, load_predictions, log_action,
     record_import, save_case, save_cohort, save_model, set_current_model, table_checksums,
 )

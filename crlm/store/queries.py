@@ -430,3 +430,16 @@ def restore(store: Store, src: str) -> None:
 def iter_chunks(frame: pd.DataFrame, size: int) -> Iterable[pd.DataFrame]:
     for start in range(0, len(frame), size):
         yield frame.iloc[start:start + size]
+
+
+def load_cohort_fingerprint(store: Store, cohort: str) -> tuple[int, str, int, str]:
+    """Row count and order-independent content hash of a cohort's patients and features
+    (changes whenever any of their values change)."""
+    cur = store.cursor()
+    n_p, h_p = cur.execute(
+        "SELECT count(*), coalesce(bit_xor(hash(p)), 0) FROM patients p WHERE cohort = ?",
+        [cohort]).fetchone()
+    n_f, h_f = cur.execute(
+        "SELECT count(*), coalesce(bit_xor(hash(f)), 0) FROM features f WHERE cohort = ?",
+        [cohort]).fetchone()
+    return int(n_p), f"{h_p:x}", int(n_f), f"{h_f:x}"

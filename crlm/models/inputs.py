@@ -1,0 +1,217 @@
+"""Model inputs: which columns a model reads, how a frame is checked and typed,
+and the preprocessing that every family runs inside its pipeline.
+
+Training frames (from the store) and uploaded cases go through the same
+``prepare_patients``, so the values a model sees at scoring are computed by
+the same code as at training.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from crlm import config
+
+INPUT_COLUMNS: tuple[str, ...] = config.INPUT_COLUMNS
+CATEGORICAL_INPUTS: tuple[str, ...] = tuple(
+    c for c in INPUT_COLUMNS if config.COLUMNS_BY_NAME[c].kind == "category"
+)
+BOOL_INPUTS: tuple[str, ...] = tuple(
+    c for c in INPUT_COLUMNS if config.COLUMNS_BY_NAME[c].kind == "bool"
+)
+NUMERIC_INPUTS: tuple[str, ...] = tuple(
+    c for c in INPUT_COLUMNS if config.COLUMNS_BY_NAME[c].kind in ("int", "float")
+)
+# Known but not model inputs: identifiers, split, dates and outcomes.
+NON_INPUT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in config.PATIENT_COLUMN_NAMES if c not in INPUT_COLUMNS
+)
+MISSING_LEVEL = "missing"
+
+_TRUE = {"true", "yes", "y", "1", "1.0", "t"}
+_FALSE = {"false", "no", "n", "0", "0.0", "f"}
+
+
+def _is_missing(value) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
+
+
+def _as_bool(value):
+    if _is_missing(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError
+
+
+def validate_patients(frame: pd.DataFrame, feature_names=()) -> tuple[pd.DataFrame, list[str]]:
+    """Check and type a frame of patients against the column contract.
+
+    Returns the typed frame (categories as text, booleans as True/False/None,
+    numbers as float; missing as NaN/None) and the list of columns that are
+    neither contract columns nor known feature names. Every bad value raises
+    one ``ValueError`` listing ``row <i>, column <name>: <problem>``.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError("expected a pandas DataFrame of patients")
+    known_features = set(feature_names)
+    unknown = [str(c) for c in frame.columns
+               if c not in config.COLUMNS_BY_NAME and c not in known_features]
+    problems: list[str] = []
+    out = pd.DataFrame(index=frame.index)
+    for name in frame.columns:
+        if name in unknown:
+            continue
+        col = config.COLUMNS_BY_NAME.get(name)
+        values = frame[name].tolist()
+        if col is None:  # a feature column: numeric
+            typed = []
+            for i, v in enumerate(values):
+                try:
+                    x = np.nan if _is_missing(v) else float(v)
+                except (TypeError, ValueError):
+                    problems.append(f"row {i}, column {name}: {v!r} is not a number")
+                    x = np.nan
+                if not np.isnan(x) and not np.isfinite(x):
+                    problems.append(f"row {i}, column {name}: {v!r} is not a finite number")
+                typed.append(x)
+            out[name] = np.asarray(typed, dtype=float)
+            continue
+        if col.kind in ("text", "date"):
+            out[name] = frame[name]
+            continue
+        typed = []
+        for i, v in enumerate(values):
+            if _is_missing(v):
+                typed.append(None if col.kind in ("category", "bool") else np.nan)
+                continue
+            if col.kind == "category":
+                text = str(v).strip()
+                if col.levels and text not in col.levels:
+                    problems.append(
+                        f"row {i}, column {name}: {v!r} is not one of {', '.join(col.levels)}")
+                    text = None
+                typed.append(text)
+            elif col.kind == "bool":
+                try:
+                    typed.append(_as_bool(v))
+                except ValueError:
+                    problems.append(f"row {i}, column {name}: {v!r} is not yes/no")
+                    typed.append(None)
+            else:
+                try:
+                    x = float(v)
+                except (TypeError, ValueError):
+                    problems.append(f"row {i}, column {name}: {v!r} is not a number")
+                    typed.append(np.nan)
+                    continue
+                if not np.isfinite(x):
+                    problems.append(f"row {i}, column {name}: {v!r} is not a finite number")
+                elif col.kind == "int" and x != round(x):
+                    problems.append(f"row {i}, column {name}: {v!r} is not a whole number")
+                elif (col.lo is not None and x < col.lo) or (col.hi is not None and x > col.hi):
+                    unit = f" {col.unit}" if col.unit else ""
+                    problems.append(
+                        f"row {i}, column {name}: {x:g} is outside the allowed range "
+                        f"{col.lo:g}–{col.hi:g}{unit}")
+                typed.append(x)
+        out[name] = pd.Series(typed, index=frame.index,
+                              dtype=object if col.kind in ("category", "bool") else float)
+    if problems:
+        shown = problems[:20]
+        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+        raise ValueError("invalid case input: " + "; ".join(shown) + more)
+    return out, unknown
+
+
+def canonical_patients(frame: pd.DataFrame) -> pd.DataFrame:
+    """Contract columns typed the same way whatever their source (store or upload)."""
+    out = frame.copy()
+    for name in out.columns:
+        col = config.COLUMNS_BY_NAME.get(name)
+        if col is None or col.kind in ("text", "date"):
+            continue
+        if col.kind == "category":
+            out[name] = pd.Series(
+                [None if _is_missing(v) else str(v) for v in out[name].tolist()],
+                index=out.index, dtype=object)
+        elif col.kind == "bool":
+            out[name] = pd.Series([_as_bool(v) for v in out[name].tolist()],
+                                  index=out.index, dtype=object)
+        else:
+            out[name] = pd.to_numeric(out[name], errors="coerce").astype(float)
+    return out
+
+
+def model_matrix(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """The columns a pipeline reads, typed for it: categories as text with NaN for
+    missing, booleans as 0/1 floats, numbers and features as floats."""
+    data = {}
+    for name in columns:
+        values = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
+        col = config.COLUMNS_BY_NAME.get(name)
+        if col is not None and col.kind == "category":
+            data[name] = pd.Series(
+                [np.nan if _is_missing(v) else str(v) for v in values.tolist()],
+                index=frame.index, dtype=object)
+        elif col is not None and col.kind == "bool":
+            data[name] = pd.Series(
+                [np.nan if _is_missing(v) else float(_as_bool(v)) for v in values.tolist()],
+                index=frame.index, dtype=float)
+        else:
+            data[name] = pd.to_numeric(values, errors="coerce").astype(float)
+    return pd.DataFrame(data, index=frame.index)
+
+
+def split_columns(columns) -> tuple[list[str], list[str]]:
+    """(numeric-like, categorical) among ``columns``; booleans and features are numeric."""
+    categorical = [c for c in columns if c in CATEGORICAL_INPUTS]
+    numeric = [c for c in columns if c not in categorical]
+    return numeric, categorical
+
+
+def make_preprocessor(numeric, categorical) -> ColumnTransformer:
+    """Median imputation + scaling for numbers, 'missing' level + one-hot for categories."""
+    steps = []
+    if numeric:
+        steps.append(("numeric", Pipeline([
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+        ]), list(numeric)))
+    if categorical:
+        steps.append(("categorical", Pipeline([
+            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_LEVEL,
+                                     keep_empty_features=True)),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]), list(categorical)))
+    return ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=True)
+
+
+def transformed_groups(preprocessor: ColumnTransformer) -> list[str]:
+    """For each output column of a fitted preprocessor, the input column it comes from."""
+    groups: list[str] = []
+    for name, transformer, columns in preprocessor.transformers_:
+        if name == "remainder" or transformer == "drop":
+            continue
+        if name == "numeric":
+            groups.extend(columns)
+        else:
+            encoder = transformer.named_steps["onehot"]
+            for column, levels in zip(columns, encoder.categories_):
+                groups.extend([column] * len(levels))
+    return groups

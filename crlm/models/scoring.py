@@ -1,0 +1,253 @@
+"""Scoring cases with every current model of a cohort.
+
+The path is the one training used: the frame is checked against the column
+contract, typed and its derived columns recomputed (``prepare_patients``),
+then each model's saved pipeline scores it. Models are loaded once per
+process (checked against their manifest) and kept while their artefact file
+is unchanged.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crlm import config
+from crlm import store as st
+from crlm.models.artefacts import ModelError, artefact_path, load_artefact
+from crlm.models.families import FAMILIES
+from crlm.models.tasks import BINARY, TASKS
+from crlm.models.training import (
+    EXTERNAL, OUT_OF_FOLD, default_artefact_dir, load_modelling_data, prepare_patients,
+    task_frame, training_hash,
+)
+from crlm.models.inputs import validate_patients
+
+# The inputs each clinical baseline is computed from (for the "missing inputs" reason).
+CLINICAL_INPUTS: dict[str, tuple[str, ...]] = {
+    "fong_score": ("node_positive", "disease_free_interval_months", "n_liver_lesions",
+                   "cea_ng_ml", "max_diameter_cm"),
+    "game_score": ("kras", "cea_ng_ml", "node_positive", "max_diameter_cm", "n_liver_lesions",
+                   "extrahepatic_disease"),
+    "mcs_score": ("kras", "nras", "node_positive", "max_diameter_cm"),
+    "tumour_burden_score": ("max_diameter_cm", "n_liver_lesions"),
+    "cea_ng_ml": ("cea_ng_ml",),
+}
+
+SCORE_COLUMNS = ("patient_id", "task", "model_id", "model_version", "kind", "family", "score",
+                 "threshold", "predicted_class", "percentile", "imputed", "out_of_range",
+                 "contributions", "contribution_method", "stale", "reason")
+
+_lock = threading.Lock()
+_models: dict[tuple, object] = {}
+_distributions: dict[tuple, dict] = {}
+_hashes: dict[tuple, dict] = {}
+
+
+def clear_caches() -> None:
+    """Forget loaded models, score distributions and data hashes."""
+    with _lock:
+        _models.clear()
+        _distributions.clear()
+        _hashes.clear()
+
+
+def load_model(model_id: str, version: int, artefact_dir=None, *, folder=None):
+    """The fitted model ``model_id`` version ``version`` from its artefact folder
+    (``<artefact_dir>/<model_id>/v<version>``, default ``config.MODELS_DIR``), after
+    checking its hash and library versions; ``ModelError`` when it cannot be used."""
+    folder = Path(folder) if folder is not None else artefact_path(model_id, version, artefact_dir)
+    path = folder / "model.joblib"
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ModelError(f"model {model_id} v{version}: no artefact at {folder}; "
+                         "retrain the model") from None
+    key = (str(folder.resolve()), stat.st_mtime_ns, stat.st_size)
+    with _lock:
+        cached = _models.get(key)
+    if cached is not None:
+        return cached
+    model, _ = load_artefact(folder, expect_model_id=model_id, expect_version=version)
+    with _lock:
+        _models[key] = model
+    return model
+
+
+def _model_folder(row, store, artefact_dir) -> Path:
+    if artefact_dir is not None:
+        return artefact_path(row["model_id"], row["version"], artefact_dir)
+    recorded = row.get("artefact_path")
+    if recorded and Path(recorded).exists():
+        return Path(recorded)
+    return artefact_path(row["model_id"], row["version"], default_artefact_dir(store))
+
+
+def _fingerprint(store, cohort: str) -> tuple:
+    return (str(store.path.resolve()), cohort) + tuple(st.load_cohort_fingerprint(store, cohort))
+
+
+def current_training_hashes(store, cohort: str) -> dict[str, str]:
+    """Per task, the training hash the cohort's current data would give."""
+    key = _fingerprint(store, cohort)
+    with _lock:
+        cached = _hashes.get(key)
+    if cached is not None:
+        return cached
+    data = load_modelling_data(store, cohort)
+    hashes = {name: training_hash(task_frame(data, task)) for name, task in TASKS.items()}
+    with _lock:
+        _hashes[key] = hashes
+    return hashes
+
+
+def available_models(store, cohort: str = config.DEMO_COHORT) -> pd.DataFrame:
+    """Current models of the cohort with a ``stale`` flag (trained on other data)."""
+    models = st.load_models(store, cohort=cohort)
+    if models.empty:
+        return models.assign(stale=pd.Series(dtype=bool))
+    hashes = current_training_hashes(store, cohort)
+    models["stale"] = [h != hashes.get(t) for h, t in zip(models["training_hash"], models["task"])]
+    return models
+
+
+def _distribution(store, cohort: str, models: pd.DataFrame) -> dict:
+    ids = tuple(sorted(zip(models["model_id"], models["version"].astype(int))))
+    key = _fingerprint(store, cohort) + ids
+    with _lock:
+        cached = _distributions.get(key)
+    if cached is not None:
+        return cached
+    preds = st.load_predictions(store, st.CohortFilter(cohort=cohort),
+                                split=[OUT_OF_FOLD, EXTERNAL])
+    out = {(m, int(v)): np.sort(g["score"].to_numpy(dtype=float))
+           for (m, v), g in preds.groupby(["model_id", "model_version"])}
+    with _lock:
+        _distributions[key] = out
+    return out
+
+
+def _percentile(sorted_scores, score: float) -> float:
+    if sorted_scores is None or not len(sorted_scores) or np.isnan(score):
+        return np.nan
+    return float(100.0 * np.searchsorted(sorted_scores, score, side="right") / len(sorted_scores))
+
+
+def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
+                artefact_dir=None, features: pd.DataFrame | None = None,
+                explain: bool = True) -> pd.DataFrame:
+    """Score each row of ``frame`` with every current model of ``cohort``.
+
+    ``frame`` holds contract columns (any subset; missing ones are imputed by
+    the models and flagged) and optionally feature columns by name; ``features``
+    may add a wide feature frame keyed by ``patient_id``. Bad values raise one
+    ``ValueError`` listing row, column and value. Columns that are neither
+    contract columns nor known features are ignored and listed in
+    ``result.attrs['unknown_columns']``.
+
+    One row per case × model (columns ``SCORE_COLUMNS``). ``score`` is a
+    probability for trained binary models, a risk score for survival models,
+    and for clinical baselines the score itself (survival) or its negative
+    (response tasks, so that higher means more likely to respond).
+    """
+    names = st.load_feature_names(store, cohort)
+    known_features = list(names["feature"]) if len(names) else []
+    cases = frame.copy()
+    if features is not None and len(features):
+        if "patient_id" not in cases.columns or "patient_id" not in features.columns:
+            raise ValueError("features can only be joined on a patient_id column in both frames")
+        extra = features.loc[:, [c for c in features.columns if c not in cases.columns
+                                 or c == "patient_id"]]
+        cases = cases.merge(extra, on="patient_id", how="left")
+    typed, unknown = validate_patients(cases.reset_index(drop=True), known_features)
+    if "patient_id" not in typed.columns or typed["patient_id"].isna().any():
+        typed["patient_id"] = [f"case-{i + 1}" for i in range(len(typed))]
+    typed["patient_id"] = typed["patient_id"].astype(str)
+    prepared = prepare_patients(typed).reset_index(drop=True)
+    models = st.load_models(store, cohort=cohort)
+    rows: list[dict] = []
+    if not models.empty:
+        hashes = current_training_hashes(store, cohort)
+        dist = _distribution(store, cohort, models)
+        for rec in models.to_dict("records"):
+            rows.extend(_score_model(rec, prepared, store, artefact_dir, hashes, dist, explain))
+    out = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+    out.attrs["unknown_columns"] = unknown
+    return out
+
+
+def _score_model(rec: dict, cases: pd.DataFrame, store, artefact_dir, hashes, dist,
+                 explain: bool) -> list[dict]:
+    task = TASKS.get(rec["task"])
+    family = FAMILIES.get(rec["family"])
+    version = int(rec["version"])
+    threshold = rec.get("threshold")
+    threshold = None if threshold is None or pd.isna(threshold) else float(threshold)
+    base = {"task": rec["task"], "model_id": rec["model_id"], "model_version": version,
+            "kind": rec["kind"], "family": rec["family"], "threshold": threshold,
+            "stale": bool(rec.get("training_hash") != hashes.get(rec["task"])),
+            "contribution_method": "none"}
+
+    def empty(i: int, reason: str) -> dict:
+        return {**base, "patient_id": cases.at[i, "patient_id"], "score": np.nan,
+                "predicted_class": None, "percentile": np.nan, "imputed": [],
+                "out_of_range": [], "contributions": {}, "reason": reason}
+
+    if task is None or family is None:
+        return [empty(i, f"model {rec['model_id']}: unknown task or family in this release")
+                for i in range(len(cases))]
+    applicable = task.applicable(cases).to_numpy()
+    idx = np.flatnonzero(applicable)
+    out = {i: empty(i, task.not_applicable_reason(cases.iloc[i]))
+           for i in range(len(cases)) if not applicable[i]}
+    if len(idx):
+        sub = cases.iloc[idx]
+        try:
+            if rec["kind"] == "clinical":
+                results = _clinical_rows(family, task, sub)
+            else:
+                model = load_model(rec["model_id"], version,
+                                   folder=_model_folder(rec, store, artefact_dir))
+                results = _trained_rows(model, sub, explain)
+        except ModelError as exc:
+            results = [{"score": np.nan, "reason": str(exc)} for _ in idx]
+        sorted_scores = dist.get((rec["model_id"], version))
+        for i, res in zip(idx, results):
+            row = empty(i, "")
+            row.update(res)
+            s = row["score"]
+            if not np.isnan(s):
+                row["percentile"] = _percentile(sorted_scores, s)
+                row["predicted_class"] = None if threshold is None else bool(s >= threshold)
+            out[i] = row
+    return [out[i] for i in range(len(cases))]
+
+
+def _clinical_rows(family, task, sub: pd.DataFrame) -> list[dict]:
+    values = pd.to_numeric(sub[family.column], errors="coerce").astype(float).to_numpy()
+    score = -values if task.kind == BINARY else values
+    rows = []
+    for (_, case), s in zip(sub.iterrows(), score):
+        if np.isnan(s):
+            missing = [c for c in CLINICAL_INPUTS.get(family.column, (family.column,))
+                       if pd.isna(case.get(c))]
+            rows.append({"score": np.nan, "reason": f"{family.column} cannot be computed: "
+                         f"missing required inputs: {', '.join(missing) or family.column}"})
+        else:
+            rows.append({"score": float(s), "reason": "",
+                         "contributions": {family.column: float(values[len(rows)])},
+                         "contribution_method": "the clinical score itself"})
+    return rows
+
+
+def _trained_rows(model, sub: pd.DataFrame, explain: bool) -> list[dict]:
+    scores = model.score(sub)
+    imputed = model.imputed(sub)
+    ranges = model.out_of_range(sub)
+    contributions = model.contributions(sub) if explain else [{} for _ in range(len(sub))]
+    method = model.contribution_method if explain else "none"
+    return [{"score": float(s), "imputed": imp, "out_of_range": rng, "contributions": con,
+             "contribution_method": method, "reason": ""}
+            for s, imp, rng, con in zip(scores, imputed, ranges, contributions)]

@@ -1,0 +1,345 @@
+"""Training: cross-validation on the development centres, refit on all of them
+for the external centre, metrics, artefacts and registry rows.
+
+For every task and family: the development patients with a known outcome are
+split into ``folds`` stratified folds (on the binary target, or on the event
+for survival); each fold is predicted by a model fitted on the others, so
+every development patient gets exactly one out-of-fold prediction. The model
+refitted on all development patients is saved and predicts the external
+centre, which no training step ever sees.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold
+
+from crlm import clinical, config
+from crlm import store as st
+from crlm.models.artefacts import artefact_root, save_artefact
+from crlm.models.evaluation import metrics_for
+from crlm.models.families import FAMILIES, Family, get_family
+from crlm.models.fitted import FittedModel, build_pipeline
+from crlm.models.inputs import INPUT_COLUMNS, canonical_patients
+from crlm.models.survival import survival_target
+from crlm.models.tasks import BINARY, TASKS, Task, get_task
+
+DEVELOPMENT = "development"
+EXTERNAL = "external"
+OUT_OF_FOLD = "out-of-fold"
+
+
+class ExternalLeakError(AssertionError):
+    """A training step was about to see a patient of the external centre."""
+
+
+def prepare_patients(patients: pd.DataFrame) -> pd.DataFrame:
+    """Contract columns typed one way and the derived columns recomputed by
+    ``crlm.clinical`` — the same for store rows and for uploaded cases."""
+    frame = patients.copy()
+    for name in config.PATIENT_COLUMN_NAMES:
+        if name not in frame.columns:
+            frame[name] = None
+    return clinical.add_derived_columns(canonical_patients(frame))
+
+
+def default_artefact_dir(store) -> "Path":  # noqa: F821
+    """``config.MODELS_DIR`` for the default store; ``<store stem>_models`` beside
+    any other store file, so that two stores never share artefact folders."""
+    path = store.path.resolve()
+    if path == config.DEFAULT_DB.resolve():
+        return config.MODELS_DIR
+    return path.parent / f"{path.stem}_models"
+
+
+@dataclass
+class ModellingData:
+    """A cohort ready for modelling: one row per patient (index patient_id)."""
+
+    frame: pd.DataFrame
+    feature_sets: dict[str, list[str]] = field(default_factory=dict)
+
+    def columns_for(self, family: Family) -> list[str]:
+        cols: list[str] = []
+        for name in family.feature_sets:
+            if name == "clinical":
+                cols.extend(INPUT_COLUMNS)
+            else:
+                cols.extend(self.feature_sets.get(name, []))
+        if "clinical" in family.feature_sets:  # imported extra features go with the clinical inputs
+            cols.extend(self.feature_sets.get("extra", []))
+        return list(dict.fromkeys(cols))
+
+
+def load_modelling_data(store, cohort: str) -> ModellingData:
+    patients = st.load_cohort(store, st.CohortFilter(cohort=cohort))
+    if patients.empty:
+        raise ValueError(f"cohort {cohort!r} has no patients; build or import it first")
+    frame = prepare_patients(patients)
+    names = st.load_feature_names(store, cohort)
+    sets: dict[str, list[str]] = {}
+    for fs, feature in zip(names["feature_set"], names["feature"]):
+        sets.setdefault(str(fs), []).append(str(feature))
+    wide = st.load_features(store, cohort)
+    if len(wide.columns) > 1:
+        clash = [c for c in wide.columns if c != "patient_id" and c in frame.columns]
+        if clash:
+            raise ValueError(f"feature names clash with patient columns: {', '.join(clash)}")
+        frame = frame.merge(wide, on="patient_id", how="left")
+    frame = frame.set_index("patient_id", drop=False)
+    frame.index.name = None
+    return ModellingData(frame=frame, feature_sets=sets)
+
+
+def task_frame(data: ModellingData, task: Task) -> pd.DataFrame:
+    """The task's patients with a known outcome (development and external)."""
+    f = data.frame
+    return f[task.applicable(f).to_numpy() & task.has_outcome(f).to_numpy()]
+
+
+def training_hash(frame: pd.DataFrame) -> str:
+    """``store.data_hash`` of a task's training frame (inputs, features, outcome, split)."""
+    cols = sorted(c for c in frame.columns if c not in ("center", "diagnosis_date"))
+    return st.data_hash(frame.loc[:, cols].reset_index(drop=True).astype("object"))
+
+
+def assign_folds(dev: pd.DataFrame, task: Task, folds: int, seed: int) -> np.ndarray:
+    """The fold (0..folds-1) of each development patient, stratified and seeded."""
+    strata = task.stratum(dev)
+    smallest = int(np.bincount(strata, minlength=2).min())
+    if folds < 2:
+        raise ValueError(f"folds must be at least 2, got {folds}")
+    if smallest < folds:
+        raise ValueError(
+            f"task {task.name}: only {smallest} development patients in the smaller outcome "
+            f"class, too few for {folds}-fold cross-validation")
+    out = np.empty(len(dev), dtype=int)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=int(seed))
+    for k, (_, test) in enumerate(splitter.split(np.zeros(len(dev)), strata)):
+        out[test] = k
+    return out
+
+
+def check_development_only(frame: pd.DataFrame) -> None:
+    """Refuse a training frame holding any external-centre patient."""
+    split = frame["cohort_split"].astype("object")
+    if (split != DEVELOPMENT).any():
+        bad = frame.index[(split != DEVELOPMENT).to_numpy()][:3]
+        raise ExternalLeakError(
+            f"training frame holds non-development patients ({', '.join(map(str, bad))}); "
+            "the external centre must never be used for training")
+
+
+def _target(task: Task, frame: pd.DataFrame):
+    if task.kind == BINARY:
+        return task.outcome(frame)
+    time, event = task.outcome(frame)
+    return survival_target(time, event)
+
+
+def fit_model(family: Family, task: Task, columns, frame: pd.DataFrame, seed: int,
+              fast: bool) -> FittedModel:
+    """One fit on development patients only."""
+    check_development_only(frame)
+    model = FittedModel(model_id=f"{task.name}.{family.name}", task=task.name,
+                        family=family.name, explainer=family.explainer, columns=columns,
+                        pipeline=build_pipeline(family, columns, seed, fast), seed=seed)
+    return model.fit(frame, _target(task, frame))
+
+
+def clinical_score(family: Family, task: Task, frame: pd.DataFrame) -> np.ndarray:
+    """A clinical baseline's score: the column itself for survival risk (higher =
+    worse); negated for a binary response task, so that a higher score means a
+    higher chance of response and the ROC curve reads the usual way."""
+    values = pd.to_numeric(frame[family.column], errors="coerce").astype(float).to_numpy()
+    return -values if task.kind == BINARY else values
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """What one family produced for one task (before it is registered)."""
+
+    oof: np.ndarray
+    external: np.ndarray
+    model: FittedModel | None
+    columns: list[str]
+
+    def to_dict(self) -> dict:
+        return {"oof": self.oof.tolist(), "external": self.external.tolist(),
+                "columns": list(self.columns)}
+
+
+def cross_validate(family: Family, task: Task, columns, dev: pd.DataFrame,
+                   fold_of: np.ndarray, ext: pd.DataFrame, *, seed: int, fast: bool,
+                   on_fold=None) -> TrainedModel:
+    """Out-of-fold scores for ``dev``, and the all-development refit's scores for ``ext``."""
+    oof = np.full(len(dev), np.nan)
+    for k in range(int(fold_of.max()) + 1):
+        test = fold_of == k
+        model = fit_model(family, task, columns, dev[~test], seed, fast)
+        oof[test] = model.score(dev[test])
+        if on_fold:
+            on_fold()
+    final = fit_model(family, task, columns, dev, seed, fast)
+    external = final.score(ext) if len(ext) else np.empty(0)
+    if on_fold:
+        on_fold()
+    return TrainedModel(oof=oof, external=external, model=final, columns=list(columns))
+
+
+def _threshold(task: Task, y_dev, oof: np.ndarray, oof_metrics: dict) -> float | None:
+    ok = ~np.isnan(oof)
+    if not ok.any():
+        return None
+    if task.kind == BINARY:
+        return oof_metrics.get("youden_threshold")
+    return float(np.median(oof[ok]))
+
+
+def _subset(task: Task, y, mask):
+    if task.kind == BINARY:
+        return y[mask]
+    return y[0][mask], y[1][mask]
+
+
+def _next_version(store, model_id: str) -> int:
+    models = st.load_models(store, current_only=False)
+    if models.empty:
+        return 1
+    mine = models.loc[models["model_id"] == model_id, "version"]
+    return int(mine.max()) + 1 if len(mine) else 1
+
+
+def register(store, *, cohort: str, task: Task, family: Family, trained: TrainedModel,
+             dev: pd.DataFrame, fold_of: np.ndarray, ext: pd.DataFrame, train_hash: str,
+             seed: int, folds: int, fast: bool, artefact_dir) -> tuple[int, dict]:
+    """Metrics, artefact and registry row (with predictions) of one trained model."""
+    model_id = f"{task.name}.{family.name}"
+    y_dev, y_ext = task.outcome(dev), task.outcome(ext)
+    probability = family.kind != "clinical" and task.kind == BINARY
+    ok_dev, ok_ext = ~np.isnan(trained.oof), ~np.isnan(trained.external)
+    oof_metrics = metrics_for(task, _subset(task, y_dev, ok_dev), trained.oof[ok_dev],
+                              probability=probability)
+    ext_metrics = metrics_for(task, _subset(task, y_ext, ok_ext), trained.external[ok_ext],
+                              probability=probability)
+    threshold = _threshold(task, y_dev, trained.oof, oof_metrics)
+    metrics = {"out_of_fold": oof_metrics, "external": ext_metrics, "folds": int(folds),
+               "seed": int(seed), "fast": bool(fast),
+               "threshold_rule": "Youden J on out-of-fold scores" if task.kind == BINARY
+               else "median out-of-fold risk score",
+               "score_direction": ("negated clinical score (higher = more likely to respond)"
+                                   if family.kind == "clinical" and task.kind == BINARY
+                                   else "probability of response" if task.kind == BINARY
+                                   else "risk (higher = earlier events)")}
+    version = _next_version(store, model_id)
+    path = None
+    if trained.model is not None:
+        path = save_artefact(trained.model, model_id=model_id, version=version,
+                             family=family.name, task=task.name, features=trained.columns,
+                             artefact_dir=artefact_dir,
+                             extra={"cohort": cohort, "training_hash": train_hash,
+                                    "seed": int(seed)})
+    preds = pd.concat([
+        pd.DataFrame({"patient_id": dev.index[ok_dev].astype(str), "split": OUT_OF_FOLD,
+                      "fold": fold_of[ok_dev], "score": trained.oof[ok_dev]}),
+        pd.DataFrame({"patient_id": ext.index[ok_ext].astype(str), "split": EXTERNAL,
+                      "fold": pd.array([None] * int(ok_ext.sum()), dtype="Int64"),
+                      "score": trained.external[ok_ext]}),
+    ], ignore_index=True)
+    record = {"model_id": model_id, "name": family.label, "family": family.name,
+              "task": task.name, "cohort": cohort, "kind": family.kind,
+              "feature_set": trained.columns, "training_hash": train_hash,
+              "threshold": threshold, "metrics": metrics,
+              "artefact_path": str(path.resolve()) if path is not None else None}
+    saved = st.save_model(store, record, preds)
+    if saved != version and path is not None:  # another writer took the version meanwhile
+        target = path.parent / f"v{saved}"
+        if target.exists():
+            import shutil
+            shutil.rmtree(target)
+        path.rename(target)
+        raise RuntimeError(f"{model_id}: registry gave version {saved}, expected {version}; "
+                           "another process is training the same model, retrain afterwards")
+    return saved, metrics
+
+
+def _fmt_auc(m: dict) -> str:
+    if m.get("auc") is None:
+        return ""
+    if m.get("auc_ci_lower") is None:
+        return f"{m['auc']:.3f}"
+    return f"{m['auc']:.3f} [{m['auc_ci_lower']:.3f}–{m['auc_ci_upper']:.3f}]"
+
+
+def _row(model_id, task, family, version, metrics) -> dict:
+    oof, ext = metrics["out_of_fold"], metrics["external"]
+    return {
+        "model": model_id, "task": task.name, "family": family.name, "kind": family.kind,
+        "version": version, "n": oof.get("n"), "n_external": ext.get("n"),
+        "AUC [95% CI]": _fmt_auc(oof), "AUC external": _fmt_auc(ext),
+        "Brier": oof.get("brier"), "C-index": oof.get("c_index"),
+        "C-index external": ext.get("c_index"),
+    }
+
+
+def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, folds: int = 5,
+          seed: int = config.DEFAULT_SEED, artefact_dir=None, progress: bool = True,
+          fast: bool = False) -> pd.DataFrame:
+    """Train, validate and register every requested family for every requested task.
+
+    Returns one row per registered model: model, task, family, kind, version, n,
+    n_external, AUC [95% CI] (out-of-fold), AUC external, Brier, C-index,
+    C-index external.
+    """
+    from tqdm.auto import tqdm
+
+    task_list = [get_task(t) for t in (tasks or list(TASKS))]
+    family_list = [get_family(f) for f in (families or list(FAMILIES))]
+    seed, folds = int(seed), int(folds)
+    root = artefact_root(artefact_dir if artefact_dir is not None else default_artefact_dir(store))
+    data = load_modelling_data(store, cohort)
+    plan = [(t, f) for t in task_list for f in family_list if f.serves(t)]
+    if not plan:
+        raise ValueError("no family serves the requested tasks")
+    steps = sum(1 if f.kind == "clinical" else folds + 1 for _, f in plan)
+    rows = []
+    context: dict = {}
+    with tqdm(total=steps, desc="training", unit="fit", disable=not progress,
+              leave=False) as bar:
+        for task in task_list:
+            todo = [f for t, f in plan if t is task]
+            if not todo:
+                continue
+            frame = task_frame(data, task)
+            split = frame["cohort_split"].astype("object")
+            dev, ext = frame[(split == DEVELOPMENT).to_numpy()], frame[(split == EXTERNAL).to_numpy()]
+            if dev.empty:
+                raise ValueError(f"task {task.name}: no development patients with a known outcome")
+            fold_of = assign_folds(dev, task, folds, seed)
+            train_hash = training_hash(frame)
+            context[task.name] = {}
+            for family in todo:
+                bar.set_postfix_str(f"{task.name}.{family.name}")
+                if family.kind == "clinical":
+                    trained = TrainedModel(oof=clinical_score(family, task, dev),
+                                           external=clinical_score(family, task, ext),
+                                           model=None, columns=[family.column])
+                    bar.update(1)
+                elif family.trainer is not None:
+                    trained = family.trainer(
+                        store=store, cohort=cohort, task=task, family=family, dev=dev, ext=ext,
+                        fold_of=fold_of, seed=seed, fast=fast, columns=data.columns_for(family),
+                        previous=context[task.name], on_fold=lambda: bar.update(1))
+                else:
+                    trained = cross_validate(family, task, data.columns_for(family), dev,
+                                             fold_of, ext, seed=seed, fast=fast,
+                                             on_fold=lambda: bar.update(1))
+                context[task.name][family.name] = trained
+                version, metrics = register(
+                    store, cohort=cohort, task=task, family=family, trained=trained, dev=dev,
+                    fold_of=fold_of, ext=ext, train_hash=train_hash, seed=seed, folds=folds,
+                    fast=fast, artefact_dir=root)
+                rows.append(_row(f"{task.name}.{family.name}", task, family, version, metrics))
+    return pd.DataFrame(rows)
