@@ -136,16 +136,15 @@ def as_probability(arr: np.ndarray, name: str = "prob") -> np.ndarray:
 
 
 def as_levels(arr: np.ndarray, name: str) -> tuple[np.ndarray, list]:
-    """Integer codes and the sorted level labels of a grouping variable."""
+    """Integer codes and the sorted level labels of a grouping variable (hash-based)."""
     a = np.asarray(arr)
     if a.dtype == bool:
-        a = a.astype(int)
+        a = a.astype(np.int8)
     try:
-        levels, codes = np.unique(a, return_inverse=True)
+        codes, uniques = pd.factorize(a, sort=True)
     except TypeError:
-        labels = [str(v) for v in a]
-        levels, codes = np.unique(np.asarray(labels), return_inverse=True)
-    return codes.reshape(-1), [_plain(v) for v in levels]
+        codes, uniques = pd.factorize(np.asarray([str(v) for v in a], dtype=object), sort=True)
+    return np.asarray(codes, dtype=np.int64), [_plain(v) for v in np.asarray(uniques)]
 
 
 def _plain(v: Any) -> Any:

@@ -34,10 +34,13 @@ except ImportError:  # pragma: no cover - numba is in requirements
 def _fenwick_counts(order, time, event, rank, n_ranks):  # pragma: no cover - compiled
     """Per patient (in input positions): comparable patients with lower / equal / higher risk.
 
-    ``order`` sorts patients by decreasing time. Only events get counts.
+    ``order`` sorts patients by decreasing time. Only events get counts. The
+    tree holds, per risk rank, how many patients have been passed; a plain
+    array holds the same per rank for the ties.
     """
     n = order.shape[0]
-    tree = np.zeros(n_ranks + 1, dtype=np.int64)
+    tree = np.zeros(n_ranks + 1, dtype=np.int32)
+    same = np.zeros(n_ranks, dtype=np.int32)
     lower = np.zeros(n, dtype=np.int64)
     equal = np.zeros(n, dtype=np.int64)
     higher = np.zeros(n, dtype=np.int64)
@@ -52,7 +55,9 @@ def _fenwick_counts(order, time, event, rank, n_ranks):  # pragma: no cover - co
         for k in range(i, j):
             p = order[k]
             if not event[p]:
-                pos = rank[p] + 1
+                r = rank[p]
+                same[r] += 1
+                pos = r + 1
                 while pos <= n_ranks:
                     tree[pos] += 1
                     pos += pos & (-pos)
@@ -66,18 +71,15 @@ def _fenwick_counts(order, time, event, rank, n_ranks):  # pragma: no cover - co
                 while pos > 0:
                     below += tree[pos]
                     pos -= pos & (-pos)
-                upto = 0
-                pos = r + 1
-                while pos > 0:
-                    upto += tree[pos]
-                    pos -= pos & (-pos)
                 lower[p] = below
-                equal[p] = upto - below
-                higher[p] = inserted - upto
+                equal[p] = same[r]
+                higher[p] = inserted - below - same[r]
         for k in range(i, j):
             p = order[k]
             if event[p]:
-                pos = rank[p] + 1
+                r = rank[p]
+                same[r] += 1
+                pos = r + 1
                 while pos <= n_ranks:
                     tree[pos] += 1
                     pos += pos & (-pos)
@@ -86,13 +88,28 @@ def _fenwick_counts(order, time, event, rank, n_ranks):  # pragma: no cover - co
     return lower, equal, higher
 
 
-def pair_counts(time: np.ndarray, event: np.ndarray, risk: np.ndarray):
-    """Per-patient counts of comparable pairs with lower, equal and higher risk."""
-    order = np.argsort(-time, kind="stable")
-    levels, rank = np.unique(risk, return_inverse=True)
+def _dense_rank(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """0-based dense ranks (equal values share a rank) and the number of distinct values."""
+    order = np.argsort(values)
+    v = values[order]
+    new = np.empty(len(v), dtype=bool)
+    new[:1] = True
+    new[1:] = v[1:] != v[:-1]
+    rank = np.empty(len(v), dtype=np.int64)
+    rank[order] = np.cumsum(new) - 1
+    return rank, int(new.sum())
+
+
+def pair_counts(time: np.ndarray, event: np.ndarray, risk: np.ndarray, order: np.ndarray | None = None):
+    """Per-patient counts of comparable pairs with lower, equal and higher risk.
+
+    ``order``, if given, must list the patients by decreasing time.
+    """
+    if order is None:
+        order = np.argsort(-time, kind="stable")
+    rank, n_ranks = _dense_rank(risk)
     return _fenwick_counts(order.astype(np.int64), time.astype(np.float64),
-                           event.astype(np.bool_), rank.reshape(-1).astype(np.int64),
-                           int(len(levels)))
+                           event.astype(np.bool_), rank, n_ranks)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,46 @@ from scipy import stats as _sps
 
 from ._result import ResultMixin
 from ._validate import as_event, as_levels, as_time, check_conf_level, prepare
-from .concordance import pair_counts
+from .concordance import _jit, pair_counts
+
+
+@_jit
+def _event_terms(s0, s1, d0, d1, ev_groups, n_dead, efron, weight):  # pragma: no cover - compiled
+    """Sums over event times (and Efron's sub-steps) of the Cox partial likelihood.
+
+    Per event group g with d deaths, risk-set sums s0/s1 and death sums d0/d1,
+    sub-step l (0..d-1) has denominator s0 - f d0 and mean s1 - f d1 over it,
+    f = l/d (Efron) or 0 (Breslow). Returns sum log(den), sum of means,
+    sum of weight * mean mean', and per group sum weight/den, sum weight f/den,
+    and sum weight * mean (for the weighted score).
+    """
+    p = s1.shape[1]
+    n_groups = s0.shape[0]
+    log_sum = 0.0
+    mean_sum = np.zeros(p)
+    outer = np.zeros((p, p))
+    c_g = np.zeros(n_groups)
+    e_g = np.zeros(n_groups)
+    wmean = np.zeros(p)
+    mean = np.zeros(p)
+    for idx in range(ev_groups.shape[0]):
+        g = ev_groups[idx]
+        d = n_dead[idx]
+        a = weight[g]
+        for l in range(d):
+            f = l / d if efron else 0.0
+            den = s0[g] - f * d0[g]
+            log_sum += np.log(den)
+            c_g[g] += a / den
+            e_g[g] += a * f / den
+            for k in range(p):
+                mean[k] = (s1[g, k] - f * d1[g, k]) / den
+                mean_sum[k] += mean[k]
+                wmean[k] += a * mean[k]
+            for k in range(p):
+                for m in range(p):
+                    outer[k, m] += a * mean[k] * mean[m]
+    return log_sum, mean_sum, outer, c_g, e_g, wmean
 
 
 @dataclass(frozen=True)
@@ -99,115 +138,124 @@ class CoxResult(ResultMixin):
 
 
 class _CoxData:
-    """Data sorted by (stratum, decreasing time) with risk-set bookkeeping."""
+    """Data sorted by (stratum, decreasing time), with risk-set bookkeeping.
+
+    Rows sharing (stratum, time) form a "group"; per Newton step the row-level
+    work is one exp and a few segment sums, the rest is on groups and events.
+    """
 
     def __init__(self, time, event, x, strata, efron: bool):
-        n = len(time)
-        order = np.lexsort((-time, strata))
+        n, p = x.shape
+        if np.all(strata == strata[0]):
+            order = np.argsort(-time, kind="stable")
+        else:
+            order = np.lexsort((-time, strata))
         self.order = order
         t, e, s = time[order], event[order], strata[order]
-        self.x = np.ascontiguousarray(x[order])
+        xs = x[order]
+        self.cols = [np.ascontiguousarray(xs[:, k]) for k in range(p)]
         self.time, self.event, self.strata = t, e, s
+        self.p = p
         new_group = np.ones(n, dtype=bool)
         new_group[1:] = (t[1:] != t[:-1]) | (s[1:] != s[:-1])
-        gstart = np.flatnonzero(new_group)
+        self.gstart = np.flatnonzero(new_group)
         self.gid = np.cumsum(new_group) - 1
-        n_groups = len(gstart)
-        self.gend = np.concatenate((gstart[1:], [n])) - 1
-        new_stratum = np.ones(n, dtype=bool)
-        new_stratum[1:] = s[1:] != s[:-1]
-        sstart_row = np.maximum.accumulate(np.where(new_stratum, np.arange(n), 0))
-        self.g_before = sstart_row[gstart] - 1  # last row index before the stratum (-1 = none)
-        # last group of each group's stratum, for per-stratum reverse cumulative sums
-        sgroup_start = np.maximum.accumulate(np.where(new_stratum[gstart], np.arange(n_groups), 0))
-        last = np.empty(n_groups, dtype=np.int64)
-        starts = np.flatnonzero(new_stratum[gstart])
-        ends = np.concatenate((starts[1:], [n_groups])) - 1
-        last[:] = ends[np.searchsorted(starts, sgroup_start)]
-        self.g_last = last
+        n_groups = len(self.gstart)
         self.n_groups = n_groups
+        gs = s[self.gstart]
+        new_s = np.ones(n_groups, dtype=bool)
+        new_s[1:] = gs[1:] != gs[:-1]
+        s_starts = np.flatnonzero(new_s)
+        s_ends = np.concatenate((s_starts[1:], [n_groups])) - 1
+        s_index = np.cumsum(new_s) - 1
+        self.g_first = s_starts[s_index]  # first group of each group's stratum
+        self.g_last = s_ends[s_index]  # last group of each group's stratum
         self.dead = np.flatnonzero(e)
         self.dead_gid = self.gid[self.dead]
+        self.dead_cols = [c[self.dead] for c in self.cols]
         d_g = np.bincount(self.dead_gid, minlength=n_groups)
-        ev_groups = np.flatnonzero(d_g)
-        dd = d_g[ev_groups]
-        self.entry_g = np.repeat(ev_groups, dd)
-        if efron:
-            pos = np.arange(len(self.entry_g)) - np.repeat(np.cumsum(dd) - dd, dd)
-            self.frac = pos / np.repeat(dd, dd).astype(float)
-        else:
-            self.frac = np.zeros(len(self.entry_g))
-        self.x_dead_sum = self.x[self.dead].sum(axis=0)
+        self.ev_groups = np.flatnonzero(d_g).astype(np.int64)
+        self.n_dead_g = d_g[self.ev_groups].astype(np.int64)
+        self.n_events = int(len(self.dead))
+        self.efron = bool(efron)
+        self.ones = np.ones(n_groups)
+        self.x_dead_sum = np.array([c.sum() for c in self.dead_cols])
+        self.pairs = [(k, m) for k in range(p) for m in range(k, p)]
 
-    def _risk_sums(self, cum: np.ndarray) -> np.ndarray:
-        """Risk-set totals per group from a cumulative sum over sorted rows."""
-        tot = cum[self.gend]
-        before = np.where(self.g_before[:, None] >= 0 if cum.ndim == 2 else self.g_before >= 0,
-                          cum[np.maximum(self.g_before, 0)], 0.0)
-        return tot - before
+    def _risk(self, group_sum: np.ndarray) -> np.ndarray:
+        """Risk-set totals per group: sum over groups from the stratum start to it."""
+        c = np.concatenate(([0.0], np.cumsum(group_sum)))
+        return c[1:] - c[self.g_first]
 
-    def derivatives(self, beta: np.ndarray, group_weight: np.ndarray | None = None,
-                    need_info: bool = True):
-        """Log partial likelihood, score, information; with ``group_weight`` also the
-        weighted score / information pieces used by the PH test."""
-        x = self.x
-        eta = x @ beta
-        eta_dead = eta[self.dead]
-        shift = eta.max() if len(eta) else 0.0
+    def _tail(self, group_value: np.ndarray) -> np.ndarray:
+        """Per group, the sum of ``group_value`` over this and later groups of the stratum."""
+        rc = np.concatenate((np.cumsum(group_value[::-1])[::-1], [0.0]))
+        return rc[:-1] - rc[self.g_last + 1]
+
+    def linear_predictor(self, beta: np.ndarray) -> np.ndarray:
+        eta = np.zeros(len(self.time))
+        for k, c in enumerate(self.cols):
+            eta += beta[k] * c
+        return eta
+
+    def derivatives(self, beta: np.ndarray, group_weights: tuple = ()):
+        """Log partial likelihood, score and information at ``beta``.
+
+        With ``group_weights`` (one array per weight, values per group) also
+        returns, for each weight a, the a-weighted score and information sums
+        used by the proportional-hazards test.
+        """
+        p, G = self.p, self.n_groups
+        eta = self.linear_predictor(beta)
+        shift = float(eta.max())
         w = np.exp(eta - shift)
-        wx = w[:, None] * x
-        s0 = self._risk_sums(np.cumsum(w))
-        s1 = self._risk_sums(np.cumsum(wx, axis=0))
+        wx = [w * c for c in self.cols]
+        s0 = self._risk(np.add.reduceat(w, self.gstart))
+        s1 = np.column_stack([self._risk(np.add.reduceat(v, self.gstart)) for v in wx])
+        wxx = {(k, m): np.add.reduceat(wx[k] * self.cols[m], self.gstart) for k, m in self.pairs}
         wd = w[self.dead]
-        d0 = np.bincount(self.dead_gid, weights=wd, minlength=self.n_groups)
-        p = x.shape[1]
-        d1 = np.empty((self.n_groups, p))
-        for k in range(p):
-            d1[:, k] = np.bincount(self.dead_gid, weights=wx[self.dead, k], minlength=self.n_groups)
-        g, f = self.entry_g, self.frac
-        den = s0[g] - f * d0[g]
-        num = s1[g] - f[:, None] * d1[g]
-        loglik = float(eta_dead.sum() - len(g) * shift - np.log(den).sum())
-        xbar = num / den[:, None]
-        score = self.x_dead_sum - xbar.sum(axis=0)
-        if not need_info:
-            return loglik, score, None
-        info = self._info(w, den, xbar, None)
-        if group_weight is None:
+        d0 = np.bincount(self.dead_gid, weights=wd, minlength=G)
+        d1 = np.column_stack([np.bincount(self.dead_gid, weights=wd * c, minlength=G)
+                              for c in self.dead_cols])
+        wdxx = {(k, m): np.bincount(self.dead_gid, weights=wd * self.dead_cols[k] * self.dead_cols[m],
+                                    minlength=G) for k, m in self.pairs}
+        eta_dead_sum = float(sum(beta[k] * self.x_dead_sum[k] for k in range(p)))
+        log_sum, mean_sum, outer, c_g, e_g, _ = _event_terms(
+            s0, s1, d0, d1, self.ev_groups, self.n_dead_g, self.efron, self.ones)
+        loglik = eta_dead_sum - self.n_events * shift - float(log_sum)
+        score = self.x_dead_sum - mean_sum
+        info = self._info(c_g, e_g, outer, wxx, wdxx)
+        if not group_weights:
             return loglik, score, info
-        a = group_weight[g]
-        score_a = (group_weight[self.dead_gid][:, None] * x[self.dead]).sum(axis=0) - (a[:, None] * xbar).sum(axis=0)
-        info_a = self._info(w, den, xbar, group_weight)
-        info_aa = self._info(w, den, xbar, group_weight ** 2)
-        return loglik, score, info, score_a, info_a, info_aa
+        extra = []
+        for a in group_weights:
+            _, _, outer_a, c_a, e_a, wmean = _event_terms(
+                s0, s1, d0, d1, self.ev_groups, self.n_dead_g, self.efron, a)
+            score_a = np.array([np.sum(a[self.dead_gid] * c) for c in self.dead_cols]) - wmean
+            extra.append((score_a, self._info(c_a, e_a, outer_a, wxx, wdxx)))
+        return loglik, score, info, extra
 
-    def _info(self, w, den, xbar, group_weight):
-        g, f = self.entry_g, self.frac
-        inv = 1.0 / den
-        a = np.ones(len(g)) if group_weight is None else group_weight[g]
-        c_g = np.bincount(g, weights=a * inv, minlength=self.n_groups)
-        e_g = np.bincount(g, weights=a * f * inv, minlength=self.n_groups)
-        rc = np.concatenate((np.cumsum(c_g[::-1])[::-1], [0.0]))
-        c_row = rc[self.gid] - rc[self.g_last[self.gid] + 1]
-        row_w = w * c_row
-        row_w[self.dead] -= w[self.dead] * e_g[self.dead_gid]
-        x = self.x
-        info = (x * row_w[:, None]).T @ x - (xbar * a[:, None]).T @ xbar
+    def _info(self, c_g, e_g, outer, wxx, wdxx):
+        c_tail = self._tail(c_g)
+        info = np.empty((self.p, self.p))
+        for k, m in self.pairs:
+            info[k, m] = info[m, k] = (np.dot(c_tail, wxx[(k, m)]) - np.dot(e_g, wdxx[(k, m)])
+                                       - outer[k, m])
         return info
 
     def zph(self, beta: np.ndarray, names: list[str]) -> PHTestResult:
-        # g(t) = 1 - KM(t-) over all patients, centred over the events
-        t_all, e_all = self.time, self.event
-        times, inv, counts = np.unique(t_all, return_inverse=True, return_counts=True)
-        d = np.bincount(inv.reshape(-1), weights=e_all.astype(float), minlength=len(times))
-        at_risk = len(t_all) - np.concatenate(([0], np.cumsum(counts)[:-1]))
+        # g(t) = 1 - KM(t-) over all patients (ignoring strata), centred over the events
+        times, inv, counts = np.unique(self.time, return_inverse=True, return_counts=True)
+        d = np.bincount(inv.reshape(-1), weights=self.event.astype(float), minlength=len(times))
+        at_risk = len(self.time) - np.concatenate(([0], np.cumsum(counts)[:-1]))
         surv = np.cumprod(1.0 - d / at_risk)
         left = np.concatenate(([1.0], surv[:-1]))
         ttimes = 1.0 - left[inv.reshape(-1)]
         gtime = ttimes - ttimes[self.dead].mean()
-        group_weight = np.zeros(self.n_groups)
-        group_weight[self.gid] = gtime
-        _, _, info, score_a, info_a, info_aa = self.derivatives(beta, group_weight)
+        weight = np.zeros(self.n_groups)
+        weight[self.gid] = gtime
+        _, _, info, extra = self.derivatives(beta, (weight, weight ** 2))
+        (score_a, info_a), (_, info_aa) = extra
         p = len(beta)
         imat = np.block([[info, info_a], [info_a.T, info_aa]])
         u = np.concatenate((np.zeros(p), score_a))
@@ -296,6 +344,7 @@ def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: f
         raise ValueError(f"covariate(s) {const} are constant; remove them from the model")
     s = as_levels(a["strata"], "strata")[0] if "strata" in a else np.zeros(len(t), np.int64)
     means = x.mean(axis=0)
+    stratified = "strata" in a
     data = _CoxData(t, e, x - means, s, ties == "efron")
     p = x.shape[1]
     beta = np.zeros(p)
@@ -334,12 +383,16 @@ def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: f
                     float(zstat[k]), float(2 * _sps.norm.sf(abs(zstat[k]))))
             for k in range(p)
         ]
-    # concordance of the linear predictor, within strata
-    lp = data.x @ beta
+    # concordance of the linear predictor, within strata (rows already sorted by time)
+    lp = np.round(data.linear_predictor(beta), 12)
     conc = disc = tied = 0
-    for level in np.unique(data.strata):
-        m = data.strata == level
-        lo, eq, hi = pair_counts(data.time[m], data.event[m], np.round(lp[m], 12))
+    for level in np.unique(data.strata) if stratified else [None]:
+        if level is None:
+            lo, eq, hi = pair_counts(data.time, data.event, lp, order=np.arange(len(lp)))
+        else:
+            idx = np.flatnonzero(data.strata == level)
+            lo, eq, hi = pair_counts(data.time[idx], data.event[idx], lp[idx],
+                                     order=np.arange(len(idx)))
         conc += int(lo.sum())
         tied += int(eq.sum())
         disc += int(hi.sum())
@@ -347,7 +400,7 @@ def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: f
     concordance = (conc + 0.5 * tied) / total if total else float("nan")
     return CoxResult(terms, beta, cov, float(concordance), float(loglik), float(loglik_null),
                      int(len(t)), int(e.sum()), ties, iterations, converged, conf_level,
-                     stratified=strata is not None, _fit=_ZPH(data))
+                     stratified=stratified, _fit=_ZPH(data))
 
 
 class _ZPH:

@@ -40,17 +40,24 @@ def _binary_and_score(y_true, score, dropna: bool, score_name: str = "score", **
     return y, s, a
 
 
-def _placements(cases: np.ndarray, controls: np.ndarray):
-    """DeLong structural components: per case P(control < case) + 0.5 P(tie), per control
-    P(case > control) + 0.5 P(tie)."""
-    sc = np.sort(controls)
-    sx = np.sort(cases)
-    lo = np.searchsorted(sc, cases, side="left")
-    hi = np.searchsorted(sc, cases, side="right")
-    v10 = (lo + 0.5 * (hi - lo)) / len(controls)
-    lo = np.searchsorted(sx, controls, side="left")
-    hi = np.searchsorted(sx, controls, side="right")
-    v01 = (len(cases) - hi + 0.5 * (hi - lo)) / len(cases)
+def _placements(cases: np.ndarray, controls: np.ndarray, presorted: bool = False):
+    """DeLong structural components: per case P(control < case) + 0.5 P(tie), per
+    control P(case > control) + 0.5 P(tie). Returned in sorted score order unless
+    ``presorted`` is False, in which case they follow the input order (needed to
+    pair two scores patient by patient)."""
+    if not presorted:
+        ox, oc = np.argsort(cases), np.argsort(controls)
+        v10s, v01s = _placements(cases[ox], controls[oc], presorted=True)
+        v10, v01 = np.empty_like(v10s), np.empty_like(v01s)
+        v10[ox], v01[oc] = v10s, v01s
+        return v10, v01
+    sx, sc = cases, controls
+    lo = np.searchsorted(sc, sx, side="left")
+    hi = np.searchsorted(sc, sx, side="right")
+    v10 = (lo + 0.5 * (hi - lo)) / len(sc)
+    lo = np.searchsorted(sx, sc, side="left")
+    hi = np.searchsorted(sx, sc, side="right")
+    v01 = (len(sx) - hi + 0.5 * (hi - lo)) / len(sx)
     return v10, v01
 
 
@@ -96,17 +103,16 @@ def roc(y_true, score, conf_level: float = 0.95, *, dropna: bool = False) -> ROC
     if n_pos == 0 or n_pos == n:
         which = "no positive" if n_pos == 0 else "no negative"
         raise ValueError(f"y_true has {which} cases: ROC needs both classes")
-    order = np.argsort(-s, kind="stable")
-    ss, ys = s[order], y[order]
-    last = np.flatnonzero(np.concatenate((ss[1:] != ss[:-1], [True])))
-    tps = np.cumsum(ys)[last]
-    fps = (last + 1) - tps
+    sx, sc = np.sort(s[y]), np.sort(s[~y])
+    merged = np.sort(np.concatenate((sx, sc)), kind="stable")  # merges two sorted runs
+    distinct = merged[np.concatenate((merged[1:] != merged[:-1], [True]))][::-1]
+    tps = len(sx) - np.searchsorted(sx, distinct[::-1], side="left")[::-1]
+    fps = len(sc) - np.searchsorted(sc, distinct[::-1], side="left")[::-1]
     tpr = np.concatenate(([0.0], tps / n_pos))
     fpr = np.concatenate(([0.0], fps / (n - n_pos)))
-    distinct = ss[last]
     thresholds = np.concatenate(([np.inf], (distinct[:-1] + distinct[1:]) / 2, [-np.inf]))
-    auc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
-    v10, v01 = _placements(s[y], s[~y])
+    v10, v01 = _placements(sx, sc, presorted=True)
+    auc = float(v10.mean())
     var = _delong_var(v10, v01)
     se = float(np.sqrt(var)) if np.isfinite(var) else float("nan")
     z = float(_sps.norm.ppf(1 - (1 - conf_level) / 2))

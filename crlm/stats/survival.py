@@ -14,8 +14,8 @@ Conventions (those of R's ``survival`` package, version 3):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 from scipy import stats as _sps
@@ -36,12 +36,19 @@ _TOL = float(np.sqrt(np.finfo(float).eps))
 
 # --------------------------------------------------------------------------- tables
 def _risk_table(time: np.ndarray, event: np.ndarray):
-    """Distinct times, number at risk, events and censorings at each (ascending)."""
-    times, inverse, counts = np.unique(time, return_inverse=True, return_counts=True)
-    events = np.bincount(inverse.reshape(-1), weights=event, minlength=len(times))
-    events = np.rint(events).astype(np.int64)
-    at_risk = len(time) - np.concatenate(([0], np.cumsum(counts)[:-1]))
-    return times, at_risk.astype(np.int64), events, counts.astype(np.int64) - events
+    """Distinct times, number at risk, events and censorings at each (ascending).
+
+    Sorts the values only (no permutation): all times, then the event times.
+    """
+    n = len(time)
+    ts = np.sort(time)
+    te = np.sort(time[event])
+    last = np.flatnonzero(np.concatenate((ts[1:] != ts[:-1], [True])))
+    times = ts[last]
+    counts = np.diff(np.concatenate(([-1], last)))
+    events = np.diff(np.concatenate(([0], np.searchsorted(te, times, side="right"))))
+    at_risk = n - np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return times, at_risk.astype(np.int64), events.astype(np.int64), (counts - events).astype(np.int64)
 
 
 def _confint(surv: np.ndarray, std_err: np.ndarray, conf_type: str, z: float):
@@ -266,17 +273,19 @@ class LogrankResult(ResultMixin):
 
 
 def _logrank_pieces(t: np.ndarray, e: np.ndarray, g: np.ndarray, k: int):
-    times, inv = np.unique(t, return_inverse=True)
-    inv = inv.reshape(-1)
-    m = len(times)
-    cell = inv * k + g
-    total = np.bincount(cell, minlength=m * k).reshape(m, k).astype(float)
-    dead = np.bincount(cell, weights=e.astype(float), minlength=m * k).reshape(m, k)
-    at_risk = np.cumsum(total[::-1], axis=0)[::-1]
+    """Observed, expected and variance matrix of one stratum (value sorts per group)."""
+    all_sorted = [np.sort(t[g == j]) for j in range(k)]
+    ev_sorted = [np.sort(t[(g == j) & e]) for j in range(k)]
+    merged = np.sort(np.concatenate(ev_sorted), kind="stable")
+    if len(merged) == 0:
+        return np.zeros(k), np.zeros(k), np.zeros((k, k))
+    times = merged[np.concatenate((merged[1:] != merged[:-1], [True]))]
+    at_risk = np.column_stack([len(a) - np.searchsorted(a, times, side="left") for a in all_sorted])
+    dead = np.column_stack([np.searchsorted(a, times, side="right") - np.searchsorted(a, times, side="left")
+                            for a in ev_sorted]).astype(float)
+    at_risk = at_risk.astype(float)
     d = dead.sum(axis=1)
     r = at_risk.sum(axis=1)
-    keep = d > 0
-    d, r, at_risk, dead = d[keep], r[keep], at_risk[keep], dead[keep]
     frac = at_risk / r[:, None]
     expected = (d[:, None] * frac).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
