@@ -1,0 +1,151 @@
+"""Cox model, concordance and time-dependent AUC: brute force, lifelines and scikit-survival cross-checks, edges."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crlm import stats
+
+
+def _simulated(n=400, seed=5, rounding=1):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 2))
+    t = rng.exponential(20 / np.exp(0.5 * x[:, 0] - 0.3 * x[:, 1]))
+    c = rng.uniform(0, 40, n)
+    e = t <= c
+    t = np.round(np.minimum(t, c), rounding)  # rounding makes ties
+    return t, e, x
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_cox_matches_lifelines(ties):
+    lifelines = pytest.importorskip("lifelines")
+    t, e, x = _simulated()
+    df = pd.DataFrame({"age_scaled": x[:, 0], "cea_scaled": x[:, 1], "T": t, "E": e})
+    ours = stats.cox(t, e, df[["age_scaled", "cea_scaled"]], ties=ties)
+    assert ours.term_names == ["age_scaled", "cea_scaled"]
+    if ties == "efron":  # lifelines implements Efron only
+        cph = lifelines.CoxPHFitter().fit(df, "T", "E")
+        np.testing.assert_allclose(ours.coefficients, cph.params_.to_numpy(), rtol=1e-5)
+        np.testing.assert_allclose([t.se for t in ours.terms], cph.standard_errors_.to_numpy(), rtol=1e-4)
+        assert ours.log_likelihood == pytest.approx(cph.log_likelihood_, rel=1e-8)
+        assert ours.concordance == pytest.approx(cph.concordance_index_, rel=1e-9)
+    assert ours.converged and ours.coefficients[0] > 0
+
+
+def test_cox_efron_equals_breslow_without_ties():
+    t, e, x = _simulated(rounding=8)
+    assert len(np.unique(t[e])) == e.sum()
+    a = stats.cox(t, e, x, ties="efron")
+    b = stats.cox(t, e, x, ties="breslow")
+    np.testing.assert_allclose(a.coefficients, b.coefficients, rtol=1e-10)
+
+
+def test_cox_likelihood_ratio_and_nested_test():
+    t, e, x = _simulated()
+    full = stats.cox(t, e, x)
+    reduced = stats.cox(t, e, x[:, 0])
+    lrt = stats.likelihood_ratio_test(full, reduced)
+    assert lrt.df == 1 and lrt.statistic > 0
+    stat, df, p = full.likelihood_ratio()
+    assert df == 2 and p < 1e-6
+    with pytest.raises(ValueError, match="more terms"):
+        stats.likelihood_ratio_test(reduced, full)
+
+
+def test_cox_edge_cases():
+    with pytest.raises(ValueError, match="no events"):
+        stats.cox([1, 2, 3], [0, 0, 0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="constant"):
+        stats.cox([1, 2, 3], [1, 0, 1], [[1.0, 5], [2.0, 5], [3.0, 5]])
+    with pytest.raises(ValueError, match="missing"):
+        stats.cox([1, 2, 3], [1, 0, 1], [1.0, np.nan, 3.0])
+    fit = stats.cox([1, 2, 3, 4], [1, 0, 1, 1], [1.0, np.nan, 3.0, 2.0], dropna=True)
+    assert fit.n == 3
+    with pytest.raises(ValueError, match="ties"):
+        stats.cox([1, 2], [1, 1], [0.0, 1.0], ties="exact")
+
+
+def test_cox_monotone_likelihood_does_not_crash():
+    # every event in the exposed group: the MLE is infinite
+    t = np.arange(1, 11, dtype=float)
+    e = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    x = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0], dtype=float)
+    fit = stats.cox(t, e, x, max_iter=25)
+    assert fit.coefficients[0] > 5
+    assert np.isfinite(fit.log_likelihood)
+
+
+def test_proportional_hazards_test_flags_time_varying_effect():
+    rng = np.random.default_rng(2)
+    n = 1500
+    x = rng.integers(0, 2, n).astype(float)
+    # strong early effect, none later: piecewise hazard
+    t_early = rng.exponential(np.where(x == 1, 2.0, 10.0))
+    t = np.where(t_early < 3, t_early, 3 + rng.exponential(10.0, n))
+    e = np.ones(n, dtype=bool)
+    zph = stats.cox(t, e, x).proportional_hazards_test()
+    assert zph.p_value[0] < 1e-4 and zph.global_df == 1
+    json.dumps(zph.to_dict())
+
+
+def _brute_harrell(t, e, r):
+    conc = disc = tied = 0
+    for i in range(len(t)):
+        if not e[i]:
+            continue
+        for j in range(len(t)):
+            if t[j] > t[i] or (t[j] == t[i] and not e[j]):
+                if r[i] > r[j]:
+                    conc += 1
+                elif r[i] < r[j]:
+                    disc += 1
+                else:
+                    tied += 1
+    return conc, disc, tied
+
+
+def test_harrell_matches_brute_force_with_ties():
+    rng = np.random.default_rng(9)
+    t = rng.integers(0, 15, 250).astype(float)
+    e = rng.random(250) < 0.6
+    r = rng.integers(0, 6, 250).astype(float)
+    res = stats.concordance_index(t, e, r)
+    conc, disc, tied = _brute_harrell(t, e, r)
+    assert (res.concordant, res.discordant, res.tied_risk) == (conc, disc, tied)
+    assert res.concordance == pytest.approx((conc + tied / 2) / (conc + disc + tied))
+
+
+def test_uno_and_time_dependent_auc_match_scikit_survival():
+    sm = pytest.importorskip("sksurv.metrics")
+    from sksurv.util import Surv
+
+    rng = np.random.default_rng(4)
+    n = 300
+    risk = rng.normal(size=n)
+    t = np.round(rng.exponential(10 / np.exp(risk)), 1) + 0.1
+    c = rng.uniform(0, 25, n)
+    e = t <= c
+    t = np.minimum(t, np.round(c, 1) + 0.1)
+    y = Surv.from_arrays(e, t)
+    tau = float(np.quantile(t, 0.8))
+    ours = stats.concordance_index(t, e, risk, method="uno", tau=tau)
+    ref = sm.concordance_index_ipcw(y, y, risk, tau=tau)
+    assert ours.concordance == pytest.approx(ref[0], rel=1e-9)
+    times = np.quantile(t[e], [0.2, 0.5, 0.8])
+    td = stats.time_dependent_auc(t, e, risk, times)
+    ref_auc, ref_mean = sm.cumulative_dynamic_auc(y, y, risk, times)
+    np.testing.assert_allclose(td.auc, ref_auc, rtol=1e-9)
+    assert td.mean_auc == pytest.approx(ref_mean, rel=1e-9)
+
+
+def test_concordance_edges():
+    none = stats.concordance_index([1, 2, 3], [0, 0, 0], [1, 2, 3])
+    assert np.isnan(none.concordance) and none.comparable == 0
+    perfect = stats.concordance_index([1, 2, 3, 4], [1, 1, 1, 1], [4, 3, 2, 1])
+    assert perfect.concordance == 1
+    with pytest.raises(ValueError, match="method"):
+        stats.concordance_index([1, 2], [1, 1], [1, 2], method="somers")
