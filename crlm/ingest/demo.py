@@ -263,7 +263,7 @@ def _simulate_block(rng: np.random.Generator, n: int, first_number: int) -> Demo
     desmoplastic = hepatectomy & (growth == 0)
 
     # survival -------------------------------------------------------------------
-    biology = (np.log(1.55) * ras_mutant + np.log(2.1) * braf + np.log(1.40) * right
+    biology = (np.log(1.55) * ras_mutant + np.log(2.2) * braf + np.log(1.40) * right
                + np.log(1.60) * node_positive + 0.16 * np.log(cea / 20.0)
                + np.log(1.75) * extrahepatic + np.log(1.20) * (n_lesions > 1)
                + 0.15 * np.log(n_lesions) + 0.35 * np.log(diameter / 3.5)
