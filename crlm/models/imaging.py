@@ -10,7 +10,8 @@ Conventions
   the 64 x 64 cohort crops are halved to keep CPU training to a few minutes).
   Slices are the input channels.
 * Architecture: ResNet-18 (BasicBlock x [2, 2, 2, 2], widths base x (1, 2, 4, 8),
-  default base 16 rather than 64), with a 3 x 3 stride-1 stem and no max-pool
+  base 16 by default for :func:`ResNet18` and 8 in the CPU demo training
+  setting of :func:`train_cnn`, rather than the original 64), with a 3 x 3 stride-1 stem and no max-pool
   because the inputs are small; one logit per crop.
 * Training: binary cross-entropy; random flips and 90-degree rotations (the 8
   symmetries of the square) per sample; AdamW; early stopping on the loss of an
@@ -188,6 +189,37 @@ def lesion_features(hu_volume_or_crop: np.ndarray, mask: np.ndarray,
     return {k: features[k] for k in FEATURE_NAMES}
 
 
+def case_crop(hu_volume: np.ndarray, mask: np.ndarray, spacing_mm: Sequence[float],
+              size: int = 64, slices: int = 3) -> np.ndarray:
+    """A lesion crop of an uploaded case on the cohort crops' geometry (int16 HU).
+
+    Centre: the in-plane centroid of the mask on its largest section. Field of
+    view ``max(1.6 x largest diameter, 32 mm)`` over ``size`` pixels; ``slices``
+    planes ``min(5 mm, diameter / 4)`` apart; linear interpolation, edges
+    repeated. This matches ``crlm.ingest.synthetic_ct.lesion_crops``.
+    """
+    image, msk, (dz, dy, dx) = _as_3d(hu_volume, mask, spacing_mm)
+    if not msk.any():
+        raise ValueError("the lesion mask is empty")
+    if not np.isfinite(dz):
+        dz = 1.0
+    areas = msk.sum(axis=(1, 2))
+    k = int(np.argmax(areas))
+    ys, xs = np.nonzero(msk[k])
+    cy, cx = ys.mean(), xs.mean()
+    diameter_mm = max(_max_diameter_mm(m, dy, dx) for m in msk if m.any())
+    fov = max(1.6 * diameter_mm, 32.0)
+    step = fov / size
+    offsets = (np.arange(size) - (size - 1) / 2.0) * step
+    plane_offsets = (np.arange(slices) - (slices - 1) / 2.0) * min(5.0, diameter_mm / 4.0)
+    zz = k + plane_offsets[:, None, None] / dz
+    yy = cy + offsets[None, :, None] / dy
+    xx = cx + offsets[None, None, :] / dx
+    coords = np.broadcast_arrays(zz, yy, xx)
+    out = ndimage.map_coordinates(image.astype(np.float32), coords, order=1, mode="nearest")
+    return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+
+
 # ---------------------------------------------------------------- CNN
 
 
@@ -301,6 +333,19 @@ def _augment(x, gen):
 
 
 @contextlib.contextmanager
+def _threads(device, n_threads):
+    """Limit CPU threads while training/predicting (restored afterwards)."""
+    torch = _torch()
+    previous = torch.get_num_threads()
+    try:
+        if device.type == "cpu" and n_threads:
+            torch.set_num_threads(int(n_threads))
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
 def _deterministic(device):
     torch = _torch()
     previous = torch.are_deterministic_algorithms_enabled()
@@ -400,9 +445,10 @@ def _fit_one(x, y, train_idx, seed: int, epochs: int, device, *, base_width: int
 
 
 def train_cnn(crops: np.ndarray, labels: Sequence, groups: Sequence, folds=5, seed: int = 0,
-              epochs: int = 15, device=None, *, base_width: int = 16, input_size: int = 32,
+              epochs: int = 12, device=None, *, base_width: int = 8, input_size: int = 32,
               hu_window: tuple[float, float] = HU_WINDOW, batch_size: int = 64, lr: float = 2e-3,
-              weight_decay: float = 1e-4, patience: int = 3, validation_fraction: float = 0.15):
+              weight_decay: float = 1e-4, patience: int = 3, validation_fraction: float = 0.15,
+              n_threads: int | None = 1):
     """Cross-validated lesion CNN: ``(oof_pred, fitted_model)``.
 
     ``crops``: HU ``[n_crops, slices, H, W]``; ``labels``: 0/1 per crop (the
@@ -412,6 +458,10 @@ def train_cnn(crops: np.ndarray, labels: Sequence, groups: Sequence, folds=5, se
     probability for crop ``i`` from the model that did not see its patient;
     ``fitted_model`` is trained on all crops (eval mode, on CPU) and carries
     ``fit_info_`` (best epochs, histories). ``device``: None = CUDA if available.
+    Defaults are the CPU demo setting: base width 8, 32 x 32 input, at most 12
+    epochs, one CPU thread (``n_threads``; small convolutions gain little from
+    more and lose badly when the cores are shared); on a GPU pass e.g.
+    ``base_width=16`` or 64.
     """
     torch = _torch()
     from sklearn.model_selection import StratifiedGroupKFold
@@ -448,7 +498,7 @@ def train_cnn(crops: np.ndarray, labels: Sequence, groups: Sequence, folds=5, se
                     groups=g, validation_fraction=validation_fraction)
     oof = np.full(n, np.nan)
     infos = []
-    with _deterministic(device):
+    with _threads(device, n_threads), _deterministic(device):
         for f, fold in enumerate(np.unique(fold_id)):
             test = np.flatnonzero(fold_id == fold)
             train = np.flatnonzero(fold_id != fold)
@@ -462,7 +512,8 @@ def train_cnn(crops: np.ndarray, labels: Sequence, groups: Sequence, folds=5, se
     return oof, final
 
 
-def cnn_predict(model, crops: np.ndarray, batch_size: int = 512, device=None) -> np.ndarray:
+def cnn_predict(model, crops: np.ndarray, batch_size: int = 512, device=None,
+                n_threads: int | None = 1) -> np.ndarray:
     """Lesion probabilities for HU crops ``[n, slices, H, W]`` (or one crop ``[slices, H, W]``)."""
     device = _resolve_device(device) if device is not None else next(model.parameters()).device
     x = prepare_crops(crops, model.input_size, model.hu_window)
@@ -470,7 +521,8 @@ def cnn_predict(model, crops: np.ndarray, batch_size: int = 512, device=None) ->
         raise ValueError(
             f"the model takes {model.config['in_channels']} slices per crop, got {x.shape[1]}"
         )
-    return _predict_tensor(model, x, device, batch_size).astype(np.float64)
+    with _threads(device, n_threads):
+        return _predict_tensor(model.to(device), x, device, batch_size).astype(np.float64)
 
 
 def patient_scores(crop_probabilities: Sequence[float], groups: Sequence) -> pd.Series:
