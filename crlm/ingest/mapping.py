@@ -310,7 +310,7 @@ def mapping_from_dict(raw: Any, *, source: str = "<mapping>") -> Mapping:
                                "(a header) and 'values' (source value -> number)")
         values = {}
         for k, v in spec["values"].items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v):
                 raise MappingError(f"{where}: proxies[{target!r}].values[{k!r}] must be a "
                                    f"number, got {v!r}")
             values[_code_key(k, f"{where}: proxies[{target!r}].values")] = float(v)
@@ -389,9 +389,16 @@ def _derived(value: Any, where: str) -> str:
 def _code_key(value: Any, where: str) -> str:
     if value is None or isinstance(value, (dict, list)):
         raise MappingError(f"{where}: a source value must be text or a number, got {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not _finite(value):
         raise MappingError(f"{where}: a source value must be finite, got {value!r}")
     return value_token(value)
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _token_list(value: Any, where: str) -> list[str]:
@@ -415,8 +422,7 @@ def _code_value(value: Any, column: Column, where: str) -> Any:
             return False
         raise MappingError(f"{where}: {column.name} is yes/no, got {value!r}")
     if kind in ("int", "float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
-                value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             raise MappingError(f"{where}: {column.name} needs a number, got {value!r}")
         if kind == "int" and value != int(value):
             raise MappingError(f"{where}: {column.name} needs a whole number, got {value!r}")

@@ -1,0 +1,122 @@
+"""Admin: import a cohort (file + mapping -> validation report -> import) and see past imports."""
+from __future__ import annotations
+
+import streamlit as st
+
+from crlm import ui
+from crlm.ingest.importer import (
+    MAX_FILE_BYTES, ImportRefused, TableReadError, cohort_name_from_file, import_file,
+)
+from crlm.ingest.mapping import MappingError, builtin_mappings, parse_mapping
+from crlm.ui import loaders
+
+DETECT = "detect from the header"
+UPLOAD = "upload a mapping file (YAML / TOML)"
+TABLE_TYPES = ["csv", "tsv", "txt", "parquet", "xlsx"]
+
+user = ui.require_role("import")
+ui.page_header("Admin", "Bring your own cohort: upload a table, check the validation report, "
+                        "then import it. Nothing is written before you press Import.")
+store = ui.get_store()
+
+st.subheader("Import a cohort")
+upload = st.file_uploader("Cohort table (CSV, TSV, Parquet or Excel .xlsx)", type=TABLE_TYPES,
+                          key="admin_upload", max_upload_size=MAX_FILE_BYTES // (1024 * 1024))
+choice = st.selectbox("Mapping", [DETECT, *builtin_mappings(), UPLOAD], key="admin_mapping",
+                      help="How the file's columns and codes map onto the patients table; "
+                           "see docs/import.md")
+mapping = None
+if choice == UPLOAD:
+    mapping_file = st.file_uploader("Mapping file", type=["yaml", "yml", "toml"],
+                                    key="admin_mapping_upload")
+    if mapping_file is None:
+        st.info("Upload a mapping file, or choose a built-in mapping.")
+        st.stop()
+    try:
+        mapping = parse_mapping(mapping_file.getvalue(),
+                                fmt=mapping_file.name.rsplit(".", 1)[-1].lower(),
+                                source=mapping_file.name)
+    except MappingError as exc:
+        ui.show_error(str(exc))
+        st.stop()
+elif choice != DETECT:
+    mapping = choice
+
+if upload is None:
+    st.caption("Upload a table to see its validation report.")
+else:
+    cohort = st.text_input("Cohort name (lower-case letters, digits, '-', '_')",
+                           value=cohort_name_from_file(upload.name), key="admin_cohort")
+    data = upload.getvalue()
+    try:
+        check = import_file(store, data, name=upload.name, mapping=mapping, cohort=cohort,
+                            dry_run=True, actor=user.get("name", "admin"))
+    except (TableReadError, MappingError, ImportRefused) as exc:
+        ui.show_error(str(exc))
+    else:
+        report = check.report
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Rows read", f"{report.rows_read:,}")
+        c2.metric("Rows accepted", f"{report.rows_accepted:,}")
+        c3.metric("Rows rejected", f"{len(report.rejected_rows):,}")
+        c4.metric("Mapping", check.mapping_name)
+        for problem in report.file_problems:
+            ui.show_error(f"Import refused: {problem}")
+        for note in report.warnings:
+            st.warning(note)
+        st.markdown("**Validation report**")
+        st.dataframe(report.to_frame(), hide_index=True, width="stretch",
+                     key="admin_report_table")
+        with st.expander("Columns: source, unit, missingness"):
+            st.dataframe(report.columns, hide_index=True, width="stretch")
+        if report.unknown_columns:
+            st.caption("Unknown columns, not stored: " + ", ".join(report.unknown_columns))
+        if report.dropped_columns:
+            st.caption("Free-text columns dropped, never stored: "
+                       + ", ".join(report.dropped_columns))
+        if report.unavailable_columns:
+            st.caption("Not available from this source (pages hide or grey these out): "
+                       + ", ".join(report.unavailable_columns))
+        if len(report.derived_preview):
+            with st.expander("Preview of derived scores (accepted rows)"):
+                st.dataframe(report.derived_preview, hide_index=True, width="stretch")
+        if len(report.score_disagreements):
+            with st.expander(f"Recomputed scores that differ from the file "
+                             f"({len(report.score_disagreements)})"):
+                st.dataframe(report.score_disagreements, hide_index=True, width="stretch")
+        st.download_button("Download the report (text)", report.to_text(),
+                           file_name=f"import-report-{check.cohort}.txt", mime="text/plain",
+                           key="admin_report_download")
+        if st.button(f"Import into cohort '{check.cohort}'", type="primary",
+                     disabled=not report.ok, key="admin_import"):
+            try:
+                result = import_file(store, data, name=upload.name, mapping=mapping,
+                                     cohort=cohort, actor=user.get("name", "admin"))
+            except (TableReadError, MappingError, ImportRefused) as exc:
+                ui.show_error(str(exc))
+            else:
+                loaders.clear_caches()
+                if result.written:
+                    st.success(result.summary())
+                else:
+                    ui.show_error(result.summary())
+
+st.subheader("Imported cohorts and their provenance")
+cohorts = loaders.list_cohorts()
+imported = cohorts[cohorts["kind"] == "imported"] if len(cohorts) else cohorts
+if imported.empty:
+    st.caption("No imported cohort yet.")
+else:
+    st.dataframe(imported[["cohort", "description", "n_patients", "created_at"]],
+                 hide_index=True, width="stretch", key="admin_cohorts")
+    for cohort_name in imported["cohort"]:
+        imports = loaders.load_imports(cohort_name)
+        with st.expander(f"Imports of {cohort_name} ({len(imports)})"):
+            if imports.empty:
+                st.caption("No import recorded.")
+                continue
+            shown = imports[["imported_at", "source_name", "mapping", "rows_read",
+                             "rows_accepted", "imported_by"]].copy()
+            shown["source_sha256"] = imports["source_hash"].str[:16]
+            st.dataframe(shown, hide_index=True, width="stretch")
+            st.code(str(imports["report"].iloc[0] or ""), language=None)

@@ -1,0 +1,85 @@
+"""The Admin page's import section under Streamlit's AppTest."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.slow
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+ROWS = pd.DataFrame({
+    "Patient-ID": [f"X{i}" for i in range(6)],
+    "age_years": [55, 61, 70, 48, 66, 500],
+    "sex": ["male", "female", "female", "male", "male", "female"],
+    "node_positive": [1, 0, 1, 0, 1, 1],
+    "os_months": [12.5, 40, 33, 60, 8, 20],
+    "os_event": [1, 0, 1, 0, 1, 1],
+})
+
+
+@pytest.fixture()
+def admin_store(tmp_path, monkeypatch):
+    """A store with a small synthetic demo cohort (no models: the Admin page needs none)."""
+    from crlm.ingest.demo import generate_cohort_frames
+    from crlm.store import Store, save_cohort
+
+    path = tmp_path / "admin.duckdb"
+    demo = generate_cohort_frames(200, 5)
+    with Store(path) as store:
+        save_cohort(store, "demo", demo.patients, kind="synthetic")
+    monkeypatch.setenv("CRLM_DB", str(path))
+    return path
+
+
+def _table_with(at: AppTest, column: str) -> pd.DataFrame:
+    """The first data frame on the page that has this column."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def _admin(store_path) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()  # the default page; only the Admin page is under test here
+    at.switch_page("pages/admin.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_upload_shows_report_then_import_lists_the_cohort(admin_store):
+    at = _admin(admin_store)
+    assert any(u.label.startswith("Cohort table") for u in at.file_uploader)
+    at.file_uploader(key="admin_upload").set_value(
+        ("board-cohort.csv", ROWS.to_csv(index=False).encode(), "text/csv")).run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows read"] == "6" and metrics["Rows accepted"] == "5"
+    assert metrics["Rows rejected"] == "1"
+    report = _table_with(at, "severity")
+    assert ((report["row"] == 6) & (report["column"] == "age_years")).any()
+    assert at.text_input(key="admin_cohort").value == "board-cohort"
+    at.button(key="admin_import").click().run()
+    assert not at.exception, at.exception
+    assert any("imported 5 patients" in s.value for s in at.success)
+    listed = _table_with(at, "description")
+    assert "board-cohort" in set(listed["cohort"])
+
+
+def test_refused_upload_disables_import(admin_store):
+    at = _admin(admin_store)
+    dup = pd.concat([ROWS.head(2), ROWS.head(1)])
+    at.file_uploader(key="admin_upload").set_value(
+        ("dup.csv", dup.to_csv(index=False).encode(), "text/csv")).run()
+    assert not at.exception, at.exception
+    assert any("duplicate patient ids" in e.value for e in at.error)
+    assert at.button(key="admin_import").disabled
+
+
+def test_bad_cohort_name_gets_a_message(admin_store):
+    at = _admin(admin_store)
+    at.file_uploader(key="admin_upload").set_value(
+        ("x.csv", ROWS.to_csv(index=False).encode(), "text/csv")).run()
+    at.text_input(key="admin_cohort").set_value("demo").run()
+    assert not at.exception, at.exception
+    assert any("reserved for the synthetic demo cohort" in e.value for e in at.error)
