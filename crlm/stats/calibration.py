@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _sps
 
+from ._dist import z_quantile
 from ._result import ResultMixin
 from ._validate import as_event, as_probability, check_conf_level, prepare
 from .diagnostic import wilson_interval
@@ -110,7 +110,7 @@ def calibration(y_true, prob, bins: int = 10, strategy: str = "quantile",
         mean_pred = sum_p / count
         observed = events / count
     lo, hi = wilson_interval(events, count, conf_level)
-    z = float(_sps.norm.ppf(1 - (1 - conf_level) / 2))
+    z = z_quantile(conf_level)
     lp = _logit(p)
     if 0 < y.sum() < len(y):
         coef, cov, _ = _logistic_fit(y, np.column_stack((np.ones_like(lp), lp)), np.zeros_like(lp))

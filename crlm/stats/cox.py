@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _sps
 
+from ._dist import chi2_sf, norm_sf, z_quantile
 from ._result import ResultMixin
 from ._validate import as_event, as_levels, as_time, check_conf_level, prepare
 from .concordance import _jit, pair_counts
@@ -125,7 +125,7 @@ class CoxResult(ResultMixin):
         """LR test of the model against the null model: (statistic, df, p)."""
         stat = 2 * (self.log_likelihood - self.log_likelihood_null)
         df = len(self.terms)
-        return float(stat), df, float(_sps.chi2.sf(stat, df))
+        return float(stat), df, float(chi2_sf(stat, df))
 
     def proportional_hazards_test(self) -> PHTestResult:
         """Scaled Schoenfeld residual test, R ``cox.zph(fit, transform="km")``."""
@@ -266,8 +266,8 @@ class _CoxData:
             chisq[k] = float(uk @ np.linalg.solve(imat[np.ix_(kk, kk)], uk))
         glob = float(u @ np.linalg.solve(imat, u))
         df = np.ones(p, dtype=np.int64)
-        return PHTestResult(list(names), chisq, df, _sps.chi2.sf(chisq, 1),
-                            glob, p, float(_sps.chi2.sf(glob, p)))
+        return PHTestResult(list(names), chisq, df, chi2_sf(chisq, 1),
+                            glob, p, float(chi2_sf(glob, p)))
 
 
 def _design(covariates, n_expected: int | None = None) -> tuple[np.ndarray, list[str]]:
@@ -374,13 +374,13 @@ def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: f
     except np.linalg.LinAlgError:
         cov = np.linalg.pinv(info)
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
-    z = float(_sps.norm.ppf(1 - (1 - conf_level) / 2))
+    z = z_quantile(conf_level)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         zstat = beta / se
         terms = [
             CoxTerm(names[k], float(beta[k]), float(np.exp(beta[k])), float(se[k]),
                     float(np.exp(beta[k] - z * se[k])), float(np.exp(beta[k] + z * se[k])),
-                    float(zstat[k]), float(2 * _sps.norm.sf(abs(zstat[k]))))
+                    float(zstat[k]), float(2 * norm_sf(abs(zstat[k]))))
             for k in range(p)
         ]
     # concordance of the linear predictor, within strata (rows already sorted by time)
@@ -435,4 +435,4 @@ def likelihood_ratio_test(full: CoxResult, reduced: CoxResult) -> LikelihoodRati
     if df <= 0:
         raise ValueError(f"full model must have more terms than reduced ({len(full.terms)} vs {len(reduced.terms)})")
     stat = max(2 * (full.log_likelihood - reduced.log_likelihood), 0.0)
-    return LikelihoodRatioResult(float(stat), int(df), float(_sps.chi2.sf(stat, df)))
+    return LikelihoodRatioResult(float(stat), int(df), float(chi2_sf(stat, df)))

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _sps
 
+from ._dist import norm_sf, z_quantile
 from ._result import ResultMixin
 from ._validate import as_event, as_float, check_conf_level, prepare
 
@@ -22,7 +22,7 @@ def wilson_interval(successes, trials, conf_level: float = 0.95) -> tuple[np.nda
     """Wilson score interval (no continuity correction); NaN where ``trials`` is 0."""
     k = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
-    z = float(_sps.norm.ppf(1 - (1 - conf_level) / 2))
+    z = z_quantile(conf_level)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = k / n
         denom = 1 + z * z / n
@@ -115,7 +115,7 @@ def roc(y_true, score, conf_level: float = 0.95, *, dropna: bool = False) -> ROC
     auc = float(v10.mean())
     var = _delong_var(v10, v01)
     se = float(np.sqrt(var)) if np.isfinite(var) else float("nan")
-    z = float(_sps.norm.ppf(1 - (1 - conf_level) / 2))
+    z = z_quantile(conf_level)
     ci = (float(np.clip(auc - z * se, 0, 1)), float(np.clip(auc + z * se, 0, 1)))
     youden = tpr - fpr
     best = np.flatnonzero(youden == youden.max())
@@ -156,13 +156,13 @@ def delong_test(y_true, score_a, score_b, conf_level: float = 0.95, *,
     cov = s10 / m + s01 / n
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     diff = auc_a - auc_b
-    zc = float(_sps.norm.ppf(1 - (1 - conf_level) / 2))
+    zc = z_quantile(conf_level)
     if var <= 0 or not np.isfinite(var):
         zstat, p, se = 0.0 if diff == 0 else float(np.sign(diff) * np.inf), 1.0 if diff == 0 else 0.0, 0.0
     else:
         se = float(np.sqrt(var))
         zstat = diff / se
-        p = float(2 * _sps.norm.sf(abs(zstat)))
+        p = float(2 * norm_sf(abs(zstat)))
     return DeLongTestResult(auc_a, auc_b, diff, float(zstat), p, (diff - zc * se, diff + zc * se),
                             conf_level)
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _sps
 
+from ._dist import chi2_sf
 from ._result import ResultMixin
 from ._validate import as_event, as_levels, as_time, prepare
 from .cox import cox
@@ -94,7 +94,7 @@ def subgroup_effects(time, event, group, subgroup, min_events: int = 5, ties: st
             full = cox(t, e, full_x, ties=ties)
             df = len(inter)
             stat = max(2 * (full.log_likelihood - reduced.log_likelihood), 0.0)
-            p = float(_sps.chi2.sf(stat, df))
+            p = float(chi2_sf(stat, df))
         except (ValueError, np.linalg.LinAlgError):
             stat, df, p = float("nan"), 0, float("nan")
     return SubgroupResult(out, float(stat), int(df), p, int(min_events))

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import stats as _sps
 
+from ._dist import chi2_sf, norm_sf, z_quantile
 from ._result import ResultMixin
 from ._validate import (
     as_event,
@@ -175,7 +175,7 @@ class KMResult(ResultMixin):
 def _km_core(time: np.ndarray, event: np.ndarray, conf_level: float, conf_type: str) -> KMResult:
     if conf_type not in CONF_TYPES:
         raise ValueError(f"conf_type must be one of {CONF_TYPES}, got {conf_type!r}")
-    z = float(_sps.norm.ppf(1 - (1 - conf_level) / 2))
+    z = z_quantile(conf_level)
     if len(time) == 0:
         empty = np.zeros(0)
         return KMResult(empty, empty, empty, empty, empty, np.zeros(0, np.int64),
@@ -327,7 +327,7 @@ def logrank(time, event, group, strata=None, *, dropna: bool = False) -> Logrank
         diff = (observed - expected)[idx]
         vv = var[np.ix_(idx, idx)]
         stat = float(diff @ np.linalg.solve(vv, diff))
-        p = float(_sps.chi2.sf(stat, df))
+        p = float(chi2_sf(stat, df))
     n = np.bincount(g, minlength=k)
     return LogrankResult(stat, int(df), p, levels, n, observed, expected)
 
@@ -393,7 +393,7 @@ def rmst(time, event, horizon: float, group=None, conf_level: float = 0.95,
         codes, levels = as_levels(a["group"], "group")
     else:
         codes, levels = np.zeros(len(t), dtype=np.int64), ["all"]
-    z = float(_sps.norm.ppf(1 - (1 - conf_level) / 2))
+    z = z_quantile(conf_level)
     out = []
     for k, level in enumerate(levels):
         m = codes == k
@@ -402,7 +402,7 @@ def rmst(time, event, horizon: float, group=None, conf_level: float = 0.95,
     if len(out) == 2:
         diff = out[1].rmst - out[0].rmst
         se = float(np.hypot(out[0].se, out[1].se))
-        p = float(2 * _sps.norm.sf(abs(diff) / se)) if se > 0 else float("nan")
+        p = float(2 * norm_sf(abs(diff) / se)) if se > 0 else float("nan")
         return RMSTResult(horizon, out, diff, (diff - z * se, diff + z * se), p, conf_level)
     return RMSTResult(horizon, out, conf_level=conf_level)
 
