@@ -408,25 +408,6 @@ def _columns(columns: Sequence[str] | None, prefix: str = "") -> str:
     return ", ".join(f'{prefix}"{c}"' for c in columns)
 
 
-def backup(store: Store, dest: str) -> None:
-    """EXPORT DATABASE to a folder (Parquet files plus the schema)."""
-    store.checkpoint()
-    safe = str(dest).replace("'", "''")
-    with store._write_lock:
-        store.cursor().execute(f"EXPORT DATABASE '{safe}' (FORMAT parquet)")
-
-
-def restore(store: Store, src: str) -> None:
-    """IMPORT DATABASE from a folder written by ``backup`` into an empty store file."""
-    safe = str(src).replace("'", "''")
-    with store._write_lock:
-        cur = store.cursor()
-        n = cur.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]
-        if n:
-            raise StoreError("restore needs an empty store file; choose a new --db path")
-        cur.execute(f"IMPORT DATABASE '{safe}'")
-
-
 def iter_chunks(frame: pd.DataFrame, size: int) -> Iterable[pd.DataFrame]:
     for start in range(0, len(frame), size):
         yield frame.iloc[start:start + size]
