@@ -213,7 +213,7 @@ def _simulate_block(rng: np.random.Generator, n: int, first_number: int) -> Demo
     genomic_signal = (0.15 * (left | rectum) - 0.35 * right - 0.35 * ras_mutant - 0.5 * braf
                       + rng.standard_normal(n))
     morphology = rng.standard_normal(n)
-    imaging_signal = 0.85 * morphology + 0.35 * genomic_signal + 0.40 * rng.standard_normal(n)
+    imaging_signal = 0.85 * morphology + 0.35 * genomic_signal + 0.30 * rng.standard_normal(n)
     chemo_sensitivity = 0.5 * rng.standard_normal(n)
     frailty = 0.35 * rng.standard_normal(n)
 
@@ -237,10 +237,10 @@ def _simulate_block(rng: np.random.Generator, n: int, first_number: int) -> Demo
     anti_egfr, anti_vegf = biologic == 0, biologic == 1
 
     # response ---------------------------------------------------------------
-    common = (-0.50 + 0.60 * anti_vegf + 0.35 * (regimen == 2) - 0.80 * burden
+    common = (-0.50 + 0.60 * anti_vegf + 0.35 * (regimen == 2) - 1.00 * burden
               - 0.50 * (grade == 2) - 0.9 * braf - 0.4 * right - 0.4 * msi
               - 0.15 * np.log(cea / 20.0) + chemo_sensitivity)
-    egfr_effect = (1.75 + 2.20 * genomic_signal + 1.10 * morphology - 0.6 * right
+    egfr_effect = (1.85 + 2.40 * genomic_signal + 1.20 * morphology - 0.6 * right
                    - 2.0 * her2_amplified - 1.5 * met_amplified - 0.4 * pik3ca)
     response_logit = common + np.where(anti_egfr, egfr_effect, 0.25 * morphology)
     is_responder = _bernoulli(rng, _sigmoid(response_logit), n)
@@ -357,7 +357,7 @@ def _genomic_matrix(rng, n, signal, right, braf, msi, ras_mutant, pik3ca, tp53, 
         "TGFB1": 0.0, "ZEB1": 0.0, "VIM": 0.0, "FN1": 0.0,
         "CD8A": 1.2 * msi, "GZMB": 1.0 * msi, "MLH1": -2.0 * msi, "KRT20": -0.4 * braf,
     }
-    expression = np.column_stack([loadings[g] + noise[:, i] * (0.5 if g in ("EREG", "AREG") else 1.0)
+    expression = np.column_stack([loadings[g] + noise[:, i] * (0.45 if g in ("EREG", "AREG") else 1.0)
                                   for i, g in enumerate(GENOMIC_EXPRESSION_GENES)])
     flags = np.column_stack([pik3ca, tp53, apc, smad4, fbxw7, her2_amplified, met_amplified,
                              egfr_amplified]).astype(float)
