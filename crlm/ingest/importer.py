@@ -387,18 +387,19 @@ class _Parsed:
 
 
 class _Cells:
-    """One source column seen as text tokens and as numbers, computed once."""
+    """One source column seen as text tokens and as numbers, each computed only when needed."""
 
     def __init__(self, raw: pd.Series) -> None:
         self.raw = raw
         self.n = len(raw)
+        self._numeric: np.ndarray | None = None
         if pd.api.types.is_bool_dtype(raw.dtype) and raw.dtype != object:
-            self.numeric = raw.astype("float64").to_numpy()
+            self._numeric = raw.astype("float64").to_numpy()
             self.na = np.asarray(raw.isna())
             self.text = None
         elif pd.api.types.is_numeric_dtype(raw.dtype):
-            self.numeric = pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy()
-            self.na = np.isnan(self.numeric)
+            self._numeric = pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy()
+            self.na = np.isnan(self._numeric)
             self.text = None
         else:
             self.na = np.asarray(raw.isna())
@@ -407,18 +408,38 @@ class _Cells:
                 obj = obj.map(lambda v: v if isinstance(v, str) or v is None or v is pd.NA
                               or (isinstance(v, float) and np.isnan(v)) else value_token(v))
             self.text = pd.Series(obj, index=raw.index).astype(object).where(~self.na, None)
-            stripped = self.text.str.strip()
-            self.stripped = stripped
-            self.lower = stripped.str.lower()
-            self.numeric = pd.to_numeric(stripped, errors="coerce").astype("float64").to_numpy()
+            # pyarrow-backed strings: strip / lower / isin run vectorised in C++
+            self.stripped = self.text.astype("string[pyarrow]").str.strip()
+            self.lower = self.stripped.str.lower()
 
-    def missing_mask(self, tokens: frozenset[str]) -> np.ndarray:
-        numeric_tokens = [float(t) for t in tokens if _is_number(t)]
+    @property
+    def numeric(self) -> np.ndarray:
+        """Every cell as a number (NaN where it is not one)."""
+        if self._numeric is None:
+            self._numeric = pd.to_numeric(self.stripped, errors="coerce").astype(
+                "float64").to_numpy()
+        return self._numeric
+
+    def numeric_where(self, mask: np.ndarray) -> np.ndarray:
+        """Cells under ``mask`` as numbers, NaN elsewhere (parses only those cells)."""
+        if self._numeric is not None:
+            return np.where(mask, self._numeric, np.nan)
+        out = np.full(self.n, np.nan)
+        if mask.any():
+            out[mask] = pd.to_numeric(self.stripped[mask], errors="coerce").astype(
+                "float64").to_numpy()
+        return out
+
+    def missing_mask(self, tokens: frozenset[str], numeric_kind: bool = True) -> np.ndarray:
+        """Empty cells and missing codes. Numeric codes match by value in numeric columns
+        (``999.0`` is ``999``) and by their written form elsewhere."""
+        numeric_tokens = [float(t) for t in tokens if _is_number(t) and
+                          np.isfinite(float(t))]
         mask = self.na.copy()
-        if numeric_tokens:
-            mask |= np.isin(self.numeric, numeric_tokens)
         if self.text is not None:
             mask |= np.asarray(self.lower.isin(list(tokens)), dtype=bool)
+        if numeric_tokens and (self.text is None or numeric_kind):
+            mask |= np.isin(self.numeric, numeric_tokens)
         return mask
 
     def display(self, rows: np.ndarray) -> list:
@@ -430,20 +451,19 @@ class _Cells:
         hit = np.zeros(self.n, dtype=bool)
         if not codes:
             return out, hit
+        if self.text is not None:
+            h = np.asarray(self.lower.isin(list(codes)), dtype=bool)
+            if h.any():
+                out[h] = self.lower[h].map(codes).to_numpy()
+                hit |= h
         numeric_codes = {float(k): v for k, v in codes.items() if _is_number(k)}
         if numeric_codes:
             keys = np.array(list(numeric_codes), dtype=float)
-            h = np.isin(self.numeric, keys)
+            numbers = self.numeric_where(~hit & ~self.na)
+            h = np.isin(numbers, keys) & ~hit
             if h.any():
-                out[h] = pd.Series(self.numeric[h]).map(numeric_codes).to_numpy()
+                out[h] = pd.Series(numbers[h]).map(numeric_codes).to_numpy()
                 hit |= h
-        if self.text is not None:
-            text_codes = {k: v for k, v in codes.items() if not _is_number(k)}
-            if text_codes:
-                h = np.asarray(self.lower.isin(text_codes), dtype=bool) & ~hit
-                if h.any():
-                    out[h] = self.lower[h].map(text_codes).to_numpy()
-                    hit |= h
         return out, hit
 
 
@@ -458,7 +478,7 @@ def _is_number(token: str) -> bool:
 def _parse_column(cells: _Cells, column: Column, mapping: Mapping) -> _Parsed:
     """Contract values for one column, its missing mask and its bad-value masks."""
     missing_tokens = mapping.missing_tokens(column.name)
-    missing = cells.missing_mask(missing_tokens)
+    missing = cells.missing_mask(missing_tokens, numeric_kind=column.kind in ("int", "float"))
     coded_missing = int((missing & ~cells.na).sum())
     codes, hit = cells.coded(mapping.codes.get(column.name, {}))
     # a code mapping to None (null) makes the cell missing
@@ -507,10 +527,11 @@ def _parse_column(cells: _Cells, column: Column, mapping: Mapping) -> _Parsed:
         if hit.any():
             values[hit] = codes[hit].map(bool).to_numpy()
         if cells.text is not None:
-            is_true = np.asarray(cells.lower.isin(TRUE_TOKENS), dtype=bool)
-            is_false = np.asarray(cells.lower.isin(FALSE_TOKENS), dtype=bool)
-            is_true |= cells.numeric == 1
-            is_false |= cells.numeric == 0
+            is_true = np.asarray(cells.lower.isin(list(TRUE_TOKENS)), dtype=bool)
+            is_false = np.asarray(cells.lower.isin(list(FALSE_TOKENS)), dtype=bool)
+            numbers = cells.numeric_where(todo & ~is_true & ~is_false)
+            is_true |= numbers == 1
+            is_false |= numbers == 0
         else:
             is_true = cells.numeric == 1
             is_false = cells.numeric == 0
@@ -871,21 +892,19 @@ def _plain(value: Any) -> Any:
 
 
 def _differing(mine: np.ndarray, theirs: np.ndarray) -> list[int]:
-    out = []
-    for i, (a, b) in enumerate(zip(mine, theirs)):
-        a_na, b_na = pd.isna(a), pd.isna(b)
-        if a_na and b_na:
-            continue
-        if a_na != b_na:
-            out.append(i)
-            continue
-        try:
-            same = abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
-        except (TypeError, ValueError):
-            same = str(a) == str(b)
-        if not same:
-            out.append(i)
-    return out
+    """Positions where two value arrays differ (missing equals missing; numbers by value)."""
+    a = pd.Series(mine, dtype=object)
+    b = pd.Series(theirs, dtype=object)
+    a_na, b_na = a.isna().to_numpy(), b.isna().to_numpy()
+    a_num = pd.to_numeric(a, errors="coerce").to_numpy(dtype=float)
+    b_num = pd.to_numeric(b, errors="coerce").to_numpy(dtype=float)
+    numeric = ~np.isnan(a_num) & ~np.isnan(b_num)
+    with np.errstate(invalid="ignore"):
+        same_number = np.abs(a_num - b_num) <= 1e-9 * np.maximum(1.0, np.abs(a_num))
+    same_text = (a.astype(str) == b.astype(str)).to_numpy()
+    same = np.where(numeric, same_number, same_text)
+    differ = (a_na != b_na) | (~a_na & ~b_na & ~same)
+    return np.flatnonzero(differ).tolist()
 
 
 def _derived_preview(patients: pd.DataFrame) -> pd.DataFrame:
