@@ -1,0 +1,573 @@
+"""One case or a batch of cases for the "Score a case" page, without any UI.
+
+* the entries a clinician gives (every model input that is not derived), grouped
+  the way a clinician thinks, with their labels, units and ranges from the column
+  contract (``crlm.config.PATIENT_COLUMNS``);
+* checking a form's entries or an uploaded table into a patients-shaped frame,
+  with one problem row per bad value (row, column, value, problem) so that the
+  good rows of a batch can still be scored;
+* the downloadable batch template;
+* the clinical scores computed from the entries (``crlm.clinical``);
+* the scores table shown on the page and in the report, the models that could
+  not score with their reason, and the flags (imputed, out of range, stale);
+* the de-identified record that ``store.save_case`` keeps, and reading it back;
+* screening of the free-text case label.
+
+"unknown" (or an empty cell) is always allowed for an entry: the models impute it
+and flag it. Cases are identified by their row number only: an uploaded table's
+own ids, names or dates are never kept.
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from crlm import clinical, config
+from crlm.config import Column
+
+UNKNOWN = "unknown"
+YES, NO = "yes", "no"
+MAX_BATCH_ROWS = 1000
+MAX_LABEL_CHARS = 60
+RESEARCH_NOTICE = "Research use only, not a medical device."
+
+# The order a clinician reads a case in; groups come from the column contract.
+ENTRY_GROUPS: tuple[str, ...] = (
+    "demographics", "primary tumour", "molecular", "liver disease", "labs", "treatment plan",
+    "pathology",
+)
+ENTRY_COLUMNS: tuple[Column, ...] = tuple(
+    c for g in ENTRY_GROUPS for c in config.PATIENT_COLUMNS
+    if c.group == g and c.name in config.INPUT_COLUMNS and not c.derived
+)
+ENTRY_NAMES: tuple[str, ...] = tuple(c.name for c in ENTRY_COLUMNS)
+DERIVED_NAMES: tuple[str, ...] = tuple(
+    c.name for c in config.PATIENT_COLUMNS if c.derived and not c.outcome)
+CLINICAL_SCORE_LABELS = {
+    "ras_status": "RAS status",
+    "tumour_burden_score": "Tumour burden score (TBS)",
+    "tbs_zone": "TBS zone",
+    "fong_score": "Fong score",
+    "fong_group": "Fong group",
+    "game_score": "GAME score",
+    "game_group": "GAME group",
+    "mcs_score": "m-CS score",
+}
+TASK_ORDER = ("response", "anti_egfr_benefit", "os_risk", "pfs_risk")
+TASK_LABELS = {
+    "response": "Response (RECIST CR/PR)",
+    "anti_egfr_benefit": "Anti-EGFR benefit (RAS wild-type, anti-EGFR planned)",
+    "os_risk": "Overall survival risk",
+    "pfs_risk": "Progression-free survival risk",
+}
+IMAGING_FAMILIES = {
+    "cnn": "Lesion CNN (ResNet-18 on CT crops)",
+    "fusion": "Radiomic + genomic fusion (3 : 7)",
+}
+
+
+class CaseInputError(ValueError):
+    """Entries that cannot be scored; ``problems`` is the per-value problem table."""
+
+    def __init__(self, message: str, problems: pd.DataFrame | None = None):
+        super().__init__(message)
+        self.problems = problems if problems is not None else pd.DataFrame(
+            columns=["row", "column", "value", "problem"])
+
+
+# ----------------------------------------------------------------- entries
+def entry_groups() -> dict[str, list[Column]]:
+    """Entry columns by clinical group, in reading order."""
+    out: dict[str, list[Column]] = {}
+    for col in ENTRY_COLUMNS:
+        out.setdefault(col.group, []).append(col)
+    return out
+
+
+def entry_label(col: Column) -> str:
+    """The label a form shows: the contract's label with its unit."""
+    return f"{col.label} ({col.unit})" if col.unit else col.label
+
+
+def entry_options(col: Column) -> list[str]:
+    """Choices of a category or yes/no entry, "unknown" first."""
+    if col.kind == "bool":
+        return [UNKNOWN, YES, NO]
+    return [UNKNOWN, *col.levels]
+
+
+def _is_blank(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip().lower() in ("", UNKNOWN, "na", "n/a", "nan",
+                                                                 "not done", "none")
+
+
+def _show(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_value(col: Column, value: Any) -> tuple[Any, str | None]:
+    """``(typed value, problem)`` for one entry; missing/unknown gives ``(None, None)``."""
+    if _is_blank(value):
+        return None, None
+    if col.kind == "category":
+        text = str(value).strip()
+        for level in col.levels:
+            if text.lower() == level.lower():
+                return level, None
+        return None, f"{_show(value)!r} is not one of {', '.join(col.levels)} (or unknown)"
+    if col.kind == "bool":
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value), None
+        text = str(value).strip().lower()
+        if text in ("yes", "y", "true", "t", "1", "1.0"):
+            return True, None
+        if text in ("no", "n", "false", "f", "0", "0.0"):
+            return False, None
+        return None, f"{_show(value)!r} is not yes/no (or unknown)"
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        return None, f"{_show(value)!r} is not a number"
+    if not math.isfinite(number):
+        return None, f"{_show(value)!r} is not a finite number"
+    if col.kind == "int" and number != round(number):
+        return None, f"{number:g} is not a whole number"
+    unit = f" {col.unit}" if col.unit else ""
+    if (col.lo is not None and number < col.lo) or (col.hi is not None and number > col.hi):
+        return None, f"{number:g} is outside the allowed range {col.lo:g}–{col.hi:g}{unit}"
+    return (int(round(number)) if col.kind == "int" else number), None
+
+
+def _typed_frame(rows: list[dict], ids: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(ENTRY_NAMES))
+    for col in ENTRY_COLUMNS:
+        if col.kind in ("int", "float"):
+            frame[col.name] = pd.to_numeric(frame[col.name], errors="coerce").astype(float)
+        else:
+            frame[col.name] = frame[col.name].astype(object).where(frame[col.name].notna(), None)
+    frame.insert(0, "patient_id", ids)
+    return frame
+
+
+def case_from_form(values: Mapping[str, Any], case_id: str = "case-1") -> pd.DataFrame:
+    """The one-row patients-shaped frame of a form's entries.
+
+    ``values`` maps entry names to what the widgets hold ("unknown", None, numbers,
+    "yes"/"no", levels). Raises ``CaseInputError`` listing every bad entry.
+    """
+    unknown = [k for k in values if k not in ENTRY_NAMES]
+    if unknown:
+        raise CaseInputError(f"not case entries: {', '.join(map(str, unknown))}")
+    row: dict[str, Any] = {}
+    problems = []
+    for col in ENTRY_COLUMNS:
+        typed, problem = check_value(col, values.get(col.name))
+        if problem:
+            problems.append({"row": 1, "column": col.name, "value": _show(values.get(col.name)),
+                             "problem": f"{entry_label(col)}: {problem}"})
+        row[col.name] = typed
+    if problems:
+        table = pd.DataFrame(problems)
+        raise CaseInputError("; ".join(table["problem"]), table)
+    return _typed_frame([row], [case_id])
+
+
+def form_values(case: Mapping[str, Any]) -> dict[str, Any]:
+    """Widget values for a case's entries (the inverse of ``case_from_form``)."""
+    out: dict[str, Any] = {}
+    for col in ENTRY_COLUMNS:
+        value = case.get(col.name)
+        if _is_blank(value):
+            out[col.name] = None if col.kind in ("int", "float") else UNKNOWN
+        elif col.kind == "bool":
+            out[col.name] = YES if bool(value) else NO
+        elif col.kind == "int":
+            out[col.name] = int(value)
+        elif col.kind == "float":
+            out[col.name] = float(value)
+        else:
+            out[col.name] = str(value)
+    return out
+
+
+# ----------------------------------------------------------------- clinical scores
+def clinical_scores(case: pd.DataFrame) -> pd.DataFrame:
+    """TBS, its zone, Fong, GAME, m-CS and RAS status of each row (``crlm.clinical``)."""
+    frame = case.copy()
+    for name in config.PATIENT_COLUMN_NAMES:
+        if name not in frame.columns:
+            frame[name] = None
+    derived = clinical.add_derived_columns(frame)
+    return derived[list(CLINICAL_SCORE_LABELS)].reset_index(drop=True)
+
+
+def clinical_summary(case: pd.DataFrame) -> dict[str, str]:
+    """The first row's clinical scores as display text ("–" where an input is unknown)."""
+    row = clinical_scores(case.iloc[:1]).iloc[0]
+    out = {}
+    for name, label in CLINICAL_SCORE_LABELS.items():
+        value = row[name]
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            out[label] = "–"
+        elif name == "tumour_burden_score":
+            out[label] = f"{float(value):.1f}"
+        else:
+            out[label] = str(value)
+    return out
+
+
+# ----------------------------------------------------------------- batch files
+def batch_template() -> bytes:
+    """CSV template: the entry columns with two example rows (one with unknowns)."""
+    example = {
+        "age_years": 63, "sex": "male", "primary_side": "left", "t_stage": "T3",
+        "node_positive": "yes", "grade": "G2", "kras": "wild-type", "nras": "wild-type",
+        "braf_v600e": "wild-type", "msi": "MSS", "her2": "not amplified", "synchronous": "yes",
+        "disease_free_interval_months": 0, "n_liver_lesions": 3, "max_diameter_cm": 4.2,
+        "bilobar": "no", "extrahepatic_disease": "no", "cea_ng_ml": 35.0, "regimen": "FOLFOX",
+        "biologic": "anti-EGFR", "hepatectomy": "no", "growth_pattern": "",
+    }
+    second = dict(example, sex="female", primary_side="right", kras="mutant", nras="",
+                  braf_v600e="", her2="", node_positive="", cea_ng_ml="", biologic="anti-VEGF",
+                  max_diameter_cm=6.5, n_liver_lesions=1, age_years=71)
+    frame = pd.DataFrame([example, second], columns=list(ENTRY_NAMES))
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+@dataclass
+class BatchResult:
+    """A checked batch: ``cases`` (good rows, ids ``row-<n>``), ``problems`` (row,
+    column, value, problem) and ``notes`` (ignored columns and such)."""
+
+    cases: pd.DataFrame
+    problems: pd.DataFrame
+    n_rows: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bad_rows(self) -> list[int]:
+        return sorted(set(int(r) for r in self.problems["row"])) if len(self.problems) else []
+
+
+def check_batch(frame: pd.DataFrame, *, first_row_number: int = 2) -> BatchResult:
+    """Check an uploaded table row by row.
+
+    Columns must be the patients table's names. Entry columns are checked; derived
+    and outcome columns are ignored (the scores are recomputed; outcomes are not
+    inputs); ``patient_id`` and other identifying columns are dropped (cases are
+    named by their row in the file, ``first_row_number`` being the first data row,
+    2 for a CSV with a header). Raises ``CaseInputError`` when no column is an entry
+    column or the table is too long.
+    """
+    columns = [str(c).strip() for c in frame.columns]
+    frame = frame.copy()
+    frame.columns = columns
+    entries = [c for c in columns if c in ENTRY_NAMES]
+    if not entries:
+        shown = ", ".join(columns[:8]) + (" ..." if len(columns) > 8 else "")
+        raise CaseInputError(
+            f"none of the file's columns ({shown}) is a case entry; use the patients table's "
+            f"column names, e.g. {', '.join(ENTRY_NAMES[:5])} (download the template)")
+    if len(frame) > MAX_BATCH_ROWS:
+        raise CaseInputError(f"the file has {len(frame)} rows; at most {MAX_BATCH_ROWS} cases "
+                             "are scored at once")
+    dup = sorted({c for c in columns if columns.count(c) > 1})
+    if dup:
+        raise CaseInputError(f"column(s) given twice: {', '.join(dup)}")
+    notes = []
+    ignored_known = [c for c in columns if c in config.COLUMNS_BY_NAME and c not in ENTRY_NAMES]
+    unknown = [c for c in columns if c not in config.COLUMNS_BY_NAME]
+    if ignored_known:
+        notes.append("ignored (recomputed, identifying or outcome columns): "
+                     + ", ".join(ignored_known))
+    if unknown:
+        notes.append("ignored (not columns of the patients table): " + ", ".join(unknown))
+    absent = [c for c in ENTRY_NAMES if c not in columns]
+    if absent:
+        notes.append("not in the file, so unknown for every case: " + ", ".join(absent))
+    rows, ids, problems = [], [], []
+    records = frame[entries].to_dict("records")
+    for i, record in enumerate(records):
+        number = i + first_row_number
+        row: dict[str, Any] = {}
+        bad = False
+        if all(_is_blank(record[name]) for name in entries):
+            problems.append({"row": number, "column": "", "value": "",
+                             "problem": "the row has no entry"})
+            continue
+        for name in entries:
+            col = config.COLUMNS_BY_NAME[name]
+            typed, problem = check_value(col, record[name])
+            if problem:
+                problems.append({"row": number, "column": name, "value": _show(record[name]),
+                                 "problem": problem})
+                bad = True
+            row[name] = typed
+        if not bad:
+            rows.append(row)
+            ids.append(f"row-{number}")
+    problem_frame = pd.DataFrame(problems, columns=["row", "column", "value", "problem"])
+    return BatchResult(cases=_typed_frame(rows, ids), problems=problem_frame,
+                       n_rows=len(records), notes=notes)
+
+
+def read_batch(data: bytes, name: str) -> BatchResult:
+    """Read a CSV / TSV / Excel upload (``crlm.ingest.importer.read_table``) and check it."""
+    from crlm.ingest.importer import TableReadError, read_table
+
+    suffix = name.lower().rsplit(".", 1)[-1] if "." in name else ""
+    if suffix not in ("csv", "tsv", "txt", "xlsx"):
+        raise CaseInputError(f"{name}: cases are read from .csv, .tsv or .xlsx files, "
+                             f"not {('.' + suffix) if suffix else 'a file without a suffix'}")
+    if not data:
+        raise CaseInputError(f"{name}: the file is empty")
+    try:
+        frame = read_table(bytes(data), name if suffix != "txt" else name[:-4] + ".csv")
+    except TableReadError as exc:
+        raise CaseInputError(str(exc)) from None
+    result = check_batch(frame)
+    result.notes = list(frame.attrs.get("warnings") or []) + result.notes
+    return result
+
+
+# ----------------------------------------------------------------- scores
+def _finite(x) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def class_label(task: str, predicted: bool | None) -> str:
+    if predicted is None:
+        return "–"
+    if task in ("os_risk", "pfs_risk"):
+        return "high risk" if predicted else "low risk"
+    return "responder" if predicted else "non-responder"
+
+
+def display_score(row: Mapping) -> float:
+    """A clinical baseline's own value (response tasks store its negative); else the score."""
+    if row.get("kind") == "clinical" and isinstance(row.get("contributions"), Mapping) \
+            and row["contributions"]:
+        return float(next(iter(row["contributions"].values())))
+    return float(row["score"])
+
+
+def scores_table(scores: pd.DataFrame, thresholds: Mapping[str, float | None] | None = None,
+                 model_labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per scored model: task, model, version, kind, score, threshold,
+    predicted class at the threshold (``thresholds`` overrides the stored one, e.g.
+    the threshold set on the Models page), cohort percentile and flags.
+    Rows without a score are left out (see ``could_not_score``)."""
+    thresholds = dict(thresholds or {})
+    labels = dict(model_labels or {})
+    out = []
+    for row in scores.to_dict("records"):
+        if not _finite(row.get("score")):
+            continue
+        threshold = thresholds.get(row["model_id"], row.get("threshold"))
+        threshold = float(threshold) if _finite(threshold) else None
+        predicted = None if threshold is None else bool(float(row["score"]) >= threshold)
+        flags = []
+        if row.get("imputed"):
+            flags.append(f"imputed: {', '.join(row['imputed'])}")
+        if row.get("out_of_range"):
+            flags.append(f"outside training range: {', '.join(row['out_of_range'])}")
+        if row.get("stale"):
+            flags.append("trained on a different cohort version")
+        out.append({
+            "case": row["patient_id"],
+            "task": TASK_LABELS.get(row["task"], row["task"]),
+            "task_id": row["task"],
+            "model_id": row["model_id"],
+            "model": labels.get(row["model_id"], row["model_id"]),
+            "version": int(row["model_version"]),
+            "kind": row.get("kind", ""),
+            "score": float(row["score"]),
+            "shown_score": display_score(row),
+            "threshold": threshold,
+            "predicted_class": class_label(row["task"], predicted),
+            "percentile": float(row["percentile"]) if _finite(row.get("percentile")) else None,
+            "n_imputed": len(row.get("imputed") or []),
+            "stale": bool(row.get("stale")),
+            "flags": "; ".join(flags),
+        })
+    table = pd.DataFrame(out, columns=[
+        "case", "task", "task_id", "model_id", "model", "version", "kind", "score",
+        "shown_score", "threshold", "predicted_class", "percentile", "n_imputed", "stale",
+        "flags"])
+    order = {t: i for i, t in enumerate(TASK_ORDER)}
+    table["_order"] = table["task_id"].map(order).fillna(len(order))
+    table["_kind"] = (table["kind"] == "clinical").astype(int)
+    return table.sort_values(["case", "_order", "_kind", "model_id"], kind="stable") \
+        .drop(columns=["_order", "_kind"]).reset_index(drop=True)
+
+
+def could_not_score(scores: pd.DataFrame, registry: pd.DataFrame | None = None,
+                    imaging_given: bool = False) -> pd.DataFrame:
+    """Models that gave no score, with the reason; with an image, the imaging
+    families missing from the registry are listed too."""
+    rows = [{"case": r["patient_id"], "task": TASK_LABELS.get(r["task"], r["task"]),
+             "model_id": r["model_id"], "reason": r.get("reason") or "no score"}
+            for r in scores.to_dict("records") if not _finite(r.get("score"))]
+    if imaging_given:
+        families = set(registry["family"]) if registry is not None and len(registry) else set()
+        for family, label in IMAGING_FAMILIES.items():
+            if family not in families:
+                rows.append({"case": "all", "task": "response", "model_id": family,
+                             "reason": f"{label}: no trained model of this family in the "
+                                       "registry for this cohort"})
+    return pd.DataFrame(rows, columns=["case", "task", "model_id", "reason"])
+
+
+def case_flags(scores: pd.DataFrame) -> dict[str, list[str]]:
+    """Inputs imputed and outside the training range (by any model), stale models."""
+    imputed: set[str] = set()
+    out_of_range: set[str] = set()
+    stale: list[str] = []
+    for row in scores.to_dict("records"):
+        if not _finite(row.get("score")):
+            continue
+        imputed.update(row.get("imputed") or [])
+        out_of_range.update(row.get("out_of_range") or [])
+        if row.get("stale"):
+            stale.append(f"{row['model_id']} v{int(row['model_version'])}")
+    entry = set(ENTRY_NAMES)
+    return {"imputed_inputs": sorted(imputed & entry),
+            "imputed_features": sorted(imputed - entry),
+            "out_of_range": sorted(out_of_range),
+            "stale_models": sorted(set(stale))}
+
+
+def batch_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Wide view of a batch: one row per case, one column per trained model's score."""
+    trained = table[table["kind"] != "clinical"]
+    if trained.empty:
+        return pd.DataFrame({"case": table["case"].unique()})
+    wide = trained.pivot_table(index="case", columns="model_id", values="score", aggfunc="first")
+    wide = wide.reset_index()
+    wide.columns.name = None
+    order = {c: int(str(c).rsplit("-", 1)[-1]) if str(c).rsplit("-", 1)[-1].isdigit() else 0
+             for c in wide["case"]}
+    return wide.sort_values("case", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+# ----------------------------------------------------------------- records
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(float(value)) else float(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def case_record(case: pd.DataFrame, scores: pd.DataFrame, *, cohort: str,
+                thresholds: Mapping[str, float | None] | None = None,
+                image_metadata: Mapping | None = None) -> dict:
+    """What ``store.save_case`` keeps: de-identified entries only (no id, name or
+    date), each model's score, version, threshold and class, the clinical scores,
+    and the de-identified image metadata when a CT was read."""
+    row = case.iloc[0]
+    inputs = {name: _plain(row.get(name)) for name in ENTRY_NAMES}
+    table = scores_table(scores, thresholds)
+    models = [{k: _plain(r[k]) for k in ("task_id", "model_id", "version", "kind", "score",
+                                         "shown_score", "threshold", "predicted_class",
+                                         "percentile", "stale", "flags")}
+              for r in table.to_dict("records")]
+    missing = could_not_score(scores).to_dict("records")
+    clin = clinical_scores(case.iloc[:1]).iloc[0]
+    out = {
+        "inputs": inputs,
+        "scores": {"cohort": cohort, "models": models, "could_not_score": missing,
+                   "clinical": {k: _plain(clin[k]) for k in CLINICAL_SCORE_LABELS}},
+        "image_metadata": _plain(dict(image_metadata)) if image_metadata else None,
+    }
+    return out
+
+
+def case_from_record(record: Mapping) -> pd.DataFrame:
+    """The one-row frame of a saved case's entries."""
+    inputs = record.get("inputs") or {}
+    values = {name: inputs.get(name) for name in ENTRY_NAMES}
+    return case_from_form(form_values(values), case_id=f"case-{record.get('case_id', 1)}")
+
+
+def saved_scores_table(record: Mapping) -> pd.DataFrame:
+    """The scores table as saved with a case."""
+    models = (record.get("scores") or {}).get("models") or []
+    return pd.DataFrame(models)
+
+
+# ----------------------------------------------------------------- label screening
+_IDENTIFIER_PATTERNS = (
+    (re.compile(r"\d{5,}"), "a long number (record, hospital or NHS number)"),
+    (re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}"), "a date"),
+    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+"), "an e-mail address"),
+    (re.compile(r"\b(mr|mrs|ms|miss|dr|prof)\.?\s+[a-z]", re.I), "a name with a title"),
+    (re.compile(r"\b[A-Z][a-z]+,\s*[A-Z][a-z]+\b"), "a name (Surname, Firstname)"),
+    (re.compile(r"\b(dob|mrn|nhs|born)\b", re.I), "an identifier keyword"),
+    (re.compile(r"\+?\d[\d ()-]{7,}\d"), "a phone number"),
+)
+
+
+def screen_label(label: str) -> str:
+    """The label, stripped, or ``ValueError`` when it looks like it identifies a patient.
+
+    Uses ``crlm.privacy.screen_free_text`` when the project has it, and these
+    patterns in any case: long numbers, dates, e-mail addresses, titled names,
+    "Surname, Firstname", DOB/MRN/NHS and phone numbers.
+    """
+    text = (label or "").strip()
+    if len(text) > MAX_LABEL_CHARS:
+        raise ValueError(f"the case label is {len(text)} characters; keep it under "
+                         f"{MAX_LABEL_CHARS} (a short non-identifying note)")
+    try:
+        from crlm.privacy import describe_findings, screen_free_text
+    except ImportError:  # pragma: no cover - the project ships crlm.privacy
+        screen_free_text = None
+    if screen_free_text is not None and text:
+        _clean, findings = screen_free_text(text)
+        if findings:
+            raise ValueError(f"the case label looks like it identifies a patient "
+                             f"({describe_findings(findings)}); use a non-identifying note "
+                             "such as 'MDT week 12, case 3'")
+    for pattern, what in _IDENTIFIER_PATTERNS:
+        if pattern.search(text):
+            raise ValueError(f"the case label looks like it holds {what}; labels must not "
+                             "identify a patient (e.g. 'MDT week 12, case 3')")
+    return text
+
+
+# ----------------------------------------------------------------- helpers for imaging
+def lesion_feature_frame(case_id: str, features: Mapping[str, float],
+                         known: Sequence[str]) -> pd.DataFrame:
+    """The lesion features whose names the cohort's models know, as a feature frame."""
+    row = {"patient_id": case_id}
+    row.update({k: float(v) for k, v in features.items() if k in set(known) and _finite(v)})
+    return pd.DataFrame([row])
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False)
+    return buf.getvalue().encode("utf-8")
