@@ -31,6 +31,7 @@ def admin_store(tmp_path, monkeypatch):
     with Store(path) as store:
         save_cohort(store, "demo", demo.patients, kind="synthetic")
     monkeypatch.setenv("CRLM_DB", str(path))
+    monkeypatch.setenv("CRLM_DEMO_MODE", "1")  # signed in as the demo admin (synthetic store)
     return path
 
 
