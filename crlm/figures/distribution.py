@@ -1,0 +1,218 @@
+"""Distributions of one variable, where a case's score falls, and what drives a score."""
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from crlm.figures._format import is_finite
+from crlm.figures.style import (
+    AXIS_COLOR, OKABE_ITO, REFERENCE_COLOR, apply_house_style, color, with_alpha,
+)
+
+MAX_BINS = 40
+MISSING = "missing"
+
+
+def _numeric(values) -> np.ndarray:
+    arr = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
+    return arr[np.isfinite(arr)]
+
+
+def _edges(values: np.ndarray, bins: int | None, log: bool) -> np.ndarray:
+    v = np.log10(values) if log else values
+    if len(v) == 0:
+        return np.array([0.0, 1.0])
+    if bins is None:
+        edges = np.histogram_bin_edges(v, bins="auto")
+        if len(edges) - 1 > MAX_BINS:
+            edges = np.histogram_bin_edges(v, bins=MAX_BINS)
+    else:
+        edges = np.histogram_bin_edges(v, bins=int(bins))
+    if len(edges) < 2 or edges[0] == edges[-1]:
+        edges = np.array([v.min() - 0.5, v.min() + 0.5])
+    return 10 ** edges if log else edges
+
+
+def _wants_log(values: np.ndarray) -> bool:
+    if len(values) < 10 or values.min() <= 0:
+        return False
+    med = float(np.median(values))
+    return med > 0 and float(values.max()) / med > 50
+
+
+def _step_hist(fig, values, edges, name, i, *, showlegend, log, n_groups):
+    v = np.log10(values) if log else values
+    e = np.log10(edges) if log else edges
+    counts, _ = np.histogram(v, bins=e)
+    x = np.concatenate((edges, [edges[-1]]))
+    y = np.concatenate((counts, [counts[-1] if len(counts) else 0, 0])).astype(float)
+    x = np.concatenate(([edges[0]], x))
+    y = np.concatenate(([0.0], y))
+    c = color(i)
+    fig.add_trace(go.Scatter(
+        x=x, y=y, mode="lines", line=dict(shape="hv", color=c, width=1.6),
+        fill="tozeroy", fillcolor=with_alpha(c, 0.25 if n_groups > 1 else 0.45),
+        name=f"{name} (n = {len(values):,})", showlegend=showlegend,
+        hovertemplate=f"{name}<br>from %{{x:.3g}}: %{{y}} patients<extra></extra>",
+    ))
+
+
+def _levels(values: pd.Series) -> pd.Series:
+    s = pd.Series(values).copy()
+    if s.dtype == bool or str(s.dtype) == "boolean":
+        s = s.map({True: "yes", False: "no"})
+    return s.astype(object).where(s.notna(), MISSING).astype(str)
+
+
+def _order(levels) -> list[str]:
+    levels = [lv for lv in dict.fromkeys(levels) if lv != MISSING]
+    try:
+        levels = sorted(levels, key=float)
+    except ValueError:
+        levels = sorted(levels)
+    return levels
+
+
+def make_distribution_figure(series, *, kind: str = "histogram", group=None, title: str = "",
+                             x_label: str | None = None, bins: int | None = None,
+                             log_x: bool | None = None, height: int = 380) -> go.Figure:
+    """Histogram (``kind="histogram"``) or bar chart of counts (``kind="bar"``) of one variable.
+
+    ``group`` (same length as ``series``) splits it: overlaid histograms or
+    grouped bars, one colour per group. Missing values are counted apart (bar:
+    a ``missing`` bar; histogram: noted under the plot). Skewed positive values
+    (CEA) get logarithmic bins unless ``log_x`` says otherwise.
+    """
+    if kind not in ("histogram", "bar"):
+        raise ValueError(f"kind must be 'histogram' or 'bar', got {kind!r}")
+    s = pd.Series(series).reset_index(drop=True)
+    g = None if group is None else _levels(pd.Series(group).reset_index(drop=True))
+    if g is not None and len(g) != len(s):
+        raise ValueError(f"group has {len(g)} values but series has {len(s)}")
+    groups = ["all"] if g is None else _order(g) + ([MISSING] if (g == MISSING).any() else [])
+    fig = go.Figure()
+    label = x_label if x_label is not None else (s.name or "")
+    if kind == "histogram":
+        values = _numeric(s)
+        log = _wants_log(values) if log_x is None else bool(log_x) and len(values) and values.min() > 0
+        edges = _edges(values, bins, log)
+        for i, name in enumerate(groups):
+            part = s if g is None else s[g == name]
+            _step_hist(fig, _numeric(part), edges, name, i, showlegend=g is not None, log=log,
+                       n_groups=len(groups))
+        missing = int(pd.to_numeric(s, errors="coerce").isna().sum())
+        if missing:
+            fig.add_annotation(text=f"{missing:,} missing not shown", xref="paper", yref="paper",
+                               x=1, y=1.0, xanchor="right", yanchor="bottom", showarrow=False,
+                               font=dict(color=AXIS_COLOR))
+        fig.update_xaxes(title_text=label, type="log" if log else "linear",
+                         **(dict(dtick=1) if log else {}))
+        fig.update_yaxes(title_text="Patients", rangemode="tozero")
+    else:
+        cats = _levels(s)
+        order = _order(cats) + ([MISSING] if (cats == MISSING).any() else [])
+        for i, name in enumerate(groups):
+            part = cats if g is None else cats[g == name]
+            counts = part.value_counts().reindex(order, fill_value=0)
+            total = max(int(counts.sum()), 1)
+            fig.add_trace(go.Bar(
+                x=order, y=counts.to_numpy(), name=f"{name} (n = {len(part):,})",
+                marker=dict(color=color(i)), showlegend=g is not None,
+                customdata=counts.to_numpy() / total,
+                hovertemplate=f"{name}<br>%{{x}}: %{{y}} (%{{customdata:.1%}})<extra></extra>",
+            ))
+        fig.update_xaxes(title_text=label, type="category", categoryorder="array",
+                         categoryarray=order)
+        fig.update_yaxes(title_text="Patients")
+        fig.update_layout(barmode="group", bargap=0.2)
+    apply_house_style(fig, title=title, height=height)
+    fig.update_layout(legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom", xanchor="left"),
+                      margin=dict(t=90 if g is not None else 60))
+    return fig
+
+
+def make_score_distribution_figure(cohort_scores, case_score: float | None,
+                                   threshold: float | None = None, *, title: str = "",
+                                   x_label: str = "Predicted probability",
+                                   case_label: str = "This case", bins: int = 30,
+                                   height: int = 380) -> go.Figure:
+    """Where one case's score falls in the cohort's scores.
+
+    ``cohort_scores`` is an array, or a mapping label → array (e.g. responders
+    and non-responders) drawn as overlaid histograms. The case is a solid
+    vertical line labelled with its score and percentile in the cohort; the
+    threshold, when given, a dashed line.
+    """
+    parts = dict(cohort_scores) if isinstance(cohort_scores, Mapping) else {"Cohort": cohort_scores}
+    arrays = {k: _numeric(v) for k, v in parts.items()}
+    everything = np.concatenate(list(arrays.values())) if arrays else np.zeros(0)
+    lo = float(min(everything.min(), case_score if is_finite(case_score) else everything.min())) \
+        if len(everything) else 0.0
+    hi = float(max(everything.max(), case_score if is_finite(case_score) else everything.max())) \
+        if len(everything) else 1.0
+    if 0 <= lo and hi <= 1:
+        lo, hi = 0.0, 1.0
+    edges = np.linspace(lo, hi if hi > lo else lo + 1, int(bins) + 1)
+    fig = go.Figure()
+    for i, (name, values) in enumerate(arrays.items()):
+        _step_hist(fig, values, edges, name, i, showlegend=True, log=False, n_groups=len(arrays))
+    if threshold is not None and is_finite(threshold):
+        fig.add_vline(x=float(threshold), line=dict(color=REFERENCE_COLOR, dash="dash", width=1.6),
+                      annotation=dict(text=f"threshold {float(threshold):.2f}",
+                                      yanchor="bottom", xanchor="left", bgcolor="white",
+                                      font=dict(color=AXIS_COLOR)),
+                      annotation_position="bottom right")
+    if case_score is not None and is_finite(case_score):
+        pct = 100.0 * float(np.mean(everything <= float(case_score))) if len(everything) else float("nan")
+        text = f"<b>{case_label}: {float(case_score):.2f}</b>"
+        if math.isfinite(pct):
+            text += f"<br>{pct:.0f}th percentile"
+        fig.add_vline(x=float(case_score), line=dict(color=OKABE_ITO["vermillion"], width=3),
+                      annotation=dict(text=text, yanchor="top", xanchor="right", align="right",
+                                      bgcolor="rgba(255,255,255,0.8)",
+                                      font=dict(color=OKABE_ITO["vermillion"])),
+                      annotation_position="top left")
+    fig.update_xaxes(title_text=x_label, range=[lo, hi])
+    fig.update_yaxes(title_text="Patients", rangemode="tozero")
+    apply_house_style(fig, title=title, height=height)
+    fig.update_layout(legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom", xanchor="left"),
+                      margin=dict(t=90))
+    return fig
+
+
+def make_contribution_figure(contributions: Mapping[str, float], top: int = 12, *,
+                             title: str = "", x_label: str = "Contribution to the score",
+                             height: int | None = None) -> go.Figure:
+    """The ``top`` largest contributions (by size) as horizontal bars, largest on top.
+
+    Positive contributions (towards the predicted outcome) are vermillion,
+    negative ones blue; the number of smaller ones left out is noted.
+    """
+    items = [(str(k), float(v)) for k, v in dict(contributions).items() if is_finite(v)]
+    items.sort(key=lambda kv: abs(kv[1]), reverse=True)
+    shown, rest = items[:int(top)], items[int(top):]
+    shown = shown[::-1]
+    names = [k for k, _ in shown]
+    values = [v for _, v in shown]
+    colours = [OKABE_ITO["vermillion"] if v > 0 else OKABE_ITO["blue"] for v in values]
+    fig = go.Figure(go.Bar(
+        x=values, y=names, orientation="h", marker=dict(color=colours),
+        text=[f"{v:+.2f}" for v in values], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:+.3f}<extra></extra>", showlegend=False,
+    ))
+    fig.add_vline(x=0, line=dict(color=AXIS_COLOR, width=1))
+    if rest:
+        fig.add_annotation(text=f"{len(rest)} smaller contribution{'s' if len(rest) > 1 else ''} "
+                                "not shown", xref="paper", yref="paper", x=1, y=1,
+                           xanchor="right", yanchor="bottom", showarrow=False,
+                           font=dict(color=AXIS_COLOR))
+    span = max([abs(v) for v in values] + [1e-9])
+    fig.update_xaxes(title_text=x_label, range=[-span * 1.3 if min(values + [0]) < 0 else 0,
+                                                span * 1.3 if max(values + [0]) > 0 else 0])
+    fig.update_yaxes(type="category", showgrid=False, automargin=True)
+    apply_house_style(fig, title=title, height=height or int(120 + 30 * max(len(shown), 1)))
+    return fig
