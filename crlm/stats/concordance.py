@@ -7,8 +7,10 @@ when t_j == t_i and j is censored (censoring at the same time as an event is
 taken to come after it). Pairs tied on time with both events are not
 comparable. Pairs tied on risk count one half.
 
-Counting is O(n log n): patients are visited by decreasing time and their risk
-ranks are kept in a Fenwick (binary indexed) tree.
+Counting is O(n log n): patients are put in decreasing time order (censored
+before events at a tied time) and a merge sort on risk counts, for every
+event, the earlier patients with lower and equal risk; earlier events at the
+same time are then taken out by a second merge sort keyed on (time, risk).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from ._result import ResultMixin
 from ._validate import as_event, as_float, as_time, prepare
 from .survival import _risk_table
 
-try:  # numba makes the Fenwick walk fast; the pure-Python path gives the same numbers
+try:  # numba makes the merge counts fast; the pure-Python path gives the same numbers
     from numba import njit as _njit
 
     def _jit(fn):
@@ -31,85 +33,159 @@ except ImportError:  # pragma: no cover - numba is in requirements
 
 
 @_jit
-def _fenwick_counts(order, time, event, rank, n_ranks):  # pragma: no cover - compiled
-    """Per patient (in input positions): comparable patients with lower / equal / higher risk.
+def _count_before_sorted(value, less, same, offset):  # pragma: no cover - compiled
+    """Sorts ``value`` in place; adds to less[offset + i] / same[offset + i] how many
+    earlier positions hold a lower / equal value than position i."""
+    n = value.shape[0]
+    pos = np.arange(n)
+    # insertion sort of short blocks, counting inside each block
+    block = 16
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        for i in range(lo + 1, hi):
+            v = value[i]
+            p = pos[i]
+            c_less = 0
+            c_same = 0
+            for j in range(lo, i):
+                if value[j] < v:
+                    c_less += 1
+                elif value[j] == v:
+                    c_same += 1
+            less[offset + p] += c_less
+            same[offset + p] += c_same
+            j = i - 1
+            while j >= lo and value[j] > v:
+                value[j + 1] = value[j]
+                pos[j + 1] = pos[j]
+                j -= 1
+            value[j + 1] = v
+            pos[j + 1] = p
+    va_b = np.empty(n, dtype=value.dtype)
+    pos_b = np.empty(n, dtype=np.int64)
+    va = value
+    width = block
+    while width < n:
+        lo = 0
+        while lo < n:
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            a, b, k = lo, mid, lo
+            p_le = lo
+            while b < hi:
+                v = va[b]
+                # left elements lower than v go first
+                while a < mid and va[a] < v:
+                    va_b[k] = va[a]
+                    pos_b[k] = pos[a]
+                    a += 1
+                    k += 1
+                if p_le < a:
+                    p_le = a
+                while p_le < mid and va[p_le] <= v:
+                    p_le += 1
+                less[offset + pos[b]] += a - lo
+                same[offset + pos[b]] += p_le - a
+                va_b[k] = v
+                pos_b[k] = pos[b]
+                b += 1
+                k += 1
+            while a < mid:
+                va_b[k] = va[a]
+                pos_b[k] = pos[a]
+                a += 1
+                k += 1
+            lo = hi
+        va, va_b = va_b, va
+        pos, pos_b = pos_b, pos
+        width *= 2
 
-    ``order`` sorts patients by decreasing time. Only events get counts. The
-    tree holds, per risk rank, how many patients have been passed; a plain
-    array holds the same per rank for the ties.
+
+@_jit
+def _count_before_by_group(starts, value, less, same):  # pragma: no cover - compiled
+    """``_count_before_sorted`` within each run value[starts[g]:starts[g + 1]]."""
+    for g in range(starts.shape[0] - 1):
+        lo, hi = starts[g], starts[g + 1]
+        if hi - lo > 1:
+            _count_before_sorted(value[lo:hi].copy(), less, same, lo)
+
+
+@_jit
+def _comparable_sequence(order, time, event):  # pragma: no cover - compiled
+    """Patients by decreasing time; within a time, censored before events.
+
+    Returns the sequence, the time-group number of each position, and for each
+    position how many events of the same time come earlier.
     """
     n = order.shape[0]
-    tree = np.zeros(n_ranks + 1, dtype=np.int32)
-    same = np.zeros(n_ranks, dtype=np.int32)
-    lower = np.zeros(n, dtype=np.int64)
-    equal = np.zeros(n, dtype=np.int64)
-    higher = np.zeros(n, dtype=np.int64)
-    inserted = 0
+    seq = np.empty(n, dtype=np.int64)
+    grp = np.empty(n, dtype=np.int64)
+    tied_before = np.zeros(n, dtype=np.int64)
+    k = 0
     i = 0
+    g = 0
     while i < n:
         j = i
         t = time[order[i]]
         while j < n and time[order[j]] == t:
             j += 1
-        # censored at this time are comparable to events at this time
-        for k in range(i, j):
-            p = order[k]
-            if not event[p]:
-                r = rank[p]
-                same[r] += 1
-                pos = r + 1
-                while pos <= n_ranks:
-                    tree[pos] += 1
-                    pos += pos & (-pos)
-                inserted += 1
-        for k in range(i, j):
-            p = order[k]
-            if event[p]:
-                r = rank[p]
-                below = 0
-                pos = r
-                while pos > 0:
-                    below += tree[pos]
-                    pos -= pos & (-pos)
-                lower[p] = below
-                equal[p] = same[r]
-                higher[p] = inserted - below - same[r]
-        for k in range(i, j):
-            p = order[k]
-            if event[p]:
-                r = rank[p]
-                same[r] += 1
-                pos = r + 1
-                while pos <= n_ranks:
-                    tree[pos] += 1
-                    pos += pos & (-pos)
-                inserted += 1
+        for q in range(i, j):
+            if not event[order[q]]:
+                seq[k] = order[q]
+                grp[k] = g
+                k += 1
+        c = 0
+        for q in range(i, j):
+            if event[order[q]]:
+                seq[k] = order[q]
+                grp[k] = g
+                tied_before[k] = c
+                c += 1
+                k += 1
         i = j
-    return lower, equal, higher
-
-
-def _dense_rank(values: np.ndarray) -> tuple[np.ndarray, int]:
-    """0-based dense ranks (equal values share a rank) and the number of distinct values."""
-    order = np.argsort(values)
-    v = values[order]
-    new = np.empty(len(v), dtype=bool)
-    new[:1] = True
-    new[1:] = v[1:] != v[:-1]
-    rank = np.empty(len(v), dtype=np.int64)
-    rank[order] = np.cumsum(new) - 1
-    return rank, int(new.sum())
+        g += 1
+    return seq, grp, tied_before
 
 
 def pair_counts(time: np.ndarray, event: np.ndarray, risk: np.ndarray, order: np.ndarray | None = None):
     """Per-patient counts of comparable pairs with lower, equal and higher risk.
 
-    ``order``, if given, must list the patients by decreasing time.
+    ``order``, if given, must list the patients by decreasing time. Events get
+    counts; censored patients get zeros.
     """
     if order is None:
         order = np.argsort(-time, kind="stable")
-    rank, n_ranks = _dense_rank(risk)
-    return _fenwick_counts(order.astype(np.int64), time.astype(np.float64),
-                           event.astype(np.bool_), rank, n_ranks)
+    event = np.asarray(event, dtype=np.bool_)
+    risk = np.asarray(risk, dtype=np.float64)
+    seq, grp, tied_before = _comparable_sequence(order.astype(np.int64), time.astype(np.float64), event)
+    r = risk[seq]
+    n = len(seq)
+    less = np.zeros(n, dtype=np.int64)
+    same = np.zeros(n, dtype=np.int64)
+    _count_before_sorted(r.copy(), less, same, 0)
+    ev = event[seq]
+    lower = np.zeros(len(time), dtype=np.int64)
+    equal = np.zeros(len(time), dtype=np.int64)
+    higher = np.zeros(len(time), dtype=np.int64)
+    if not ev.any():
+        return lower, equal, higher
+    ev_pos = np.flatnonzero(ev)
+    lo, eq = less[ev_pos], same[ev_pos]
+    if tied_before[ev_pos].any():
+        # take out earlier events at the same time (not comparable): counts within each time
+        g_ev = grp[ev_pos]
+        starts = np.flatnonzero(np.concatenate(([True], g_ev[1:] != g_ev[:-1], [True])))
+        less_g = np.zeros(len(ev_pos), dtype=np.int64)
+        same_g = np.zeros(len(ev_pos), dtype=np.int64)
+        _count_before_by_group(starts.astype(np.int64), r[ev_pos], less_g, same_g)
+        lo = lo - less_g
+        eq = eq - same_g
+    total = ev_pos - tied_before[ev_pos]
+    idx = seq[ev_pos]
+    lower[idx] = lo
+    equal[idx] = eq
+    higher[idx] = total - lo - eq
+    return lower, equal, higher
 
 
 @dataclass(frozen=True)

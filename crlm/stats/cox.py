@@ -28,6 +28,43 @@ from .concordance import _jit, pair_counts
 
 
 @_jit
+def _group_sums(x, beta, gid, event, n_groups):  # pragma: no cover - compiled
+    """One pass over the sorted rows: per group the sums of w, w x, w x x' over all rows
+    and over the deaths, w = exp(x beta - max). Returns the max as well."""
+    n, p = x.shape
+    eta = np.empty(n)
+    top = -np.inf
+    for i in range(n):
+        v = 0.0
+        for k in range(p):
+            v += x[i, k] * beta[k]
+        eta[i] = v
+        if v > top:
+            top = v
+    w_g = np.zeros(n_groups)
+    wx_g = np.zeros((n_groups, p))
+    wxx_g = np.zeros((n_groups, p, p))
+    d0 = np.zeros(n_groups)
+    d1 = np.zeros((n_groups, p))
+    d2 = np.zeros((n_groups, p, p))
+    for i in range(n):
+        g = gid[i]
+        w = np.exp(eta[i] - top)
+        w_g[g] += w
+        for k in range(p):
+            wx_g[g, k] += w * x[i, k]
+            for m in range(k, p):
+                wxx_g[g, k, m] += w * x[i, k] * x[i, m]
+        if event[i]:
+            d0[g] += w
+            for k in range(p):
+                d1[g, k] += w * x[i, k]
+                for m in range(k, p):
+                    d2[g, k, m] += w * x[i, k] * x[i, m]
+    return top, w_g, wx_g, wxx_g, d0, d1, d2
+
+
+@_jit
 def _event_terms(s0, s1, d0, d1, ev_groups, n_dead, efron, weight):  # pragma: no cover - compiled
     """Sums over event times (and Efron's sub-steps) of the Cox partial likelihood.
 
@@ -153,6 +190,7 @@ class _CoxData:
         self.order = order
         t, e, s = time[order], event[order], strata[order]
         xs = x[order]
+        self.xrows = np.ascontiguousarray(xs, dtype=np.float64)
         self.cols = [np.ascontiguousarray(xs[:, k]) for k in range(p)]
         self.time, self.event, self.strata = t, e, s
         self.p = p
@@ -205,20 +243,14 @@ class _CoxData:
         returns, for each weight a, the a-weighted score and information sums
         used by the proportional-hazards test.
         """
-        p, G = self.p, self.n_groups
-        eta = self.linear_predictor(beta)
-        shift = float(eta.max())
-        w = np.exp(eta - shift)
-        wx = [w * c for c in self.cols]
-        s0 = self._risk(np.add.reduceat(w, self.gstart))
-        s1 = np.column_stack([self._risk(np.add.reduceat(v, self.gstart)) for v in wx])
-        wxx = {(k, m): np.add.reduceat(wx[k] * self.cols[m], self.gstart) for k, m in self.pairs}
-        wd = w[self.dead]
-        d0 = np.bincount(self.dead_gid, weights=wd, minlength=G)
-        d1 = np.column_stack([np.bincount(self.dead_gid, weights=wd * c, minlength=G)
-                              for c in self.dead_cols])
-        wdxx = {(k, m): np.bincount(self.dead_gid, weights=wd * self.dead_cols[k] * self.dead_cols[m],
-                                    minlength=G) for k, m in self.pairs}
+        p = self.p
+        shift, w_g, wx_g, wxx_g, d0, d1, d2 = _group_sums(
+            self.xrows, np.ascontiguousarray(beta, dtype=np.float64), self.gid, self.event,
+            self.n_groups)
+        s0 = self._risk(w_g)
+        s1 = np.column_stack([self._risk(wx_g[:, k]) for k in range(p)])
+        wxx = {(k, m): wxx_g[:, k, m] for k, m in self.pairs}
+        wdxx = {(k, m): d2[:, k, m] for k, m in self.pairs}
         eta_dead_sum = float(sum(beta[k] * self.x_dead_sum[k] for k in range(p)))
         log_sum, mean_sum, outer, c_g, e_g, _ = _event_terms(
             s0, s1, d0, d1, self.ev_groups, self.n_dead_g, self.efron, self.ones)
