@@ -381,8 +381,13 @@ def scores_table(scores: pd.DataFrame, thresholds: Mapping[str, float | None] | 
         threshold = float(threshold) if _finite(threshold) else None
         predicted = None if threshold is None else bool(float(row["score"]) >= threshold)
         flags = []
-        if row.get("imputed"):
-            flags.append(f"imputed: {', '.join(row['imputed'])}")
+        imputed = list(row.get("imputed") or [])
+        entries = [c for c in imputed if c in ENTRY_NAMES]
+        if entries:
+            flags.append(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} imputed")
+        if len(imputed) > len(entries):
+            n = len(imputed) - len(entries)
+            flags.append(f"{n} feature{'' if n == 1 else 's'} imputed")
         if row.get("out_of_range"):
             flags.append(f"outside training range: {', '.join(row['out_of_range'])}")
         if row.get("stale"):
