@@ -1,48 +1,230 @@
 """Who is using the app and what they may do.
 
-Every page and action asks here. Roles are ordered: viewer < clinician < admin.
+Every page and action asks here. Roles are ordered: viewer < clinician < admin
+(``ACTIONS`` names the least role per action; the rules live in ``crlm.auth``).
+
+Sign-in, in this order:
+
+1. ``CRLM_DEMO_MODE=1``: no sign-in, user "demo" with role admin, allowed only
+   while every cohort in the store is synthetic; otherwise the page shows why
+   demo mode is refused and stops.
+2. ``.streamlit/secrets.toml`` has an ``[auth]`` section: the hospital's OIDC
+   provider (``st.login``); the role comes from the users file by e-mail
+   (``viewer`` when the e-mail is not listed).
+3. Otherwise a local users file (``CRLM_USERS``, default ``data/users.toml``)
+   with argon2 password hashes, through a sign-in form; failed sign-ins are
+   rate-limited per user name.
 """
 from __future__ import annotations
 
+import logging
+import os
+import time
+
 import streamlit as st
 
-ROLES = ("viewer", "clinician", "admin")
-ACTIONS = {
-    "browse": "viewer",
-    "export": "viewer",
-    "score": "clinician",
-    "save_case": "clinician",
-    "import": "admin",
-    "retrain": "admin",
-    "manage_users": "admin",
-}
+from crlm import auth, store
+from crlm.auth import ACTIONS, ROLES  # noqa: F401  (re-exported: pages read them here)
+from crlm.store import StoreError
+from crlm.ui import loaders
+
+log = logging.getLogger("crlm.auth")
+
+SESSION_KEY = "auth_user"
+DEMO_ENV = "CRLM_DEMO_MODE"
+DEMO_NOTICE = "Demo mode, no sign-in: synthetic data only."
+SESSION_MAX_AGE_S = 12 * 3600
+ANONYMOUS = {"name": "", "role": "", "source": "none"}
+_DEMO_USER = {"name": "demo", "role": "admin", "source": "demo", "demo": True}
+
+
+def demo_mode_requested() -> bool:
+    return os.environ.get(DEMO_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def demo_mode_refusal() -> str | None:
+    """Why demo mode may not run on this store (``None`` when every cohort is synthetic)."""
+    try:
+        cohorts = store.list_cohorts(loaders.get_store())
+    except StoreError:
+        return None  # no readable store: no patient data to protect; the app says what is wrong
+    real = [str(c) for c, k in zip(cohorts["cohort"], cohorts["kind"]) if k != "synthetic"]
+    if not real:
+        return None
+    return (
+        f"Demo mode ({DEMO_ENV}=1) is refused: this store holds non-synthetic "
+        f"cohort{'s' if len(real) > 1 else ''} {', '.join(real)}. Start the app without "
+        f"{DEMO_ENV} and sign in (see docs/operations.md)."
+    )
+
+
+def _oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file, or an unreadable one
+        return False
+
+
+def _oidc_user() -> dict | None:
+    info = st.user
+    if not info.get("is_logged_in"):
+        return None
+    if info.get("email_verified") is False:
+        return None
+    email = str(info.get("email") or "").strip().lower()
+    if not email:
+        return None
+    role = auth.lookup_role(None, email) or auth.DEFAULT_ROLE
+    return {"name": email, "role": role, "source": "oidc"}
+
+
+def _valid_session_user() -> dict | None:
+    """The session's user, re-checked against the users file on every run."""
+    user = st.session_state.get(SESSION_KEY)
+    if not isinstance(user, dict) or user.get("role") not in ROLES:
+        return None
+    source = user.get("source")
+    if source == "demo":
+        return None  # demo users exist only while demo mode is on (checked by the gate)
+    if source == "local":
+        if time.time() - float(user.get("signed_in_at", 0)) > SESSION_MAX_AGE_S:
+            st.session_state["auth_message"] = "Your session expired; please sign in again."
+            return None
+        role = auth.lookup_role(None, user.get("name", ""))
+        if role is None:
+            return None  # removed from the users file: signed out at once
+        if role != user["role"]:
+            user = {**user, "role": role}
+            st.session_state[SESSION_KEY] = user
+    return user
+
+
+def _sidebar_account(user: dict) -> None:
+    sb = st.sidebar
+    if user.get("source") == "demo":
+        sb.info(DEMO_NOTICE, icon=":material/lock_open:")
+        return
+    sb.caption(f"Signed in as **{user['name']}** ({user['role']})")
+    if sb.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
+        log.info("signed out: %s", auth.safe_name(user["name"]))
+        st.session_state.pop(SESSION_KEY, None)
+        if user.get("source") == "oidc":
+            st.logout()
+        st.rerun()
+
+
+def _oidc_form() -> None:
+    st.title("CRLM Cohort Explorer")
+    st.write("Sign in with your hospital account to continue.")
+    if st.button("Sign in", key="auth_oidc_sign_in", type="primary"):
+        try:
+            st.login()
+        except Exception as exc:  # missing Authlib, incomplete [auth] section
+            st.error(f"Sign-in through the hospital's identity provider failed: {exc}")
+    info = st.user
+    if info.get("is_logged_in") and info.get("email_verified") is False:
+        st.error("Your account's e-mail address is not verified by the identity provider.")
+
+
+def _local_form() -> None:
+    st.title("CRLM Cohort Explorer")
+    path = auth.users_path()
+    try:
+        has_users = bool(auth.load_users(path))
+    except auth.UsersFileError as exc:
+        log.error("users file unusable: %s", exc)
+        st.error("The users file cannot be read; ask the administrator to check the server log.")
+        return
+    if not has_users:
+        st.warning(
+            "No users are set up yet. The administrator creates the first one on the server "
+            "with `python -m crlm users add NAME --role admin`. To try the synthetic demo "
+            f"without sign-in, start the app with {DEMO_ENV}=1."
+        )
+        return
+    if st.session_state.get("auth_message"):
+        st.info(st.session_state.pop("auth_message"))
+    with st.form("auth_sign_in", clear_on_submit=True):
+        name = st.text_input("User name", key="auth_name", autocomplete="username")
+        password = st.text_input("Password", type="password", key="auth_password",
+                                 autocomplete="current-password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if not submitted:
+        return
+    try:
+        user = auth.sign_in(path, name, password)
+    except auth.AccountLocked as exc:
+        st.error(str(exc), icon=":material/lock:")
+        return
+    except auth.SignInFailed:
+        st.error("Wrong user name or password.")
+        return
+    except auth.UsersFileError as exc:
+        log.error("users file unusable: %s", exc)
+        st.error("The users file cannot be read; ask the administrator to check the server log.")
+        return
+    st.session_state[SESSION_KEY] = {**user, "source": "local", "signed_in_at": time.time()}
+    st.rerun()
 
 
 def sign_in_gate() -> dict:
     """Show the sign-in form and stop the page until a user is signed in; returns the user."""
-    return current_user()
+    if demo_mode_requested():
+        refusal = demo_mode_refusal()
+        if refusal:
+            st.session_state.pop(SESSION_KEY, None)
+            st.error(refusal, icon=":material/block:")
+            st.stop()
+        user = dict(_DEMO_USER)
+        st.session_state[SESSION_KEY] = user
+        _sidebar_account(user)
+        return user
+    if _oidc_configured():
+        user = _oidc_user()
+        if user is not None:
+            st.session_state[SESSION_KEY] = user
+            _sidebar_account(user)
+            return user
+        st.session_state.pop(SESSION_KEY, None)
+        _oidc_form()
+        st.stop()
+    user = _valid_session_user()
+    if user is not None:
+        _sidebar_account(user)
+        return user
+    st.session_state.pop(SESSION_KEY, None)
+    _local_form()
+    st.stop()
+    return dict(ANONYMOUS)  # not reached: st.stop() ends the run
 
 
 def current_user() -> dict:
-    """``{"name": ..., "role": ...}`` of the signed-in user (the demo user in demo mode)."""
-    user = st.session_state.get("auth_user")
-    if user:
+    """``{"name": ..., "role": ...}`` of the signed-in user (the demo user in demo mode);
+    a user with no role when nobody is signed in."""
+    user = st.session_state.get(SESSION_KEY)
+    if isinstance(user, dict) and user.get("role") in ROLES:
         return user
-    return {"name": "demo", "role": "admin", "demo": True}
+    return dict(ANONYMOUS)
 
 
 def user_can(action_or_role: str, user: dict | None = None) -> bool:
-    user = user or current_user()
-    needed = ACTIONS.get(action_or_role, action_or_role)
-    if needed not in ROLES:
-        raise ValueError(f"unknown action or role {action_or_role!r}")
-    return ROLES.index(user.get("role", "viewer")) >= ROLES.index(needed)
+    user = user if user is not None else current_user()
+    return auth.role_allows(user.get("role"), action_or_role)
 
 
 def require_role(action_or_role: str) -> dict:
-    """Stop the page (with a message) unless the user may do this; returns the user."""
+    """Stop the page (with a message) unless the user may do this; returns the user.
+
+    Every page calls this first. When nobody is signed in it shows the sign-in
+    gate itself: Streamlit can run a file under ``pages/`` without ``app.py``
+    (the first run of a fresh server process whose URL names a page), so a page
+    must never rely on ``app.py`` having asked."""
     user = current_user()
+    if user.get("role") not in ROLES or (user.get("source") == "demo"
+                                          and not demo_mode_requested()):
+        user = sign_in_gate()
     if not user_can(action_or_role, user):
-        st.error(f"Your role ({user.get('role')}) does not allow this: {action_or_role}.")
+        st.error(f"Your role ({user.get('role') or 'not signed in'}) does not allow this: "
+                 f"{action_or_role}.")
         st.stop()
     return user
