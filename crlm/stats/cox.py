@@ -302,6 +302,19 @@ class _CoxData:
                             glob, p, float(chi2_sf(glob, p)))
 
 
+def _concordance_counts(data: _CoxData, risk: np.ndarray) -> tuple[int, int, int]:
+    """(concordant, tied on risk, discordant) pair counts within strata; higher risk = shorter."""
+    conc = tied = disc = 0
+    levels = np.unique(data.strata)
+    for level in levels:
+        idx = np.arange(len(risk)) if len(levels) == 1 else np.flatnonzero(data.strata == level)
+        lo, eq, hi = pair_counts(data.time[idx], data.event[idx], risk[idx], order=np.arange(len(idx)))
+        conc += int(lo.sum())
+        tied += int(eq.sum())
+        disc += int(hi.sum())
+    return conc, tied, disc
+
+
 def _design(covariates, n_expected: int | None = None) -> tuple[np.ndarray, list[str]]:
     if isinstance(covariates, pd.Series):
         covariates = covariates.to_frame()
@@ -416,18 +429,7 @@ def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: f
             for k in range(p)
         ]
     # concordance of the linear predictor, within strata (rows already sorted by time)
-    lp = np.round(data.linear_predictor(beta), 12)
-    conc = disc = tied = 0
-    for level in np.unique(data.strata) if stratified else [None]:
-        if level is None:
-            lo, eq, hi = pair_counts(data.time, data.event, lp, order=np.arange(len(lp)))
-        else:
-            idx = np.flatnonzero(data.strata == level)
-            lo, eq, hi = pair_counts(data.time[idx], data.event[idx], lp[idx],
-                                     order=np.arange(len(idx)))
-        conc += int(lo.sum())
-        tied += int(eq.sum())
-        disc += int(hi.sum())
+    conc, tied, disc = _concordance_counts(data, data.linear_predictor(beta))
     total = conc + disc + tied
     concordance = (conc + 0.5 * tied) / total if total else float("nan")
     return CoxResult(terms, beta, cov, float(concordance), float(loglik), float(loglik_null),

@@ -168,3 +168,14 @@ def test_pure_python_kernels_agree_with_compiled(monkeypatch):
             monkeypatch.setattr(module, name, getattr(fn, "py_func", fn))
     assert stats.concordance_index(t, e, x[:, 0]) == compiled_c
     np.testing.assert_allclose(stats.cox(t, e, x).coefficients, compiled_fit.coefficients, rtol=1e-12)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_single_covariate_concordance_is_that_of_the_linear_predictor(sign):
+    t, e, x = _simulated()
+    covariate = sign * x[:, 0]
+    fit = stats.cox(t, e, covariate)
+    assert np.sign(fit.coefficients[0]) == sign
+    expected = stats.concordance_index(t, e, fit.coefficients[0] * covariate).concordance
+    assert fit.concordance == pytest.approx(expected, rel=1e-12)
+    assert fit.concordance > 0.5
