@@ -35,9 +35,15 @@ except ImportError:  # pragma: no cover - numba is in requirements
 @_jit
 def _count_before_sorted(value, less, same, offset):  # pragma: no cover - compiled
     """Sorts ``value`` in place; adds to less[offset + i] / same[offset + i] how many
-    earlier positions hold a lower / equal value than position i."""
+    earlier positions hold a lower / equal value than position i.
+
+    The running counts travel with the values through the merges (sequential
+    memory access) and are written out once at the end.
+    """
     n = value.shape[0]
     pos = np.arange(n)
+    cl = np.zeros(n, dtype=np.int64)
+    cs = np.zeros(n, dtype=np.int64)
     # insertion sort of short blocks, counting inside each block
     block = 16
     for lo in range(0, n, block):
@@ -52,17 +58,21 @@ def _count_before_sorted(value, less, same, offset):  # pragma: no cover - compi
                     c_less += 1
                 elif value[j] == v:
                     c_same += 1
-            less[offset + p] += c_less
-            same[offset + p] += c_same
             j = i - 1
             while j >= lo and value[j] > v:
                 value[j + 1] = value[j]
                 pos[j + 1] = pos[j]
+                cl[j + 1] = cl[j]
+                cs[j + 1] = cs[j]
                 j -= 1
             value[j + 1] = v
             pos[j + 1] = p
+            cl[j + 1] = c_less
+            cs[j + 1] = c_same
     va_b = np.empty(n, dtype=value.dtype)
     pos_b = np.empty(n, dtype=np.int64)
+    cl_b = np.empty(n, dtype=np.int64)
+    cs_b = np.empty(n, dtype=np.int64)
     va = value
     width = block
     while width < n:
@@ -78,27 +88,36 @@ def _count_before_sorted(value, less, same, offset):  # pragma: no cover - compi
                 while a < mid and va[a] < v:
                     va_b[k] = va[a]
                     pos_b[k] = pos[a]
+                    cl_b[k] = cl[a]
+                    cs_b[k] = cs[a]
                     a += 1
                     k += 1
                 if p_le < a:
                     p_le = a
                 while p_le < mid and va[p_le] <= v:
                     p_le += 1
-                less[offset + pos[b]] += a - lo
-                same[offset + pos[b]] += p_le - a
                 va_b[k] = v
                 pos_b[k] = pos[b]
+                cl_b[k] = cl[b] + (a - lo)
+                cs_b[k] = cs[b] + (p_le - a)
                 b += 1
                 k += 1
             while a < mid:
                 va_b[k] = va[a]
                 pos_b[k] = pos[a]
+                cl_b[k] = cl[a]
+                cs_b[k] = cs[a]
                 a += 1
                 k += 1
             lo = hi
         va, va_b = va_b, va
         pos, pos_b = pos_b, pos
+        cl, cl_b = cl_b, cl
+        cs, cs_b = cs_b, cs
         width *= 2
+    for i in range(n):
+        less[offset + pos[i]] += cl[i]
+        same[offset + pos[i]] += cs[i]
 
 
 @_jit

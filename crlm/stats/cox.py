@@ -305,13 +305,14 @@ class _CoxData:
 def _concordance_counts(data: _CoxData, risk: np.ndarray) -> tuple[int, int, int]:
     """(concordant, tied on risk, discordant) pair counts within strata; higher risk = shorter."""
     conc = tied = disc = 0
-    levels = np.unique(data.strata)
-    for level in levels:
-        idx = np.arange(len(risk)) if len(levels) == 1 else np.flatnonzero(data.strata == level)
-        lo, eq, hi = pair_counts(data.time[idx], data.event[idx], risk[idx], order=np.arange(len(idx)))
-        conc += int(lo.sum())
-        tied += int(eq.sum())
-        disc += int(hi.sum())
+    s = data.strata
+    bounds = np.concatenate(([0], np.flatnonzero(s[1:] != s[:-1]) + 1, [len(s)]))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):  # rows are sorted by stratum, then time
+        lower, equal, higher = pair_counts(data.time[lo:hi], data.event[lo:hi], risk[lo:hi],
+                                           order=np.arange(hi - lo))
+        conc += int(lower.sum())
+        tied += int(equal.sum())
+        disc += int(higher.sum())
     return conc, tied, disc
 
 
