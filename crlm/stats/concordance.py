@@ -176,13 +176,15 @@ def pair_counts(time: np.ndarray, event: np.ndarray, risk: np.ndarray, order: np
         order = np.argsort(-time, kind="stable")
     event = np.asarray(event, dtype=np.bool_)
     risk = np.asarray(risk, dtype=np.float64)
-    seq, grp, tied_before = _comparable_sequence(order.astype(np.int64), time.astype(np.float64), event)
+    seq, grp, tied_before = _comparable_sequence(np.asarray(order, dtype=np.int64),
+                                                 np.asarray(time, dtype=np.float64), event)
     r = risk[seq]
+    ev = event[seq]
+    r_events = r[ev]  # taken before r is sorted in place
     n = len(seq)
     less = np.zeros(n, dtype=np.int64)
     same = np.zeros(n, dtype=np.int64)
-    _count_before_sorted(r.copy(), less, same, 0)
-    ev = event[seq]
+    _count_before_sorted(r, less, same, 0)  # sorts r in place
     lower = np.zeros(len(time), dtype=np.int64)
     equal = np.zeros(len(time), dtype=np.int64)
     higher = np.zeros(len(time), dtype=np.int64)
@@ -196,7 +198,7 @@ def pair_counts(time: np.ndarray, event: np.ndarray, risk: np.ndarray, order: np
         starts = np.flatnonzero(np.concatenate(([True], g_ev[1:] != g_ev[:-1], [True])))
         less_g = np.zeros(len(ev_pos), dtype=np.int64)
         same_g = np.zeros(len(ev_pos), dtype=np.int64)
-        _count_before_by_group(starts.astype(np.int64), r[ev_pos], less_g, same_g)
+        _count_before_by_group(starts.astype(np.int64), r_events, less_g, same_g)
         lo = lo - less_g
         eq = eq - same_g
     total = ev_pos - tied_before[ev_pos]
