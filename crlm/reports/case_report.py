@@ -84,6 +84,19 @@ def _fmt(x, digits: int = 3) -> str:
     return f"{v:.{digits}f}"
 
 
+def _opaque(png: bytes):
+    """The PNG as an RGB image on white (an alpha channel makes embedding slow)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        if im.mode in ("RGBA", "LA", "P"):
+            rgba = im.convert("RGBA")
+            white = Image.new("RGB", rgba.size, (255, 255, 255))
+            white.paste(rgba, mask=rgba.getchannel("A"))
+            return white
+        return im.convert("RGB")
+
+
 def build_case_report(report: CaseReport) -> bytes:
     """The report as PDF bytes: exactly one A4 page."""
     from fpdf import FPDF
@@ -216,6 +229,6 @@ def build_case_report(report: CaseReport) -> bytes:
         w = (width - 4) / 2
         for i, (title, png) in enumerate(items):
             x = MARGIN + i * (w + 4)
-            pdf.image(io.BytesIO(png), x=x, y=y, w=w, h=figure_h - 1, keep_aspect_ratio=True)
+            pdf.image(_opaque(png), x=x, y=y, w=w, h=figure_h - 1, keep_aspect_ratio=True)
     out = pdf.output()
     return bytes(out)

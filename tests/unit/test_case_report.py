@@ -29,7 +29,9 @@ def pdf_text(pdf: bytes) -> str:
             data = zlib.decompress(data)
         except zlib.error:
             pass
-        for s in re.findall(rb"\((.*?)(?<!\\)\)\s*Tj", data, re.S):
+        if b"BT" not in data or b"Tj" not in data:
+            continue  # an image or a font, not page text
+        for s in re.findall(rb"\(((?:[^()\\]|\\.)*)\)\s*Tj", data):
             chunks.append(s.replace(rb"\(", b"(").replace(rb"\)", b")")
                           .replace(rb"\\", b"\\").decode("latin-1"))
     return re.sub(r"\s+", " ", " ".join(chunks))
