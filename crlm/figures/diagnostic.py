@@ -13,6 +13,7 @@ from crlm.figures.style import (
 from crlm.figures.thinning import thin_curve
 
 MAX_POINTS = 2000
+LEGEND_INSIDE_MAX = 5
 
 
 def _as_mapping(results, default_name: str) -> dict:
@@ -88,7 +89,12 @@ def make_roc_figure(curves: Mapping[str, object], *, baselines: Mapping | Collec
         ))
     _unit_square(fig, "1 − specificity (false-positive rate)", "Sensitivity (true-positive rate)")
     apply_house_style(fig, title=title, height=height)
-    fig.update_layout(legend=dict(x=0.98, y=0.02, xanchor="right", yanchor="bottom"))
+    if len(colours) <= LEGEND_INSIDE_MAX:
+        fig.update_layout(legend=dict(x=0.98, y=0.02, xanchor="right", yanchor="bottom"))
+    else:  # many curves: the legend goes under the square so it hides none of them
+        fig.update_layout(legend=dict(x=0, y=-0.16, xanchor="left", yanchor="top",
+                                      font=dict(size=12)),
+                          height=height + 22 * len(colours))
     return fig
 
 

@@ -1,0 +1,202 @@
+"""Subgroups: does the model's separation of survival, and its discrimination, hold within
+RAS/KRAS, tumour burden, sidedness, BRAF, MSI, Fong group and centre?"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from crlm import config, figures, stats, ui
+from crlm.models import TASKS
+
+SUBGROUP_COLUMNS = ["ras_status", "kras", "tbs_zone", "primary_side", "braf_v600e", "msi",
+                    "fong_group", "center"]
+RESPONSE_TASKS = ("response", "anti_egfr_benefit")
+PREDICTION_SPLITS = ("out-of-fold", "external")
+ENDPOINT_NAMES = {"OS": "Overall survival", "PFS": "Progression-free survival"}
+MIN_EVENTS = 5          # per level, for a hazard ratio
+MIN_PATIENTS_AUC = 10   # per level, with both responders and non-responders
+MIN_PATIENTS_KM = 10    # per panel
+PREDICTED = ("Predicted non-responder", "Predicted responder")
+
+
+def _fkey(filt) -> tuple:
+    return tuple(sorted(filt.to_query_params().items()))
+
+
+def _label(column: str) -> str:
+    return config.COLUMNS_BY_NAME[column].label
+
+
+def _levels(series: pd.Series, column: str) -> np.ndarray:
+    if config.COLUMNS_BY_NAME[column].kind == "bool":
+        series = series.map({True: "yes", False: "no"})
+    return series.astype(object).where(series.notna(), "unknown").astype(str).to_numpy()
+
+
+def _ordered(levels, column: str) -> list[str]:
+    present = list(dict.fromkeys(levels))
+    known = [lv for lv in config.COLUMNS_BY_NAME[column].levels if lv in present]
+    return known + sorted(lv for lv in present if lv not in known)
+
+
+def _by_auc(records: pd.DataFrame) -> list[str]:
+    """Model ids, best out-of-fold AUC first (the default choice)."""
+    auc = records["metrics"].map(lambda m: ((m or {}).get("out_of_fold") or {}).get("auc") or 0.0)
+    return list(auc.sort_values(ascending=False, kind="stable").index)
+
+
+def _data(filt, task: str, model_id: str, threshold: float, endpoint: str) -> pd.DataFrame:
+    time_col, event_col = config.ENDPOINTS[endpoint]
+    target = TASKS[task].target
+    preds = ui.load_predictions(filt, task=task, model_id=model_id, split=list(PREDICTION_SPLITS),
+                                columns=tuple(dict.fromkeys([time_col, event_col, target]
+                                                            + SUBGROUP_COLUMNS)))
+    preds = preds.drop_duplicates("patient_id")
+    return preds.assign(predicted=(preds["score"].to_numpy(float) >= threshold).astype(int))
+
+
+@st.cache_data(show_spinner="Fitting subgroup hazard ratios…", max_entries=32)
+def _forest(fkey: tuple, task: str, model_id: str, threshold: float, endpoint: str,
+            columns: tuple) -> pd.DataFrame:
+    data = _data(ui.current_filter(), task, model_id, threshold, endpoint)
+    time_col, event_col = config.ENDPOINTS[endpoint]
+    data = data.dropna(subset=[time_col, event_col])
+    results = {}
+    for column in columns:
+        if data.empty:
+            break
+        results[_label(column)] = stats.subgroup_effects(
+            data[time_col].to_numpy(float), data[event_col].astype(bool).to_numpy(),
+            data["predicted"].to_numpy(), _levels(data[column], column), min_events=MIN_EVENTS)
+    if not results:
+        return pd.DataFrame()
+    rows = figures.forest_rows(results)
+    rank = {}
+    for column in columns:
+        for k, level in enumerate(_ordered(_levels(data[column], column), column)):
+            rank[(_label(column), level)] = k
+    position = {_label(c): i for i, c in enumerate(columns)}
+    rows = rows.assign(_variable=rows["variable"].map(position),
+                       _level=[rank.get(key, 99) for key in zip(rows["variable"], rows["level"])])
+    rows = rows.sort_values(["_variable", "_level"], kind="stable")
+    rows = rows.drop(columns=["_variable", "_level"]).reset_index(drop=True)
+    return rows
+
+
+@st.cache_data(show_spinner="Computing subgroup AUCs…", max_entries=32)
+def _auc(fkey: tuple, task: str, model_id: str, threshold: float, endpoint: str,
+         columns: tuple) -> pd.DataFrame:
+    data = _data(ui.current_filter(), task, model_id, threshold, endpoint)
+    target = TASKS[task].target
+    data = data.dropna(subset=[target, "score"])
+    nested = {}
+    for column in columns:
+        levels = _levels(data[column], column)
+        per_level = {}
+        for level in _ordered(levels, column):
+            part = data[levels == level]
+            y = part[target].astype(bool).to_numpy()
+            n, pos = len(part), int(y.sum())
+            if n < MIN_PATIENTS_AUC:
+                per_level[level] = {"n": n, "events": pos,
+                                    "reason": f"fewer than {MIN_PATIENTS_AUC} patients"}
+            elif pos == 0 or pos == n:
+                per_level[level] = {"n": n, "events": pos,
+                                    "reason": "no responders" if pos == 0 else "no non-responders"}
+            else:
+                per_level[level] = stats.roc(y, part["score"].to_numpy(float))
+        nested[_label(column)] = per_level
+    return figures.auc_rows(nested)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _panels(fkey: tuple, task: str, model_id: str, threshold: float, endpoint: str,
+            column: str) -> tuple[dict, dict]:
+    data = _data(ui.current_filter(), task, model_id, threshold, endpoint)
+    time_col, event_col = config.ENDPOINTS[endpoint]
+    data = data.dropna(subset=[time_col, event_col])
+    levels = _levels(data[column], column)
+    panels, pvalues = {}, {}
+    for level in _ordered(levels, column):
+        part = data[levels == level]
+        if len(part) < MIN_PATIENTS_KM:
+            panels[f"{level} (n = {len(part)})"] = None
+            continue
+        t = part[time_col].to_numpy(float)
+        e = part[event_col].astype(bool).to_numpy()
+        g = np.asarray(PREDICTED)[part["predicted"].to_numpy()]
+        panels[level] = {name: stats.kaplan_meier(t[g == name], e[g == name])
+                         for name in PREDICTED if (g == name).any()}
+        if len(panels[level]) == 2:
+            pvalues[level] = stats.logrank(t, e, g).p_value
+    return panels, pvalues
+
+
+# -- page -------------------------------------------------------------------------
+filt = ui.current_filter()
+ui.page_header("Subgroups", "Predicted responders vs non-responders within each subgroup: "
+                            "hazard ratios with interaction tests, AUC per level, and curves.")
+models = ui.load_models(filt.cohort)
+trained = models[(models["kind"] != "clinical") & models["task"].isin(RESPONSE_TASKS)] \
+    if len(models) else models
+if trained.empty:
+    st.info("No trained response model yet: train the models with `python -m crlm train`.")
+    st.stop()
+c1, c2, c3 = st.columns([1.2, 1.4, 0.8])
+tasks = [t for t in RESPONSE_TASKS if t in set(trained["task"])]
+task = c1.selectbox("Prediction task", tasks, key="subgroups_task",
+                    format_func=lambda t: TASKS[t].label)
+records = trained[trained["task"] == task].set_index("model_id")
+model_id = ui.selected_model(task, _by_auc(records), container=c2)
+endpoint = c3.selectbox("Endpoint", list(config.ENDPOINTS), key="subgroups_endpoint",
+                        format_func=ENDPOINT_NAMES.get)
+threshold = float(ui.get_threshold(model_id, records.loc[model_id, "threshold"]))
+columns = st.multiselect("Subgroup variables", SUBGROUP_COLUMNS, default=SUBGROUP_COLUMNS,
+                         key="subgroups_columns", format_func=_label)
+st.caption(f"{records.loc[model_id, 'name']}: predicted responder when score ≥ {threshold:.3f} "
+           "(set on the Models page); out-of-fold and external predictions. "
+           f"Applies to: {TASKS[task].applies_to}.")
+if not columns:
+    st.info("Choose at least one subgroup variable.")
+    st.stop()
+key = (_fkey(filt), task, model_id, threshold, endpoint)
+model_name = records.loc[model_id, "name"]
+
+st.subheader(f"{ENDPOINT_NAMES[endpoint]}: hazard ratio within subgroups")
+rows = _forest(*key, tuple(columns))
+if rows.empty:
+    st.info("No patient with predictions and a known endpoint matches the current filter.")
+    st.stop()
+fig = figures.make_forest_figure(rows, title=f"{ENDPOINT_NAMES[endpoint]}: predicted responders "
+                                             f"vs non-responders ({model_name})")
+st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"forest_{endpoint}_{model_id}"),
+                key="subgroups_forest")
+ui.export_buttons(fig, rows, f"forest_{endpoint}_{model_id}", n=int(rows.groupby("variable")["n"].sum().max()))
+st.caption(f"Cox model within each level (Efron ties); levels with fewer than {MIN_EVENTS} events "
+           "or without both predicted groups are shown as not estimable. Interaction p: "
+           "likelihood-ratio test of prediction × subgroup.")
+
+st.subheader("Discrimination within subgroups")
+auc = _auc(*key, tuple(columns))
+fig = figures.make_auc_forest_figure(auc, title=f"AUC for {TASKS[task].label.lower()} "
+                                                f"within subgroups ({model_name})")
+st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"auc_subgroups_{model_id}"),
+                key="subgroups_auc")
+ui.export_buttons(fig, auc, f"auc_subgroups_{model_id}", n=int(auc.groupby("variable")["n"].sum().max()))
+
+st.subheader("Kaplan–Meier curves per subgroup level")
+km_by = st.selectbox("Panels by", columns, key="subgroups_km_by", format_func=_label)
+panels, pvalues = _panels(*key, km_by)
+fig = figures.make_km_grid_figure(panels, logrank_p=pvalues,
+                                  title=f"{ENDPOINT_NAMES[endpoint]} by predicted response, "
+                                        f"per {_label(km_by)}",
+                                  empty_text=f"fewer than {MIN_PATIENTS_KM} patients")
+st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"km_grid_{km_by}_{model_id}"),
+                key="subgroups_km_grid")
+grid_data = pd.DataFrame([
+    {"panel": panel, "group": name, "n": km.n, "events": km.n_events, "median_months": km.median,
+     "logrank_p": pvalues.get(panel, np.nan)}
+    for panel, curves in panels.items() if curves for name, km in curves.items()])
+ui.export_buttons(fig, grid_data, f"km_grid_{km_by}_{model_id}",
+                  n=int(grid_data["n"].sum()) if len(grid_data) else 0)

@@ -1,0 +1,204 @@
+"""Survival: Kaplan–Meier curves of overall or progression-free survival, split by a model's
+predicted response (at the threshold set on the Models page) or by a clinical group."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from crlm import config, figures, stats, ui
+from crlm.models import TASKS
+
+SPLIT_CHOICES = ["predicted responder", "ras_status", "primary_side", "tbs_zone", "fong_group",
+                 "biologic", "center", "kras", "braf_v600e", "msi", "game_group", "hepatectomy",
+                 "cohort_split", "sex", "none"]
+RESPONSE_TASKS = ("response", "anti_egfr_benefit")
+LANDMARKS = (12, 36, 60)
+PREDICTED = ("Predicted non-responder", "Predicted responder")
+PREDICTION_SPLITS = ("out-of-fold", "external")
+
+
+def _fkey(filt) -> tuple:
+    return tuple(sorted(filt.to_query_params().items()))
+
+
+def _label(choice: str) -> str:
+    return config.COLUMNS_BY_NAME[choice].label if choice in config.COLUMNS_BY_NAME else \
+        ("No split (whole cohort)" if choice == "none" else "Predicted responder (model)")
+
+
+def _by_auc(records: pd.DataFrame) -> list[str]:
+    """Model ids, best out-of-fold AUC first (the default choice)."""
+    auc = records["metrics"].map(lambda m: ((m or {}).get("out_of_fold") or {}).get("auc") or 0.0)
+    return list(auc.sort_values(ascending=False, kind="stable").index)
+
+
+def _groups(filt, split_by: str, task: str | None, model_id: str | None,
+            threshold: float | None, endpoint: str) -> pd.DataFrame:
+    """time, event and group of every patient with a known endpoint."""
+    time_col, event_col = config.ENDPOINTS[endpoint]
+    if split_by == "predicted responder":
+        preds = ui.load_predictions(filt, task=task, model_id=model_id, split=list(PREDICTION_SPLITS),
+                                    columns=(time_col, event_col))
+        frame = preds.drop_duplicates("patient_id")
+        group = np.where(frame["score"].to_numpy(float) >= float(threshold), PREDICTED[1], PREDICTED[0])
+        frame = frame.assign(group=group)
+    else:
+        cols = [time_col, event_col] + ([split_by] if split_by != "none" else [])
+        frame = ui.load_cohort(filt, columns=cols)
+        if split_by == "none":
+            frame = frame.assign(group="All patients")
+        else:
+            raw = frame[split_by]
+            if config.COLUMNS_BY_NAME[split_by].kind == "bool":
+                raw = raw.map({True: "yes", False: "no"})
+            frame = frame.assign(group=raw.astype(object).where(raw.notna(), "unknown").astype(str))
+    frame = frame.dropna(subset=[time_col, event_col])
+    return pd.DataFrame({"time": frame[time_col].to_numpy(float),
+                         "event": frame[event_col].astype(bool).to_numpy(),
+                         "group": frame["group"].to_numpy(str)})
+
+
+def _order(levels, split_by: str) -> list[str]:
+    levels = list(dict.fromkeys(levels))
+    if split_by == "predicted responder":
+        return [g for g in PREDICTED if g in levels]
+    col = config.COLUMNS_BY_NAME.get(split_by)
+    known = list(col.levels) if col is not None and col.levels else sorted(levels)
+    ordered = [lv for lv in known if lv in levels]
+    return ordered + sorted(lv for lv in levels if lv not in ordered)
+
+
+@st.cache_data(show_spinner="Fitting survival curves…", max_entries=64)
+def _analysis(fkey: tuple, endpoint: str, split_by: str, task: str | None, model_id: str | None,
+              threshold: float | None, horizon: float) -> dict:
+    data = _groups(ui.current_filter(), split_by, task, model_id, threshold, endpoint)
+    if data.empty:
+        return {"n": 0}
+    order = _order(data["group"], split_by)
+    t, e, g = data["time"].to_numpy(), data["event"].to_numpy(), data["group"].to_numpy()
+    curves = {level: stats.kaplan_meier(t[g == level], e[g == level]) for level in order}
+    out = {"n": len(data), "order": order, "curves": curves, "logrank_p": np.nan,
+           "hr": {}, "ph_p": np.nan, "ph_note": ""}
+    if len(order) >= 2:
+        out["logrank_p"] = stats.logrank(t, e, g).p_value
+        design = pd.DataFrame({level: (g == level).astype(float) for level in order[1:]})
+        try:
+            fit = stats.cox(t, e, design)
+            out["hr"] = {term.name: (term.hr, term.ci_lower, term.ci_upper, term.p_value)
+                         for term in fit.terms}
+            out["ph_p"] = fit.proportional_hazards_test().global_p_value
+            if not fit.converged:
+                out["ph_note"] = "the Cox model did not converge (a group with very few events)"
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            out["ph_note"] = f"no hazard ratio: {exc}"
+    rmst = stats.rmst(t, e, horizon, group=g) if len(data) else None
+    out["rmst"] = {str(r.group): (r.rmst, r.ci_lower, r.ci_upper) for r in rmst.groups}
+    return out
+
+
+def _table(result: dict, reference: str, horizon: float) -> pd.DataFrame:
+    rows = []
+    for level, km in result["curves"].items():
+        at = km.survival_at(LANDMARKS)
+        row = {"group": level, "n": km.n, "events": km.n_events, "median_months": km.median,
+               "median_ci_lower": km.median_ci[0], "median_ci_upper": km.median_ci[1]}
+        for k, months in enumerate(LANDMARKS):
+            row[f"survival_{months}m"] = at.survival[k]
+            row[f"survival_{months}m_ci_lower"] = at.ci_lower[k]
+            row[f"survival_{months}m_ci_upper"] = at.ci_upper[k]
+        r = result["rmst"].get(level, (np.nan, np.nan, np.nan))
+        row.update({f"rmst_{horizon:g}m": r[0], f"rmst_{horizon:g}m_ci_lower": r[1],
+                    f"rmst_{horizon:g}m_ci_upper": r[2]})
+        hr = result["hr"].get(level)
+        row.update({"hr_vs_" + reference: hr[0] if hr else (1.0 if level == reference else np.nan),
+                    "hr_ci_lower": hr[1] if hr else np.nan, "hr_ci_upper": hr[2] if hr else np.nan})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _shown(table: pd.DataFrame, reference: str, horizon: float) -> pd.DataFrame:
+    months = lambda v: "not reached" if pd.isna(v) else f"{v:.1f}"
+    pct = lambda s, lo, hi: "–" if pd.isna(s) else f"{100 * s:.0f}% ({100 * lo:.0f}–{100 * hi:.0f})"
+    out = pd.DataFrame({"Group": table["group"], "n": table["n"], "Events": table["events"]})
+    out["Median, months (95% CI)"] = [
+        f"{months(m)} ({months(lo)}–{months(hi)})" for m, lo, hi in
+        zip(table["median_months"], table["median_ci_lower"], table["median_ci_upper"])]
+    for months_at, label in zip(LANDMARKS, ("1-year", "3-year", "5-year")):
+        c = f"survival_{months_at}m"
+        out[f"{label} (95% CI)"] = [pct(s, lo, hi) for s, lo, hi in
+                                    zip(table[c], table[c + "_ci_lower"], table[c + "_ci_upper"])]
+    c = f"rmst_{horizon:g}m"
+    out[f"RMST {horizon:g} mo (95% CI)"] = [
+        figures.format_estimate(v, lo, hi, 1) for v, lo, hi in
+        zip(table[c], table[c + "_ci_lower"], table[c + "_ci_upper"])]
+    hr = table["hr_vs_" + reference]
+    out[f"HR vs {reference} (95% CI)"] = [
+        "reference" if g == reference else figures.format_estimate(h, lo, hi)
+        for g, h, lo, hi in zip(table["group"], hr, table["hr_ci_lower"], table["hr_ci_upper"])]
+    return out
+
+
+# -- page -------------------------------------------------------------------------
+filt = ui.current_filter()
+ui.page_header("Survival", "Kaplan–Meier curves with the number at risk, medians, landmark "
+                           "survival, RMST and hazard ratios.")
+c1, c2, c3 = st.columns([0.8, 1.4, 1.4])
+endpoint = c1.selectbox("Endpoint", list(config.ENDPOINTS), key="survival_endpoint",
+                        format_func=lambda e: {"OS": "Overall survival",
+                                               "PFS": "Progression-free survival"}[e])
+split_by = c2.selectbox("Split by", SPLIT_CHOICES, key="survival_split_by", format_func=_label)
+task = model_id = threshold = None
+if split_by == "predicted responder":
+    models = ui.load_models(filt.cohort)
+    trained = models[(models["kind"] != "clinical") & models["task"].isin(RESPONSE_TASKS)] \
+        if len(models) else models
+    if trained.empty:
+        st.info("No trained response model yet: train the models with `python -m crlm train`, "
+                "or split by a clinical group.")
+        st.stop()
+    tasks = [t for t in RESPONSE_TASKS if t in set(trained["task"])]
+    task = c3.selectbox("Prediction task", tasks, key="survival_task",
+                        format_func=lambda t: TASKS[t].label)
+    records = trained[trained["task"] == task].set_index("model_id")
+    model_id = ui.selected_model(task, _by_auc(records), container=c3)
+    threshold = float(ui.get_threshold(model_id, records.loc[model_id, "threshold"]))
+    st.caption(f"{records.loc[model_id, 'name']}: predicted responder when score ≥ "
+               f"{threshold:.3f} (set on the Models page); out-of-fold and external predictions. "
+               f"Applies to: {TASKS[task].applies_to}.")
+o1, o2 = st.columns([1, 2])
+show_ci = o1.checkbox("Show 95% confidence bands", value=True, key="survival_show_ci")
+horizon = float(o2.slider("RMST horizon (months)", 12, 120, 36, step=6, key="survival_rmst_horizon"))
+
+result = _analysis(_fkey(filt), endpoint, split_by, task, model_id, threshold, horizon)
+if not result.get("n"):
+    st.info("No patient with a known endpoint matches the current filter.")
+    st.stop()
+order = result["order"]
+reference = order[0]
+hr_text = None
+if len(order) == 2 and order[1] in result["hr"]:
+    hr, lo, hi, _ = result["hr"][order[1]]
+    hr_text = f"HR {figures.format_estimate(hr, lo, hi).replace('[', '(').replace(']', ')')}, " \
+              f"{order[1]} vs {order[0]}"
+endpoint_name = {"OS": "Overall survival", "PFS": "Progression-free survival"}[endpoint]
+title = f"{endpoint_name} by {_label(split_by).lower()}" if split_by != "none" else endpoint_name
+fig = figures.make_km_figure(result["curves"], show_ci=show_ci, title=title,
+                             logrank_p=result["logrank_p"] if len(order) > 1 else None,
+                             hr_text=hr_text, y_label=f"{endpoint_name} probability")
+st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"km_{endpoint}_{split_by}"),
+                key="survival_km")
+table = _table(result, reference, horizon)
+ui.export_buttons(fig, table, f"km_{endpoint}_{split_by}", n=result["n"])
+
+if len(order) > 1 and np.isfinite(result["ph_p"]) and result["ph_p"] < 0.05:
+    st.warning(f"The proportional-hazards assumption is in doubt (Schoenfeld residual test, "
+               f"global p = {result['ph_p']:.3f}): the curves' hazard ratio changes over time, so "
+               "read the hazard ratio as an average and prefer the RMST and landmark survival.",
+               icon=":material/warning:")
+if result["ph_note"]:
+    st.caption(f"Hazard ratio: {result['ph_note']}.")
+st.dataframe(_shown(table, reference, horizon), hide_index=True, width="stretch")
+st.caption(f"Log-rank {figures.format_p(result['logrank_p'])}; hazard ratios from a Cox model "
+           f"(Efron ties) against {reference}; confidence intervals for survival use the "
+           "log-log transform; RMST: restricted mean survival time up to the horizon.")

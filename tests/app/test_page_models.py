@@ -1,0 +1,90 @@
+"""The Models page under Streamlit's AppTest, on the session's small trained demo store."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.slow
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture()
+def models_page(demo_store_path) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("pages/models.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _charts(at):
+    return at.get("plotly_chart")
+
+
+def _auc_column(at):
+    return at.dataframe[0].value["AUC [95% CI]"].tolist()
+
+
+def test_roc_table_and_calibration_render(models_page):
+    at = models_page
+    assert any("Synthetic demo cohort" in w.value for w in at.warning)
+    assert len(_charts(at)) == 3  # ROC, calibration, decision curve
+    table = at.dataframe[0].value
+    assert {"Model", "AUC [95% CI]", "Sensitivity", "PPV", "Brier", "Calibration slope",
+            "DeLong p vs reference"} <= set(table.columns)
+    assert "Fong clinical risk score" in set(table["Model"])
+    assert (table["DeLong p vs reference"] == "reference").sum() == 1
+
+
+def test_split_selector_shows_both_side_by_side(models_page):
+    at = models_page
+    oof = _auc_column(at)
+    at.selectbox(key="models_split").set_value("external").run()
+    assert not at.exception
+    assert _auc_column(at) != oof
+    at.selectbox(key="models_split").set_value("both").run()
+    assert not at.exception
+    assert len(at.dataframe) == 2 and len(_charts(at)) == 4
+
+
+def test_threshold_slider_changes_metrics_and_is_shared(models_page):
+    at = models_page
+    slider = at.slider[0]
+    model_id = slider.key.removeprefix("models_threshold_")
+    before = at.dataframe[0].value["Sensitivity"].tolist()
+    slider.set_value(0.9).run()
+    assert not at.exception
+    assert at.session_state[f"shared_threshold_{model_id}"] == pytest.approx(0.9)
+    assert at.dataframe[0].value["Sensitivity"].tolist() != before
+    at.switch_page("pages/survival.py").run()
+    assert not at.exception
+    assert any("0.900" in c.value for c in at.caption)
+
+
+def test_reference_models_and_task_controls(models_page):
+    at = models_page
+    before = at.dataframe[0].value["DeLong p vs reference"].tolist()
+    at.selectbox(key="models_reference_response").set_value("response.tumour_burden_score").run()
+    assert not at.exception
+    assert at.dataframe[0].value["DeLong p vs reference"].tolist() != before
+    at.multiselect(key="models_shown_response").set_value(["response.fong_score"]).run()
+    assert not at.exception
+    assert at.dataframe[0].value["Model"].tolist() == ["Fong clinical risk score"]
+    at.selectbox(key="models_task").set_value("os_risk").run()
+    assert not at.exception
+    assert "harrell_c" in at.dataframe[0].value.columns
+
+
+def test_no_models_gives_a_clear_message(tmp_path, monkeypatch):
+    from crlm.cli import main
+
+    path = tmp_path / "untrained.duckdb"
+    assert main(["--db", str(path), "-q", "demo", "--patients", "200", "--seed", "3",
+                 "--no-train"]) == 0
+    monkeypatch.setenv("CRLM_DB", str(path))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("pages/models.py").run()
+    assert not at.exception
+    assert any("python -m crlm train" in i.value for i in at.info)
