@@ -347,7 +347,7 @@ def _solve(info: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 
 def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: float = 0.95,
-        *, dropna: bool = False, max_iter: int = 50) -> CoxResult:
+        *, dropna: bool = False, max_iter: int = 50, with_concordance: bool = True) -> CoxResult:
     """Fit a Cox model by Newton–Raphson with step halving (see module doc).
 
     ``covariates``: 2-D array (terms ``x1, x2, ...``), 1-D array, or a pandas
@@ -355,6 +355,8 @@ def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: f
     are no events or a covariate is constant. Monotone likelihood (a covariate
     that separates events perfectly) gives a large coefficient with
     ``converged`` False after ``max_iter`` steps, as R warns.
+    ``with_concordance=False`` skips the O(n log n) concordance count (then NaN),
+    for callers that fit many models and do not report it.
     """
     if ties not in ("efron", "breslow"):
         raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
@@ -430,7 +432,10 @@ def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: f
             for k in range(p)
         ]
     # concordance of the linear predictor, within strata (rows already sorted by time)
-    conc, tied, disc = _concordance_counts(data, data.linear_predictor(beta))
+    if with_concordance:
+        conc, tied, disc = _concordance_counts(data, data.linear_predictor(beta))
+    else:
+        conc = tied = disc = 0
     total = conc + disc + tied
     concordance = (conc + 0.5 * tied) / total if total else float("nan")
     return CoxResult(terms, beta, cov, float(concordance), float(loglik), float(loglik_null),

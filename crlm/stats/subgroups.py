@@ -78,7 +78,7 @@ def subgroup_effects(time, event, group, subgroup, min_events: int = 5, ties: st
             arm = 0 if ev_arm[0] == 0 else 1
             out.append(_nan_effect(level, n, d, f"no events with group={arm}: hazard ratio not finite"))
             continue
-        fit = cox(t[m], e[m], g[m][:, None], ties=ties)
+        fit = cox(t[m], e[m], g[m][:, None], ties=ties, with_concordance=False)
         term = fit.terms[0]
         out.append(SubgroupEffect(level, n, d, term.hr, term.ci_lower, term.ci_upper,
                                   term.p_value, True, ""))
@@ -90,8 +90,8 @@ def subgroup_effects(time, event, group, subgroup, min_events: int = 5, ties: st
         reduced_x = np.column_stack([g] + dummies)
         full_x = np.column_stack([g] + dummies + inter)
         try:
-            reduced = cox(t, e, reduced_x, ties=ties)
-            full = cox(t, e, full_x, ties=ties)
+            reduced = cox(t, e, reduced_x, ties=ties, with_concordance=False)
+            full = cox(t, e, full_x, ties=ties, with_concordance=False)
             df = len(inter)
             stat = max(2 * (full.log_likelihood - reduced.log_likelihood), 0.0)
             p = float(chi2_sf(stat, df))

@@ -179,3 +179,10 @@ def test_single_covariate_concordance_is_that_of_the_linear_predictor(sign):
     expected = stats.concordance_index(t, e, fit.coefficients[0] * covariate).concordance
     assert fit.concordance == pytest.approx(expected, rel=1e-12)
     assert fit.concordance > 0.5
+
+
+def test_concordance_can_be_skipped():
+    t, e, x = _simulated()
+    fit = stats.cox(t, e, x, with_concordance=False)
+    assert np.isnan(fit.concordance)
+    np.testing.assert_allclose(fit.coefficients, stats.cox(t, e, x).coefficients)
