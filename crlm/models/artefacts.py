@@ -59,7 +59,7 @@ def save_artefact(model, *, model_id: str, version: int, family: str, task: str,
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".v{int(version)}-", dir=folder.parent))
     try:
-        joblib.dump(model, tmp / ARTEFACT_FILE, compress=3)
+        joblib.dump(model, tmp / ARTEFACT_FILE, compress=1)
         manifest = {
             "model_id": model_id, "version": int(version), "family": family, "task": task,
             "features": list(features), "libraries": library_versions(),

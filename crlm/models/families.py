@@ -78,7 +78,7 @@ def _svm(seed: int, fast: bool):
 def _random_forest(seed: int, fast: bool):
     from sklearn.ensemble import RandomForestClassifier
 
-    return RandomForestClassifier(n_estimators=60 if fast else 300, min_samples_leaf=3,
+    return RandomForestClassifier(n_estimators=40 if fast else 300, min_samples_leaf=3,
                                   max_features="sqrt", n_jobs=1, random_state=seed)
 
 
@@ -86,7 +86,7 @@ def _gradient_boosting(seed: int, fast: bool):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return HistGradientBoostingClassifier(
-        max_iter=60 if fast else 200, learning_rate=0.05, max_depth=3, min_samples_leaf=20,
+        max_iter=40 if fast else 200, learning_rate=0.05, max_depth=3, min_samples_leaf=20,
         l2_regularization=1.0, early_stopping=False, random_state=seed)
 
 
@@ -118,7 +118,7 @@ def _lasso_cox(seed: int, fast: bool):
 def _rsf(seed: int, fast: bool):
     from sksurv.ensemble import RandomSurvivalForest
 
-    return RandomSurvivalForest(n_estimators=40 if fast else 100, min_samples_leaf=15,
+    return RandomSurvivalForest(n_estimators=25 if fast else 100, min_samples_leaf=15,
                                 max_features="sqrt", n_jobs=1, low_memory=True,
                                 random_state=seed)
 
@@ -127,8 +127,8 @@ def _gb_survival(seed: int, fast: bool):
     from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 
     return GradientBoostingSurvivalAnalysis(
-        n_estimators=60 if fast else 150, learning_rate=0.05, max_depth=3,
-        min_samples_leaf=15, subsample=0.8, random_state=seed)
+        n_estimators=40 if fast else 150, learning_rate=0.05, max_depth=3,
+        min_samples_leaf=15, subsample=0.8, max_features="sqrt", random_state=seed)
 
 
 def _deepsurv(seed: int, fast: bool):

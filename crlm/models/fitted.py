@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from crlm.models.inputs import make_preprocessor, model_matrix, split_columns, transformed_groups
+from crlm.models.inputs import (
+    CompiledPreprocessor, make_preprocessor, model_matrix, split_columns, transformed_groups,
+)
 from crlm.models.tasks import BINARY, get_task
 
 SHAPLEY_PERMUTATIONS = 6
@@ -58,32 +60,68 @@ class FittedModel:
         if self.explainer == "linear":
             Z = self.pipeline[:-1].transform(X)
             self.transformed_mean_ = np.asarray(Z, dtype=float).mean(axis=0)
-        self.groups_ = transformed_groups(self.pipeline.named_steps["preprocess"])
+        preprocess = self.pipeline.named_steps["preprocess"]
+        self.groups_ = transformed_groups(preprocess)
+        compiled = CompiledPreprocessor(preprocess)
+        try:
+            compiled.check(preprocess, X)
+            self.compiled_ = compiled
+        except ValueError:
+            self.compiled_ = None
+        index = {c: i for i, c in enumerate(self.columns)}
+        self.membership_ = np.zeros((len(self.groups_), len(self.columns)))
+        for k, g in enumerate(self.groups_):
+            self.membership_[k, index[g]] = 1.0
+        self.reference_transformed_ = self.transform(self.reference_)[0]
         self.n_training_ = int(len(X))
         return self
 
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """The preprocessing step of the pipeline (compiled to numpy when verified)."""
+        if getattr(self, "compiled_", None) is not None:
+            return self.compiled_.transform(X)
+        return np.asarray(self.pipeline[:-1].transform(X), dtype=float)
+
     # -- scoring -------------------------------------------------------------
-    def _scores(self, X: pd.DataFrame) -> np.ndarray:
-        est = self.pipeline
+    def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The typed input matrix of this model (see ``inputs.model_matrix``)."""
+        return model_matrix(frame, self.columns)
+
+    def _final_scores(self, Z: np.ndarray) -> np.ndarray:
+        est = self.pipeline[-1]
         if get_task(self.task).kind == BINARY:
-            return np.asarray(est.predict_proba(X)[:, 1], dtype=float)
-        return np.asarray(est.predict(X), dtype=float)
+            return np.asarray(est.predict_proba(Z)[:, 1], dtype=float)
+        return np.asarray(est.predict(Z), dtype=float)
+
+    def _scores(self, X: pd.DataFrame) -> np.ndarray:
+        # What the pipeline's predict does: preprocess, then the estimator.
+        return self._final_scores(self.transform(X))
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
-        return self._scores(model_matrix(frame, self.columns))
+        return self._scores(self.matrix(frame))
+
+    def evaluate(self, X: pd.DataFrame, *, explain: bool = True) -> dict:
+        """Scores, imputed inputs, out-of-range inputs and (optionally) contributions
+        for the rows of a typed matrix ``X`` holding at least this model's columns."""
+        X = X.loc[:, self.columns]
+        Z = self.transform(X)
+        scores = self._final_scores(Z)
+        missing = X.isna().to_numpy()
+        imputed = [[c for c, m in zip(self.columns, row) if m] for row in missing]
+        out_of_range = [[] for _ in range(len(X))]
+        for c, (lo, hi) in self.ranges_.items():
+            v = X[c].to_numpy(dtype=float)
+            for i in np.flatnonzero(~np.isnan(v) & ((v < lo) | (v > hi))):
+                out_of_range[i].append(c)
+        contributions = self._contributions(X, Z) if explain else [{} for _ in range(len(X))]
+        return {"score": scores, "imputed": imputed, "out_of_range": out_of_range,
+                "contributions": contributions}
 
     def imputed(self, frame: pd.DataFrame) -> list[list[str]]:
-        X = model_matrix(frame, self.columns)
-        return [list(X.columns[row]) for row in X.isna().to_numpy()]
+        return self.evaluate(self.matrix(frame), explain=False)["imputed"]
 
     def out_of_range(self, frame: pd.DataFrame) -> list[list[str]]:
-        X = model_matrix(frame, self.columns)
-        out = []
-        for _, row in X.iterrows():
-            bad = [c for c, (lo, hi) in self.ranges_.items()
-                   if pd.notna(row[c]) and (row[c] < lo or row[c] > hi)]
-            out.append(bad)
-        return out
+        return self.evaluate(self.matrix(frame), explain=False)["out_of_range"]
 
     # -- explanations ----------------------------------------------------------
     @property
@@ -103,31 +141,29 @@ class FittedModel:
         return "none"
 
     def contributions(self, frame: pd.DataFrame) -> list[dict[str, float]]:
-        X = model_matrix(frame, self.columns)
+        X = self.matrix(frame)
+        return self._contributions(X, self.transform(X))
+
+    def _contributions(self, X: pd.DataFrame, Z) -> list[dict[str, float]]:
         if self.explainer == "linear":
-            Z = np.asarray(self.pipeline[:-1].transform(X), dtype=float)
             coef = np.asarray(self.pipeline[-1].coef_, dtype=float).ravel()
-            return self._grouped(coef * (Z - self.transformed_mean_))
+            return self._grouped(coef * (np.asarray(Z, dtype=float) - self.transformed_mean_))
         if self.explainer == "tree":
-            return self._grouped(self._tree_values(X))
+            return self._grouped(self._tree_values(Z))
         if self.explainer == "baseline_shapley":
-            return [self._baseline_shapley(X.iloc[[i]]) for i in range(len(X))]
+            return [self._baseline_shapley(z) for z in np.atleast_2d(Z)]
         return [{} for _ in range(len(X))]
 
     def _grouped(self, values: np.ndarray) -> list[dict[str, float]]:
-        groups = np.asarray(self.groups_)
-        out = []
-        for row in np.atleast_2d(values):
-            per = pd.Series(row).groupby(groups).sum()
-            out.append({c: float(per.get(c, 0.0)) for c in self.columns})
-        return out
+        summed = np.atleast_2d(values) @ self.membership_
+        return [dict(zip(self.columns, map(float, row))) for row in summed]
 
-    def _tree_values(self, X: pd.DataFrame) -> np.ndarray:
+    def _tree_values(self, Z) -> np.ndarray:
         import shap
 
         if self._tree_explainer is None:
             self._tree_explainer = shap.TreeExplainer(self.pipeline[-1])
-        Z = np.asarray(self.pipeline[:-1].transform(X), dtype=float)
+        Z = np.asarray(Z, dtype=float)
         values = self._tree_explainer.shap_values(Z, check_additivity=False)
         if isinstance(values, list):
             values = values[-1]
@@ -136,28 +172,30 @@ class FittedModel:
             values = values[:, :, -1]
         return values
 
-    def _baseline_shapley(self, row: pd.DataFrame) -> dict[str, float]:
-        ref = self.reference_
-        differs = [c for c in self.columns
-                   if not (pd.isna(row[c].iloc[0]) and pd.isna(ref[c].iloc[0]))
-                   and not (pd.notna(row[c].iloc[0]) and row[c].iloc[0] == ref[c].iloc[0])]
+    def _baseline_shapley(self, z_case: np.ndarray) -> dict[str, float]:
+        """Shapley values of the score against the training reference patient, averaged
+        over sampled orderings of the inputs. Preprocessing acts column by column, so a
+        patient mixing case and reference inputs is the mix of their transformed rows."""
+        z_ref = self.reference_transformed_
+        groups = np.asarray(self.groups_)
         result = {c: 0.0 for c in self.columns}
+        differs = [c for c in self.columns
+                   if not np.array_equal(z_case[groups == c], z_ref[groups == c])]
         if not differs:
             return result
+        slots = [np.flatnonzero(groups == c) for c in differs]
         rng = np.random.default_rng(self.seed)
-        steps = []
         perms = [rng.permutation(len(differs)) for _ in range(SHAPLEY_PERMUTATIONS)]
-        base = ref.iloc[0].to_dict()
-        case = row.iloc[0].to_dict()
+        batch = np.empty((1 + SHAPLEY_PERMUTATIONS * len(differs), len(z_ref)))
+        batch[0] = z_ref
+        r = 1
         for perm in perms:
-            current = dict(base)
+            current = z_ref.copy()
             for j in perm:
-                current[differs[j]] = case[differs[j]]
-                steps.append(dict(current))
-        batch = pd.DataFrame([base] + steps, columns=self.columns)
-        for c in self.columns:
-            batch[c] = batch[c].astype(ref[c].dtype)
-        f = self._scores(batch)
+                current[slots[j]] = z_case[slots[j]]
+                batch[r] = current
+                r += 1
+        f = self._final_scores(batch)
         f0, walk = f[0], f[1:].reshape(SHAPLEY_PERMUTATIONS, len(differs))
         for k, perm in enumerate(perms):
             prev = f0

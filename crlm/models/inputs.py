@@ -158,6 +158,30 @@ def canonical_patients(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _text_or_nan(values: pd.Series) -> pd.Series:
+    arr = values.to_numpy(dtype=object, na_value=None) if hasattr(values, "to_numpy") else values
+    arr = np.asarray(arr, dtype=object)
+    missing = np.asarray(pd.isna(arr), dtype=bool)
+    out = np.empty(len(arr), dtype=object)
+    out[:] = np.nan
+    present = ~missing
+    if present.any():
+        texts = np.array([str(v).strip() for v in arr[present]], dtype=object)
+        blank = texts == ""
+        vals = np.where(blank, np.nan, texts)
+        out[present] = vals
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def _bool_or_nan(values: pd.Series) -> pd.Series:
+    arr = np.asarray(values.to_numpy(dtype=object, na_value=None), dtype=object)
+    missing = np.asarray(pd.isna(arr), dtype=bool)
+    out = np.full(len(arr), np.nan)
+    if (~missing).any():
+        out[~missing] = [np.nan if _is_missing(v) else float(_as_bool(v)) for v in arr[~missing]]
+    return pd.Series(out, index=values.index, dtype=float)
+
+
 def model_matrix(frame: pd.DataFrame, columns) -> pd.DataFrame:
     """The columns a pipeline reads, typed for it: categories as text with NaN for
     missing, booleans as 0/1 floats, numbers and features as floats."""
@@ -166,13 +190,9 @@ def model_matrix(frame: pd.DataFrame, columns) -> pd.DataFrame:
         values = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
         col = config.COLUMNS_BY_NAME.get(name)
         if col is not None and col.kind == "category":
-            data[name] = pd.Series(
-                [np.nan if _is_missing(v) else str(v) for v in values.tolist()],
-                index=frame.index, dtype=object)
+            data[name] = _text_or_nan(values)
         elif col is not None and col.kind == "bool":
-            data[name] = pd.Series(
-                [np.nan if _is_missing(v) else float(_as_bool(v)) for v in values.tolist()],
-                index=frame.index, dtype=float)
+            data[name] = _bool_or_nan(values)
         else:
             data[name] = pd.to_numeric(values, errors="coerce").astype(float)
     return pd.DataFrame(data, index=frame.index)
@@ -215,3 +235,55 @@ def transformed_groups(preprocessor: ColumnTransformer) -> list[str]:
             for column, levels in zip(columns, encoder.categories_):
                 groups.extend([column] * len(levels))
     return groups
+
+
+class CompiledPreprocessor:
+    """The transform of a fitted ``make_preprocessor`` in plain numpy.
+
+    Same operations in the same order as scikit-learn (median fill, subtract
+    the mean, divide by the scale; 'missing' fill, one-hot with unknown levels
+    as all zeros), without the per-call validation overhead, so that one case
+    is transformed in microseconds. ``check`` compares it with the fitted
+    ColumnTransformer on data and raises if they differ.
+    """
+
+    def __init__(self, preprocessor: ColumnTransformer):
+        self.numeric: list[str] = []
+        self.categorical: list[str] = []
+        self.fill = np.empty(0)
+        self.mean = np.empty(0)
+        self.scale = np.empty(0)
+        self.levels: list[np.ndarray] = []
+        for name, transformer, columns in preprocessor.transformers_:
+            if name == "numeric":
+                self.numeric = list(columns)
+                self.fill = np.asarray(transformer.named_steps["impute"].statistics_, dtype=float)
+                scaler = transformer.named_steps["scale"]
+                self.mean = np.asarray(scaler.mean_, dtype=float)
+                self.scale = np.asarray(scaler.scale_, dtype=float)
+            elif name == "categorical":
+                self.categorical = list(columns)
+                self.levels = [np.asarray(c, dtype=object)
+                               for c in transformer.named_steps["onehot"].categories_]
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        blocks = []
+        if self.numeric:
+            num = X.loc[:, self.numeric].to_numpy(dtype=float, copy=True)
+            missing = np.isnan(num)
+            if missing.any():
+                num[missing] = np.broadcast_to(self.fill, num.shape)[missing]
+            num -= self.mean
+            num /= self.scale
+            blocks.append(num)
+        for column, levels in zip(self.categorical, self.levels):
+            values = X[column].to_numpy(dtype=object)
+            values = np.where(pd.isna(values), MISSING_LEVEL, values)
+            blocks.append((values[:, None] == levels[None, :]).astype(float))
+        return np.hstack(blocks) if blocks else np.empty((len(X), 0))
+
+    def check(self, preprocessor: ColumnTransformer, X: pd.DataFrame) -> None:
+        expected = np.asarray(preprocessor.transform(X), dtype=float)
+        got = self.transform(X)
+        if expected.shape != got.shape or not np.array_equal(expected, got):
+            raise ValueError("compiled preprocessing differs from the fitted ColumnTransformer")

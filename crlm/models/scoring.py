@@ -23,7 +23,7 @@ from crlm.models.training import (
     EXTERNAL, OUT_OF_FOLD, default_artefact_dir, load_modelling_data, prepare_patients,
     task_frame, training_hash,
 )
-from crlm.models.inputs import validate_patients
+from crlm.models.inputs import INPUT_COLUMNS, model_matrix, validate_patients
 
 # The inputs each clinical baseline is computed from (for the "missing inputs" reason).
 CLINICAL_INPUTS: dict[str, tuple[str, ...]] = {
@@ -167,18 +167,28 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
     typed["patient_id"] = typed["patient_id"].astype(str)
     prepared = prepare_patients(typed).reset_index(drop=True)
     models = st.load_models(store, cohort=cohort)
+    wanted = list(dict.fromkeys(
+        [c for cols in models.get("feature_set", []) for c in cols] + list(INPUT_COLUMNS)))
+    matrix = model_matrix(prepared, wanted)
     rows: list[dict] = []
     if not models.empty:
+        from threadpoolctl import threadpool_limits
+
+        limits = threadpool_limits(limits=1)
         hashes = current_training_hashes(store, cohort)
         dist = _distribution(store, cohort, models)
-        for rec in models.to_dict("records"):
-            rows.extend(_score_model(rec, prepared, store, artefact_dir, hashes, dist, explain))
+        try:
+            for rec in models.to_dict("records"):
+                rows.extend(_score_model(rec, prepared, matrix, store, artefact_dir, hashes,
+                                         dist, explain))
+        finally:
+            limits.restore_original_limits()
     out = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
     out.attrs["unknown_columns"] = unknown
     return out
 
 
-def _score_model(rec: dict, cases: pd.DataFrame, store, artefact_dir, hashes, dist,
+def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, artefact_dir, hashes, dist,
                  explain: bool) -> list[dict]:
     task = TASKS.get(rec["task"])
     family = FAMILIES.get(rec["family"])
@@ -210,7 +220,7 @@ def _score_model(rec: dict, cases: pd.DataFrame, store, artefact_dir, hashes, di
             else:
                 model = load_model(rec["model_id"], version,
                                    folder=_model_folder(rec, store, artefact_dir))
-                results = _trained_rows(model, sub, explain)
+                results = _trained_rows(model, matrix.iloc[idx], explain)
         except ModelError as exc:
             results = [{"score": np.nan, "reason": str(exc)} for _ in idx]
         sorted_scores = dist.get((rec["model_id"], version))
@@ -242,12 +252,10 @@ def _clinical_rows(family, task, sub: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _trained_rows(model, sub: pd.DataFrame, explain: bool) -> list[dict]:
-    scores = model.score(sub)
-    imputed = model.imputed(sub)
-    ranges = model.out_of_range(sub)
-    contributions = model.contributions(sub) if explain else [{} for _ in range(len(sub))]
+def _trained_rows(model, X: pd.DataFrame, explain: bool) -> list[dict]:
+    res = model.evaluate(X, explain=explain)
     method = model.contribution_method if explain else "none"
-    return [{"score": float(s), "imputed": imp, "out_of_range": rng, "contributions": con,
+    return [{"score": float(sc), "imputed": imp, "out_of_range": rng, "contributions": con,
              "contribution_method": method, "reason": ""}
-            for s, imp, rng, con in zip(scores, imputed, ranges, contributions)]
+            for sc, imp, rng, con in zip(res["score"], res["imputed"], res["out_of_range"],
+                                         res["contributions"])]

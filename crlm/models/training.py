@@ -293,6 +293,7 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
     n_external, AUC [95% CI] (out-of-fold), AUC external, Brier, C-index,
     C-index external.
     """
+    from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
     task_list = [get_task(t) for t in (tasks or list(TASKS))]
@@ -306,8 +307,9 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
     steps = sum(1 if f.kind == "clinical" else folds + 1 for _, f in plan)
     rows = []
     context: dict = {}
-    with tqdm(total=steps, desc="training", unit="fit", disable=not progress,
-              leave=False) as bar:
+    # Small models fit fastest single-threaded, and do not fight other work for cores.
+    with threadpool_limits(limits=1), tqdm(total=steps, desc="training", unit="fit",
+                                           disable=not progress, leave=False) as bar:
         for task in task_list:
             todo = [f for t, f in plan if t is task]
             if not todo:
