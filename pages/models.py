@@ -13,6 +13,7 @@ SPLITS = {"out-of-fold": "Out-of-fold (development centres)",
           "external": "External centre",
           "both": "Both, side by side"}
 DEFAULT_BASELINES = ("fong_score", "tumour_burden_score", "cea_ng_ml")
+DEFAULT_TRAINED_SHOWN = 4  # best out-of-fold AUC first; more can be added
 NET_BENEFIT_THRESHOLDS = np.round(np.arange(0.01, 0.96, 0.01), 2)
 
 
@@ -146,7 +147,7 @@ def _roc_panel(filt, task: str, split: str, records: pd.DataFrame, shown: list[s
     n = max(v[0].n for v in results.values())
     fig = figures.make_roc_figure(curves, baselines=baselines, operating_points=points,
                                   title=f"{TASKS[task].label}: {SPLITS[split].lower()}")
-    st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"roc_{task}_{split}"),
+    st.plotly_chart(fig, width="stretch", theme=None, config=figures.plotly_config(f"roc_{task}_{split}"),
                     key=f"models_roc_{split}")
     data = pd.concat([pd.DataFrame({"model": name(m), "fpr": v[0].fpr, "tpr": v[0].tpr,
                                     "threshold": v[0].thresholds}) for m, v in results.items()])
@@ -179,7 +180,7 @@ def _calibration_panel(filt, task: str, splits: list[str], records: pd.DataFrame
     name = records.loc[chosen, "name"]
     with left:
         fig = figures.make_calibration_figure(cal, title=f"Calibration: {name}")
-        st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"calibration_{chosen}"),
+        st.plotly_chart(fig, width="stretch", theme=None, config=figures.plotly_config(f"calibration_{chosen}"),
                         key="models_calibration")
         data = pd.concat([pd.DataFrame({"split": k, "mean_predicted": c.mean_predicted,
                                         "observed": c.observed, "ci_lower": c.observed_ci_lower,
@@ -188,7 +189,7 @@ def _calibration_panel(filt, task: str, splits: list[str], records: pd.DataFrame
         ui.export_buttons(fig, data, f"calibration_{chosen}", n=int(sum(c.n for c in cal.values())))
     with right:
         fig = figures.make_decision_curve_figure(nb, title=f"Decision curve: {name}")
-        st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"decision_{chosen}"),
+        st.plotly_chart(fig, width="stretch", theme=None, config=figures.plotly_config(f"decision_{chosen}"),
                         key="models_decision")
         data = pd.concat([pd.DataFrame({"split": k, "threshold": r.thresholds, "net_benefit": r.model,
                                         "treat_all": r.treat_all}) for k, r in nb.items()])
@@ -254,7 +255,8 @@ if TASKS[task].kind != "binary":
 
 trained = [m for m in records.index if records.loc[m, "kind"] != "clinical"]
 clinical = [m for m in records.index if records.loc[m, "kind"] == "clinical"]
-default_shown = trained + [m for m in clinical if m.split(".", 1)[1] in DEFAULT_BASELINES]
+best_trained = [m for m in _by_auc(records) if m in trained][:DEFAULT_TRAINED_SHOWN]
+default_shown = best_trained + [m for m in clinical if m.split(".", 1)[1] in DEFAULT_BASELINES]
 shown = c3.multiselect("Models shown", list(records.index), default=default_shown,
                        key=f"models_shown_{task}", format_func=lambda m: records.loc[m, "name"])
 options = [m for m in _by_auc(records) if m in trained] or list(records.index)

@@ -170,7 +170,7 @@ if rows.empty:
     st.stop()
 fig = figures.make_forest_figure(rows, title=f"{ENDPOINT_NAMES[endpoint]}: predicted responders "
                                              f"vs non-responders ({model_name})")
-st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"forest_{endpoint}_{model_id}"),
+st.plotly_chart(fig, width="stretch", theme=None, config=figures.plotly_config(f"forest_{endpoint}_{model_id}"),
                 key="subgroups_forest")
 ui.export_buttons(fig, rows, f"forest_{endpoint}_{model_id}", n=int(rows.groupby("variable")["n"].sum().max()))
 st.caption(f"Cox model within each level (Efron ties); levels with fewer than {MIN_EVENTS} events "
@@ -179,9 +179,8 @@ st.caption(f"Cox model within each level (Efron ties); levels with fewer than {M
 
 st.subheader("Discrimination within subgroups")
 auc = _auc(*key, tuple(columns))
-fig = figures.make_auc_forest_figure(auc, title=f"AUC for {TASKS[task].label.lower()} "
-                                                f"within subgroups ({model_name})")
-st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"auc_subgroups_{model_id}"),
+fig = figures.make_auc_forest_figure(auc, title=f"AUC within subgroups: {model_name}")
+st.plotly_chart(fig, width="stretch", theme=None, config=figures.plotly_config(f"auc_subgroups_{model_id}"),
                 key="subgroups_auc")
 ui.export_buttons(fig, auc, f"auc_subgroups_{model_id}", n=int(auc.groupby("variable")["n"].sum().max()))
 
@@ -192,7 +191,7 @@ fig = figures.make_km_grid_figure(panels, logrank_p=pvalues,
                                   title=f"{ENDPOINT_NAMES[endpoint]} by predicted response, "
                                         f"per {_label(km_by)}",
                                   empty_text=f"fewer than {MIN_PATIENTS_KM} patients")
-st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"km_grid_{km_by}_{model_id}"),
+st.plotly_chart(fig, width="stretch", theme=None, config=figures.plotly_config(f"km_grid_{km_by}_{model_id}"),
                 key="subgroups_km_grid")
 grid_data = pd.DataFrame([
     {"panel": panel, "group": name, "n": km.n, "events": km.n_events, "median_months": km.median,

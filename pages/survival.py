@@ -186,7 +186,7 @@ title = f"{endpoint_name} by {_label(split_by).lower()}" if split_by != "none" e
 fig = figures.make_km_figure(result["curves"], show_ci=show_ci, title=title,
                              logrank_p=result["logrank_p"] if len(order) > 1 else None,
                              hr_text=hr_text, y_label=f"{endpoint_name} probability")
-st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"km_{endpoint}_{split_by}"),
+st.plotly_chart(fig, width="stretch", theme=None, config=figures.plotly_config(f"km_{endpoint}_{split_by}"),
                 key="survival_km")
 table = _table(result, reference, horizon)
 ui.export_buttons(fig, table, f"km_{endpoint}_{split_by}", n=result["n"])
