@@ -187,8 +187,10 @@ def form_values(case: Mapping[str, Any]) -> dict[str, Any]:
     """Widget values for a case's entries (the inverse of ``case_from_form``)."""
     out: dict[str, Any] = {}
     for col in ENTRY_COLUMNS:
-        value = case.get(col.name)
-        if _is_blank(value):
+        value, problem = check_value(col, case.get(col.name))
+        if problem:
+            raise CaseInputError(f"{entry_label(col)}: {problem}")
+        if value is None:
             out[col.name] = None if col.kind in ("int", "float") else UNKNOWN
         elif col.kind == "bool":
             out[col.name] = YES if bool(value) else NO

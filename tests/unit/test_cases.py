@@ -238,3 +238,10 @@ def test_unknown_case_values_are_left_out_and_ties_are_stable():
     assert list(out["patient_id"][:2]) == ["P1", "P3"]
     with pytest.raises(ValueError):
         similar_patients(cohort, pd.Series({"sex": "male"}), k=0)
+
+
+def test_form_values_accept_widget_text_and_typed_values():
+    assert cases.form_values({"bilobar": "no"})["bilobar"] == "no"
+    assert cases.form_values({"bilobar": False})["bilobar"] == "no"
+    assert cases.form_values({"n_liver_lesions": 3.0})["n_liver_lesions"] == 3
+    assert cases.form_values({})["kras"] == "unknown"

@@ -1,0 +1,111 @@
+"""Widgets of the "Score a case" page: the case form, the clinical scores shown
+live beside it, and the CT slice viewer used to mark a lesion region.
+
+Widget keys start with ``score_in_`` (entries) and ``score_ct_`` (viewer).
+Refilling the form (reopening a saved case) goes through ``request_fill``: the
+values are applied at the start of the next run, before the widgets exist.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import streamlit as st
+
+from crlm import cases
+
+PREFIX = "score_in_"
+_PENDING = "score_pending_fill"
+GROUP_TITLES = {
+    "demographics": "Patient", "primary tumour": "Primary tumour", "molecular": "Molecular",
+    "liver disease": "Liver disease", "labs": "Labs", "treatment plan": "Treatment plan",
+    "pathology": "Pathology (if known)",
+}
+
+
+def key_of(name: str) -> str:
+    return PREFIX + name
+
+
+def _blank_values() -> dict[str, Any]:
+    return cases.form_values({})
+
+
+def request_fill(values: Mapping[str, Any]) -> None:
+    """Refill the form with ``values`` (entry name -> widget value) on the next run."""
+    st.session_state[_PENDING] = dict(values)
+
+
+def _apply_pending() -> None:
+    pending = st.session_state.pop(_PENDING, None)
+    defaults = _blank_values()
+    for name, value in defaults.items():
+        if key_of(name) not in st.session_state:
+            st.session_state[key_of(name)] = value
+    if pending is not None:
+        for name, value in defaults.items():
+            st.session_state[key_of(name)] = pending.get(name, value)
+
+
+def clear_form() -> None:
+    request_fill(_blank_values())
+
+
+def _widget(col: "cases.Column", where) -> None:
+    label = cases.entry_label(col)
+    key = key_of(col.name)
+    help_text = "Leave empty when unknown: the models impute it and flag it."
+    if col.kind in ("category", "bool"):
+        where.selectbox(label, cases.entry_options(col), key=key)
+    elif col.kind == "int":
+        where.number_input(label, min_value=int(col.lo), max_value=int(col.hi), step=1,
+                           format="%d", key=key, placeholder="unknown", help=help_text)
+    else:
+        where.number_input(label, min_value=float(col.lo), max_value=float(col.hi), step=0.1,
+                           format="%.1f", key=key, placeholder="unknown", help=help_text)
+
+
+def case_form(columns_per_row: int = 4) -> dict[str, Any]:
+    """Draw the entries grouped as a clinician reads a case; return their values."""
+    _apply_pending()
+    for group, cols in cases.entry_groups().items():
+        st.markdown(f"**{GROUP_TITLES.get(group, group.capitalize())}**")
+        for start in range(0, len(cols), columns_per_row):
+            row = st.columns(columns_per_row)
+            for where, col in zip(row, cols[start:start + columns_per_row]):
+                _widget(col, where)
+    return {name: st.session_state.get(key_of(name)) for name in cases.ENTRY_NAMES}
+
+
+def clinical_scores_row(summary: Mapping[str, str]) -> None:
+    """The clinical scores computed from the entries, as a row of metrics."""
+    shown = ["RAS status", "Tumour burden score (TBS)", "TBS zone", "Fong score", "GAME score",
+             "m-CS score"]
+    cols = st.columns(len(shown))
+    for where, name in zip(cols, shown):
+        where.metric(name, summary.get(name, "–"))
+
+
+def ct_region_picker(volume: np.ndarray, default: Mapping | None = None) -> dict:
+    """Slice slider plus centre row/column and radius inputs; returns the region
+    ``{"slice_index", "centre_yx", "radius_px"}`` (drawn by the page)."""
+    nz, ny, nx = volume.shape
+    default = default or {}
+    if "score_ct_slice" not in st.session_state or st.session_state["score_ct_slice"] >= nz:
+        st.session_state["score_ct_slice"] = int(default.get("slice_index", nz // 2))
+        cy, cx = default.get("centre_yx", (ny // 2, nx // 2))
+        st.session_state["score_ct_row"] = int(min(max(cy, 0), ny - 1))
+        st.session_state["score_ct_col"] = int(min(max(cx, 0), nx - 1))
+        st.session_state["score_ct_radius"] = float(default.get("radius_px", max(4, ny // 16)))
+    if nz > 1:
+        st.slider("Slice", 0, nz - 1, key="score_ct_slice")
+    else:
+        st.session_state["score_ct_slice"] = 0
+    c1, c2, c3 = st.columns(3)
+    c1.number_input("Centre row (y, pixels)", 0, ny - 1, step=1, key="score_ct_row")
+    c2.number_input("Centre column (x, pixels)", 0, nx - 1, step=1, key="score_ct_col")
+    c3.number_input("Radius (pixels)", 1.0, float(max(ny, nx)), step=1.0, key="score_ct_radius")
+    return {"slice_index": int(st.session_state["score_ct_slice"]),
+            "centre_yx": (int(st.session_state["score_ct_row"]),
+                          int(st.session_state["score_ct_col"])),
+            "radius_px": float(st.session_state["score_ct_radius"])}

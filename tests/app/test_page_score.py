@@ -1,0 +1,199 @@
+"""The "Score a case" page under Streamlit's AppTest, on the session's demo store."""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crlm import cases, store
+from crlm.models import score_cases
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+MODES = ("Form", "Table of cases (CSV / Excel)", "CT series (DICOM .zip) + form")
+ENTRIES = {"max_diameter_cm": 4.0, "n_liver_lesions": 3, "cea_ng_ml": 35.0,
+           "kras": "wild-type", "nras": "wild-type", "node_positive": "yes",
+           "biologic": "anti-EGFR", "primary_side": "left", "age_years": 64.0,
+           "extrahepatic_disease": "no"}
+
+
+@pytest.fixture()
+def at(demo_store_path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("CRLM_DEMO_MODE", "1")
+    app = AppTest.from_file(APP, default_timeout=180)
+    app.run()
+    app.switch_page("pages/score.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _fill(at: AppTest, entries=ENTRIES) -> None:
+    for name, value in entries.items():
+        key = f"score_in_{name}"
+        if isinstance(value, str):
+            at.selectbox(key=key).set_value(value)
+        else:
+            at.number_input(key=key).set_value(value)
+    at.run()
+
+
+def _shown_scores(at: AppTest) -> pd.DataFrame:
+    tables = [d.value for d in at.dataframe if "predicted_class" in d.value.columns]
+    return pd.concat(tables, ignore_index=True)
+
+
+def _errors(at: AppTest) -> str:
+    return " | ".join(e.value for e in at.error)
+
+
+def test_form_scores_equal_score_cases(at, demo_store):
+    _fill(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Tumour burden score (TBS)"] == "5.0"
+    assert metrics["TBS zone"] == "medium" and metrics["RAS status"] == "wild-type"
+    assert metrics["GAME score"] == "3"  # CEA > 20, node-positive, TBS 3-9
+    at.button(key="score_run").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, _errors(at)
+    shown = _shown_scores(at)
+    frame = cases.case_from_form(cases.form_values(ENTRIES))
+    expected = cases.scores_table(score_cases(frame, store=demo_store, cohort="demo"))
+    registry = store.load_models(demo_store, cohort="demo")
+    labels = dict(zip(registry["model_id"], registry["name"]))
+    expected["model"] = expected["model_id"].map(labels)
+    merged = shown.merge(expected, on=["task", "model", "version"], suffixes=("_page", "_direct"))
+    assert len(merged) == len(expected) == len(shown) > 10
+    assert (merged["shown_score_page"] - merged["shown_score_direct"]).abs().max() < 1e-12
+    assert (merged["predicted_class_page"] == merged["predicted_class_direct"]).all()
+    assert set(shown["task"]) == {cases.TASK_LABELS[t] for t in cases.TASK_ORDER}
+    # anti-EGFR benefit applies (RAS wild-type, anti-EGFR planned) and the page says where
+    # the case falls: distribution, ROC, KM, contributions; similar patients listed
+    assert len(at.get("plotly_chart")) >= 4
+    similar = [d.value for d in at.dataframe if "distance" in d.value.columns]
+    assert similar and len(similar[0]) == 5 and similar[0]["patient_id"].str.startswith("DEMO").all()
+    assert any("Research use only, not a medical device" in w.value for w in at.warning) or \
+        any("Research use only" in c.value for c in at.caption)
+    assert any("Imputed by the models" in w.value for w in at.warning)
+
+
+def test_threshold_from_models_page_sets_the_class(at):
+    _fill(at)
+    at.button(key="score_run").click().run()
+    assert "shared_model_response" in at.session_state  # shared with the other pages
+    model_id = at.session_state["shared_model_response"]
+    at.session_state[f"shared_threshold_{model_id}"] = 0.999
+    at.run()
+    table = _shown_scores(at)
+    chosen = table[table["threshold"] == 0.999]
+    assert len(chosen) == 1 and chosen.iloc[0]["predicted_class"] == "non-responder"
+    at.session_state[f"shared_threshold_{model_id}"] = 0.0
+    at.run()
+    table = _shown_scores(at)
+    assert table[table["threshold"] == 0.0].iloc[0]["predicted_class"] == "responder"
+
+
+def test_batch_upload_scores_good_rows_and_lists_bad_ones(at, demo_store):
+    before = store.table_checksums(demo_store)
+    at.radio(key="score_mode").set_value(MODES[1]).run()
+    text = ("age_years,sex,max_diameter_cm,n_liver_lesions,kras,cea_ng_ml\n"
+            "55,male,3.5,2,mutant,12\n"
+            "61,female,45,1,wild-type,8\n"
+            "70,female,2.0,1,banana,\n"
+            "48,male,,4,,300\n")
+    at.file_uploader(key="score_batch_upload").set_value(("cases.csv", text.encode(), "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    assert any("2 of 4 rows have problems" in w.value for w in at.warning)
+    problems = [d.value for d in at.dataframe if "problem" in d.value.columns][0]
+    assert set(problems["row"]) == {3, 4}
+    assert set(problems["column"]) == {"max_diameter_cm", "kras"}
+    summary = [d.value for d in at.dataframe if "case" in d.value.columns and
+               "response.logistic" in d.value.columns][0]
+    assert list(summary["case"]) == ["row-2", "row-5"]
+    assert store.table_checksums(demo_store) == before
+
+
+@pytest.mark.parametrize("mode,name,data,fragment", [
+    (1, "cases.pdf", b"%PDF-1.4", "not .pdf"),
+    (1, "cases.csv", b"", "empty"),
+    (1, "cases.csv", b"foo,bar\n1,2\n", "none of the file's columns"),
+    (1, "cases.csv", b"age_years,max_diameter_cm\n150,3\n", "outside the allowed range"),
+    (2, "series.zip", None, "not a DICOM file"),
+    (2, "notes.txt", b"hello", "not a DICOM upload"),
+    (2, "empty.zip", b"", "empty"),
+])
+def test_bad_uploads_give_a_message_and_change_nothing(at, demo_store, mode, name, data,
+                                                       fragment):
+    if data is None:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("readme.txt", "not an image")
+        data = buf.getvalue()
+    before = store.table_checksums(demo_store)
+    at.radio(key="score_mode").set_value(MODES[mode]).run()
+    key = "score_batch_upload" if mode == 1 else "score_ct_upload"
+    at.file_uploader(key=key).set_value((name, data, "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    messages = _errors(at) + " | " + " | ".join(w.value for w in at.warning) + " | " + \
+        " | ".join(d.value.to_string() for d in at.dataframe if "problem" in d.value.columns)
+    assert fragment in messages
+    assert store.table_checksums(demo_store) == before
+
+
+def test_form_widgets_carry_the_contract_ranges_and_units(at):
+    diameter = at.number_input(key="score_in_max_diameter_cm")
+    assert diameter.label == "Largest lesion diameter (cm)"
+    assert (diameter.min, diameter.max) == (0.1, 30.0)
+    assert diameter.value is None  # unknown until entered
+    assert at.number_input(key="score_in_cea_ng_ml").label == "CEA (ng/mL)"
+    assert at.selectbox(key="score_in_kras").options[0] == "unknown"
+
+
+def _shown_scores_present(at) -> bool:
+    return any("predicted_class" in d.value.columns for d in at.dataframe)
+
+
+def test_save_reopen_and_delete_with_audit(at, demo_store):
+    _fill(at)
+    at.button(key="score_run").click().run()
+    before = store.table_checksums(demo_store)
+    # an identifying label is refused and nothing is stored
+    at.text_input(key="score_label").set_value("Mr Smith 12/03/1961").run()
+    at.button(key="score_save").click().run()
+    assert "Not saved" in _errors(at)
+    assert store.table_checksums(demo_store) == before
+    # a plain label is saved with the case and its audit row
+    at.text_input(key="score_label").set_value("MDT week 12, case 3").run()
+    at.button(key="score_save").click().run()
+    assert not at.exception, at.exception
+    saved = [s.value for s in at.success if s.value.startswith("Saved as case")]
+    assert saved
+    case_id = int(saved[0].split()[-1].rstrip("."))
+    record = store.load_case(demo_store, case_id)
+    assert record["label"] == "MDT week 12, case 3" and record["created_by"] == "demo"
+    assert record["inputs"]["max_diameter_cm"] == 4.0 and record["inputs"]["kras"] == "wild-type"
+    assert "patient_id" not in record["inputs"]
+    assert {m["model_id"] for m in record["scores"]["models"]} >= {"response.logistic"}
+    audit = store.load_audit_log(demo_store)
+    assert ((audit["action"] == "save_case") & (audit["object"] == f"case:{case_id}")).any()
+    # reopen: clear the form, then reopen refills it and shows the saved scores
+    at.button(key="score_clear").click().run()
+    assert at.number_input(key="score_in_max_diameter_cm").value is None
+    at.selectbox(key="score_saved_choice").set_value(case_id).run()
+    at.button(key="score_reopen").click().run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="score_in_max_diameter_cm").value == 4.0
+    assert at.selectbox(key="score_in_kras").value == "wild-type"
+    assert any(e.label.startswith(f"Scores as saved with case {case_id}") for e in at.expander)
+    assert _shown_scores_present(at)
+    # delete, with its audit row
+    at.selectbox(key="score_saved_choice").set_value(case_id).run()
+    at.button(key="score_delete").click().run()
+    assert store.load_case(demo_store, case_id) is None
+    audit = store.load_audit_log(demo_store)
+    assert ((audit["action"] == "delete_case") & (audit["object"] == f"case:{case_id}")).any()
