@@ -202,7 +202,7 @@ if mode in (MODES[0], MODES[2]):
     except cases.CaseInputError as exc:
         live = None
         ui.show_error(str(exc))
-    b1, b2, _ = st.columns([1, 1, 4])
+    b1, b2, _ = st.columns([1, 1, 2])
     run = b1.button("Score case", type="primary", key="score_run")
     if b2.button("Clear the form", key="score_clear"):
         case_form.clear_form()
@@ -263,7 +263,8 @@ def _show_scores(case: pd.DataFrame, scores: pd.DataFrame, *, imaging: bool) -> 
     missing = cases.could_not_score(scores, registry, imaging_given=imaging)
     if len(missing):
         st.markdown("**Could not score**")
-        st.dataframe(missing, hide_index=True, width="stretch", key="score_could_not")
+        st.markdown("\n".join(f"- `{r['model_id']}` ({r['task']}): {r['reason']}"
+                               for r in missing.to_dict("records")))
     flags = cases.case_flags(scores)
     if flags["imputed_inputs"]:
         st.warning("Imputed by the models (unknown): " + ", ".join(flags["imputed_inputs"]))

@@ -81,9 +81,10 @@ def clinical_scores_row(summary: Mapping[str, str]) -> None:
     """The clinical scores computed from the entries, as a row of metrics."""
     shown = ["RAS status", "Tumour burden score (TBS)", "TBS zone", "Fong score", "GAME score",
              "m-CS score"]
-    cols = st.columns(len(shown))
-    for where, name in zip(cols, shown):
-        where.metric(name, summary.get(name, "–"))
+    for start in range(0, len(shown), 3):
+        cols = st.columns(3)
+        for where, name in zip(cols, shown[start:start + 3]):
+            where.metric(name, summary.get(name, "–"))
 
 
 def ct_region_picker(volume: np.ndarray, default: Mapping | None = None) -> dict:

@@ -1,0 +1,166 @@
+"""The "Score a case" page in a real browser: a sample CT+SEG zip and pydicom's real
+scanner file CT_small.dcm are uploaded and scored, the PDF report is downloaded and
+checked, a table of cases with bad rows and a wrong file give clear messages.
+
+The page is served from a copy of the session's demo store, so that the test
+process's own connection to the original (AppTests) does not lock the server out.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import ROOT, _free_port, screenshot, wait_for_app
+from tests.unit.test_case_report import pdf_pages, pdf_text
+
+pytestmark = pytest.mark.e2e
+
+CT_MODE = "CT series (DICOM .zip) + form"
+TABLE_MODE = "Table of cases (CSV / Excel)"
+
+
+@pytest.fixture(scope="module")
+def score_url(demo_store_path, tmp_path_factory):
+    root = tmp_path_factory.mktemp("score_store")
+    path = root / "crlm.duckdb"
+    shutil.copy(demo_store_path, path)
+    wal = Path(str(demo_store_path) + ".wal")
+    if wal.exists():
+        shutil.copy(wal, str(path) + ".wal")
+    port = _free_port()
+    log = root / "streamlit.log"
+    env = dict(os.environ, CRLM_DB=str(path), CRLM_DEMO_MODE="1", PYTHONUNBUFFERED="1")
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(port),
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail(f"streamlit did not become healthy:\n{log.read_text()[-3000:]}")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _idle(page) -> None:
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')")
+
+
+def _open_score_page(page, url) -> None:
+    page.goto(f"{url}/score")
+    page.get_by_text("Score a case", exact=True).first.wait_for()
+    _idle(page)
+
+
+def _choose_mode(page, label: str) -> None:
+    page.locator('[data-testid="stRadio"]').get_by_text(label, exact=True).click()
+    _idle(page)
+
+
+def _upload(page, label_fragment: str, path) -> None:
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text=label_fragment)
+    uploader.locator('input[type="file"]').set_input_files(str(path))
+    _idle(page)
+
+
+def _fill_number(page, label: str, value: str) -> None:
+    """Type into a number input once the rerun that drew it has settled."""
+    field = page.get_by_role("spinbutton", name=label)
+    for _ in range(60):
+        _idle(page)
+        if field.count() == 1:
+            break
+        page.wait_for_timeout(500)
+    expect(field).to_have_count(1)
+    field.fill(value)
+    field.press("Enter")
+    _idle(page)
+    expect(field).to_have_value(value)
+
+
+def _score(page) -> None:
+    page.get_by_role("button", name="Score case").click()
+    page.get_by_text("Why: contributions to the chosen model's score").wait_for(timeout=120_000)
+    _idle(page)
+
+
+def test_ct_upload_scores_and_report_downloads(score_url, page, tmp_path):
+    from crlm.ingest.synthetic_ct import make_sample_cases
+
+    sample = make_sample_cases(tmp_path / "samples", n=1)[0]
+    _open_score_page(page, score_url)
+    assert page.get_by_text("Research use only, not a medical device").first.is_visible()
+    _choose_mode(page, CT_MODE)
+    _upload(page, "CT series", sample.path)
+    page.get_by_text("Lesion region from the DICOM SEG in the upload.").wait_for()
+    _fill_number(page, "Largest lesion diameter (cm)", "4.5")
+    _score(page)
+    body = page.locator("body").inner_text()
+    assert "Response (RECIST CR/PR)" in body and "Overall survival risk" in body
+    assert "Could not score" in body and "no trained model of this family" in body
+    assert "Lesion features used by the tabular models" in body
+    wait_for_app(page)
+    screenshot(page, "score_ct_sample", tmp_path)
+
+    with page.expect_download(timeout=120_000) as info:
+        page.get_by_role("button", name="Download report (PDF)").click()
+    pdf = Path(info.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf_pages(pdf) == 1
+    text = pdf_text(pdf)
+    assert "Research use only, not a medical device." in text
+    assert "Largest lesion diameter (cm): 4.5" in text and "Model scores" in text
+
+    # a real scanner file: one CT slice without a SEG, lesion marked on the viewer
+    import pydicom.data
+
+    real = tmp_path / "CT_small.dcm"
+    shutil.copy(pydicom.data.get_testdata_file("CT_small.dcm"), real)
+    _upload(page, "CT series", real)
+    page.get_by_text("No DICOM SEG in the upload: mark the lesion on a slice.").wait_for()
+    page.get_by_text("Read 1 slices of 128 × 128 pixels").wait_for()
+    _score(page)
+    assert "Response (RECIST CR/PR)" in page.locator("body").inner_text()
+    screenshot(page, "score_ct_small", tmp_path)
+
+
+def test_table_upload_lists_bad_rows_and_wrong_files_are_refused(score_url, page, tmp_path):
+    _open_score_page(page, score_url)
+    _choose_mode(page, TABLE_MODE)
+    good_bad = tmp_path / "cases.csv"
+    good_bad.write_text("age_years,sex,max_diameter_cm,n_liver_lesions,kras\n"
+                        "55,male,3.5,2,mutant\n61,female,45,1,wild-type\n")
+    _upload(page, "Cases (CSV", good_bad)
+    page.get_by_text("1 of 2 rows have problems and were not scored").wait_for()
+    page.get_by_text("Scores of 1 cases").wait_for()
+    wrong = tmp_path / "notes.pdf"
+    wrong.write_bytes(b"%PDF-1.4 not a table")
+    _upload(page, "Cases (CSV", wrong)
+    page.get_by_text("cases are read from .csv, .tsv or .xlsx files").wait_for()
+    assert page.get_by_text("Scores of 1 cases").count() == 0
+    screenshot(page, "score_table_refused", tmp_path)
