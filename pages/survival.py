@@ -179,8 +179,8 @@ reference = order[0]
 hr_text = None
 if len(order) == 2 and order[1] in result["hr"]:
     hr, lo, hi, _ = result["hr"][order[1]]
-    hr_text = f"HR {figures.format_estimate(hr, lo, hi).replace('[', '(').replace(']', ')')}, " \
-              f"{order[1]} vs {order[0]}"
+    hr_text = f"HR {figures.format_estimate(hr, lo, hi).replace('[', '(').replace(']', ')')} " \
+              f"({order[1].lower()} vs {order[0].lower()})"
 endpoint_name = {"OS": "Overall survival", "PFS": "Progression-free survival"}[endpoint]
 title = f"{endpoint_name} by {_label(split_by).lower()}" if split_by != "none" else endpoint_name
 fig = figures.make_km_figure(result["curves"], show_ci=show_ci, title=title,

@@ -157,13 +157,12 @@ def make_km_figure(curves: Mapping[str, object], *, risk_times: Sequence[float] 
     if hr_text:
         lines.append(str(hr_text))
     if lines:
-        fig.add_annotation(text="<br>".join(lines), xref="x domain", yref="y domain", x=0.02,
-                           y=0.03, xanchor="left", yanchor="bottom", showarrow=False,
-                           align="left", bgcolor="rgba(255,255,255,0.85)",
-                           bordercolor=AXIS_COLOR, borderwidth=0.5, borderpad=4)
+        fig.add_annotation(text="<br>".join(lines), xref="x domain", yref="y domain", x=1.0,
+                           y=1.01, xanchor="right", yanchor="bottom", showarrow=False,
+                           align="right")
     apply_house_style(fig, title=title, height=height)
     fig.update_layout(legend=dict(x=0.99, y=0.99, xanchor="right", yanchor="top"),
-                      hovermode="closest", margin=dict(l=110))
+                      hovermode="closest", margin=dict(l=110, t=60 + 18 * len(lines)))
     return fig
 
 
