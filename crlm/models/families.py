@@ -41,6 +41,7 @@ class Family:
     column: str | None = None
     trainer: Callable | None = field(default=None, compare=False)
     tasks: tuple[str, ...] = ()
+    default: bool = True
 
     def serves(self, task) -> bool:
         if self.tasks and task.name not in self.tasks:
@@ -50,7 +51,8 @@ class Family:
     def to_dict(self) -> dict:
         return {"name": self.name, "task_kind": self.task_kind, "label": self.label,
                 "kind": self.kind, "feature_sets": list(self.feature_sets),
-                "explainer": self.explainer, "column": self.column, "tasks": list(self.tasks)}
+                "explainer": self.explainer, "column": self.column, "tasks": list(self.tasks),
+                "default": self.default}
 
 
 # -- estimator builders ------------------------------------------------------

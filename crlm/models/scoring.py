@@ -137,7 +137,7 @@ def _percentile(sorted_scores, score: float) -> float:
 
 def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
                 artefact_dir=None, features: pd.DataFrame | None = None,
-                explain: bool = True) -> pd.DataFrame:
+                explain: bool = True, crops=None) -> pd.DataFrame:
     """Score each row of ``frame`` with every current model of ``cohort``.
 
     ``frame`` holds contract columns (any subset; missing ones are imputed by
@@ -145,7 +145,9 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
     may add a wide feature frame keyed by ``patient_id``. Bad values raise one
     ``ValueError`` listing row, column and value. Columns that are neither
     contract columns nor known features are ignored and listed in
-    ``result.attrs['unknown_columns']``.
+    ``result.attrs['unknown_columns']``. ``crops`` maps a case's patient_id to its
+    CT lesion crops ``[n_lesions, slices, H, W]`` (HU) for the imaging and fusion
+    models; without them those models give a ``reason`` instead of a score.
 
     One row per case × model (columns ``SCORE_COLUMNS``). ``score`` is a
     probability for trained binary models, a risk score for survival models,
@@ -177,10 +179,16 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
         limits = threadpool_limits(limits=1)
         hashes = current_training_hashes(store, cohort)
         dist = _distribution(store, cohort, models)
+        order = {"imaging": 1, "fusion": 2}
+        records = sorted(models.to_dict("records"), key=lambda r: order.get(r["kind"], 0))
+        scored: dict = {}
         try:
-            for rec in models.to_dict("records"):
-                rows.extend(_score_model(rec, prepared, matrix, store, artefact_dir, hashes,
-                                         dist, explain))
+            for rec in records:
+                got = _score_model(rec, prepared, matrix, store, artefact_dir, hashes, dist,
+                                   explain, crops=crops, scored=scored)
+                for row in got:
+                    scored[(row["patient_id"], row["task"], row["family"])] = row["score"]
+                rows.extend(got)
         finally:
             limits.restore_original_limits()
     out = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
@@ -188,8 +196,8 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
     return out
 
 
-def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, artefact_dir, hashes, dist,
-                 explain: bool) -> list[dict]:
+def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, artefact_dir,
+                 hashes, dist, explain: bool, crops=None, scored=None) -> list[dict]:
     task = TASKS.get(rec["task"])
     family = FAMILIES.get(rec["family"])
     version = int(rec["version"])
@@ -217,6 +225,12 @@ def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, ar
         try:
             if rec["kind"] == "clinical":
                 results = _clinical_rows(family, task, sub)
+            elif rec["kind"] in ("imaging", "fusion"):
+                model = None
+                if crops is not None:
+                    model = load_model(rec["model_id"], version,
+                                       folder=_model_folder(rec, store, artefact_dir))
+                results = _image_rows(model, rec, sub, crops, scored)
             else:
                 model = load_model(rec["model_id"], version,
                                    folder=_model_folder(rec, store, artefact_dir))
@@ -233,6 +247,31 @@ def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, ar
                 row["predicted_class"] = None if threshold is None else bool(s >= threshold)
             out[i] = row
     return [out[i] for i in range(len(cases))]
+
+
+def _image_rows(model, rec: dict, sub: pd.DataFrame, crops, scored) -> list[dict]:
+    """CNN and fusion scores for cases that come with CT lesion crops."""
+    rows = []
+    for pid in sub["patient_id"]:
+        case_crops = None if crops is None else crops.get(pid)
+        if case_crops is None or not len(case_crops):
+            rows.append({"score": np.nan, "reason": "needs CT lesion crops of this case "
+                         "(upload a CT series with a lesion segmentation)"})
+            continue
+        task = rec["task"]
+        if rec["kind"] == "imaging":
+            value = model.patient_scores(np.asarray(case_crops), [pid] * len(case_crops))
+            score = float(value.iloc[0])
+        else:
+            parts = [scored.get((pid, task, name)) for name in ("cnn", "genomic_rf")]
+            if any(p is None or np.isnan(p) for p in parts):
+                rows.append({"score": np.nan, "reason": "needs both the CNN and the genomic "
+                             "random forest scores of this case"})
+                continue
+            score = float(model.combine([parts[0]], [parts[1]])[0])
+        rows.append({"score": score, "reason": "", "contributions": {},
+                     "contribution_method": "none"})
+    return rows
 
 
 def _clinical_rows(family, task, sub: pd.DataFrame) -> list[dict]:

@@ -289,6 +289,10 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
           fast: bool = False) -> pd.DataFrame:
     """Train, validate and register every requested family for every requested task.
 
+    ``families=None`` means every default family (all tabular families and
+    clinical baselines); the CT-based ``cnn``, ``fusion`` and ``fusion_stacked``
+    are trained only when named.
+
     Returns one row per registered model: model, task, family, kind, version, n,
     n_external, AUC [95% CI] (out-of-fold), AUC external, Brier, C-index,
     C-index external.
@@ -297,14 +301,15 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
     from tqdm.auto import tqdm
 
     task_list = [get_task(t) for t in (tasks or list(TASKS))]
-    family_list = [get_family(f) for f in (families or list(FAMILIES))]
+    family_list = [get_family(f) for f in
+                   (families or [n for n, f in FAMILIES.items() if f.default])]
     seed, folds = int(seed), int(folds)
     root = artefact_root(artefact_dir if artefact_dir is not None else default_artefact_dir(store))
     data = load_modelling_data(store, cohort)
     plan = [(t, f) for t in task_list for f in family_list if f.serves(t)]
     if not plan:
         raise ValueError("no family serves the requested tasks")
-    steps = sum(1 if f.kind == "clinical" else folds + 1 for _, f in plan)
+    steps = sum(1 if f.kind in ("clinical", "fusion") else folds + 1 for _, f in plan)
     rows = []
     context: dict = {}
     # Small models fit fastest single-threaded, and do not fight other work for cores.
