@@ -15,7 +15,6 @@ from crlm.auth import PermissionDenied, check_permission
 from crlm.figures.ct import make_ct_slice_figure
 from crlm.ingest import dicom
 from crlm.models import score_cases
-from crlm.models.imaging import lesion_features
 from crlm.models.similar import SimilarityIndex, similar_patients
 from crlm.reports import CaseReport, build_case_report, figure_png
 from crlm.ui import case_form
@@ -45,8 +44,10 @@ def _filter_key(filt) -> tuple:
     return tuple(sorted(filt.to_query_params().items()))
 
 
-def _score(frame: pd.DataFrame, cohort: str, features: pd.DataFrame | None = None) -> pd.DataFrame:
-    return score_cases(frame, store=ui.get_store(), cohort=cohort, features=features)
+def _score(frame: pd.DataFrame, cohort: str, features: pd.DataFrame | None = None,
+           crops: dict | None = None) -> pd.DataFrame:
+    return score_cases(frame, store=ui.get_store(), cohort=cohort, features=features,
+                       crops=crops)
 
 
 def _thresholds(registry: pd.DataFrame) -> dict[str, float | None]:
@@ -136,24 +137,10 @@ if mode == MODES[2]:
         st.session_state.pop(CT_STATE, None)
     elif st.session_state.get(CT_STATE, {}).get("file_id") != upload.file_id:
         state = {"file_id": upload.file_id, "name": upload.name}
-        data = upload.getvalue()
         try:
-            if not data:
-                raise dicom.DicomError(f"{upload.name}: the file is empty")
-            if not upload.name.lower().endswith((".zip", ".dcm", ".dicom")) and \
-                    not data[128:132] == b"DICM":
-                raise dicom.DicomError(
-                    f"{upload.name}: not a DICOM upload; give a .zip of a CT series or a .dcm file")
-            volume, meta = dicom.read_series(data)
-            state.update(volume=volume, meta=meta)
-            try:
-                state["seg_mask"] = dicom.read_seg(data, meta)
-            except dicom.DicomError:
-                state["seg_mask"] = None
+            state["ct"] = cases.read_ct_upload(upload.getvalue(), upload.name)
         except (dicom.DicomError, ValueError) as exc:
             state["error"] = str(exc)
-        finally:
-            del data
         st.session_state[CT_STATE] = state
         st.session_state.pop(RESULT, None)
     ct = st.session_state.get(CT_STATE)
@@ -161,14 +148,15 @@ if mode == MODES[2]:
         ui.show_error(ct["error"])
         ct = None
     elif ct:
-        volume, meta = ct["volume"], ct["meta"]
+        upload_ct = ct["ct"]
+        volume, meta = upload_ct.volume, upload_ct.meta
         st.caption(f"Read {meta['n_slices']} slices of {meta['rows']} × {meta['columns']} pixels "
                    f"({meta['pixel_spacing_mm'][0]:.2f} mm pixels, "
                    f"{meta['spacing_mm'][0]:.1f} mm apart); de-identified on arrival.")
         left, right = st.columns([1, 1])
         with left:
-            if ct.get("seg_mask") is not None and ct["seg_mask"].any():
-                mask = ct["seg_mask"]
+            if upload_ct.seg_mask is not None:
+                mask = upload_ct.seg_mask
                 k = int(np.argmax(mask.sum(axis=(1, 2))))
                 st.success("Lesion region from the DICOM SEG in the upload.")
                 fig = make_ct_slice_figure(volume[k], None, mask=mask[k],
@@ -210,27 +198,24 @@ if mode in (MODES[0], MODES[2]):
         st.rerun()
     if run and live is not None:
         features = None
+        crops = None
         image_meta = None
         notes = []
         try:
             if mode == MODES[2]:
                 if not ct or ct.get("mask") is None:
                     raise ValueError("upload a CT series and mark the lesion before scoring")
-                feats = lesion_features(ct["volume"], ct["mask"], ct["meta"]["spacing_mm"])
+                upload_ct = ct["ct"]
+                feats, crop = cases.lesion_inputs(upload_ct, ct["mask"])
+                crops = {"case-1": crop}
                 known = store.load_feature_names(ui.get_store(), cohort_name)
                 known = list(known["feature"]) if len(known) else []
                 features = cases.lesion_feature_frame("case-1", feats, known)
                 used = [c for c in features.columns if c != "patient_id"]
                 notes.append("Lesion features used by the tabular models: "
                              + (", ".join(used) if used else "none (no matching feature names)"))
-                image_meta = {k: ct["meta"][k] for k in (
-                    "series_uid", "modality", "manufacturer", "manufacturer_model", "n_slices",
-                    "rows", "columns", "pixel_spacing_mm", "spacing_mm", "slice_thickness_mm",
-                    "deidentified")}
-                image_meta["lesion_region"] = ct.get("region")
-                image_meta["lesion_features"] = {k: (None if not np.isfinite(v) else float(v))
-                                                 for k, v in feats.items()}
-            scores = _score(live, cohort_name, features)
+                image_meta = upload_ct.image_metadata(ct.get("region"), feats)
+            scores = _score(live, cohort_name, features, crops)
             st.session_state[RESULT] = {"source": "ct" if features is not None else "form",
                                         "cases": live, "scores": scores,
                                         "image_metadata": image_meta, "notes": notes,

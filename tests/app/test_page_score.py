@@ -23,6 +23,19 @@ ENTRIES = {"max_diameter_cm": 4.0, "n_liver_lesions": 3, "cea_ng_ml": 35.0,
 
 
 @pytest.fixture()
+def score_store(demo_store_path):
+    """The store for checks, closed after each test together with the app's cached
+    connection, so that a browser test later in the session can open the file."""
+    s = store.Store(demo_store_path)
+    yield s
+    s.close()
+    from crlm.ui import loaders
+
+    loaders._open_store(str(demo_store_path)).close()
+    loaders._open_store.clear()
+
+
+@pytest.fixture()
 def at(demo_store_path, monkeypatch) -> AppTest:
     monkeypatch.setenv("CRLM_DEMO_MODE", "1")
     app = AppTest.from_file(APP, default_timeout=180)
@@ -51,7 +64,7 @@ def _errors(at: AppTest) -> str:
     return " | ".join(e.value for e in at.error)
 
 
-def test_form_scores_equal_score_cases(at, demo_store):
+def test_form_scores_equal_score_cases(at, score_store):
     _fill(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Tumour burden score (TBS)"] == "5.0"
@@ -62,8 +75,8 @@ def test_form_scores_equal_score_cases(at, demo_store):
     assert not at.error, _errors(at)
     shown = _shown_scores(at)
     frame = cases.case_from_form(cases.form_values(ENTRIES))
-    expected = cases.scores_table(score_cases(frame, store=demo_store, cohort="demo"))
-    registry = store.load_models(demo_store, cohort="demo")
+    expected = cases.scores_table(score_cases(frame, store=score_store, cohort="demo"))
+    registry = store.load_models(score_store, cohort="demo")
     labels = dict(zip(registry["model_id"], registry["name"]))
     expected["model"] = expected["model_id"].map(labels)
     merged = shown.merge(expected, on=["task", "model", "version"], suffixes=("_page", "_direct"))
@@ -97,8 +110,8 @@ def test_threshold_from_models_page_sets_the_class(at):
     assert table[table["threshold"] == 0.0].iloc[0]["predicted_class"] == "responder"
 
 
-def test_batch_upload_scores_good_rows_and_lists_bad_ones(at, demo_store):
-    before = store.table_checksums(demo_store)
+def test_batch_upload_scores_good_rows_and_lists_bad_ones(at, score_store):
+    before = store.table_checksums(score_store)
     at.radio(key="score_mode").set_value(MODES[1]).run()
     text = ("age_years,sex,max_diameter_cm,n_liver_lesions,kras,cea_ng_ml\n"
             "55,male,3.5,2,mutant,12\n"
@@ -115,7 +128,7 @@ def test_batch_upload_scores_good_rows_and_lists_bad_ones(at, demo_store):
     summary = [d.value for d in at.dataframe if "case" in d.value.columns and
                "response.logistic" in d.value.columns][0]
     assert list(summary["case"]) == ["row-2", "row-5"]
-    assert store.table_checksums(demo_store) == before
+    assert store.table_checksums(score_store) == before
 
 
 @pytest.mark.parametrize("mode,name,data,fragment", [
@@ -127,14 +140,14 @@ def test_batch_upload_scores_good_rows_and_lists_bad_ones(at, demo_store):
     (2, "notes.txt", b"hello", "not a DICOM upload"),
     (2, "empty.zip", b"", "empty"),
 ])
-def test_bad_uploads_give_a_message_and_change_nothing(at, demo_store, mode, name, data,
+def test_bad_uploads_give_a_message_and_change_nothing(at, score_store, mode, name, data,
                                                        fragment):
     if data is None:
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as zf:
             zf.writestr("readme.txt", "not an image")
         data = buf.getvalue()
-    before = store.table_checksums(demo_store)
+    before = store.table_checksums(score_store)
     at.radio(key="score_mode").set_value(MODES[mode]).run()
     key = "score_batch_upload" if mode == 1 else "score_ct_upload"
     at.file_uploader(key=key).set_value((name, data, "application/octet-stream")).run()
@@ -142,7 +155,7 @@ def test_bad_uploads_give_a_message_and_change_nothing(at, demo_store, mode, nam
     messages = _errors(at) + " | " + " | ".join(w.value for w in at.warning) + " | " + \
         " | ".join(d.value.to_string() for d in at.dataframe if "problem" in d.value.columns)
     assert fragment in messages
-    assert store.table_checksums(demo_store) == before
+    assert store.table_checksums(score_store) == before
 
 
 def test_form_widgets_carry_the_contract_ranges_and_units(at):
@@ -158,15 +171,15 @@ def _shown_scores_present(at) -> bool:
     return any("predicted_class" in d.value.columns for d in at.dataframe)
 
 
-def test_save_reopen_and_delete_with_audit(at, demo_store):
+def test_save_reopen_and_delete_with_audit(at, score_store):
     _fill(at)
     at.button(key="score_run").click().run()
-    before = store.table_checksums(demo_store)
+    before = store.table_checksums(score_store)
     # an identifying label is refused and nothing is stored
     at.text_input(key="score_label").set_value("Mr Smith 12/03/1961").run()
     at.button(key="score_save").click().run()
     assert "Not saved" in _errors(at)
-    assert store.table_checksums(demo_store) == before
+    assert store.table_checksums(score_store) == before
     # a plain label is saved with the case and its audit row
     at.text_input(key="score_label").set_value("MDT week 12, case 3").run()
     at.button(key="score_save").click().run()
@@ -174,12 +187,12 @@ def test_save_reopen_and_delete_with_audit(at, demo_store):
     saved = [s.value for s in at.success if s.value.startswith("Saved as case")]
     assert saved
     case_id = int(saved[0].split()[-1].rstrip("."))
-    record = store.load_case(demo_store, case_id)
+    record = store.load_case(score_store, case_id)
     assert record["label"] == "MDT week 12, case 3" and record["created_by"] == "demo"
     assert record["inputs"]["max_diameter_cm"] == 4.0 and record["inputs"]["kras"] == "wild-type"
     assert "patient_id" not in record["inputs"]
     assert {m["model_id"] for m in record["scores"]["models"]} >= {"response.logistic"}
-    audit = store.load_audit_log(demo_store)
+    audit = store.load_audit_log(score_store)
     assert ((audit["action"] == "save_case") & (audit["object"] == f"case:{case_id}")).any()
     # reopen: clear the form, then reopen refills it and shows the saved scores
     at.button(key="score_clear").click().run()
@@ -194,6 +207,6 @@ def test_save_reopen_and_delete_with_audit(at, demo_store):
     # delete, with its audit row
     at.selectbox(key="score_saved_choice").set_value(case_id).run()
     at.button(key="score_delete").click().run()
-    assert store.load_case(demo_store, case_id) is None
-    audit = store.load_audit_log(demo_store)
+    assert store.load_case(score_store, case_id) is None
+    audit = store.load_audit_log(score_store)
     assert ((audit["action"] == "delete_case") & (audit["object"] == f"case:{case_id}")).any()

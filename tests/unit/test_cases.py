@@ -245,3 +245,31 @@ def test_form_values_accept_widget_text_and_typed_values():
     assert cases.form_values({"bilobar": False})["bilobar"] == "no"
     assert cases.form_values({"n_liver_lesions": 3.0})["n_liver_lesions"] == 3
     assert cases.form_values({})["kras"] == "unknown"
+
+
+# -- CT uploads ---------------------------------------------------------------------------
+def test_ct_upload_read_in_memory_with_seg_and_lesion_inputs(tmp_path):
+    from crlm.ingest.synthetic_ct import make_sample_cases
+
+    sample = make_sample_cases(tmp_path, n=1)[0]
+    data = open(sample.path, "rb").read()
+    ct = cases.read_ct_upload(data, "case.zip")
+    assert ct.volume.shape == sample.shape_zyx and ct.seg_mask is not None
+    assert ct.meta["deidentified"] is True
+    features, crop = cases.lesion_inputs(ct, ct.seg_mask)
+    assert features["max_diameter_cm"] == pytest.approx(sample.diameter_cm, rel=0.25)
+    assert crop.ndim == 4 and crop.shape[0] == 1
+    meta = ct.image_metadata({"source": "DICOM SEG"}, features)
+    assert meta["n_slices"] == sample.shape_zyx[0] and meta["lesion_region"]["source"] == "DICOM SEG"
+    assert sample.patient_label not in repr(meta) and "SYNTHETIC" not in repr(meta)
+
+
+@pytest.mark.parametrize("data,fragment", [
+    (b"", "empty"), (b"hello", "not a DICOM upload"), (b"PK\x03\x04broken", "scan.zip"),
+])
+def test_bad_ct_uploads_are_refused(data, fragment):
+    from crlm.ingest.dicom import DicomError
+
+    with pytest.raises(DicomError) as err:
+        cases.read_ct_upload(data, "scan.zip")
+    assert fragment in str(err.value)
