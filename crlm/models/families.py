@@ -80,8 +80,9 @@ def _svm(seed: int, fast: bool):
 def _random_forest(seed: int, fast: bool):
     from sklearn.ensemble import RandomForestClassifier
 
-    return RandomForestClassifier(n_estimators=40 if fast else 300, min_samples_leaf=3,
-                                  max_features="sqrt", n_jobs=1, random_state=seed)
+    return RandomForestClassifier(n_estimators=40 if fast else 200, min_samples_leaf=5,
+                                  max_depth=10, max_features="sqrt", n_jobs=1,
+                                  random_state=seed)
 
 
 def _gradient_boosting(seed: int, fast: bool):

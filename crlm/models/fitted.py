@@ -158,11 +158,15 @@ class FittedModel:
         summed = np.atleast_2d(values) @ self.membership_
         return [dict(zip(self.columns, map(float, row))) for row in summed]
 
-    def _tree_values(self, Z) -> np.ndarray:
-        import shap
+    def prepare_explainer(self) -> None:
+        """Build the tree explainer now (once per loaded model) rather than on first use."""
+        if self.explainer == "tree" and self._tree_explainer is None:
+            import shap
 
-        if self._tree_explainer is None:
             self._tree_explainer = shap.TreeExplainer(self.pipeline[-1])
+
+    def _tree_values(self, Z) -> np.ndarray:
+        self.prepare_explainer()
         Z = np.asarray(Z, dtype=float)
         values = self._tree_explainer.shap_values(Z, check_additivity=False)
         if isinstance(values, list):

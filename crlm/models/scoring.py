@@ -71,6 +71,9 @@ def load_model(model_id: str, version: int, artefact_dir=None, *, folder=None):
     if cached is not None:
         return cached
     model, _ = load_artefact(folder, expect_model_id=model_id, expect_version=version)
+    prepare = getattr(model, "prepare_explainer", None)
+    if prepare is not None:
+        prepare()
     with _lock:
         _models[key] = model
     return model
