@@ -23,7 +23,7 @@ MODES = ("Form", "Table of cases (CSV / Excel)", "CT series (DICOM .zip) + form"
 RESULT = "score_result"
 CT_STATE = "score_ct"
 BATCH_STATE = "score_batch"
-SCORE_COLUMNS_SHOWN = ["task", "model", "version", "kind", "shown_score", "threshold",
+SCORE_COLUMNS_SHOWN = ["model", "version", "kind", "shown_score", "threshold",
                        "predicted_class", "percentile", "flags"]
 SCORE_COLUMN_CONFIG = {
     "shown_score": st.column_config.NumberColumn("score", format="%.3f"),
@@ -248,8 +248,10 @@ def _show_scores(case: pd.DataFrame, scores: pd.DataFrame, *, imaging: bool) -> 
     missing = cases.could_not_score(scores, registry, imaging_given=imaging)
     if len(missing):
         st.markdown("**Could not score**")
-        st.markdown("\n".join(f"- `{r['model_id']}` ({r['task']}): {r['reason']}"
-                               for r in missing.to_dict("records")))
+        grouped = missing.assign(family=missing["model_id"].str.split(".").str[-1]) \
+            .groupby(["family", "reason"], sort=False)["task"].agg(list).reset_index()
+        st.markdown("\n".join(f"- `{r['family']}` ({', '.join(r['task'])}): {r['reason']}"
+                               for r in grouped.to_dict("records")))
     flags = cases.case_flags(scores)
     if flags["imputed_inputs"]:
         st.warning("Imputed by the models (unknown): " + ", ".join(flags["imputed_inputs"]))

@@ -56,8 +56,11 @@ def _fill(at: AppTest, entries=ENTRIES) -> None:
 
 
 def _shown_scores(at: AppTest) -> pd.DataFrame:
+    """The page's score tables, one per task in the page's task order."""
     tables = [d.value for d in at.dataframe if "predicted_class" in d.value.columns]
-    return pd.concat(tables, ignore_index=True)
+    assert len(tables) == len(cases.TASK_ORDER)  # every task applies to the test case
+    return pd.concat([t.assign(task=cases.TASK_LABELS[task])
+                      for t, task in zip(tables, cases.TASK_ORDER)], ignore_index=True)
 
 
 def _errors(at: AppTest) -> str:
