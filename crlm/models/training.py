@@ -10,6 +10,7 @@ centre, which no training step ever sees.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -295,7 +296,9 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
 
     Returns one row per registered model: model, task, family, kind, version, n,
     n_external, AUC [95% CI] (out-of-fold), AUC external, Brier, C-index,
-    C-index external.
+    C-index external. A task the cohort cannot support (no known outcome, too
+    few patients in a class for the folds) is skipped with a warning and listed
+    in ``table.attrs["skipped"]``; if nothing can be trained, ``ValueError``.
     """
     from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
@@ -311,6 +314,7 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
         raise ValueError("no family serves the requested tasks")
     steps = sum(1 if f.kind in ("clinical", "fusion") else folds + 1 for _, f in plan)
     rows = []
+    skipped: list[str] = []
     context: dict = {}
     # Small models fit fastest single-threaded, and do not fight other work for cores.
     with threadpool_limits(limits=1), tqdm(total=steps, desc="training", unit="fit",
@@ -322,9 +326,16 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
             frame = task_frame(data, task)
             split = frame["cohort_split"].astype("object")
             dev, ext = frame[(split == DEVELOPMENT).to_numpy()], frame[(split == EXTERNAL).to_numpy()]
-            if dev.empty:
-                raise ValueError(f"task {task.name}: no development patients with a known outcome")
-            fold_of = assign_folds(dev, task, folds, seed)
+            try:
+                if dev.empty:
+                    raise ValueError(f"task {task.name}: no development patients with a known "
+                                     "outcome")
+                fold_of = assign_folds(dev, task, folds, seed)
+            except ValueError as exc:  # a cohort without this outcome: train the other tasks
+                skipped.append(str(exc))
+                warnings.warn(f"skipped: {exc}", stacklevel=2)
+                bar.update(sum(1 if f.kind in ("clinical", "fusion") else folds + 1 for f in todo))
+                continue
             train_hash = training_hash(frame)
             context[task.name] = {}
             for family in todo:
@@ -349,4 +360,8 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
                     fold_of=fold_of, ext=ext, train_hash=train_hash, seed=seed, folds=folds,
                     fast=fast, artefact_dir=root)
                 rows.append(_row(f"{task.name}.{family.name}", task, family, version, metrics))
-    return pd.DataFrame(rows)
+    if not rows:
+        raise ValueError("nothing was trained: " + "; ".join(skipped))
+    table = pd.DataFrame(rows)
+    table.attrs["skipped"] = skipped
+    return table
