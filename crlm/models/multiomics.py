@@ -29,7 +29,7 @@ from crlm.models.tasks import BINARY
 
 FUSION_WEIGHT_CNN = 0.3
 FUSION_WEIGHT_GENOMIC = 0.7
-CROP_SIZE = 32
+CROP_SIZE = 64  # as crlm.models.imaging.case_crop cuts an uploaded CT
 CROP_SLICES = 3
 
 

@@ -257,13 +257,16 @@ def _image_rows(model, rec: dict, sub: pd.DataFrame, crops, scored) -> list[dict
     rows = []
     for pid in sub["patient_id"]:
         case_crops = None if crops is None else crops.get(pid)
-        if case_crops is None or not len(case_crops):
+        if case_crops is None or not np.size(case_crops):
             rows.append({"score": np.nan, "reason": "needs CT lesion crops of this case "
                          "(upload a CT series with a lesion segmentation)"})
             continue
         task = rec["task"]
         if rec["kind"] == "imaging":
-            value = model.patient_scores(np.asarray(case_crops), [pid] * len(case_crops))
+            case_crops = np.asarray(case_crops)
+            if case_crops.ndim == 3:  # one lesion: [slices, H, W]
+                case_crops = case_crops[None]
+            value = model.patient_scores(case_crops, [pid] * len(case_crops))
             score = float(value.iloc[0])
         else:
             parts = [scored.get((pid, task, name)) for name in ("cnn", "genomic_rf")]
