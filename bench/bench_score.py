@@ -7,7 +7,8 @@
   and draws every table and figure, and a plain rerun that redraws them
   (goal: well under a second after the models are loaded);
 * a 100-slice CT upload (zip of DICOM + SEG, in memory): read and de-identify,
-  SEG mask, lesion features and scoring with the lesion features (goal: < 5 s) —
+  SEG mask, lesion features and crop, scoring with them (CNN and fusion models
+  included when the store has them) (goal: < 5 s) —
   baseline: a plain ``pydicom.dcmread`` loop over the zip's files + ``np.stack``.
 
 The store is ``CRLM_BENCH_DB`` when set (a trained store), else a small demo
@@ -102,7 +103,6 @@ def _page_timings(path: Path) -> tuple[float, float]:
 def run(quick: bool) -> list[Result]:
     from crlm import cases, store
     from crlm.models import clear_caches, score_cases
-    from crlm.models.imaging import lesion_features
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,9 +128,9 @@ def run(quick: bool) -> list[Result]:
 
             def ct_case():
                 ct = cases.read_ct_upload(data, "bench.zip")
-                feats = lesion_features(ct.volume, ct.seg_mask, ct.meta["spacing_mm"])
+                feats, crop = cases.lesion_inputs(ct, ct.seg_mask)
                 features = cases.lesion_feature_frame("case-1", feats, known)
-                return score_cases(case, store=s, features=features)
+                return score_cases(case, store=s, features=features, crops={"case-1": crop})
 
             t_ct, _ = timed(ct_case, repeat=2)
             t_base, _ = timed(lambda: _pydicom_baseline(data), repeat=2)
