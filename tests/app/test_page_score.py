@@ -213,3 +213,39 @@ def test_save_reopen_and_delete_with_audit(at, score_store):
     assert store.load_case(score_store, case_id) is None
     audit = store.load_audit_log(score_store)
     assert ((audit["action"] == "delete_case") & (audit["object"] == f"case:{case_id}")).any()
+
+
+def test_ct_upload_with_seg_and_a_drawn_region(at, score_store, tmp_path):
+    import pydicom.data
+
+    from crlm.ingest.synthetic_ct import make_sample_cases
+
+    sample = make_sample_cases(tmp_path, n=1)[0]
+    at.radio(key="score_mode").set_value(MODES[2]).run()
+    at.file_uploader(key="score_ct_upload").set_value(
+        ("case_01.zip", open(sample.path, "rb").read(), "application/zip")).run()
+    assert not at.exception, at.exception
+    assert any("Lesion region from the DICOM SEG" in s.value for s in at.success)
+    _fill(at, {"kras": "wild-type", "nras": "wild-type", "biologic": "anti-EGFR"})
+    at.button(key="score_run").click().run()
+    assert not at.exception, at.exception
+    assert any("Lesion features used by the tabular models" in c.value for c in at.caption)
+    assert _shown_scores_present(at)
+    at.text_input(key="score_label").set_value("imaging case").run()
+    at.button(key="score_save").click().run()
+    case_id = int([s.value for s in at.success if s.value.startswith("Saved as case")][0]
+                  .split()[-1].rstrip("."))
+    meta = store.load_case(score_store, case_id)["image_metadata"]
+    assert meta["n_slices"] == sample.shape_zyx[0] and meta["deidentified"] is True
+    assert meta["lesion_region"]["source"] == "DICOM SEG"
+    assert meta["lesion_features"]["max_diameter_cm"] > 0
+    assert sample.patient_label not in str(meta)
+    # a real scanner file without SEG: the lesion is marked with the slice viewer
+    real = open(pydicom.data.get_testdata_file("CT_small.dcm"), "rb").read()
+    at.file_uploader(key="score_ct_upload").set_value(("CT_small.dcm", real,
+                                                       "application/dicom")).run()
+    assert any("No DICOM SEG" in i.value for i in at.info)
+    at.number_input(key="score_ct_radius").set_value(10.0).run()
+    at.button(key="score_run").click().run()
+    assert not at.exception, at.exception
+    assert _shown_scores_present(at)
