@@ -162,5 +162,6 @@ def test_table_upload_lists_bad_rows_and_wrong_files_are_refused(score_url, page
     wrong.write_bytes(b"%PDF-1.4 not a table")
     _upload(page, "Cases (CSV", wrong)
     page.get_by_text("cases are read from .csv, .tsv or .xlsx files").wait_for()
-    assert page.get_by_text("Scores of 1 cases").count() == 0
+    _idle(page)
+    expect(page.get_by_text("Scores of 1 cases")).to_have_count(0)
     screenshot(page, "score_table_refused", tmp_path)
