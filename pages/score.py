@@ -40,6 +40,17 @@ def _similarity_index(path: str, key: tuple) -> tuple[SimilarityIndex, pd.DataFr
     return SimilarityIndex.build(cohort), cohort
 
 
+@st.cache_resource(show_spinner="Loading the models…", max_entries=4)
+def _warm_models(path: str, cohort: str, versions: tuple) -> bool:
+    """Load every current model of the cohort once per process (score_cases keeps them),
+    so that the first Score click does not pay for loading; best effort."""
+    try:
+        score_cases(cases.case_from_form({}), store=ui.get_store(), cohort=cohort, explain=False)
+    except Exception:  # the real scoring call reports any problem with its message
+        return False
+    return True
+
+
 def _filter_key(filt) -> tuple:
     return tuple(sorted(filt.to_query_params().items()))
 
@@ -75,6 +86,9 @@ registry = ui.load_models(cohort_name)
 if registry.empty:
     st.info(f"Cohort {cohort_name!r} has no trained models yet: train them with "
             "`python -m crlm train` (or on the Admin page).")
+else:
+    _warm_models(ui.store_path(), cohort_name,
+                 tuple(zip(registry["model_id"], registry["version"].astype(int))))
 thresholds = _thresholds(registry)
 labels = _labels(registry)
 
