@@ -107,6 +107,9 @@ def _fill_number(page, label: str, value: str) -> None:
 def _score(page) -> None:
     page.get_by_role("button", name="Score case").click()
     page.get_by_text("Why: contributions to the chosen model's score").wait_for(timeout=120_000)
+    page.get_by_text("Saved cases", exact=True).wait_for()
+    _idle(page)
+    page.wait_for_timeout(300)
     _idle(page)
 
 
@@ -144,6 +147,8 @@ def test_ct_upload_scores_and_report_downloads(score_url, page, tmp_path):
     _upload(page, "CT series", real)
     page.get_by_text("No DICOM SEG in the upload: mark the lesion on a slice.").wait_for()
     page.get_by_text("Read 1 slices of 128 × 128 pixels").wait_for()
+    _idle(page)
+    expect(page.get_by_text("Why: contributions to the chosen model's score")).to_have_count(0)
     _score(page)
     assert "Response (RECIST CR/PR)" in page.locator("body").inner_text()
     screenshot(page, "score_ct_small", tmp_path)
