@@ -31,6 +31,10 @@ FUSION_WEIGHT_CNN = 0.3
 FUSION_WEIGHT_GENOMIC = 0.7
 CROP_SIZE = 64  # as crlm.models.imaging.case_crop cuts an uploaded CT
 CROP_SLICES = 3
+CNN_EPOCHS = 25
+CNN_PATIENCE = 8
+CNN_LEARNING_RATE = 5e-3
+CNN_BATCH_SIZE = 32
 
 
 class CnnModel:
@@ -126,11 +130,11 @@ def train_cnn_family(*, store, cohort, task, family, dev, ext, fold_of, seed, fa
     labels = dev["responder"].astype(bool).astype(int)
     label_by_patient = dict(zip(dev.index.astype(str), labels))
     dev_owners = owners[in_dev]
-    epochs = 4 if fast else 12
     oof_crops, network = train_cnn(
         crops[in_dev], [label_by_patient[o] for o in dev_owners], dev_owners,
         folds=np.array([fold_by_patient[o] for o in dev_owners]), seed=int(seed),
-        epochs=epochs, device=None)
+        epochs=6 if fast else CNN_EPOCHS, patience=CNN_PATIENCE, lr=CNN_LEARNING_RATE,
+        batch_size=CNN_BATCH_SIZE, device=None)
     if on_fold:
         for _ in range(int(np.max(fold_of)) + 2):
             on_fold()
