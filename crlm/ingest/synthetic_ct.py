@@ -338,9 +338,10 @@ def make_sample_cases(out_dir: str | os.PathLike, n: int = 3, seed: int = 202406
             seg_path = write_seg(Path(tmp) / "SEG" / "lesion_seg.dcm", ct_paths, mask, seed + i, label)
             buf = io.BytesIO()
             with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-                for p in ct_paths:
-                    zf.write(p, f"CT/{p.name}")
-                zf.write(seg_path, "SEG/lesion_seg.dcm")
+                for name, p in [(f"CT/{p.name}", p) for p in ct_paths] + [("SEG/lesion_seg.dcm", seg_path)]:
+                    info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    zf.writestr(info, Path(p).read_bytes())
         target = out / f"case_{i + 1:02d}.zip"
         target.write_bytes(buf.getvalue())
         cases.append(SampleCase(

@@ -10,6 +10,15 @@ from crlm.models.imaging import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small convolutions: one thread is as fast and immune to shared-core contention."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def test_forward_backward_shapes():
     model = ResNet18(in_channels=3, n_classes=2, base_width=8, input_size=16)
     x = torch.randn(5, 3, 16, 16, requires_grad=True)

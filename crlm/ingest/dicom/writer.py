@@ -207,6 +207,17 @@ def write_seg_file(
             device_serial_number="SYNTHETIC",
             series_description="Synthetic lesion region",
         )
+    # fixed dates, times and UIDs so the same call writes the same bytes
+    dimension_uid = synthetic_uid(seed, patient_label, "seg-dimension-organization")
+    for elem in seg.iterall():
+        if elem.keyword in ("InstanceCreationDate", "ContentDate", "SeriesDate"):
+            elem.value = "20000101"
+        elif elem.keyword in ("InstanceCreationTime", "ContentTime", "SeriesTime"):
+            elem.value = "120000"
+        elif elem.keyword == "ContributionDateTime":
+            elem.value = "20000101120000"
+        elif elem.keyword == "DimensionOrganizationUID":
+            elem.value = dimension_uid
     path = Path(out_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     seg.save_as(path)
