@@ -1,31 +1,31 @@
 """CRLM Cohort Explorer: navigation, page config and the shared sidebar filter."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from crlm import config, ui
+from crlm.privacy import install_log_filter
 from crlm.store import StoreError
+
+install_log_filter()  # screens every log record of the server process for identifiers
 
 st.set_page_config(page_title="CRLM Cohort Explorer", page_icon=":material/biotech:",
                    layout="wide")
 
-HERE = Path(__file__).parent
 PAGES = [
-    ("pages/cohort.py", "Cohort", ":material/groups:", "browse"),
-    ("pages/models.py", "Models", ":material/query_stats:", "browse"),
-    ("pages/survival.py", "Survival", ":material/monitoring:", "browse"),
-    ("pages/subgroups.py", "Subgroups", ":material/account_tree:", "browse"),
-    ("pages/score.py", "Score a case", ":material/person_search:", "score"),
-    ("pages/admin.py", "Admin", ":material/admin_panel_settings:", "import"),
+    ("views/cohort.py", "Cohort", ":material/groups:", "browse"),
+    ("views/models.py", "Models", ":material/query_stats:", "browse"),
+    ("views/survival.py", "Survival", ":material/monitoring:", "browse"),
+    ("views/subgroups.py", "Subgroups", ":material/account_tree:", "browse"),
+    ("views/score.py", "Score a case", ":material/person_search:", "score"),
+    ("views/admin.py", "Admin", ":material/admin_panel_settings:", "import"),
 ]
 
 user = ui.sign_in_gate()
 pages = [
     st.Page(path, title=title, icon=icon, default=(i == 0))
     for i, (path, title, icon, action) in enumerate(PAGES)
-    if (HERE / path).exists() and ui.user_can(action, user)
+    if ui.user_can(action, user)
 ]
 nav = st.navigation(pages)
 

@@ -83,7 +83,7 @@ def _page_timings(path: Path) -> tuple[float, float]:
     os.environ["CRLM_DB"] = str(path)
     os.environ["CRLM_DEMO_MODE"] = "1"
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
-    at.switch_page("pages/score.py").run()
+    at.switch_page("views/score.py").run()
     for name, value in ENTRIES.items():
         widget = (at.selectbox if isinstance(value, str) else at.number_input)(key=f"score_in_{name}")
         widget.set_value(value)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from crlm import clinical, config
 from crlm.config import Column
+from crlm.privacy import describe_findings, screen_free_text
 
 UNKNOWN = "unknown"
 YES, NO = "yes", "no"
@@ -540,19 +541,15 @@ _IDENTIFIER_PATTERNS = (
 def screen_label(label: str) -> str:
     """The label, stripped, or ``ValueError`` when it looks like it identifies a patient.
 
-    Uses ``crlm.privacy.screen_free_text`` when the project has it, and these
-    patterns in any case: long numbers, dates, e-mail addresses, titled names,
-    "Surname, Firstname", DOB/MRN/NHS and phone numbers.
+    Screens with ``crlm.privacy.screen_free_text`` and these patterns besides: long
+    numbers, dates, e-mail addresses, titled names, "Surname, Firstname", DOB/MRN/NHS
+    and phone numbers.
     """
     text = (label or "").strip()
     if len(text) > MAX_LABEL_CHARS:
         raise ValueError(f"the case label is {len(text)} characters; keep it under "
                          f"{MAX_LABEL_CHARS} (a short non-identifying note)")
-    try:
-        from crlm.privacy import describe_findings, screen_free_text
-    except ImportError:  # pragma: no cover - the project ships crlm.privacy
-        screen_free_text = None
-    if screen_free_text is not None and text:
+    if text:
         _clean, findings = screen_free_text(text)
         if findings:
             raise ValueError(f"the case label looks like it identifies a patient "

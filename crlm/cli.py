@@ -106,6 +106,115 @@ def cmd_samples(args) -> int:
     return 0
 
 
+# -- import / export ------------------------------------------------------------
+def cmd_import(args) -> int:
+    from crlm.ingest.importer import import_command
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"no such file: {args.file}")
+    with _open_store(args, retry_s=5.0) as store:
+        return import_command(store, str(path), mapping=args.mapping, cohort=args.cohort,
+                              dry_run=args.dry_run, actor="cli")
+
+
+def cmd_export(args) -> int:
+    from crlm.ingest.export import ExportError, export_cohort
+
+    with _open_store(args, create=False, retry_s=5.0) as store:
+        try:
+            result = export_cohort(store, args.cohort, args.file, args.format)
+        except ExportError as exc:
+            raise CliError(str(exc)) from None
+    print(", ".join(f"{k}: {v}" for k, v in result.to_dict().items()))
+    return 0
+
+
+# -- users -----------------------------------------------------------------------
+def _read_password(args) -> str | None:
+    if getattr(args, "oidc", False):
+        return None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        import getpass
+
+        password = getpass.getpass("Password (10 characters or more): ")
+        if getpass.getpass("Password again: ") != password:
+            raise CliError("the two passwords differ; nothing was changed")
+    if not password:
+        raise CliError("empty password; nothing was changed")
+    return password
+
+
+def _users(fn):
+    def run(args) -> int:
+        from crlm import auth
+
+        try:
+            return fn(auth, args) or 0
+        except auth.UsersFileError as exc:
+            raise CliError(str(exc)) from None
+    return run
+
+
+@_users
+def cmd_users_add(auth, args):
+    user = auth.add_user(args.users, args.name, args.role, _read_password(args))
+    print(f"added {user['name']} ({user['role']}) to {auth.users_path(args.users)}")
+
+
+@_users
+def cmd_users_set_role(auth, args):
+    user = auth.set_role(args.users, args.name, args.role)
+    print(f"{user['name']} is now {user['role']}")
+
+
+@_users
+def cmd_users_passwd(auth, args):
+    auth.set_password(args.users, args.name, _read_password(args))
+    print(f"password changed for {auth.normalise_name(args.name)}")
+
+
+@_users
+def cmd_users_remove(auth, args):
+    auth.remove_user(args.users, args.name)
+    print(f"removed {auth.normalise_name(args.name)}")
+
+
+@_users
+def cmd_users_list(auth, args):
+    users = auth.list_users(args.users)
+    if not users:
+        print(f"no users in {auth.users_path(args.users)}")
+    for u in users:
+        print(f"{u['name']}\t{u['role']}\t{'password' if u['password'] else 'single sign-on'}")
+
+
+# -- backup / restore ------------------------------------------------------------
+def cmd_backup(args) -> int:
+    from crlm.store.backup import backup
+
+    path = config.db_path(args.db)
+    if not path.is_file():
+        raise CliError(f"no store at {path}")
+    manifest = backup(path, args.dest)
+    tables = manifest.get("tables", {})
+    print(f"backup of {path} written to {args.dest} ({len(tables)} tables)")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from crlm.store.backup import restore
+
+    target = args.target or args.db
+    if not target:
+        raise CliError("restore needs --db NEW_STORE_PATH (a file that does not exist yet)")
+    restore(args.src, target)
+    print(f"restored {args.src} into {target}; every table matches the manifest")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -151,10 +260,60 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("input", metavar="IN")
     q.add_argument("output", metavar="OUT")
     q.set_defaults(func=cmd_dicom_deidentify)
+
+    p = sub.add_parser("import", help="import a centre's cohort table (CSV, TSV, Parquet, Excel)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--mapping", help="mapping file (YAML/TOML) or built-in name, e.g. tcia-crlm "
+                                     "(default: recognised from the header, else exact names)")
+    p.add_argument("--cohort", help="cohort name (default: from the file name)")
+    p.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", help="export a cohort's patients table (CSV, Parquet, Excel)")
+    p.add_argument("cohort", metavar="COHORT")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", choices=["csv", "parquet", "xlsx"],
+                   help="default: from the file name")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("users", help="local users and roles: add, set-role, passwd, remove, list")
+    p.add_argument("--users", help="users file (default: $CRLM_USERS or data/users.toml)")
+    usub = p.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    q = usub.add_parser("add", help="add a user (asks for the password twice)")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--role", required=True, choices=["viewer", "clinician", "admin"])
+    q.add_argument("--oidc", action="store_true",
+                   help="single sign-on user (an e-mail address): no password")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    q.set_defaults(func=cmd_users_add)
+    q = usub.add_parser("set-role", help="change a user's role")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("role", choices=["viewer", "clinician", "admin"])
+    q.set_defaults(func=cmd_users_set_role)
+    q = usub.add_parser("passwd", help="set a user's password")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    q.set_defaults(func=cmd_users_passwd)
+    q = usub.add_parser("remove", help="remove a user (signed out at once)")
+    q.add_argument("name", metavar="NAME")
+    q.set_defaults(func=cmd_users_remove)
+    q = usub.add_parser("list", help="list users and roles (never the hashes)")
+    q.set_defaults(func=cmd_users_list)
+
+    p = sub.add_parser("backup", help="back up the store to a new or empty folder")
+    p.add_argument("dest", metavar="DEST")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="restore a backup folder into a NEW store file (--db)")
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("--db", dest="target", metavar="NEW_DB",
+                   help="the new store file to write (must not exist)")
+    p.set_defaults(func=cmd_restore)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from crlm.privacy import install_log_filter
     from crlm.store import StoreError
 
     parser = build_parser()
@@ -163,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_log_filter()
     try:
         return int(args.func(args) or 0)
     except (CliError, StoreError, ValueError, FileNotFoundError, PermissionError) as exc:

@@ -7,6 +7,10 @@ words like "patient") and replaces each with a placeholder. It is used on case
 labels before they are stored. ``IdentifierLogFilter`` applies the same
 screening to every log record once ``install_log_filter()`` has run.
 
+``neutralise_formulas`` makes text cells that a spreadsheet would run as a
+formula (``=``, ``+``, ``-``, ``@``, tab, carriage return) inert with a leading
+quote; every CSV or Excel export goes through it.
+
 Screening is deliberately eager: masking a harmless number costs little, a
 stored hospital number costs a breach.
 """
@@ -16,6 +20,8 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
+
+import pandas as pd
 
 _MONTHS = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|"
            r"aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
@@ -188,3 +194,34 @@ def uninstall_log_filter() -> None:
         for handler in logging.getLogger().handlers:
             handler.removeFilter(_installed["filter"])
         _installed.clear()
+
+
+# -- spreadsheet formula injection ---------------------------------------------------------
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+NEUTRALISING_QUOTE = "'"
+
+
+def neutralise_cell(value):
+    """``value`` with a leading quote when it is text a spreadsheet would run as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return NEUTRALISING_QUOTE + value
+    return value
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """A copy of ``frame`` whose risky text cells and column names are neutralised, and
+    the number of cells changed. Works by position, so repeated column names are fine."""
+    out = frame.copy()
+    out.columns = [neutralise_cell(str(c)) if isinstance(c, str) else c for c in out.columns]
+    count = 0
+    for i in range(out.shape[1]):
+        s = out.iloc[:, i]
+        if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)
+                or isinstance(s.dtype, pd.CategoricalDtype)):
+            continue
+        text = s.astype(object)
+        risky = text.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_PREFIXES))
+        if risky.any():
+            count += int(risky.sum())
+            out.isetitem(i, text.map(neutralise_cell))
+    return out, count

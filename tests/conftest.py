@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from crlm import config
 
 TEST_PATIENTS = 600
 TEST_SEED = 7

@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from crlm.figures.style import AXIS_COLOR, FONT_SIZE, apply_house_style
+from crlm.privacy import neutralise_formulas
 
 FORMATS = ("png", "svg", "pdf")
 WIDTH_IN = 7.0
@@ -124,26 +125,10 @@ def export_figure(fig: go.Figure, fmt: str, *, title: str = "", caption: str = "
     return data
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _neutralise(value):
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def figure_data_csv(df: pd.DataFrame | None) -> bytes:
     """The data behind a figure as UTF-8 CSV; text cells that a spreadsheet would run
     as a formula (starting with =, +, -, @, tab, carriage return) get a leading quote."""
-    if df is None:
-        df = pd.DataFrame()
-    frame = pd.DataFrame(df).copy()
-    frame.columns = [_neutralise(str(c)) for c in frame.columns]
-    for col in frame.columns:
-        s = frame[col]
-        if s.dtype == object or pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
-            frame[col] = s.astype(object).map(_neutralise)
+    frame, _ = neutralise_formulas(pd.DataFrame(df) if df is not None else pd.DataFrame())
     return frame.to_csv(index=False).encode("utf-8")
 
 

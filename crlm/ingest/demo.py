@@ -207,7 +207,6 @@ def _simulate_block(rng: np.random.Generator, n: int, first_number: int) -> Demo
     extrahepatic = _bernoulli(rng, _sigmoid(-2.1 + 0.5 * burden + 0.2 * right), n)
     cea = np.exp(np.log(19.0) + 0.60 * burden + 1.35 * rng.standard_normal(n))
     cea = np.clip(cea, 0.5, 99_999.0).round(1)
-    tbs = np.hypot(diameter, n_lesions)
 
     # latent biology -----------------------------------------------------------
     genomic_signal = (0.15 * (left | rectum) - 0.35 * right - 0.35 * ras_mutant - 0.5 * braf

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from crlm.config import PATIENT_COLUMN_NAMES, PATIENT_COLUMNS
-from crlm.ingest.importer import FORMULA_PREFIXES, NEUTRALISING_QUOTE
+from crlm.privacy import neutralise_formulas
 
 EXPORT_FORMATS = {"csv": ".csv", "parquet": ".parquet", "xlsx": ".xlsx"}
 _FORMAT_ALIASES = {"excel": "xlsx", "pq": "parquet", "xls": "xlsx"}
@@ -52,24 +52,6 @@ def export_format(path: str | Path, fmt: str | None = None) -> str:
         raise ExportError(f"unknown export format {fmt or Path(path).suffix!r}; use "
                           f"{', '.join(EXPORT_FORMATS)}")
     return name
-
-
-def neutralise_formulas(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """A copy where text cells starting with a formula character get a leading quote."""
-    out = frame.copy()
-    count = 0
-    for col in out.columns:
-        s = out[col]
-        if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
-            continue
-        text = s.astype(object)
-        is_text = text.map(lambda v: isinstance(v, str))
-        risky = is_text & text.where(is_text, "").str.startswith(FORMULA_PREFIXES)
-        if risky.any():
-            count += int(risky.sum())
-            text = text.where(~risky, NEUTRALISING_QUOTE + text.where(risky, "").astype(str))
-            out[col] = text
-    return out, count
 
 
 def cohort_frame(store, cohort: str) -> pd.DataFrame:

@@ -30,19 +30,31 @@ import numpy as np
 import pandas as pd
 
 from crlm import clinical
-from crlm.config import COLUMNS_BY_NAME, DEMO_COHORT, PATIENT_COLUMN_NAMES, PATIENT_COLUMNS, Column
-from crlm.ingest.mapping import (
-    FALSE_TOKENS, TRUE_TOKENS, Mapping, MappingError, detect_mapping, identity_mapping,
-    load_mapping, normalise_header, value_token,
+from crlm.config import (
+    COLUMNS_BY_NAME,
+    DEMO_COHORT,
+    PATIENT_COLUMN_NAMES,
+    PATIENT_COLUMNS,
+    Column,
 )
+from crlm.ingest.mapping import (
+    FALSE_TOKENS,
+    TRUE_TOKENS,
+    Mapping,
+    MappingError,
+    detect_mapping,
+    identity_mapping,
+    load_mapping,
+    normalise_header,
+    value_token,
+)
+from crlm.privacy import FORMULA_PREFIXES, NEUTRALISING_QUOTE
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 TABLE_TYPES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv",
                ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
 # A text cell starting with one of these is neutralised on export (prefixed with a quote)
 # so that a spreadsheet does not run it as a formula; the reader strips that quote again.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-NEUTRALISING_QUOTE = "'"
 COHORT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 EXTRA_FEATURE_SET = "extra"
 PSEUDONYM_KEY_ENV = "CRLM_ID_KEY"

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from sklearn.base import BaseEstimator, ClassifierMixin
+
 from crlm.models.tasks import BINARY, SURVIVAL
 
 ALL_FEATURE_SETS = ("clinical", "radiomic", "genomic")
@@ -93,10 +95,31 @@ def _gradient_boosting(seed: int, fast: bool):
         l2_regularization=1.0, early_stopping=False, random_state=seed)
 
 
-def _knn(seed: int, fast: bool):
-    from sklearn.neighbors import KNeighborsClassifier
+class CappedKNeighborsClassifier(ClassifierMixin, BaseEstimator):
+    """k nearest neighbours with k capped at half the training patients, so a small task
+    (a few dozen RAS wild-type patients in a fold) still fits instead of failing."""
 
-    return KNeighborsClassifier(n_neighbors=25, weights="uniform")
+    def __init__(self, n_neighbors: int = 25):
+        self.n_neighbors = n_neighbors
+
+    def fit(self, X, y):
+        from sklearn.neighbors import KNeighborsClassifier
+
+        k = int(max(1, min(self.n_neighbors, len(y) // 2)))
+        self.model_ = KNeighborsClassifier(n_neighbors=k, weights="uniform").fit(X, y)
+        self.classes_ = self.model_.classes_
+        self.n_neighbors_used_ = k
+        return self
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def _knn(seed: int, fast: bool):
+    return CappedKNeighborsClassifier(n_neighbors=25)
 
 
 def _mlp(seed: int, fast: bool):

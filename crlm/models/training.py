@@ -285,6 +285,30 @@ def _row(model_id, task, family, version, metrics) -> dict:
     }
 
 
+def _train_family(store, cohort, task, family, data, dev, ext, fold_of, seed, fast, folds,
+                  previous, bar) -> "TrainedModel":
+    """Out-of-fold and external predictions of one family on one task (and its final fit);
+    ``ValueError`` when this cohort cannot support it."""
+    if family.kind == "clinical":
+        if family.column not in dev.columns or dev[family.column].isna().all():
+            raise ValueError(f"this cohort has no {family.column}")
+        trained = TrainedModel(oof=clinical_score(family, task, dev),
+                               external=clinical_score(family, task, ext),
+                               model=None, columns=[family.column])
+        bar.update(1)
+        return trained
+    columns = data.columns_for(family)
+    if family.trainer is not None:
+        return family.trainer(
+            store=store, cohort=cohort, task=task, family=family, dev=dev, ext=ext,
+            fold_of=fold_of, seed=seed, fast=fast, columns=columns, previous=previous,
+            on_fold=lambda: bar.update(1))
+    if not columns:
+        raise ValueError("none of its inputs is in this cohort")
+    return cross_validate(family, task, columns, dev, fold_of, ext, seed=seed, fast=fast,
+                          on_fold=lambda: bar.update(1))
+
+
 def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, folds: int = 5,
           seed: int = config.DEFAULT_SEED, artefact_dir=None, progress: bool = True,
           fast: bool = False) -> pd.DataFrame:
@@ -340,20 +364,16 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
             context[task.name] = {}
             for family in todo:
                 bar.set_postfix_str(f"{task.name}.{family.name}")
-                if family.kind == "clinical":
-                    trained = TrainedModel(oof=clinical_score(family, task, dev),
-                                           external=clinical_score(family, task, ext),
-                                           model=None, columns=[family.column])
-                    bar.update(1)
-                elif family.trainer is not None:
-                    trained = family.trainer(
-                        store=store, cohort=cohort, task=task, family=family, dev=dev, ext=ext,
-                        fold_of=fold_of, seed=seed, fast=fast, columns=data.columns_for(family),
-                        previous=context[task.name], on_fold=lambda: bar.update(1))
-                else:
-                    trained = cross_validate(family, task, data.columns_for(family), dev,
-                                             fold_of, ext, seed=seed, fast=fast,
-                                             on_fold=lambda: bar.update(1))
+                steps_left = 1 if family.kind in ("clinical", "fusion") else folds + 1
+                try:
+                    trained = _train_family(store, cohort, task, family, data, dev, ext,
+                                            fold_of, seed, fast, folds, context[task.name], bar)
+                except ValueError as exc:  # inputs this cohort lacks, a class too small, ...
+                    reason = f"{task.name}.{family.name}: {exc}"
+                    skipped.append(reason)
+                    warnings.warn(f"skipped: {reason}", stacklevel=2)
+                    bar.update(steps_left)
+                    continue
                 context[task.name][family.name] = trained
                 version, metrics = register(
                     store, cohort=cohort, task=task, family=family, trained=trained, dev=dev,

@@ -215,11 +215,12 @@ def user_can(action_or_role: str, user: dict | None = None) -> bool:
 def require_role(action_or_role: str) -> dict:
     """Stop the page (with a message) unless the user may do this; returns the user.
 
-    Every page calls this first. When nobody is signed in it shows the sign-in
-    gate itself: Streamlit can run a file under ``pages/`` without ``app.py``
-    (the first run of a fresh server process whose URL names a page), so a page
-    must never rely on ``app.py`` having asked."""
+    Every view calls this first. When nobody is signed in it shows the sign-in
+    gate itself, so a view run on its own (without ``app.py``) never relies on
+    ``app.py`` having asked."""
     user = current_user()
+    if user.get("source") == "local":
+        user = _valid_session_user() or dict(ANONYMOUS)  # the users file decides, every run
     if user.get("role") not in ROLES or (user.get("source") == "demo"
                                           and not demo_mode_requested()):
         user = sign_in_gate()

@@ -19,9 +19,24 @@ def store_path() -> str:
     return str(config.db_path())
 
 
+_OPENED: dict[str, store.Store] = {}
+
+
 @st.cache_resource(show_spinner=False)
 def _open_store(path: str) -> store.Store:
-    return store.Store(path, create=False, retry_s=10.0)
+    opened = store.Store(path, create=False, retry_s=10.0)
+    _OPENED[path] = opened
+    return opened
+
+
+def release_stores() -> None:
+    """Close every store connection this process opened and forget cached results, so that
+    another process may open the files (the next page run opens them again)."""
+    _open_store.clear()
+    while _OPENED:
+        _path, opened = _OPENED.popitem()
+        opened.close()
+    st.cache_data.clear()
 
 
 def get_store() -> store.Store:
@@ -94,18 +109,30 @@ def load_features(cohort: str, feature_sets: Sequence[str] | None = None) -> pd.
 
 
 @st.cache_data(show_spinner=False, ttl=30)
+def _list_cohorts(path: str) -> pd.DataFrame:
+    return store.list_cohorts(_open_store(path))
+
+
 def list_cohorts() -> pd.DataFrame:
-    return store.list_cohorts(_open_store(store_path()))
+    return _list_cohorts(store_path())
 
 
 @st.cache_data(show_spinner=False, ttl=30)
+def _column_levels(path: str, cohort: str, column: str) -> list[str]:
+    return store.load_column_levels(_open_store(path), cohort, column)
+
+
 def column_levels(cohort: str, column: str) -> list[str]:
-    return store.load_column_levels(_open_store(store_path()), cohort, column)
+    return _column_levels(store_path(), cohort, column)
 
 
 @st.cache_data(show_spinner=False, ttl=30)
+def _load_imports(path: str, cohort: str) -> pd.DataFrame:
+    return store.load_imports(_open_store(path), cohort)
+
+
 def load_imports(cohort: str) -> pd.DataFrame:
-    return store.load_imports(_open_store(store_path()), cohort)
+    return _load_imports(store_path(), cohort)
 
 
 def clear_caches() -> None:

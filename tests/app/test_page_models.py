@@ -11,21 +11,10 @@ pytestmark = pytest.mark.slow
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
-@pytest.fixture(autouse=True)
-def _release_store(demo_store_path):
-    """Close the app's cached store connection after each test, so that a browser test later
-    in the session can open the same file from its own server process."""
-    yield
-    from crlm.ui import loaders
-
-    loaders._open_store(str(demo_store_path)).close()
-    loaders._open_store.clear()
-
-
 @pytest.fixture()
 def models_page(demo_store_path) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("pages/models.py").run()
+    at.switch_page("views/models.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -69,7 +58,7 @@ def test_threshold_slider_changes_metrics_and_is_shared(models_page):
     assert not at.exception
     assert at.session_state[f"shared_threshold_{model_id}"] == pytest.approx(0.9)
     assert at.dataframe[0].value["Sensitivity"].tolist() != before
-    at.switch_page("pages/survival.py").run()
+    at.switch_page("views/survival.py").run()
     assert not at.exception
     assert any("0.900" in c.value for c in at.caption)
 
@@ -96,6 +85,6 @@ def test_no_models_gives_a_clear_message(tmp_path, monkeypatch):
                  "--no-train"]) == 0
     monkeypatch.setenv("CRLM_DB", str(path))
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("pages/models.py").run()
+    at.switch_page("views/models.py").run()
     assert not at.exception
     assert any("python -m crlm train" in i.value for i in at.info)

@@ -29,18 +29,13 @@ def score_store(demo_store_path):
     s = store.Store(demo_store_path)
     yield s
     s.close()
-    from crlm.ui import loaders
-
-    loaders._open_store(str(demo_store_path)).close()
-    loaders._open_store.clear()
 
 
 @pytest.fixture()
-def at(demo_store_path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("CRLM_DEMO_MODE", "1")
+def at(demo_store_path) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=180)
     app.run()
-    app.switch_page("pages/score.py").run()
+    app.switch_page("views/score.py").run()
     assert not app.exception, app.exception
     return app
 

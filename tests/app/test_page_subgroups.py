@@ -11,21 +11,10 @@ pytestmark = pytest.mark.slow
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
-@pytest.fixture(autouse=True)
-def _release_store(demo_store_path):
-    """Close the app's cached store connection after each test, so that a browser test later
-    in the session can open the same file from its own server process."""
-    yield
-    from crlm.ui import loaders
-
-    loaders._open_store(str(demo_store_path)).close()
-    loaders._open_store.clear()
-
-
 @pytest.fixture()
 def subgroups_page(demo_store_path) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("pages/subgroups.py").run()
+    at.switch_page("views/subgroups.py").run()
     assert not at.exception, at.exception
     return at
 

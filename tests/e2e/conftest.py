@@ -2,6 +2,8 @@
 and Debian's Chromium driven by Playwright."""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import shutil
 import socket
@@ -33,13 +35,44 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(demo_store_path, tmp_path_factory):
-    """Start the app on the session's demo store; yield its URL; stop it."""
+def copy_store(src: Path, dest_dir: Path) -> Path:
+    """A copy of a store file (and its write-ahead log) that a server process can own."""
+    dest = dest_dir / "crlm.duckdb"
+    shutil.copy(src, dest)
+    wal = Path(f"{src}.wal")
+    if wal.exists():
+        shutil.copy(wal, f"{dest}.wal")
+    return dest
+
+
+@dataclasses.dataclass
+class Served:
+    url: str
+    store: Path
+    log: Path
+    proc: subprocess.Popen
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@contextlib.contextmanager
+def serve_app(store_path: Path, root: Path, timeout_s: float = 90):
+    """Run ``streamlit run app.py`` in demo mode on a copy of ``store_path``; yield a
+    ``Served`` (url, store copy, server log, ``stop()``); stop the server afterwards.
+
+    The server gets its own copy so that this test process's connection to the
+    original (AppTests, fixtures) never locks it out of the file."""
+    store_copy = copy_store(store_path, root)
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = dict(os.environ, CRLM_DB=str(demo_store_path), CRLM_DEMO_MODE="1",
-               PYTHONUNBUFFERED="1")
+    log = root / "streamlit.log"
+    env = dict(os.environ, CRLM_DB=str(store_copy), CRLM_DEMO_MODE="1", PYTHONUNBUFFERED="1")
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -48,25 +81,30 @@ def app_url(demo_store_path, tmp_path_factory):
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not become healthy:\n{log.read_text()[-3000:]}")
-    yield url
-    proc.terminate()
+    served = Served(url, store_copy, log, proc)
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited early:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail(f"streamlit did not become healthy:\n{log.read_text()[-3000:]}")
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.fixture(scope="session")
+def app_url(demo_store_path, tmp_path_factory):
+    """The app served on a copy of the session's demo store."""
+    with serve_app(demo_store_path, tmp_path_factory.mktemp("server")) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="session")

@@ -7,63 +7,32 @@ process's own connection to the original (AppTests) does not lock the server out
 """
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ROOT, _free_port, screenshot, wait_for_app
+from tests.e2e.conftest import serve_app, screenshot, wait_for_app
 from tests.unit.test_case_report import pdf_pages, pdf_text
 
 pytestmark = pytest.mark.e2e
 
+IDENTIFYING_LABEL = "Mr Holloway, DOB 19/03/1961"
 CT_MODE = "CT series (DICOM .zip) + form"
 TABLE_MODE = "Table of cases (CSV / Excel)"
 
 
 @pytest.fixture(scope="module")
-def score_url(demo_store_path, tmp_path_factory):
-    root = tmp_path_factory.mktemp("score_store")
-    path = root / "crlm.duckdb"
-    shutil.copy(demo_store_path, path)
-    wal = Path(str(demo_store_path) + ".wal")
-    if wal.exists():
-        shutil.copy(wal, str(path) + ".wal")
-    port = _free_port()
-    log = root / "streamlit.log"
-    env = dict(os.environ, CRLM_DB=str(path), CRLM_DEMO_MODE="1", PYTHONUNBUFFERED="1")
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(port),
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not become healthy:\n{log.read_text()[-3000:]}")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def score_server(demo_store_path, tmp_path_factory):
+    """The app on its own copy of the demo store: ``(url, store copy, server log)``."""
+    with serve_app(demo_store_path, tmp_path_factory.mktemp("score_store")) as served:
+        yield served
+
+
+@pytest.fixture()
+def score_url(score_server) -> str:
+    return score_server.url
 
 
 def _idle(page) -> None:
@@ -153,6 +122,19 @@ def test_ct_upload_scores_and_report_downloads(score_url, page, tmp_path):
     assert "Response (RECIST CR/PR)" in page.locator("body").inner_text()
     screenshot(page, "score_ct_small", tmp_path)
 
+    # a label that names the patient is refused; a neutral one is saved with the case
+    label = page.get_by_label("Case label (optional; no names, numbers or dates)")
+    label.fill(IDENTIFYING_LABEL)
+    label.press("Enter")
+    _idle(page)
+    page.get_by_role("button", name="Save case").click()
+    page.get_by_text("Not saved: the case label looks like").wait_for()
+    label.fill("MDT week 12, case 3")
+    label.press("Enter")
+    _idle(page)
+    page.get_by_role("button", name="Save case").click()
+    page.get_by_text("Saved as case").wait_for()
+
 
 def test_table_upload_lists_bad_rows_and_wrong_files_are_refused(score_url, page, tmp_path):
     _open_score_page(page, score_url)
@@ -170,3 +152,32 @@ def test_table_upload_lists_bad_rows_and_wrong_files_are_refused(score_url, page
     _idle(page)
     expect(page.get_by_text("Scores of 1 cases")).to_have_count(0)
     screenshot(page, "score_table_refused", tmp_path)
+
+
+def test_no_identifier_of_the_uploads_reached_the_store_or_the_server_log(score_server, tmp_path):
+    """Runs after the uploads above: every identifying value CT_small.dcm and the sample
+    zip carried, and the refused label, are absent from the server's store and its log."""
+    import zipfile
+
+    import pydicom
+    import pydicom.data
+
+    from tests.security.test_no_identifiers import _identifying_values, _strings_of_store
+    from crlm.ingest.synthetic_ct import make_sample_cases
+    from crlm.store import Store, load_cases
+
+    datasets = [pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))]
+    sample = make_sample_cases(tmp_path / "samples", n=1)[0]  # deterministic: the same zip
+    with zipfile.ZipFile(sample.path) as zf:
+        for name in zf.namelist()[:3]:
+            with zf.open(name) as fh:
+                datasets.append(pydicom.dcmread(fh))
+    secrets = set().union(*(_identifying_values(ds) for ds in datasets))
+    secrets |= {"Holloway", "19/03/1961"}
+    score_server.stop()
+    with Store(score_server.store, read_only=True, create=False) as store:
+        assert len(load_cases(store)) >= 1, "the browser test saved no case"
+        texts = _strings_of_store(store, tmp_path)
+    blob = "\n".join(texts + [score_server.log.read_text()]).lower()
+    found = sorted(s for s in secrets if s.lower() in blob)
+    assert not found, f"identifying values in the store or the log: {found}"

@@ -61,10 +61,12 @@ def app_env(monkeypatch, store_path, users_template, tmp_path):
 
     for name in PASSWORDS:
         auth.default_limiter().reset(name)
-    st.cache_data.clear()
+    from crlm.ui import loaders
+
+    loaders.release_stores()
     st.cache_resource.clear()
     yield {"db": store_path, "users": users}
-    st.cache_data.clear()
+    loaders.release_stores()
     st.cache_resource.clear()
 
 

@@ -1,9 +1,7 @@
 """Access: sign-in gate, roles, rate limiting, salted hashes, demo mode, OIDC."""
 from __future__ import annotations
 
-import logging
 
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -58,24 +56,22 @@ def test_viewer_navigation_lacks_score_and_admin(app_env):
     assert "Cohort" in titles
     assert "Score a case" not in titles and "Admin" not in titles
     assert any("Signed in as **vera** (viewer)" in c.value for c in at.sidebar.caption)
-    if (APP.parent / "pages" / "admin.py").exists():
-        with pytest.raises(ValueError, match="Could not find a navigation page"):
-            at.switch_page("pages/admin.py")
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("views/admin.py")
 
 
 def test_admin_navigation_has_admin(app_env):
     at = _sign_in(_app().run(), "adam", PASSWORDS["adam"][1])
     assert not at.exception, at.exception
     titles = _page_titles(at)
-    if (APP.parent / "pages" / "admin.py").exists():
-        assert "Admin" in titles
+    assert "Admin" in titles
 
 
 def _same_session(at: AppTest) -> AppTest:
     """A new run of the app with the session state of ``at``.
 
-    AppTest drops the elements drawn before ``st.navigation`` on plain reruns once a
-    page is selected, so later looks at the sign-in gate start from a copied session."""
+    Later looks at the sign-in gate start from a copied session, as a new browser tab
+    of the same session would."""
     fresh = _app()
     for key in ("auth_user",):
         if key in at.session_state:
@@ -86,9 +82,6 @@ def _same_session(at: AppTest) -> AppTest:
 def test_sign_out_returns_to_the_form(app_env):
     at = _sign_in(_app().run(), "clara", PASSWORDS["clara"][1])
     assert at.session_state["auth_user"]["role"] == "clinician"
-    # AppTest would rerun the page file alone (see the pages-folder note below); the
-    # button lives in app.py, so ask for the main script as a browser reload does.
-    at._finished_page_script_hash = ""
     at.sidebar.button(key="auth_sign_out").click().run()
     assert not at.exception, at.exception
     assert "auth_user" not in at.session_state
@@ -297,22 +290,22 @@ def test_oidc_role_comes_from_the_users_file_by_email(app_env, email, role):
     assert "Cohort" in titles and "Admin" not in titles
 
 
-# Streamlit runs a file under pages/ without app.py when it is the first run of a
-# fresh server process and the URL names that page (the pages-folder mode of
-# older Streamlit, on until the first st.navigation call). Each page must
-# therefore guard itself with ui.require_role(...) before it shows anything.
-PAGE_FILES = sorted((APP.parent / "pages").glob("*.py"))
-# Pages known to lack that first line; listed so the suite stays green while
-# their owners add it. Strict: a page that gains the guard fails here until it
-# is taken off this list.
-UNGUARDED_PAGES = {"cohort.py", "models.py", "subgroups.py", "survival.py"}
+# Streamlit's older pages-folder mode runs a file under a top-level pages/ folder
+# without app.py (the first run of a fresh server process whose URL names that
+# page). The views live in views/ so that mode never starts; each view still
+# guards itself with ui.require_role(...) so that no way of running one alone
+# shows patient data.
+PAGE_FILES = sorted((APP.parent / "views").glob("*.py"))
+
+
+def test_no_pages_folder_beside_app_py():
+    assert not (APP.parent / "pages").exists(), (
+        "a pages/ folder beside app.py turns on Streamlit's pages-folder mode, which runs a "
+        "page without app.py's sign-in gate and sidebar")
 
 
 @pytest.mark.parametrize("page", PAGE_FILES, ids=lambda p: p.name)
-def test_a_page_run_without_app_py_shows_no_data_when_signed_out(app_env, page, request):
-    if page.name in UNGUARDED_PAGES:
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason=f"pages/{page.name} must start with ui.require_role(...)"))
+def test_a_page_run_without_app_py_shows_no_data_when_signed_out(app_env, page):
     at = AppTest.from_file(str(page), default_timeout=60).run()
     assert not _shows_patient_data(at)
     assert at.text_input(key="auth_name") is not None
@@ -322,9 +315,7 @@ def test_direct_page_run_in_demo_mode_gets_the_demo_user(app_env, monkeypatch):
     from crlm.ui import access
 
     monkeypatch.setenv("CRLM_DEMO_MODE", "1")
-    admin = APP.parent / "pages" / "admin.py"
-    if not admin.exists():
-        pytest.skip("no admin page yet")
+    admin = APP.parent / "views" / "admin.py"
     at = AppTest.from_file(str(admin), default_timeout=60).run()
     assert not at.exception, at.exception
     assert at.session_state[access.SESSION_KEY]["name"] == "demo"

@@ -5,7 +5,6 @@ the tolerances are those listed in docs/data.md.
 """
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np

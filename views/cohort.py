@@ -49,6 +49,7 @@ def _follow_up(time: np.ndarray, event: np.ndarray):
 
 
 filt = ui.current_filter()
+ui.require_role("browse")
 ui.page_header("Cohort", "Who is in the selected cohort, and how they compare across groups.")
 cohort = ui.load_cohort(filt)
 info = ui.load_cohort_info(filt.cohort) or {}
@@ -130,7 +131,7 @@ for i, (column, kind) in enumerate(d for d in DISTRIBUTIONS if d[0] not in unava
     with cols[i % 2]:
         st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"distribution_{column}"),
                         key=f"cohort_dist_{column}")
-        data = frame[[column] + ([group_by] if group_by else [])]
+        data = frame[[column] + ([group_by] if group_by and group_by != column else [])]
         ui.export_buttons(fig, data, f"distribution_{column}", n=len(frame))
 
 st.subheader("Provenance")

@@ -141,6 +141,7 @@ def _shown(table: pd.DataFrame, reference: str, horizon: float) -> pd.DataFrame:
 
 # -- page -------------------------------------------------------------------------
 filt = ui.current_filter()
+ui.require_role("browse")
 ui.page_header("Survival", "Kaplan–Meier curves with the number at risk, medians, landmark "
                            "survival, RMST and hazard ratios.")
 c1, c2, c3 = st.columns([0.8, 1.4, 1.4])

@@ -1,9 +1,13 @@
-"""Admin: import a cohort (file + mapping -> validation report -> import) and see past imports."""
+"""Admin: import a cohort (file + mapping -> validation report -> import), see past imports,
+and retrain a cohort's models."""
 from __future__ import annotations
+
+import warnings
 
 import streamlit as st
 
-from crlm import ui
+from crlm import config, ui
+from crlm.auth import PermissionDenied, check_permission
 from crlm.ingest.importer import (
     MAX_FILE_BYTES, ImportRefused, TableReadError, cohort_name_from_file, import_file,
 )
@@ -29,22 +33,24 @@ mapping = None
 if choice == UPLOAD:
     mapping_file = st.file_uploader("Mapping file", type=["yaml", "yml", "toml"],
                                     key="admin_mapping_upload")
+    mapping_ready = False
     if mapping_file is None:
         st.info("Upload a mapping file, or choose a built-in mapping.")
-        st.stop()
-    try:
-        mapping = parse_mapping(mapping_file.getvalue(),
-                                fmt=mapping_file.name.rsplit(".", 1)[-1].lower(),
-                                source=mapping_file.name)
-    except MappingError as exc:
-        ui.show_error(str(exc))
-        st.stop()
-elif choice != DETECT:
-    mapping = choice
+    else:
+        try:
+            mapping = parse_mapping(mapping_file.getvalue(),
+                                    fmt=mapping_file.name.rsplit(".", 1)[-1].lower(),
+                                    source=mapping_file.name)
+            mapping_ready = True
+        except MappingError as exc:
+            ui.show_error(str(exc))
+else:
+    mapping_ready = True
+    mapping = None if choice == DETECT else choice
 
 if upload is None:
     st.caption("Upload a table to see its validation report.")
-else:
+elif mapping_ready:
     cohort = st.text_input("Cohort name (lower-case letters, digits, '-', '_')",
                            value=cohort_name_from_file(upload.name), key="admin_cohort")
     data = upload.getvalue()
@@ -87,12 +93,20 @@ else:
         st.download_button("Download the report (text)", report.to_text(),
                            file_name=f"import-report-{check.cohort}.txt", mime="text/plain",
                            key="admin_report_download")
+        demo = user.get("source") == "demo"
+        if demo:
+            st.info("Demo mode has no sign-in, so it does not take a real cohort: once "
+                    "imported, the patients would be open to anyone who reaches the app (and "
+                    "demo mode then refuses to start). Start the app without "
+                    "CRLM_DEMO_MODE, sign in as an admin and import again, or run "
+                    "`python -m crlm import` on the server.", icon=":material/lock:")
         if st.button(f"Import into cohort '{check.cohort}'", type="primary",
-                     disabled=not report.ok, key="admin_import"):
+                     disabled=demo or not report.ok, key="admin_import"):
             try:
+                check_permission(user, "import")
                 result = import_file(store, data, name=upload.name, mapping=mapping,
                                      cohort=cohort, actor=user.get("name", "admin"))
-            except (TableReadError, MappingError, ImportRefused) as exc:
+            except (TableReadError, MappingError, ImportRefused, PermissionDenied) as exc:
                 ui.show_error(str(exc))
             else:
                 loaders.clear_caches()
@@ -120,3 +134,38 @@ else:
             shown["source_sha256"] = imports["source_hash"].str[:16]
             st.dataframe(shown, hide_index=True, width="stretch")
             st.code(str(imports["report"].iloc[0] or ""), language=None)
+
+
+# -- retrain ---------------------------------------------------------------------------------
+st.subheader("Train a cohort's models")
+names = list(cohorts["cohort"]) if len(cohorts) else [config.DEMO_COHORT]
+t1, t2, t3 = st.columns([2, 1, 1])
+train_cohort = t1.selectbox("Cohort", names, key="admin_train_cohort")
+folds = t2.number_input("Cross-validation folds", min_value=2, max_value=10, value=5, step=1,
+                        key="admin_train_folds")
+fast = t3.checkbox("Quick (smaller models)", key="admin_train_fast",
+                   help="Fewer trees and epochs: minutes become seconds, estimates are noisier.")
+st.caption("Trains every default family for every task the cohort's columns support, with "
+           "out-of-fold and external-centre predictions, and makes them the current models. "
+           "Tasks the cohort cannot support are skipped with the reason. The CT CNN and the "
+           "fusion models train from the command line: `python -m crlm train --family cnn`.")
+if st.button(f"Train the models of '{train_cohort}'", key="admin_train"):
+    try:
+        check_permission(user, "retrain")
+        from crlm import models
+
+        with st.status(f"Training the models of {train_cohort}…", expanded=False) as status:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                table = models.train(store, cohort=train_cohort, folds=int(folds),
+                                     progress=False, fast=fast)
+            status.update(label=f"Trained {len(table)} models of {train_cohort}.",
+                          state="complete")
+    except (ValueError, PermissionDenied) as exc:
+        ui.show_error(f"Not trained: {exc}")
+    else:
+        loaders.clear_caches()
+        st.success(f"Trained and registered {len(table)} models of '{train_cohort}'.")
+        for reason in table.attrs.get("skipped", []):
+            st.warning(f"Skipped: {reason}")
+        st.dataframe(table, hide_index=True, width="stretch", key="admin_train_table")

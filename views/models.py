@@ -218,6 +218,7 @@ def _threshold_slider(filt, task: str, split: str, records: pd.DataFrame, chosen
 
 # -- page -------------------------------------------------------------------------
 filt = ui.current_filter()
+ui.require_role("browse")
 ui.page_header("Models", "Discrimination, calibration and net benefit of every model, "
                          "next to the clinical scores (dashed).")
 models = ui.load_models(filt.cohort)

@@ -135,6 +135,7 @@ def _panels(fkey: tuple, task: str, model_id: str, threshold: float, endpoint: s
 
 # -- page -------------------------------------------------------------------------
 filt = ui.current_filter()
+ui.require_role("browse")
 ui.page_header("Subgroups", "Predicted responders vs non-responders within each subgroup: "
                             "hazard ratios with interaction tests, AUC per level, and curves.")
 models = ui.load_models(filt.cohort)
