@@ -27,7 +27,7 @@ pages = [
     for i, (path, title, icon, action) in enumerate(PAGES)
     if ui.user_can(action, user)
 ]
-nav = st.navigation(pages)
+nav = st.navigation(pages, position="top")
 
 try:
     ui.get_store()

@@ -12,7 +12,6 @@ import streamlit as st
 
 from crlm import cases, config, figures, stats, store, ui
 from crlm.auth import PermissionDenied, check_permission
-from crlm.figures.ct import make_ct_slice_figure
 from crlm.ingest import dicom
 from crlm.models import score_cases
 from crlm.models.similar import SimilarityIndex, similar_patients
@@ -173,7 +172,7 @@ if mode == MODES[2]:
                 mask = upload_ct.seg_mask
                 k = int(np.argmax(mask.sum(axis=(1, 2))))
                 st.success("Lesion region from the DICOM SEG in the upload.")
-                fig = make_ct_slice_figure(volume[k], None, mask=mask[k],
+                fig = figures.make_ct_slice_figure(volume[k], None, mask=mask[k],
                                            title=f"Slice {k} with the SEG lesion")
                 ct["mask"] = mask
                 ct["region"] = {"source": "DICOM SEG", "slice_index": k}
@@ -188,7 +187,7 @@ if mode == MODES[2]:
                 except ValueError as exc:
                     ui.show_error(f"Lesion region: {exc}")
                     ct["mask"] = None
-                fig = make_ct_slice_figure(volume[region["slice_index"]], region,
+                fig = figures.make_ct_slice_figure(volume[region["slice_index"]], region,
                                            title=f"Slice {region['slice_index']}")
         with right:
             st.plotly_chart(fig, width="stretch", key="score_ct_slice_fig",

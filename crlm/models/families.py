@@ -182,7 +182,7 @@ for _family in (
     Family("random_forest", BINARY, "Random forest", build=_random_forest, explainer="tree"),
     Family("gradient_boosting", BINARY, "Gradient boosting (histogram)",
            build=_gradient_boosting, explainer="tree"),
-    Family("knn", BINARY, "k-nearest neighbours (k=25)", build=_knn),
+    Family("knn", BINARY, "k-nearest neighbours (k=25, fewer on small sets)", build=_knn),
     Family("mlp", BINARY, "Neural network (torch MLP)", build=_mlp),
     Family("genomic_rf", BINARY, "Random forest, genomic panel only", build=_random_forest,
            explainer="tree", feature_sets=("genomic",)),

@@ -43,7 +43,15 @@ def prepare_patients(patients: pd.DataFrame) -> pd.DataFrame:
     for name in config.PATIENT_COLUMN_NAMES:
         if name not in frame.columns:
             frame[name] = None
-    return clinical.add_derived_columns(canonical_patients(frame))
+    frame = canonical_patients(frame)
+    out = clinical.add_derived_columns(frame)
+    # A source without a rule's inputs may carry the score itself (the TCIA table gives the
+    # Fong score, not the disease-free interval): the stored value stands where the rule
+    # has nothing to compute from.
+    for name in clinical.DERIVED_COLUMNS:
+        if name in patients.columns:
+            out[name] = out[name].where(out[name].notna(), frame[name])
+    return out
 
 
 def default_artefact_dir(store) -> "Path":  # noqa: F821

@@ -164,8 +164,10 @@ def selected_model(task: str, options: list[str], *, label: str = "Model",
     key = f"shared_model_{task}"
     if st.session_state.get(key) not in options:
         st.session_state[key] = options[0]
+    records = loaders.load_models(current_filter().cohort)
+    names = dict(zip(records["model_id"], records["name"])) if len(records) else {}
     where = container or st
-    return where.selectbox(label, options, key=key)
+    return where.selectbox(label, options, key=key, format_func=lambda m: names.get(m, m))
 
 
 def get_threshold(model_id: str, default: float | None) -> float | None:

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import screenshot, serve_app, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -38,3 +38,22 @@ def test_cohort_page_renders_and_filter_changes_count(app_url, page, tmp_path):
     wait_for_app(page)
     shot = screenshot(page, "cohort", tmp_path)
     assert shot.stat().st_size > 10_000
+
+
+def test_a_link_to_a_page_opens_it_inside_the_app_on_a_fresh_server(
+        demo_store_path, tmp_path_factory, page):
+    """The first request of a new server names a page and a filter: the page runs inside
+    app.py (sidebar filter, navigation) with the link's filter applied."""
+    with serve_app(demo_store_path, tmp_path_factory.mktemp("fresh")) as served:
+        page.goto(f"{served.url}/survival?ras_status=mutant")
+        wait_for_app(page)
+        assert page.get_by_role("heading", name="Survival").first.is_visible()
+        assert 0 < _matching(page) < 600
+        nav = page.locator('[data-testid="stTopNavLink"]')
+        names = {t.strip().split("\n")[-1] for t in nav.all_inner_texts()}
+        assert {"Cohort", "Models", "Survival", "Subgroups", "Score a case"} <= names, names
+        nav.filter(has_text="Models").click()
+        page.get_by_role("heading", name="Models").first.wait_for()
+        wait_for_app(page)
+        assert "ras_status=mutant" in page.url and 0 < _matching(page) < 600
+        assert "ras_status=mutant" in page.url

@@ -126,7 +126,7 @@ def test_tcia_layout_is_detected_and_imported(store, tcia_csv):
     patients = _patients(store)
     assert len(patients) == 30
     assert patients["hepatectomy"].all()
-    assert set(patients["center"]) == {"MSKCC"} and set(patients["cohort_split"]) == {"external"}
+    assert set(patients["center"]) == {"MSKCC"} and set(patients["cohort_split"]) == {"development"}
     assert set(patients["sex"].dropna()) <= {"male", "female"}
 
 

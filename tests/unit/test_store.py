@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing as mp
+import subprocess
+import sys
 
 import duckdb
 import pandas as pd
@@ -77,27 +78,26 @@ def test_not_a_duckdb_file_is_refused(tmp_path):
     assert path.read_bytes() == before
 
 
-def _hold_lock(path, ready, release):
-    con = duckdb.connect(path)
-    ready.set()
-    release.wait(20)
-    con.close()
+_HOLD_LOCK = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+con.close()
+"""
 
 
 def test_store_locked_by_another_process_is_busy(tmp_path):
     path = tmp_path / "locked.duckdb"
     Store(path).close()
-    ctx = mp.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_hold_lock, args=(str(path), ready, release))
-    proc.start()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        assert ready.wait(30)
+        assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(StoreBusy, match="store busy"):
             Store(path, retry_s=0.5)
     finally:
-        release.set()
-        proc.join(30)
+        holder.communicate("release\n", timeout=30)
     Store(path, retry_s=5).close()  # released: opens again
 
 
