@@ -99,6 +99,15 @@ def _valid_session_user() -> dict | None:
     return user
 
 
+def _audit(name: str, action: str) -> None:
+    """A sign-in or sign-out row in the store's audit log (never blocks the sign-in)."""
+    try:
+        store.log_action(loaders.get_store(), actor=name, action=action)
+    except StoreError as exc:
+        log.warning("could not write %s of %s to the audit log: %s", action,
+                    auth.safe_name(name), exc)
+
+
 def _sidebar_account(user: dict) -> None:
     sb = st.sidebar
     if user.get("source") == "demo":
@@ -107,6 +116,7 @@ def _sidebar_account(user: dict) -> None:
     sb.caption(f"Signed in as **{user['name']}** ({user['role']})")
     if sb.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
         log.info("signed out: %s", auth.safe_name(user["name"]))
+        _audit(user["name"], "sign_out")
         st.session_state.pop(SESSION_KEY, None)
         if user.get("source") == "oidc":
             st.logout()
@@ -164,6 +174,7 @@ def _local_form() -> None:
         st.error("The users file cannot be read; ask the administrator to check the server log.")
         return
     st.session_state[SESSION_KEY] = {**user, "source": "local", "signed_in_at": time.time()}
+    _audit(user["name"], "sign_in")
     st.rerun()
 
 

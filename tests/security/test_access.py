@@ -90,6 +90,22 @@ def test_sign_out_returns_to_the_form(app_env):
     assert not _shows_patient_data(at)
 
 
+def test_sign_in_and_sign_out_are_in_the_audit_log(app_env):
+    from crlm.store import Store, load_audit_log
+    from crlm.ui import loaders
+
+    at = _sign_in(_app().run(), "clara", PASSWORDS["clara"][1])
+    at.sidebar.button(key="auth_sign_out").click().run()
+    _sign_in(_app().run(), "vera", "not-her-password")  # a failed sign-in: no audit row
+    loaders.release_stores()
+    with Store(app_env["db"], create=False) as store:
+        audit = load_audit_log(store)
+    rows = list(zip(audit["actor"], audit["action"]))
+    assert ("clara", "sign_in") in rows and ("clara", "sign_out") in rows
+    assert not any(actor == "vera" for actor, _ in rows)
+    assert not audit.astype(str).apply(lambda c: c.str.contains("clinician-password")).any().any()
+
+
 def test_removed_user_is_signed_out_and_role_change_applies_on_next_run(app_env):
     at = _sign_in(_app().run(), "clara", PASSWORDS["clara"][1])
     auth.set_role(app_env["users"], "clara", "viewer")
