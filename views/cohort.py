@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crlm import config, figures, stats, ui
+from crlm import config, figures, stats, store, ui
 from crlm.stats.baseline_table import baseline_table
 
 TABLE_ONE_VARIABLES = [
@@ -37,10 +37,39 @@ DISTRIBUTIONS = [("age_years", "histogram"), ("max_diameter_cm", "histogram"),
                  ("ras_status", "bar"), ("primary_side", "bar")]
 
 
+PREDICTED = "predicted_responder"
+
+
+def _view(view: tuple) -> tuple[pd.DataFrame, str | None]:
+    """The filtered cohort and its grouping column for a view ``(filter params, split,
+    model id, threshold)``; the predicted-responder split is added from the predictions."""
+    params, split, model_id, threshold = view
+    filt = store.CohortFilter.from_query_params(dict(params))
+    cohort = ui.load_cohort(filt)
+    if split is None or model_id is None:
+        return cohort, split
+    preds = ui.load_predictions(filt, task="response", model_id=model_id,
+                                split=["out-of-fold", "external"])
+    predicted = preds.set_index("patient_id")["score"] >= threshold
+    label = predicted.map({True: "predicted responder", False: "predicted non-responder"})
+    return cohort.assign(**{PREDICTED: cohort["patient_id"].map(label)}), PREDICTED
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
-def _table_one(cohort: pd.DataFrame, by: str | None) -> pd.DataFrame:
+def _table_one(view: tuple) -> pd.DataFrame:
+    cohort, by = _view(view)
     variables = [v for v in TABLE_ONE_VARIABLES if v[0] in cohort.columns and v[0] != by]
     return baseline_table(cohort, variables, by=by).table
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _distribution(view: tuple, column: str, kind: str, title: str):
+    """A distribution figure of the view and the data behind it."""
+    cohort, by = _view(view)
+    group_by = by if by in cohort.columns else None
+    fig = figures.make_distribution_figure(
+        cohort[column], kind=kind, group=cohort[group_by] if group_by else None, title=title)
+    return fig, cohort[[column] + ([group_by] if group_by and group_by != column else [])]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -83,8 +112,8 @@ left, right = st.columns([1, 1])
 split = left.selectbox("Split by", SPLIT_CHOICES, index=0, key="cohort_split_by",
                        format_func=lambda c: config.COLUMNS_BY_NAME[c].label
                        if c in config.COLUMNS_BY_NAME else c)
-frame = cohort
 by = None if split == "none" else split
+model_id = threshold = None
 if split == "predicted responder":
     if trained.empty:
         st.info("No trained response model yet: train with `python -m crlm train`.")
@@ -92,16 +121,11 @@ if split == "predicted responder":
     else:
         model_id = ui.selected_model("response", list(trained["model_id"]), container=right)
         row = trained.set_index("model_id").loc[model_id]
-        threshold = ui.get_threshold(model_id, row["threshold"])
-        preds = ui.load_predictions(filt, task="response", model_id=model_id,
-                                    split=["out-of-fold", "external"])
-        predicted = preds.set_index("patient_id")["score"] >= threshold
-        frame = cohort.assign(predicted_responder=cohort["patient_id"].map(
-            predicted.map({True: "predicted responder", False: "predicted non-responder"})))
-        by = "predicted_responder"
+        threshold = float(ui.get_threshold(model_id, row["threshold"]))
         right.caption(f"Threshold {threshold:.3f} (set on the Models page); out-of-fold and "
                       "external predictions.")
-table = _table_one(frame, by)
+view = (tuple(sorted(filt.to_query_params().items())), by, model_id, threshold)
+table = _table_one(view)
 if unavailable:
     table = table[~table["variable"].isin(
         [label for col, label, _ in TABLE_ONE_VARIABLES if col in unavailable])]
@@ -119,20 +143,15 @@ st.download_button("Download table (CSV)", data=figures.figure_data_csv(table),
 
 # -- distributions ----------------------------------------------------------------
 st.subheader("Distributions")
-group_by = by if by in frame.columns else None
 cols = st.columns(2)
 for i, (column, kind) in enumerate(d for d in DISTRIBUTIONS if d[0] not in unavailable):
     label = config.COLUMNS_BY_NAME[column].label
     unit = config.COLUMNS_BY_NAME[column].unit
-    fig = figures.make_distribution_figure(
-        frame[column], kind=kind, group=frame[group_by] if group_by else None,
-        title=f"{label}" + (f" ({unit})" if unit else ""),
-    )
+    fig, data = _distribution(view, column, kind, f"{label}" + (f" ({unit})" if unit else ""))
     with cols[i % 2]:
         st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"distribution_{column}"),
                         key=f"cohort_dist_{column}")
-        data = frame[[column] + ([group_by] if group_by and group_by != column else [])]
-        ui.export_buttons(fig, data, f"distribution_{column}", n=len(frame))
+        ui.export_buttons(fig, data, f"distribution_{column}", n=len(data))
 
 st.subheader("Provenance")
 if info.get("kind") == "synthetic":

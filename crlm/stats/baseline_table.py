@@ -70,6 +70,23 @@ def _smd_categorical(pa: np.ndarray, pb: np.ndarray) -> float:
     return float(np.sqrt(max(val, 0.0)))
 
 
+def _level_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each value's level (-1 when missing) and the levels, sorted; booleans read as
+    "yes"/"no", everything else by its text."""
+    missing = s.isna().to_numpy()
+    kind = pd.api.types.infer_dtype(s, skipna=True)
+    if kind == "boolean":
+        text = np.where(s.fillna(False).to_numpy(dtype=bool), "yes", "no").astype(object)
+    elif kind in ("string", "categorical", "integer", "floating", "mixed-integer-float", "empty"):
+        text = s.astype(str).to_numpy(dtype=object)
+    else:  # mixed values: one at a time, as the rule above says
+        text = s.map(lambda v: "yes" if v is True else "no" if v is False else str(v)
+                     ).to_numpy(dtype=object)
+    text[missing] = None
+    codes, uniques = pd.factorize(text, sort=True)
+    return codes.astype(np.int64), [str(u) for u in uniques]
+
+
 def baseline_table(frame: pd.DataFrame, variables: Sequence[tuple[str, str, str]],
                    by: str | None = None, *, max_groups: int = 12) -> BaselineTable:
     """Table 1 of ``frame``.
@@ -92,7 +109,9 @@ def baseline_table(frame: pd.DataFrame, variables: Sequence[tuple[str, str, str]
     else:
         g = pd.Series("Overall", index=frame.index)
         groups = ()
-    masks = {grp: (g == grp).to_numpy() for grp in groups}
+    group_code = pd.Categorical(g, categories=list(groups)).codes.astype(np.int64) if groups \
+        else np.full(len(frame), -1, dtype=np.int64)
+    masks = {grp: group_code == k for k, grp in enumerate(groups)}
     rows: list[dict] = [{
         "variable": "n", "level": "", "Overall": f"{len(frame)}",
         **{grp: f"{int(m.sum())}" for grp, m in masks.items()}, "p_value": np.nan, "smd": np.nan,
@@ -118,27 +137,31 @@ def baseline_table(frame: pd.DataFrame, variables: Sequence[tuple[str, str, str]
                              **{grp: f"{int((~ok & m).sum())}" for grp, m in masks.items()},
                              "p_value": np.nan, "smd": np.nan})
         else:
-            values = s.astype("object").where(s.notna(), None)
-            values = values.map(lambda v: None if v is None else ("yes" if v is True else
-                                                                  "no" if v is False else str(v)))
-            levels = sorted(v for v in values.dropna().unique())
-            ok = values.notna().to_numpy()
-            counts = np.array([[int(((values == lv).to_numpy() & m).sum()) for lv in levels]
-                               for m in masks.values()]) if masks else np.zeros((0, len(levels)))
+            codes, levels = _level_codes(s)
+            ok = codes >= 0
+            n_levels = len(levels)
+            n_by_level = np.bincount(codes[ok], minlength=n_levels)
+            if masks:
+                both = ok & (group_code >= 0)
+                counts = np.bincount(group_code[both] * n_levels + codes[both],
+                                     minlength=len(groups) * n_levels).reshape(len(groups), n_levels)
+            else:
+                counts = np.zeros((0, n_levels), dtype=int)
             p = np.nan
-            if counts.shape[0] >= 2 and len(levels) >= 2:
+            if counts.shape[0] >= 2 and n_levels >= 2:
                 table = counts[counts.sum(axis=1) > 0][:, counts.sum(axis=0) > 0]
                 if table.shape[0] >= 2 and table.shape[1] >= 2:
                     p = float(sps.chi2_contingency(table, correction=False)[1])
-            props = [row / row.sum() if row.sum() else np.full(len(levels), np.nan) for row in counts]
+            props = [row / row.sum() if row.sum() else np.full(n_levels, np.nan) for row in counts]
             smd = max((_smd_categorical(a, b) for a, b in combinations(props, 2)
                        if not np.isnan(a).any() and not np.isnan(b).any()), default=np.nan)
             total_ok = int(ok.sum())
+            ok_by_group = counts.sum(axis=1)
             for i, lv in enumerate(levels):
-                n_all = int((values == lv).sum())
+                n_all = int(n_by_level[i])
                 cells = {}
-                for j, (grp, m) in enumerate(masks.items()):
-                    denom = int((ok & m).sum())
+                for j, grp in enumerate(masks):
+                    denom = int(ok_by_group[j])
                     cells[grp] = f"{counts[j, i]} ({100 * counts[j, i] / denom:.1f}%)" if denom else "–"
                 rows.append({"variable": label, "level": lv,
                              "Overall": f"{n_all} ({100 * n_all / total_ok:.1f}%)" if total_ok else "–",

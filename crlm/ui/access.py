@@ -158,7 +158,7 @@ def _local_form() -> None:
         name = st.text_input("User name", key="auth_name", autocomplete="username")
         password = st.text_input("Password", type="password", key="auth_password",
                                  autocomplete="current-password")
-        submitted = st.form_submit_button("Sign in", type="primary")
+        submitted = st.form_submit_button("Sign in", type="primary", key="auth_submit")
     if not submitted:
         return
     try:

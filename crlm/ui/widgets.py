@@ -42,18 +42,27 @@ def _initial_filter() -> CohortFilter:
         return CohortFilter()
 
 
+def _restore_filter_state() -> None:
+    """Give every filter widget its value before it is drawn: from the link on a session's
+    first run, and again from the URL (which mirrors the filter) for any widget whose state
+    Streamlit dropped because a run ended before drawing it."""
+    keys = ["flt_cohort", *(f"flt_{c}" for c in CATEGORY_FILTERS), "flt_age", "flt_dates"]
+    if all(k in st.session_state for k in keys):
+        return
+    init = _initial_filter()
+    lo, hi = init.ranges.get("age_years", (None, None))
+    values = {"flt_cohort": init.cohort,
+              **{f"flt_{c}": list(init.categories.get(c, ())) for c in CATEGORY_FILTERS},
+              "flt_age": (int(lo) if lo is not None else 18, int(hi) if hi is not None else 100),
+              "flt_dates": (init.date_from, init.date_to)}
+    for key in keys:
+        if key not in st.session_state:
+            st.session_state[key] = values[key]
+
+
 def sidebar_filters() -> CohortFilter:
     """Draw the shared cohort filter in the sidebar; mirror it in the URL; return it."""
-    if "flt_initialised" not in st.session_state:
-        init = _initial_filter()
-        st.session_state["flt_cohort"] = init.cohort
-        for column in CATEGORY_FILTERS:
-            st.session_state[f"flt_{column}"] = list(init.categories.get(column, ()))
-        lo, hi = init.ranges.get("age_years", (None, None))
-        st.session_state["flt_age"] = (int(lo) if lo is not None else 18,
-                                       int(hi) if hi is not None else 100)
-        st.session_state["flt_dates"] = (init.date_from, init.date_to)
-        st.session_state["flt_initialised"] = True
+    _restore_filter_state()
 
     sb = st.sidebar
     sb.header("Cohort")
@@ -149,10 +158,9 @@ def export_buttons(fig, data: pd.DataFrame | None, name: str, *, n: int | None =
                 file_name=f"{base}.{fmt}", mime=mime, key=f"{key}_{fmt}",
                 on_click="ignore", width="stretch",
             )
-    with cols[3]:
-        csv = fx.figure_data_csv(data if data is not None else pd.DataFrame())
-        st.download_button("CSV", data=csv, file_name=f"{base}.csv", mime="text/csv",
-                           key=f"{key}_csv", on_click="ignore", width="stretch")
+    with cols[3]:  # built on click, like the figures: a large cohort's CSV costs each run
+        st.download_button("CSV", data=lambda: fx.figure_data_csv(data), file_name=f"{base}.csv",
+                           mime="text/csv", key=f"{key}_csv", on_click="ignore", width="stretch")
 
 
 # -- model choice and threshold shared between pages -----------------------

@@ -78,3 +78,14 @@ def test_every_page_loads(demo_store_path):
         assert not at.exception, (page, at.exception)
         # every page runs inside app.py: the shared filter and the account box are drawn
         assert _patients_matching(at) == 600, page
+
+
+def test_split_by_predicted_responder_uses_the_models_threshold(demo_store_path):
+    at = _app(demo_store_path).run()
+    at.selectbox(key="cohort_split_by").set_value("predicted responder").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert {"predicted responder", "predicted non-responder"} <= set(table.columns)
+    n_row = table[table["variable"] == "n"].iloc[0]
+    groups = int(n_row["predicted responder"]) + int(n_row["predicted non-responder"])
+    assert groups + int(n_row.get("unknown", 0) or 0) == 600

@@ -63,22 +63,26 @@ class Served:
 
 
 @contextlib.contextmanager
-def serve_app(store_path: Path, root: Path, timeout_s: float = 90):
-    """Run ``streamlit run app.py`` in demo mode on a copy of ``store_path``; yield a
-    ``Served`` (url, store copy, server log, ``stop()``); stop the server afterwards.
+def serve_app(store_path: Path, root: Path, timeout_s: float = 90, *, env: dict | None = None,
+              args: tuple[str, ...] = ()):
+    """Run ``streamlit run app.py`` on a copy of ``store_path`` (demo mode unless ``env``
+    says otherwise; ``args`` are more server options); yield a ``Served`` (url, store
+    copy, server log, ``stop()``); stop the server afterwards.
 
     The server gets its own copy so that this test process's connection to the
     original (AppTests, fixtures) never locks it out of the file."""
     store_copy = copy_store(store_path, root)
     port = _free_port()
     log = root / "streamlit.log"
-    env = dict(os.environ, CRLM_DB=str(store_copy), CRLM_DEMO_MODE="1", PYTHONUNBUFFERED="1")
+    server_env = dict(os.environ, CRLM_DB=str(store_copy), CRLM_DEMO_MODE="1",
+                      PYTHONUNBUFFERED="1")
+    server_env.update(env or {})
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(port),
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+             "--browser.gatherUsageStats", "false", *args],
+            cwd=ROOT, env=server_env, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     served = Served(url, store_copy, log, proc)
