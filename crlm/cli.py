@@ -16,9 +16,6 @@ from crlm import config
 log = logging.getLogger("crlm")
 
 
-CT_FAMILIES = ("cnn", "fusion", "fusion_stacked")
-
-
 class CliError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
 
@@ -63,11 +60,11 @@ def cmd_demo(args) -> int:
         store.checkpoint()
         print(f"demo cohort: {n:,} patients written to {path}")
         if args.train:
-            families = None
-            if args.imaging and not args.fast:  # the CT CNN and its fusions, on rendered crops
+            families = None  # the default families
+            if args.imaging and not args.fast:  # every family: the CT CNN and its fusions too
                 from crlm.models import FAMILIES
 
-                families = [n for n, f in FAMILIES.items() if f.default] + list(CT_FAMILIES)
+                families = list(FAMILIES)
             return _train(store, config.DEMO_COHORT, None, families, args.folds, args.seed,
                           quiet=args.quiet, fast=args.fast)
     return 0

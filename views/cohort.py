@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crlm import config, figures, stats, store, ui
+from crlm import config, figures, stats, ui
 from crlm.stats.baseline_table import baseline_table
 
 TABLE_ONE_VARIABLES = [
@@ -44,7 +44,7 @@ def _view(view: tuple) -> tuple[pd.DataFrame, str | None]:
     """The filtered cohort and its grouping column for a view ``(filter params, split,
     model id, threshold)``; the predicted-responder split is added from the predictions."""
     params, split, model_id, threshold = view
-    filt = store.CohortFilter.from_query_params(dict(params))
+    filt = ui.filter_from_key(params)
     cohort = ui.load_cohort(filt)
     if split is None or model_id is None:
         return cohort, split
@@ -124,7 +124,7 @@ if split == "predicted responder":
         threshold = float(ui.get_threshold(model_id, row["threshold"]))
         right.caption(f"Threshold {threshold:.3f} (set on the Models page); out-of-fold and "
                       "external predictions.")
-view = (tuple(sorted(filt.to_query_params().items())), by, model_id, threshold)
+view = (ui.filter_key(filt), by, model_id, threshold)
 table = _table_one(view)
 if unavailable:
     table = table[~table["variable"].isin(

@@ -17,10 +17,6 @@ DEFAULT_TRAINED_SHOWN = 4  # best out-of-fold AUC first; more can be added
 NET_BENEFIT_THRESHOLDS = np.round(np.arange(0.01, 0.96, 0.01), 2)
 
 
-def _fkey(filt) -> tuple:
-    return tuple(sorted(filt.to_query_params().items()))
-
-
 def _by_auc(records: pd.DataFrame) -> list[str]:
     """Model ids, best out-of-fold AUC first (the default choice)."""
     auc = records["metrics"].map(lambda m: ((m or {}).get("out_of_fold") or {}).get("auc") or 0.0)
@@ -130,7 +126,7 @@ def _shown_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
 
 def _roc_panel(filt, task: str, split: str, records: pd.DataFrame, shown: list[str],
                chosen: str | None, reference: str) -> pd.DataFrame | None:
-    results = _roc_by_model(_fkey(filt), task, split)
+    results = _roc_by_model(ui.filter_key(filt), task, split)
     results = {m: v for m, v in results.items() if m in shown}
     if not results:
         st.info(f"No {SPLITS[split].lower()} predictions with both responders and "
@@ -152,7 +148,7 @@ def _roc_panel(filt, task: str, split: str, records: pd.DataFrame, shown: list[s
     data = pd.concat([pd.DataFrame({"model": name(m), "fpr": v[0].fpr, "tpr": v[0].tpr,
                                     "threshold": v[0].thresholds}) for m, v in results.items()])
     ui.export_buttons(fig, data, f"roc_{task}_{split}", n=n)
-    table = _model_table(results, records, _delong(_fkey(filt), task, split, reference), reference)
+    table = _model_table(results, records, _delong(ui.filter_key(filt), task, split, reference), reference)
     st.dataframe(_shown_table(table, reference), hide_index=True, width="stretch")
     st.download_button("Model table (CSV)", data=figures.figure_data_csv(table),
                        file_name=figures.safe_filename("models", task, split, filt.cohort) + ".csv",
@@ -163,7 +159,7 @@ def _roc_panel(filt, task: str, split: str, records: pd.DataFrame, shown: list[s
 def _calibration_panel(filt, task: str, splits: list[str], records: pd.DataFrame, chosen: str) -> None:
     cal, nb = {}, {}
     for split in splits:
-        res = _roc_by_model(_fkey(filt), task, split).get(chosen)
+        res = _roc_by_model(ui.filter_key(filt), task, split).get(chosen)
         if res is None:
             continue
         _, y, s = res
@@ -200,7 +196,7 @@ def _threshold_slider(filt, task: str, split: str, records: pd.DataFrame, chosen
     rec = records.loc[chosen]
     stored = float(rec["threshold"]) if pd.notna(rec["threshold"]) else 0.5
     current = float(ui.get_threshold(chosen, stored))
-    res = _roc_by_model(_fkey(filt), task, split).get(chosen)
+    res = _roc_by_model(ui.filter_key(filt), task, split).get(chosen)
     if rec["kind"] != "clinical" and (res is None or _is_probability(res[2])):
         lo, hi, step = 0.0, 1.0, 0.01
     else:
@@ -241,7 +237,7 @@ if TASKS[task].kind != "binary":
     cols = st.columns(len(splits))
     for col, split in zip(cols, splits):
         with col:
-            table = _concordance(_fkey(filt), task, split)
+            table = _concordance(ui.filter_key(filt), task, split)
             if table.empty:
                 st.info(f"No {SPLITS[split].lower()} predictions under this filter.")
                 continue

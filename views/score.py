@@ -35,7 +35,7 @@ SCORE_COLUMN_CONFIG = {
 # -- cached helpers ---------------------------------------------------------------------
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _similarity_index(path: str, key: tuple) -> tuple[SimilarityIndex, pd.DataFrame]:
-    cohort = ui.load_cohort(store.CohortFilter.from_query_params(dict(key)))
+    cohort = ui.load_cohort(ui.filter_from_key(key))
     return SimilarityIndex.build(cohort), cohort
 
 
@@ -48,10 +48,6 @@ def _warm_models(path: str, cohort: str, versions: tuple) -> bool:
     except Exception:  # the real scoring call reports any problem with its message
         return False
     return True
-
-
-def _filter_key(filt) -> tuple:
-    return tuple(sorted(filt.to_query_params().items()))
 
 
 def _score(frame: pd.DataFrame, cohort: str, features: pd.DataFrame | None = None,
@@ -348,7 +344,7 @@ def _where_it_falls(case: pd.DataFrame, scores: pd.DataFrame, table: pd.DataFram
         st.info("The chosen model has no score or no threshold for this case: no survival group.")
     # similar patients
     st.subheader("Similar patients in the cohort")
-    index, cohort_frame = _similarity_index(ui.store_path(), _filter_key(filt))
+    index, cohort_frame = _similarity_index(ui.store_path(), ui.filter_key(filt))
     similar = similar_patients(cohort_frame, case.iloc[0], k=st.session_state.get("score_k", 5),
                                index=index)
     st.dataframe(similar, hide_index=True, width="stretch", key="score_similar",

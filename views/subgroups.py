@@ -20,10 +20,6 @@ MIN_PATIENTS_KM = 10    # per panel
 PREDICTED = ("Predicted non-responder", "Predicted responder")
 
 
-def _fkey(filt) -> tuple:
-    return tuple(sorted(filt.to_query_params().items()))
-
-
 def _label(column: str) -> str:
     return config.COLUMNS_BY_NAME[column].label
 
@@ -161,7 +157,7 @@ st.caption(f"{records.loc[model_id, 'name']}: predicted responder when score ≥
 if not columns:
     st.info("Choose at least one subgroup variable.")
     st.stop()
-key = (_fkey(filt), task, model_id, threshold, endpoint)
+key = (ui.filter_key(filt), task, model_id, threshold, endpoint)
 model_name = records.loc[model_id, "name"]
 
 st.subheader(f"{ENDPOINT_NAMES[endpoint]}: hazard ratio within subgroups")

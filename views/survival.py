@@ -18,10 +18,6 @@ PREDICTED = ("Predicted non-responder", "Predicted responder")
 PREDICTION_SPLITS = ("out-of-fold", "external")
 
 
-def _fkey(filt) -> tuple:
-    return tuple(sorted(filt.to_query_params().items()))
-
-
 def _label(choice: str) -> str:
     return config.COLUMNS_BY_NAME[choice].label if choice in config.COLUMNS_BY_NAME else \
         ("No split (whole cohort)" if choice == "none" else "Predicted responder (model)")
@@ -171,7 +167,7 @@ o1, o2 = st.columns([1, 2])
 show_ci = o1.checkbox("Show 95% confidence bands", value=True, key="survival_show_ci")
 horizon = float(o2.slider("RMST horizon (months)", 12, 120, 36, step=6, key="survival_rmst_horizon"))
 
-result = _analysis(_fkey(filt), endpoint, split_by, task, model_id, threshold, horizon)
+result = _analysis(ui.filter_key(filt), endpoint, split_by, task, model_id, threshold, horizon)
 if not result.get("n"):
     st.info("No patient with a known endpoint matches the current filter.")
     st.stop()

@@ -293,7 +293,12 @@ def _row(model_id, task, family, version, metrics) -> dict:
     }
 
 
-def _train_family(store, cohort, task, family, data, dev, ext, fold_of, seed, fast, folds,
+def _fits(family: Family, folds: int) -> int:
+    """Progress-bar steps of one family: one per fold and the final fit, one if untrained."""
+    return 1 if family.kind in ("clinical", "fusion") else folds + 1
+
+
+def _train_family(store, cohort, task, family, data, dev, ext, fold_of, seed, fast,
                   previous, bar) -> "TrainedModel":
     """Out-of-fold and external predictions of one family on one task (and its final fit);
     ``ValueError`` when this cohort cannot support it."""
@@ -344,7 +349,7 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
     plan = [(t, f) for t in task_list for f in family_list if f.serves(t)]
     if not plan:
         raise ValueError("no family serves the requested tasks")
-    steps = sum(1 if f.kind in ("clinical", "fusion") else folds + 1 for _, f in plan)
+    steps = sum(_fits(f, folds) for _, f in plan)
     rows = []
     skipped: list[str] = []
     context: dict = {}
@@ -366,21 +371,20 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
             except ValueError as exc:  # a cohort without this outcome: train the other tasks
                 skipped.append(str(exc))
                 warnings.warn(f"skipped: {exc}", stacklevel=2)
-                bar.update(sum(1 if f.kind in ("clinical", "fusion") else folds + 1 for f in todo))
+                bar.update(sum(_fits(f, folds) for f in todo))
                 continue
             train_hash = training_hash(frame)
             context[task.name] = {}
             for family in todo:
                 bar.set_postfix_str(f"{task.name}.{family.name}")
-                steps_left = 1 if family.kind in ("clinical", "fusion") else folds + 1
                 try:
                     trained = _train_family(store, cohort, task, family, data, dev, ext,
-                                            fold_of, seed, fast, folds, context[task.name], bar)
+                                            fold_of, seed, fast, context[task.name], bar)
                 except ValueError as exc:  # inputs this cohort lacks, a class too small, ...
                     reason = f"{task.name}.{family.name}: {exc}"
                     skipped.append(reason)
                     warnings.warn(f"skipped: {reason}", stacklevel=2)
-                    bar.update(steps_left)
+                    bar.update(_fits(family, folds))
                     continue
                 context[task.name][family.name] = trained
                 version, metrics = register(

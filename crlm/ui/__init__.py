@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from crlm.ui.access import current_user, require_role, sign_in_gate, user_can
 from crlm.ui.loaders import (
-    count_patients, get_store, load_cohort, load_cohort_info, load_features, load_models,
-    load_predictions, store_path,
+    count_patients, filter_from_key, filter_key, get_store, load_cohort, load_cohort_info,
+    load_features, load_models, load_predictions, store_path,
 )
 from crlm.ui.widgets import (
     current_filter, export_buttons, get_threshold, page_header, selected_model,
@@ -17,7 +17,8 @@ from crlm.ui.widgets import (
 )
 
 __all__ = [
-    "count_patients", "current_filter", "current_user", "export_buttons", "get_store",
+    "count_patients", "current_filter", "current_user", "export_buttons", "filter_from_key",
+    "filter_key", "get_store",
     "get_threshold", "load_cohort", "load_cohort_info", "load_features", "load_models",
     "load_predictions", "page_header", "require_role", "selected_model", "set_threshold",
     "show_error", "sidebar_filters", "sign_in_gate", "store_path", "user_can",

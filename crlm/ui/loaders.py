@@ -44,32 +44,37 @@ def get_store() -> store.Store:
     return _open_store(store_path())
 
 
-def _key(filt: CohortFilter) -> tuple:
+def filter_key(filt: CohortFilter) -> tuple:
+    """A filter as a hashable key for ``st.cache_data`` (its URL parameters, sorted)."""
     return tuple(sorted(filt.to_query_params().items()))
+
+
+def filter_from_key(key: tuple) -> CohortFilter:
+    return CohortFilter.from_query_params(dict(key))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _load_cohort(path: str, key: tuple, columns: tuple | None) -> pd.DataFrame:
-    filt = CohortFilter.from_query_params(dict(key))
+    filt = filter_from_key(key)
     return store.load_cohort(_open_store(path), filt, columns)
 
 
 def load_cohort(filt: CohortFilter, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    return _load_cohort(store_path(), _key(filt), tuple(columns) if columns else None)
+    return _load_cohort(store_path(), filter_key(filt), tuple(columns) if columns else None)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _count(path: str, key: tuple) -> int:
-    return store.count_patients(_open_store(path), CohortFilter.from_query_params(dict(key)))
+    return store.count_patients(_open_store(path), filter_from_key(key))
 
 
 def count_patients(filt: CohortFilter) -> int:
-    return _count(store_path(), _key(filt))
+    return _count(store_path(), filter_key(filt))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _load_predictions(path: str, key: tuple, task, model_id, split, columns) -> pd.DataFrame:
-    filt = CohortFilter.from_query_params(dict(key))
+    filt = filter_from_key(key)
     return store.load_predictions(_open_store(path), filt, task=task, model_id=model_id,
                                   split=split, columns=columns)
 
@@ -78,7 +83,7 @@ def load_predictions(filt: CohortFilter, *, task: str | None = None, model_id: s
                      split: str | Sequence[str] | None = None,
                      columns: Sequence[str] = ()) -> pd.DataFrame:
     split_key = split if split is None or isinstance(split, str) else tuple(split)
-    return _load_predictions(store_path(), _key(filt), task, model_id, split_key, tuple(columns))
+    return _load_predictions(store_path(), filter_key(filt), task, model_id, split_key, tuple(columns))
 
 
 @st.cache_data(show_spinner=False, ttl=30)
