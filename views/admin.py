@@ -148,7 +148,9 @@ fast = t3.checkbox("Quick (smaller models)", key="admin_train_fast",
 st.caption("Trains every default family for every task the cohort's columns support, with "
            "out-of-fold and external-centre predictions, and makes them the current models. "
            "Tasks the cohort cannot support are skipped with the reason. The CT CNN and the "
-           "fusion models train from the command line: `python -m crlm train --family cnn`.")
+           "fusion models need the cohort's CT crops and train from the command line: "
+           "`python -m crlm train --task anti_egfr_benefit --family genomic_rf --family cnn "
+           "--family fusion --family fusion_stacked`.")
 if st.button(f"Train the models of '{train_cohort}'", key="admin_train"):
     try:
         check_permission(user, "retrain")
