@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import screenshot, serve_app, wait_for_app
+from tests.e2e.conftest import screenshot, serve_app, wait_for_app, wait_for_plots
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,7 @@ def test_cohort_page_renders_and_filter_changes_count(app_url, page, tmp_path):
     assert page.get_by_text("Synthetic demo cohort").first.is_visible()
     before = _matching(page)
     assert before == 600
-    assert page.locator(".js-plotly-plot").count() >= 4
+    wait_for_plots(page, 4)
 
     sex = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(has_text="Sex")
     sex.locator("input").click()
