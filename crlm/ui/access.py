@@ -193,6 +193,11 @@ def sign_in_gate() -> dict:
     if _oidc_configured():
         user = _oidc_user()
         if user is not None:
+            previous = st.session_state.get(SESSION_KEY)
+            if not (isinstance(previous, dict) and previous.get("source") == "oidc"
+                    and previous.get("name") == user["name"]):
+                log.info("signed in through OIDC: %s", auth.safe_name(user["name"]))
+                _audit(user["name"], "sign_in")  # once per session, not on every rerun
             st.session_state[SESSION_KEY] = user
             _sidebar_account(user)
             return user

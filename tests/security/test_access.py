@@ -306,6 +306,23 @@ def test_oidc_role_comes_from_the_users_file_by_email(app_env, email, role):
     assert "Cohort" in titles and "Admin" not in titles
 
 
+def test_oidc_sign_in_is_audited_once_per_session(app_env):
+    from crlm.store import Store, load_audit_log
+    from crlm.ui import loaders
+
+    at = _app()
+    at.secrets["auth"] = OIDC_SECRETS
+    at.user = {"is_logged_in": True, "email": "Olga@Hospital.example", "name": "Olga"}
+    at.run()
+    at.run()  # a rerun of the same session is not a new sign-in
+    assert not at.exception, at.exception
+    loaders.release_stores()
+    with Store(app_env["db"], create=False) as store:
+        audit = load_audit_log(store)
+    rows = list(zip(audit["actor"], audit["action"]))
+    assert rows.count(("olga@hospital.example", "sign_in")) == 1, rows
+
+
 # Streamlit's older pages-folder mode runs a file under a top-level pages/ folder
 # without app.py (the first run of a fresh server process whose URL names that
 # page). The views live in views/ so that mode never starts; each view still
