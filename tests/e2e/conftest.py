@@ -136,18 +136,24 @@ def page(browser):
 
 def wait_for_app(page) -> None:
     """Wait until Streamlit has finished running the script and plotly has drawn."""
-    # stApp carries the script's run state: "initial" before the first run, "running",
-    # then "notRunning" once the whole script has finished and its elements are sent.
+    wait_idle(page)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=90_000)
+
+
+def wait_idle(page) -> None:
+    """Wait until no script run is in progress.
+
+    stApp carries the run state: "initial" before the first run, "running", then
+    "notRunning" once the whole script has finished and its elements are sent."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
                            timeout=120_000)
-    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
 
 
 def wait_for_plots(page, n: int) -> None:
     """Wait until at least ``n`` plotly figures have drawn (they draw after the run ends)."""
     page.wait_for_function(
         f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n}",
-        timeout=60_000)
+        timeout=90_000)
 
 
 def screenshot(page, name: str, tmp_path: Path) -> Path:

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import screenshot, wait_for_app, wait_for_plots
 
 pytestmark = pytest.mark.e2e
 
@@ -16,9 +16,7 @@ PAGES = [("models", "Models", 3), ("survival", "Survival", 1), ("subgroups", "Su
 def _open(page, app_url: str, slug: str, charts: int) -> None:
     page.goto(f"{app_url}/{slug}")
     wait_for_app(page)
-    page.wait_for_function(
-        f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
-        timeout=90_000)
+    wait_for_plots(page, charts)
 
 
 def _download(page, label: str, tmp_path, name: str):

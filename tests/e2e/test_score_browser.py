@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import serve_app, screenshot, wait_for_app
+from tests.e2e.conftest import serve_app, screenshot, wait_for_app, wait_idle
 from tests.unit.test_case_report import pdf_pages, pdf_text
 
 pytestmark = pytest.mark.e2e
@@ -37,40 +37,34 @@ def score_url(score_server) -> str:
     return score_server.url
 
 
-def _idle(page) -> None:
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')")
-
-
 def _open_score_page(page, url) -> None:
     page.goto(f"{url}/score")
     page.get_by_text("Score a case", exact=True).first.wait_for()
-    _idle(page)
+    wait_idle(page)
 
 
 def _choose_mode(page, label: str) -> None:
     page.locator('[data-testid="stRadio"]').get_by_text(label, exact=True).click()
-    _idle(page)
+    wait_idle(page)
 
 
 def _upload(page, label_fragment: str, path) -> None:
     uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text=label_fragment)
     uploader.locator('input[type="file"]').set_input_files(str(path))
-    _idle(page)
+    wait_idle(page)
 
 
 def _fill_number(page, label: str, value: str) -> None:
     """Type into a number input once the rerun that drew it has settled (a rerun in
     flight can briefly show the old and the new input together: try again then)."""
     for _ in range(10):
-        _idle(page)
+        wait_idle(page)
         field = page.get_by_role("spinbutton", name=label)
         try:
             expect(field).to_have_count(1, timeout=30_000)
             field.fill(value)
             field.press("Enter")
-            _idle(page)
+            wait_idle(page)
             expect(field).to_have_value(value, timeout=10_000)
             return
         except (PlaywrightError, AssertionError):
@@ -82,9 +76,9 @@ def _score(page) -> None:
     page.get_by_role("button", name="Score case").click()
     page.get_by_text("Why: contributions to the chosen model's score").wait_for(timeout=120_000)
     page.get_by_text("Saved cases", exact=True).wait_for()
-    _idle(page)
+    wait_idle(page)
     page.wait_for_timeout(300)
-    _idle(page)
+    wait_idle(page)
 
 
 def test_ct_upload_scores_and_report_downloads(score_url, page, tmp_path):
@@ -121,7 +115,7 @@ def test_ct_upload_scores_and_report_downloads(score_url, page, tmp_path):
     _upload(page, "CT series", real)
     page.get_by_text("No DICOM SEG in the upload: mark the lesion on a slice.").wait_for()
     page.get_by_text("Read 1 slices of 128 × 128 pixels").wait_for()
-    _idle(page)
+    wait_idle(page)
     expect(page.get_by_text("Why: contributions to the chosen model's score")).to_have_count(0)
     _score(page)
     assert "Response (RECIST CR/PR)" in page.locator("body").inner_text()
@@ -131,12 +125,12 @@ def test_ct_upload_scores_and_report_downloads(score_url, page, tmp_path):
     label = page.get_by_label("Case label (optional; no names, numbers or dates)")
     label.fill(IDENTIFYING_LABEL)
     label.press("Enter")
-    _idle(page)
+    wait_idle(page)
     page.get_by_role("button", name="Save case").click()
     page.get_by_text("Not saved: the case label looks like").wait_for()
     label.fill("MDT week 12, case 3")
     label.press("Enter")
-    _idle(page)
+    wait_idle(page)
     page.get_by_role("button", name="Save case").click()
     page.get_by_text("Saved as case").wait_for()
 
@@ -154,7 +148,7 @@ def test_table_upload_lists_bad_rows_and_wrong_files_are_refused(score_url, page
     wrong.write_bytes(b"%PDF-1.4 not a table")
     _upload(page, "Cases (CSV", wrong)
     page.get_by_text("cases are read from .csv, .tsv or .xlsx files").wait_for()
-    _idle(page)
+    wait_idle(page)
     expect(page.get_by_text("Scores of 1 cases")).to_have_count(0)
     screenshot(page, "score_table_refused", tmp_path)
 
