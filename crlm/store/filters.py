@@ -22,6 +22,9 @@ CATEGORY_FILTERS: tuple[str, ...] = (
 # Numeric columns that can be filtered by an inclusive range.
 RANGE_FILTERS: tuple[str, ...] = ("age_years", "tumour_burden_score", "cea_ng_ml", "fong_score")
 UNKNOWN = "unknown"  # the level that selects NULL (test not done / not recorded)
+# Diagnosis dates a filter may name (the sidebar's date pickers offer the same span).
+DATE_MIN = dt.date(1990, 1, 1)
+DATE_MAX = dt.date(2100, 1, 1)
 
 
 class FilterError(ValueError):
@@ -81,6 +84,9 @@ class CohortFilter:
                 raise FilterError(f"{column}: lower bound {lo:g} is above upper bound {hi:g}")
             if lo is not None or hi is not None:
                 rng[column] = (lo, hi)
+        for name, day in (("from", self.date_from), ("to", self.date_to)):
+            if day is not None and not DATE_MIN <= day <= DATE_MAX:
+                raise FilterError(f"{name}: {day} is outside {DATE_MIN}–{DATE_MAX}")
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise FilterError(f"date range: {self.date_from} is after {self.date_to}")
         object.__setattr__(self, "categories", cats)

@@ -7,13 +7,18 @@ import pandas as pd
 import streamlit as st
 
 from crlm import config
-from crlm.store import CATEGORY_FILTERS, UNKNOWN, CohortFilter, FilterError
+from crlm.store import CATEGORY_FILTERS, RANGE_FILTERS, UNKNOWN, CohortFilter, FilterError
+from crlm.store.filters import DATE_MAX, DATE_MIN
 from crlm.ui import loaders
 
 _FILTER_KEY = "shared_filter"
 _MOLECULAR = ("ras_status", "kras", "nras", "braf_v600e", "msi", "her2")
 _MAIN = ("center", "cohort_split", "sex", "primary_side", "tbs_zone", "fong_group", "biologic",
          "regimen", "hepatectomy")
+_SCORES = ("game_group",)  # categories drawn in the "Scores and CEA" expander
+# Ranges besides age: a "from" and a "to" box each (empty = open), in the same expander.
+_RANGES = tuple(c for c in RANGE_FILTERS if c != "age_years")
+assert set(_MAIN + _MOLECULAR + _SCORES) == set(CATEGORY_FILTERS), "every filter has a control"
 
 
 def show_error(message: str) -> None:
@@ -33,20 +38,45 @@ def _options(cohort: str, column: str) -> list[str]:
     return opts
 
 
+def _note_filter_problem(message: str) -> None:
+    """A message for the sidebar, shown once under the patient count (several may gather)."""
+    earlier = st.session_state.get("filter_error")
+    st.session_state["filter_error"] = f"{earlier}\n\n{message}" if earlier else message
+
+
 def _initial_filter() -> CohortFilter:
     params = {k: st.query_params.get_all(k)[-1] for k in st.query_params.keys()}
     try:
         return CohortFilter.from_query_params(params)
     except FilterError as exc:
-        st.session_state["filter_error"] = f"Ignored the link's filter: {exc}"
+        _note_filter_problem(f"Ignored the link's filter: {exc}")
         return CohortFilter()
+
+
+def _range_key(column: str, end: str) -> str:
+    return f"flt_{column}_{end}"
+
+
+def _drop_unavailable(cohort: str, column: str, options: list[str]) -> None:
+    """Remove chosen values this cohort does not have (a link's ``center=Centre Z``) from
+    the widget's state before it is drawn, and say so instead of dropping them silently."""
+    key = f"flt_{column}"
+    chosen = list(st.session_state.get(key) or ())
+    missing = [v for v in chosen if v not in options]
+    if missing:
+        st.session_state[key] = [v for v in chosen if v in options]
+        label = config.COLUMNS_BY_NAME[column].label
+        _note_filter_problem(f"Ignored the filter {label}: {', '.join(map(repr, missing))} "
+                             f"(not in cohort {cohort!r}).")
 
 
 def _restore_filter_state() -> None:
     """Give every filter widget its value before it is drawn: from the link on a session's
     first run, and again from the URL (which mirrors the filter) for any widget whose state
     Streamlit dropped because a run ended before drawing it."""
-    keys = ["flt_cohort", *(f"flt_{c}" for c in CATEGORY_FILTERS), "flt_age", "flt_dates"]
+    range_keys = [_range_key(c, end) for c in _RANGES for end in ("lo", "hi")]
+    keys = ["flt_cohort", *(f"flt_{c}" for c in CATEGORY_FILTERS), "flt_age", "flt_dates",
+            *range_keys]
     if all(k in st.session_state for k in keys):
         return
     init = _initial_filter()
@@ -55,6 +85,11 @@ def _restore_filter_state() -> None:
               **{f"flt_{c}": list(init.categories.get(c, ())) for c in CATEGORY_FILTERS},
               "flt_age": (int(lo) if lo is not None else 18, int(hi) if hi is not None else 100),
               "flt_dates": (init.date_from, init.date_to)}
+    for column in _RANGES:
+        whole = config.COLUMNS_BY_NAME[column].kind == "int"
+        for end, bound in zip(("lo", "hi"), init.ranges.get(column, (None, None))):
+            values[_range_key(column, end)] = (
+                None if bound is None else int(bound) if whole and bound == int(bound) else bound)
     for key in keys:
         if key not in st.session_state:
             st.session_state[key] = values[key]
@@ -78,24 +113,43 @@ def sidebar_filters() -> CohortFilter:
     cohort = sb.selectbox("Cohort", names, key="flt_cohort",
                           format_func=lambda c: labels.get(c, c))
     for column in _MAIN:
-        sb.multiselect(config.COLUMNS_BY_NAME[column].label, _options(cohort, column),
+        options = _options(cohort, column)
+        _drop_unavailable(cohort, column, options)
+        sb.multiselect(config.COLUMNS_BY_NAME[column].label, options,
                        key=f"flt_{column}", placeholder="all")
     sb.slider("Age (years)", 18, 100, key="flt_age")
     with sb.expander("Molecular", expanded=any(st.session_state.get(f"flt_{c}") for c in _MOLECULAR)):
         for column in _MOLECULAR:
-            st.multiselect(config.COLUMNS_BY_NAME[column].label, _options(cohort, column),
+            options = _options(cohort, column)
+            _drop_unavailable(cohort, column, options)
+            st.multiselect(config.COLUMNS_BY_NAME[column].label, options,
                            key=f"flt_{column}", placeholder="all")
+    scores_set = (any(st.session_state.get(f"flt_{c}") for c in _SCORES)
+                  or any(st.session_state.get(_range_key(c, e)) is not None
+                         for c in _RANGES for e in ("lo", "hi")))
+    with sb.expander("Scores and CEA", expanded=scores_set):
+        for column in _SCORES:
+            options = _options(cohort, column)
+            _drop_unavailable(cohort, column, options)
+            st.multiselect(config.COLUMNS_BY_NAME[column].label, options,
+                           key=f"flt_{column}", placeholder="all")
+        for column in _RANGES:
+            _range_inputs(column)
     with sb.expander("Diagnosis date"):
         d_from, d_to = st.session_state["flt_dates"]
-        d_from = st.date_input("From", value=d_from, min_value=dt.date(1990, 1, 1),
-                               max_value=dt.date(2100, 1, 1), key="flt_date_from")
-        d_to = st.date_input("To", value=d_to, min_value=dt.date(1990, 1, 1),
-                             max_value=dt.date(2100, 1, 1), key="flt_date_to")
+        d_from = st.date_input("From", value=d_from, min_value=DATE_MIN,
+                               max_value=DATE_MAX, key="flt_date_from")
+        d_to = st.date_input("To", value=d_to, min_value=DATE_MIN,
+                             max_value=DATE_MAX, key="flt_date_to")
 
     age_lo, age_hi = st.session_state["flt_age"]
     ranges = {}
     if (age_lo, age_hi) != (18, 100):
         ranges["age_years"] = (age_lo, age_hi)
+    for column in _RANGES:
+        lo, hi = (st.session_state.get(_range_key(column, end)) for end in ("lo", "hi"))
+        if lo is not None or hi is not None:
+            ranges[column] = (lo, hi)
     try:
         filt = CohortFilter(
             cohort=cohort,
@@ -117,6 +171,19 @@ def sidebar_filters() -> CohortFilter:
     if st.session_state.get("filter_error"):
         sb.warning(st.session_state.pop("filter_error"))
     return filt
+
+
+def _range_inputs(column: str) -> None:
+    """Two boxes, from and to, for a numeric filter; an empty box leaves that end open."""
+    col = config.COLUMNS_BY_NAME[column]
+    whole = col.kind == "int"
+    lo, hi = (int(col.lo), int(col.hi)) if whole else (float(col.lo), float(col.hi))
+    unit = f" ({col.unit})" if col.unit else ""
+    left, right = st.columns(2)
+    for where, end, word in ((left, "lo", "from"), (right, "hi", "to")):
+        where.number_input(f"{col.label}{unit} {word}", min_value=lo, max_value=hi,
+                           step=1 if whole else None, key=_range_key(column, end),
+                           placeholder="any")
 
 
 def current_filter() -> CohortFilter:

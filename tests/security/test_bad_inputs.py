@@ -176,6 +176,9 @@ HOSTILE_PARAMS = [
     {"from": "2024-01-01", "to": "1990-01-01"},
     {"center": "A" * 300},
     {"not_a_column": "1", "hepatectomy": "maybe"},
+    {"from": "1989-12-31"},  # before the date picker's first day: no traceback
+    {"to": "2101-01-01"},  # after its last day
+    {"center": "Centre Z"},  # a centre this cohort does not have: said, not silently dropped
 ]
 
 
@@ -195,6 +198,42 @@ def test_hostile_url_parameters_get_a_message_and_change_nothing(app_env, monkey
     assert metric and int(metric[0].value.replace(",", "")) == 300
     with Store(app_env["db"]) as s:
         assert table_checksums(s) == before
+
+
+LINK_FILTERS = [
+    {"cea_ng_ml": "0..5"},
+    {"tumour_burden_score": "0..3"},
+    {"fong_score": "0..1"},
+    {"game_group": "0-1"},
+    {"cea_ng_ml": "..20", "fong_score": "2.."},
+]
+
+
+@pytest.mark.parametrize("params", LINK_FILTERS, ids=lambda p: ",".join(p))
+def test_every_filter_a_link_accepts_has_a_control_and_is_applied(app_env, monkeypatch, params):
+    monkeypatch.setenv("CRLM_DEMO_MODE", "1")
+    expected_filter = CohortFilter.from_query_params(params)
+    with Store(app_env["db"]) as s:
+        expected = count_patients(s, expected_filter)
+    assert 0 < expected < 300, "the example must select some patients, not all"
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.sidebar.warning and not at.sidebar.error
+    metric = [m for m in at.sidebar.metric if m.label == "Patients matching"]
+    assert int(metric[0].value.replace(",", "")) == expected
+    # the link survives the run (the URL mirrors the sidebar) ...
+    for key in params:
+        assert at.query_params[key] == expected_filter.to_query_params()[key]
+    # ... and a control holds it: changing nothing else, the values are on screen
+    shown = ({w.value for w in at.sidebar.number_input}
+             | {v for w in at.sidebar.multiselect for v in w.value})
+    for column, (lo, hi) in expected_filter.ranges.items():
+        assert {b for b in (lo, hi) if b is not None} <= shown
+    for column, values in expected_filter.categories.items():
+        assert set(values) <= shown
 
 
 # -- the filter-to-SQL builder, property-based ------------------------------
