@@ -1,5 +1,10 @@
 """Concordance (Harrell, Uno) and cumulative/dynamic time-dependent AUC.
 
+Time-dependent AUC weights each case by 1/G(t_i-), the censoring survival just
+before its event time, as R's riskRegression and timeROC do (scikit-survival's
+1/G(t_i) is ``convention="scikit-survival"``). Uno's C keeps scikit-survival's
+``concordance_index_ipcw`` weights 1/G(t_i)^2.
+
 Convention: ``risk`` is a risk score — a higher value means a shorter expected
 survival (R ``concordance(..., reverse=TRUE)``, i.e. what a Cox linear predictor
 gives). For an event at time t_i, a patient j is comparable when t_j > t_i, or
@@ -223,10 +228,11 @@ class ConcordanceResult(ResultMixin):
 
 
 def censoring_survival(time: np.ndarray, event: np.ndarray):
-    """Kaplan–Meier of the censoring distribution (scikit-survival's convention).
+    """Kaplan–Meier of the censoring distribution (scikit-survival's and prodlim's
+    ``reverse=TRUE`` convention).
 
     At a time with both events and censorings the events leave the risk set
-    first. Returns (distinct times, G at those times), right-continuous.
+    first (R's ``survfit(Surv(time, 1 - event) ~ 1)`` keeps them in). Returns (distinct times, G at those times), right-continuous.
     """
     times, inv, counts = np.unique(time, return_inverse=True, return_counts=True)
     inv = inv.reshape(-1)
@@ -238,11 +244,17 @@ def censoring_survival(time: np.ndarray, event: np.ndarray):
     return times, np.cumprod(1.0 - ratio)
 
 
-def _ipcw(time: np.ndarray, event: np.ndarray) -> np.ndarray:
-    """1 / G(t_i) for events (0 for censored, and 0 where G has reached 0)."""
+def _ipcw(time: np.ndarray, event: np.ndarray, *, just_before: bool = False) -> np.ndarray:
+    """1 / G(t_i) for events (0 for censored, and 0 where G has reached 0).
+
+    ``just_before=True`` gives 1 / G(t_i-), the censoring survival just before
+    the event time (R riskRegression / timeROC); otherwise 1 / G(t_i), G
+    right-continuous (scikit-survival).
+    """
     times, g = censoring_survival(time, event)
-    idx = np.searchsorted(times, time, side="right") - 1
-    gi = g[idx]
+    side = "left" if just_before else "right"
+    idx = np.searchsorted(times, time, side=side) - 1
+    gi = np.where(idx < 0, 1.0, g[np.clip(idx, 0, None)])
     w = np.zeros(len(time))
     ok = event & (gi > 0)
     w[ok] = 1.0 / gi[ok]
@@ -284,28 +296,49 @@ def concordance_index(time, event, risk, method: str = "harrell", tau: float | N
 
 @dataclass(frozen=True)
 class TimeDependentAUCResult(ResultMixin):
-    """Cumulative/dynamic AUC(t): cases = events by t (IPCW-weighted), controls = alive after t."""
+    """Cumulative/dynamic AUC(t): cases = events by t (IPCW-weighted), controls = alive after t.
+
+    ``convention`` names the case weights: ``"riskRegression"`` (1/G(t_i-)) or
+    ``"scikit-survival"`` (1/G(t_i)).
+    """
 
     times: np.ndarray
     auc: np.ndarray
     mean_auc: float
     n_cases: np.ndarray
     n_controls: np.ndarray
+    convention: str = "riskRegression"
 
 
-def time_dependent_auc(time, event, risk, times, *, dropna: bool = False) -> TimeDependentAUCResult:
+TD_AUC_CONVENTIONS = ("riskRegression", "scikit-survival")
+
+
+def time_dependent_auc(time, event, risk, times, *, convention: str = "riskRegression",
+                       dropna: bool = False) -> TimeDependentAUCResult:
     """Cumulative/dynamic time-dependent AUC with inverse-probability-of-censoring weights.
 
-    As scikit-survival ``cumulative_dynamic_auc`` with the same data as training
-    and test set: cases at t are events with t_i <= t weighted by 1/G(t_i),
-    controls have t_j > t; risk ties count one half. ``mean_auc`` integrates
-    AUC(t) over the Kaplan–Meier estimate as scikit-survival does. AUC(t) is
-    NaN where there is no case or no control.
+    Cases at t are events with t_i <= t, controls have t_j > t; risk ties count
+    one half. G is the Kaplan–Meier estimate of the censoring distribution from
+    the same data, with events leaving the risk set before censorings at a tied
+    time (prodlim's ``reverse=TRUE``). The controls share one weight 1/G(t),
+    which cancels; the cases are weighted by
+
+    * ``convention="riskRegression"`` (default): 1/G(t_i-), the censoring
+      survival just before the event time, as R's ``riskRegression::Score``
+      (``metrics="auc"``, ``cens.model="km"``) and ``timeROC`` do;
+    * ``convention="scikit-survival"``: 1/G(t_i), as scikit-survival's
+      ``cumulative_dynamic_auc`` does. The two differ only where a censoring
+      shares its time with an event.
+
+    ``mean_auc`` integrates AUC(t) over the Kaplan–Meier estimate as
+    scikit-survival does. AUC(t) is NaN where there is no case or no control.
     """
+    if convention not in TD_AUC_CONVENTIONS:
+        raise ValueError(f"convention must be one of {TD_AUC_CONVENTIONS}, got {convention!r}")
     a = prepare(dropna, time=time, event=event, risk=risk)
     t, e, r = as_time(a["time"]), as_event(a["event"]), as_float(a["risk"], "risk")
     q = np.atleast_1d(as_float(np.asarray(times, dtype=float), "times"))
-    w = _ipcw(t, e)
+    w = _ipcw(t, e, just_before=convention == "riskRegression")
     order = np.argsort(t, kind="stable")
     ts, es, rs, ws = t[order], e[order], r[order], w[order]
     auc = np.full(len(q), np.nan)
@@ -331,4 +364,4 @@ def time_dependent_auc(time, event, risk, times, *, dropna: bool = False) -> Tim
         s_q = np.where(idx < 0, 1.0, surv[np.clip(idx, 0, None)])
         dd = -np.diff(np.concatenate(([1.0], s_q)))
         mean_auc = float(np.sum(auc * dd) / (1.0 - s_q[-1])) if s_q[-1] < 1 else float("nan")
-    return TimeDependentAUCResult(q, auc, mean_auc, n_cases, n_controls)
+    return TimeDependentAUCResult(q, auc, mean_auc, n_cases, n_controls, convention)

@@ -136,10 +136,26 @@ def test_uno_and_time_dependent_auc_match_scikit_survival():
     ref = sm.concordance_index_ipcw(y, y, risk, tau=tau)
     assert ours.concordance == pytest.approx(ref[0], rel=1e-9)
     times = np.quantile(t[e], [0.2, 0.5, 0.8])
-    td = stats.time_dependent_auc(t, e, risk, times)
+    td = stats.time_dependent_auc(t, e, risk, times, convention="scikit-survival")
     ref_auc, ref_mean = sm.cumulative_dynamic_auc(y, y, risk, times)
     np.testing.assert_allclose(td.auc, ref_auc, rtol=1e-9)
     assert td.mean_auc == pytest.approx(ref_mean, rel=1e-9)
+
+
+def test_time_dependent_auc_weights_cases_by_censoring_survival_just_before_the_event():
+    # times 1(censored) 2(event) 2(censored) 3(event) 5(censored), t = 4.
+    # Censoring KM (events leave first): G(1) = 4/5; at 2 one censoring of 3 left
+    # after the event, G(2) = 4/5 * 2/3 = 8/15; G jumps again only at 5.
+    # Cases: the events at 2 (risk 2) and 3 (risk 1); the one control (t = 5) has risk 1.5.
+    # riskRegression: w = 1/G(2-) = 5/4 and 1/G(3-) = 15/8; the case at 2 beats the
+    # control, the case at 3 does not: AUC = (5/4) / (5/4 + 15/8) = 0.4.
+    # scikit-survival: w = 1/G(2) = 15/8 and 1/G(3) = 15/8: AUC = 0.5.
+    t, e, r = [1, 2, 2, 3, 5], [0, 1, 0, 1, 0], [9, 2, 0, 1, 1.5]
+    assert stats.time_dependent_auc(t, e, r, [4]).auc[0] == pytest.approx(0.4)
+    sk = stats.time_dependent_auc(t, e, r, [4], convention="scikit-survival")
+    assert sk.auc[0] == pytest.approx(0.5) and sk.convention == "scikit-survival"
+    with pytest.raises(ValueError, match="convention"):
+        stats.time_dependent_auc(t, e, r, [4], convention="timeROC")
 
 
 def test_concordance_edges():

@@ -4,10 +4,13 @@
 #     Rscript tests/reference/r/make_reference.R
 # Writes the public datasets used (CSV) and R's results (JSON) into
 # tests/reference/data/. The Python tests read only those files.
+# Needs Debian's r-base-core, r-cran-survival, r-cran-proc, r-cran-jsonlite and
+# r-cran-riskregression (time-dependent AUC).
 suppressPackageStartupMessages({
   library(survival)
   library(pROC)
   library(jsonlite)
+  library(riskRegression)
 })
 
 out_dir <- file.path("tests", "reference", "data")
@@ -36,11 +39,20 @@ write_data(ovarian_df, "ovarian")
 write_data(aml_df, "aml")
 write_data(asah_df, "asah")
 write_data(tiny_df, "tiny")
+# colon: the death records (etype 2), time in days, and a logistic risk of death
+# from a glm on age, sex, obstruction, > 4 nodes, extent and treatment
+colon_df <- survival::colon[survival::colon$etype == 2,
+                            c("id", "time", "status", "rx", "sex", "age", "obstruct", "node4", "extent")]
+colon_glm <- glm(status ~ age + sex + obstruct + node4 + extent + rx, family = binomial, data = colon_df)
+colon_df$risk <- unname(predict(colon_glm, newdata = colon_df, type = "response"))
+write_data(colon_df, "colon")
 
 res <- list(versions = list(
   R = R.version.string,
   survival = as.character(packageVersion("survival")),
-  pROC = as.character(packageVersion("pROC"))
+  pROC = as.character(packageVersion("pROC")),
+  riskRegression = as.character(packageVersion("riskRegression")),
+  prodlim = as.character(packageVersion("prodlim"))
 ))
 
 # ---------------------------------------------------------------- Kaplan–Meier
@@ -202,6 +214,20 @@ rm_case <- function(time, status, arm, tau) {
 res$rmst <- list(
   lung_sex_730 = rm_case(lung_df$time, lung_df$event, as.integer(lung_df$sex == 2), 730),
   veteran_trt_200 = rm_case(veteran_df$time, veteran_df$status, as.integer(veteran_df$trt == 2), 200)
+)
+
+# ---------------------------------------------------------------- time-dependent AUC
+# riskRegression::Score, cumulative/dynamic AUC with Kaplan-Meier censoring weights:
+# cases weighted 1/G(T_i-), controls 1/G(t)
+td_auc <- function(time, event, risk, times) {
+  d <- data.frame(time = time, event = event)
+  s <- Score(list(risk = risk), formula = Surv(time, event) ~ 1, data = d, times = times,
+             metrics = "auc", cens.model = "km", null.model = FALSE, conf.int = FALSE)
+  list(times = times, auc = s$AUC$score$AUC)
+}
+res$td_auc <- list(
+  colon_os_5y_logistic = td_auc(colon_df$time, colon_df$status, colon_df$risk, 5 * 365.25),
+  lung_1y_age = td_auc(lung_df$time, lung_df$event, lung_df$age, 365)
 )
 
 writeLines(toJSON(res, digits = NA, auto_unbox = TRUE, na = "null", pretty = TRUE),
