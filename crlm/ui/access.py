@@ -43,18 +43,29 @@ def demo_mode_requested() -> bool:
 
 
 def demo_mode_refusal() -> str | None:
-    """Why demo mode may not run on this store (``None`` when every cohort is synthetic)."""
+    """Why demo mode may not run on this store (``None`` when every cohort is synthetic).
+
+    The message is for visitors nobody has signed in: it names neither the store's
+    cohorts nor its path (the server log does)."""
     try:
         cohorts = store.list_cohorts(loaders.get_store())
-    except StoreError:
-        return None  # no readable store: no patient data to protect; the app says what is wrong
+    except StoreError as exc:
+        # Busy (held by another process), missing or unreadable: what it holds is unknown,
+        # so nobody is let in without signing in.
+        log.warning("demo mode refused: the store cannot be read: %s", exc)
+        return (
+            f"Demo mode ({DEMO_ENV}=1) needs a readable store of synthetic cohorts, and the "
+            "store cannot be opened now (another process may hold it). Build the demo with "
+            "`python -m crlm demo` or stop the process that holds the store; the server "
+            "log says more."
+        )
     real = [str(c) for c, k in zip(cohorts["cohort"], cohorts["kind"]) if k != "synthetic"]
     if not real:
         return None
+    log.warning("demo mode refused: the store holds non-synthetic cohorts: %s", ", ".join(real))
     return (
-        f"Demo mode ({DEMO_ENV}=1) is refused: this store holds non-synthetic "
-        f"cohort{'s' if len(real) > 1 else ''} {', '.join(real)}. Start the app without "
-        f"{DEMO_ENV} and sign in (see docs/operations.md)."
+        f"Demo mode ({DEMO_ENV}=1) is refused: this store holds non-synthetic cohorts. "
+        f"Start the app without {DEMO_ENV} and sign in (see docs/operations.md)."
     )
 
 

@@ -257,7 +257,7 @@ def test_demo_mode_on_a_synthetic_store_needs_no_sign_in(app_env, monkeypatch):
     assert len(at.sidebar.metric)  # the cohort is shown
 
 
-def test_demo_mode_is_refused_when_the_store_holds_a_real_cohort(app_env, monkeypatch):
+def test_demo_mode_is_refused_when_the_store_holds_a_real_cohort(app_env, monkeypatch, auth_log):
     from crlm.store import Store, save_cohort, load_cohort, CohortFilter
 
     with Store(app_env["db"]) as store:
@@ -266,10 +266,42 @@ def test_demo_mode_is_refused_when_the_store_holds_a_real_cohort(app_env, monkey
     monkeypatch.setenv("CRLM_DEMO_MODE", "1")
     at = _app().run()
     assert not at.exception, at.exception
-    assert any("Demo mode" in e.value and "refused" in e.value and "board" in e.value
-               for e in at.error)
+    assert any("Demo mode" in e.value and "refused" in e.value for e in at.error)
+    # the visitor is not signed in: the page does not name the store's cohorts; the log does
+    assert not any("board" in e.value for e in at.error)
+    assert "board" in auth_log.text
     assert not _shows_patient_data(at)
     assert not at.text_input  # no way around it from the page
+
+
+def _all_text(at: AppTest) -> str:
+    kinds = ("error", "warning", "info", "success", "markdown", "caption", "title", "code",
+             "text")
+    return "\n".join(str(getattr(el, "value", "")) for kind in kinds for el in at.get(kind))
+
+
+def test_demo_mode_on_a_store_in_use_shows_no_admin_page_and_no_store_path(app_env,
+                                                                           monkeypatch):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(  # another process holds the store open for writing
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('ready', flush=True); time.sleep(120)", str(app_env["db"])],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        monkeypatch.setenv("CRLM_DEMO_MODE", "1")
+        at = _app().run()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not at.exception, at.exception
+    assert any("Demo mode" in e.value for e in at.error)
+    assert "Admin" not in _page_titles(at)
+    assert not _shows_patient_data(at)
+    assert str(app_env["db"]) not in _all_text(at)
+    assert app_env["db"].name not in _all_text(at)
 
 
 OIDC_SECRETS = {
