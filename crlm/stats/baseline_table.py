@@ -1,14 +1,21 @@
 """Baseline characteristics ("Table 1") of a cohort split by a grouping column.
 
-Conventions (as R's ``tableone`` package prints them by default):
+Conventions (R's ``tableone`` with every continuous variable listed as
+``nonnormal`` and ``correct = FALSE`` for the chi-square test):
 - continuous variables: median [IQR] (quartiles by linear interpolation, R type 7);
-  p-value from the Kruskal–Wallis test (the Wilcoxon rank-sum test for two groups);
+  p-value from the Kruskal–Wallis test (the Wilcoxon rank-sum test for two groups),
+  R ``kruskal.test``;
 - categorical variables: n (%) of non-missing values per level; p-value from
-  Pearson's chi-square test without continuity correction on the non-missing table;
+  Pearson's chi-square test on the non-missing table, R ``chisq.test``. By default
+  without continuity correction (``correct = FALSE``), so that a 2×2 table and a
+  larger one are tested alike. ``continuity_correction=True`` applies Yates'
+  correction to 2×2 tables (R's and tableone's default ``correct = TRUE``; larger
+  tables are never corrected, in R either);
 - missing values are counted in their own row and excluded from p-values;
 - standardised mean difference (SMD): for two groups, continuous
   ``|m1 - m2| / sqrt((s1² + s2²) / 2)`` and categorical the multi-level
-  Yang & Dalton (2012) form; for more groups the largest pairwise SMD.
+  Yang & Dalton (2012) form; for more groups the largest pairwise SMD
+  (tableone's ``ExtractSmd``, which reports the mean pairwise SMD instead).
 """
 from __future__ import annotations
 
@@ -88,11 +95,14 @@ def _level_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 
 def baseline_table(frame: pd.DataFrame, variables: Sequence[tuple[str, str, str]],
-                   by: str | None = None, *, max_groups: int = 12) -> BaselineTable:
+                   by: str | None = None, *, max_groups: int = 12,
+                   continuity_correction: bool = False) -> BaselineTable:
     """Table 1 of ``frame``.
 
     ``variables``: (column, label, kind) with kind ``"continuous"`` or ``"categorical"``.
     ``by``: grouping column (missing values form a group "unknown"), or None.
+    ``continuity_correction``: Yates' correction for 2×2 chi-square tests (R
+    ``chisq.test(correct = TRUE)``); off by default (see the module doc).
     """
     for column, _, kind in variables:
         if column not in frame.columns:
@@ -151,7 +161,7 @@ def baseline_table(frame: pd.DataFrame, variables: Sequence[tuple[str, str, str]
             if counts.shape[0] >= 2 and n_levels >= 2:
                 table = counts[counts.sum(axis=1) > 0][:, counts.sum(axis=0) > 0]
                 if table.shape[0] >= 2 and table.shape[1] >= 2:
-                    p = float(sps.chi2_contingency(table, correction=False)[1])
+                    p = float(sps.chi2_contingency(table, correction=continuity_correction)[1])
             props = [row / row.sum() if row.sum() else np.full(n_levels, np.nan) for row in counts]
             smd = max((_smd_categorical(a, b) for a, b in combinations(props, 2)
                        if not np.isnan(a).any() and not np.isnan(b).any()), default=np.nan)

@@ -5,7 +5,9 @@ Conventions (those of R's ``survival`` package, version 3):
 * Kaplan–Meier estimate at every distinct observed time (events and censorings),
   with tied events and censorings at the same time treated as events first.
 * Greenwood variance of the cumulative hazard, ``sum d / (n (n - d))``;
-  ``std_err`` is its square root (R's ``survfit()$std.err``).
+  ``std_err`` is its square root (R's ``survfit()$std.err``), the standard error
+  of −log S, not of S. ``survival_at`` also gives the standard error of S
+  (``survival_std_err``, R's ``summary(fit, times=)$std.err``).
 * Confidence intervals: ``"log-log"`` (default here; R ``conf.type="log-log"``),
   ``"log"`` (R's own default) or ``"plain"``; exactly R's ``survfit_confint``.
 * Median and its confidence interval: R's ``quantile.survfit`` — the first time
@@ -116,6 +118,11 @@ class SurvivalAtResult(ResultMixin):
     Survival is the step function's value at the largest observed time <= t
     (1 before the first time); beyond the last observed time the last value is
     carried forward (R's ``extend=TRUE``) with ``at_risk`` 0.
+
+    Two standard errors, both Greenwood: ``std_err`` is that of the cumulative
+    hazard −log S (R's ``fit$std.err``, the scale the log and log-log bands
+    use); ``survival_std_err`` is that of S itself, S × ``std_err`` (what R's
+    ``summary(fit, times=)$std.err`` reports; NaN once S is 0, as in R).
     """
 
     times: np.ndarray
@@ -124,6 +131,7 @@ class SurvivalAtResult(ResultMixin):
     ci_upper: np.ndarray
     std_err: np.ndarray
     at_risk: np.ndarray
+    survival_std_err: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -162,14 +170,16 @@ class KMResult(ResultMixin):
         if len(self.timeline) == 0:
             ones = np.ones_like(t)
             return SurvivalAtResult(t, ones, ones.copy(), ones.copy(), np.zeros_like(t),
-                                    np.zeros(len(t), dtype=np.int64))
+                                    np.zeros(len(t), dtype=np.int64), np.zeros_like(t))
         surv = np.where(before, 1.0, self.survival[j])
         lo = np.where(before, 1.0, self.ci_lower[j])
         hi = np.where(before, 1.0, self.ci_upper[j])
         se = np.where(before, 0.0, self.std_err[j])
         k = np.searchsorted(self.timeline, t, side="left")
         at_risk = np.where(k < len(self.timeline), self.at_risk[np.clip(k, 0, len(self.at_risk) - 1)], 0)
-        return SurvivalAtResult(t, surv, lo, hi, se, at_risk.astype(np.int64))
+        with np.errstate(invalid="ignore"):
+            surv_se = surv * se  # inf * 0 = NaN once the curve reaches 0, as R's summary()
+        return SurvivalAtResult(t, surv, lo, hi, se, at_risk.astype(np.int64), surv_se)
 
 
 def _km_core(time: np.ndarray, event: np.ndarray, conf_level: float, conf_type: str) -> KMResult:

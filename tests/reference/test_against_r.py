@@ -76,6 +76,10 @@ def test_kaplan_meier_matches_survfit(key):
     close(at.ci_lower[ok], _arr(ref["at_lower"])[ok])
     close(at.ci_upper[ok], _arr(ref["at_upper"])[ok])
     close(at.at_risk, ref["at_n_risk"])
+    # summary()'s std.err is the SE of S; ours of -log S (fit$std.err) is std_err
+    close(at.survival_std_err, ref["at_std_err"])
+    close(at.std_err[at.survival > 0] * at.survival[at.survival > 0],
+          _arr(ref["at_std_err"])[at.survival > 0])
     close(stats.number_at_risk(df[tcol], ref["at_times"]), ref["at_n_risk"])
 
 

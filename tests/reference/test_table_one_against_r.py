@@ -38,6 +38,18 @@ def test_chi_square_p_value_excludes_missing(result):
     assert table.loc[("ECOG", first_level), "p_value"] == pytest.approx(ref["chisq_ecog_by_sex"], rel=1e-9)
 
 
+@pytest.mark.parametrize("correction,key", [(False, "chisq_ecog0_by_sex"),
+                                            (True, "chisq_ecog0_by_sex_yates")])
+def test_two_by_two_chi_square_without_and_with_yates_correction(correction, key):
+    # R: chisq.test(table(sex, ecog == "0"), correct = FALSE / TRUE)
+    frame = pd.read_csv(DATA / "table_one_lung.csv", dtype={"ecog": "string"})
+    frame = frame[frame["ecog"].notna()].assign(ecog0=lambda d: d["ecog"] == "0")
+    ref = json.loads((DATA / "table_one_lung.json").read_text())
+    table = baseline_table(frame, [("ecog0", "ECOG 0", "categorical")], by="sex",
+                           continuity_correction=correction).table.set_index(["variable", "level"])
+    assert table.loc[("ECOG 0", "no"), "p_value"] == pytest.approx(ref[key], rel=1e-9)
+
+
 def test_median_iqr_and_smd(result):
     table, ref = result
     expected = f"{ref['median_age_female']:.1f} [{ref['q1_age_female']:.1f}–{ref['q3_age_female']:.1f}]"

@@ -67,7 +67,7 @@ km_record <- function(time, event, conf_type, at_times) {
     median = unname(q$quantile), median_lower = unname(q$lower),
     median_upper = unname(q$upper),
     at_times = at_times, at_surv = s$surv, at_lower = s$lower, at_upper = s$upper,
-    at_n_risk = s$n.risk
+    at_n_risk = s$n.risk, at_std_err = s$std.err
   )
 }
 km_cases <- list(

@@ -11,6 +11,9 @@ out <- list(
   kruskal_age_by_sex = kruskal.test(age ~ sex, data = d)$p.value,
   kruskal_wtloss_by_sex = kruskal.test(wt.loss ~ sex, data = d)$p.value,
   chisq_ecog_by_sex = suppressWarnings(chisq.test(table(d$sex[ok], d$ecog[ok]), correct = FALSE)$p.value),
+  # a 2x2 table (ECOG 0 or not, by sex): without and with Yates' continuity correction
+  chisq_ecog0_by_sex = chisq.test(table(d$sex[ok], d$ecog[ok] == "0"), correct = FALSE)$p.value,
+  chisq_ecog0_by_sex_yates = chisq.test(table(d$sex[ok], d$ecog[ok] == "0"), correct = TRUE)$p.value,
   median_age_female = median(d$age[d$sex == "female"]),
   q1_age_female = unname(quantile(d$age[d$sex == "female"], 0.25, type = 7)),
   q3_age_female = unname(quantile(d$age[d$sex == "female"], 0.75, type = 7)),
