@@ -36,6 +36,13 @@ from .diagnostic import (
     roc,
     wilson_interval,
 )
+from .logistic import (
+    LogisticResult,
+    LogisticTerm,
+    UnpairedAUCTestResult,
+    logistic,
+    unpaired_auc_test,
+)
 from .subgroups import SubgroupEffect, SubgroupResult, subgroup_effects
 from .survival import (
     FollowUpResult,
@@ -57,10 +64,12 @@ from .survival import (
 __all__ = [
     "CalibrationResult", "ConcordanceResult", "CoxResult", "CoxTerm", "DeLongTestResult",
     "DiagnosticMetrics", "FollowUpResult", "KMResult", "LandmarkResult", "LikelihoodRatioResult",
-    "LogrankResult", "NetBenefitResult", "PHTestResult", "RMSTGroup", "RMSTResult", "ROCResult",
-    "SubgroupEffect", "SubgroupResult", "SurvivalAtResult", "TimeDependentAUCResult",
+    "LogisticResult", "LogisticTerm", "LogrankResult", "NetBenefitResult", "PHTestResult",
+    "RMSTGroup", "RMSTResult", "ROCResult", "SubgroupEffect", "SubgroupResult",
+    "SurvivalAtResult", "TimeDependentAUCResult", "UnpairedAUCTestResult",
     "brier", "calibration", "concordance_index", "cox", "delong_test", "diagnostic_metrics",
-    "kaplan_meier", "kaplan_meier_by", "landmark_survival", "likelihood_ratio_test", "logrank",
-    "median_follow_up", "net_benefit", "number_at_risk", "proportional_hazards_test", "rmst",
-    "roc", "subgroup_effects", "time_dependent_auc", "wilson_interval",
+    "kaplan_meier", "kaplan_meier_by", "landmark_survival", "likelihood_ratio_test", "logistic",
+    "logrank", "median_follow_up", "net_benefit", "number_at_risk", "proportional_hazards_test",
+    "rmst", "roc", "subgroup_effects", "time_dependent_auc", "unpaired_auc_test",
+    "wilson_interval",
 ]

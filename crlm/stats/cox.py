@@ -466,7 +466,9 @@ class LikelihoodRatioResult(ResultMixin):
 
 
 def likelihood_ratio_test(full: CoxResult, reduced: CoxResult) -> LikelihoodRatioResult:
-    """LR test of nested Cox models fitted on the same patients: 2 (ll_full - ll_reduced)."""
+    """LR test of nested models fitted on the same patients: 2 (ll_full - ll_reduced).
+
+    Takes two Cox results or two logistic results (``crlm.stats.logistic``)."""
     if full.n != reduced.n or full.events != reduced.events:
         raise ValueError(
             f"models must be fitted on the same patients: full has n={full.n}, events={full.events}; "
