@@ -1,0 +1,153 @@
+"""The analysis inputs of the Survival and Models pages read from the store, for
+``crlm export-analysis``: the same rows, groups, thresholds and model choices the
+pages use by default."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from crlm import config
+from crlm.models import TASKS
+from crlm.reports.r_export._common import ExportInputError
+from crlm.reports.r_export.models import ModelScores
+from crlm.store import CohortFilter, load_cohort, load_models, load_predictions
+
+PREDICTED = ("Predicted non-responder", "Predicted responder")
+PREDICTION_SPLITS = ("out-of-fold", "external")
+RESPONSE_TASKS = ("response", "anti_egfr_benefit")
+
+
+@dataclass(frozen=True)
+class SurvivalInputs:
+    data: pd.DataFrame  # time, event, group
+    order: list[str]
+    title: str
+
+
+@dataclass(frozen=True)
+class ModelsInputs:
+    outcome: np.ndarray
+    models: list[ModelScores]
+    reference: str | None
+    chosen: str | None
+    title: str
+
+
+def _best_by_auc(records: pd.DataFrame) -> list[str]:
+    auc = records["metrics"].map(lambda m: ((m or {}).get("out_of_fold") or {}).get("auc") or 0.0)
+    return list(records.loc[auc.sort_values(ascending=False, kind="stable").index, "model_id"])
+
+
+def _order(levels, split_by: str) -> list[str]:
+    levels = list(dict.fromkeys(levels))
+    if split_by == "predicted responder":
+        return [g for g in PREDICTED if g in levels]
+    col = config.COLUMNS_BY_NAME.get(split_by)
+    known = list(col.levels) if col is not None and col.levels else sorted(levels)
+    ordered = [lv for lv in known if lv in levels]
+    return ordered + sorted(lv for lv in levels if lv not in ordered)
+
+
+def survival_inputs(store, filt: CohortFilter, *, endpoint: str = "OS", split_by: str = "none",
+                    task: str | None = None, model_id: str | None = None,
+                    threshold: float | None = None) -> SurvivalInputs:
+    """time, event and group of every patient with a known endpoint, as the Survival page
+    builds them; ``split_by="predicted responder"`` splits at the model's threshold (its
+    stored Youden threshold unless given), with the best out-of-fold model by default."""
+    if endpoint not in config.ENDPOINTS:
+        raise ExportInputError(f"endpoint must be one of {', '.join(config.ENDPOINTS)}, got {endpoint!r}")
+    time_col, event_col = config.ENDPOINTS[endpoint]
+    if split_by == "predicted responder":
+        task = task or "response"
+        if task not in RESPONSE_TASKS:
+            raise ExportInputError(f"task must be one of {', '.join(RESPONSE_TASKS)}, got {task!r}")
+        records = load_models(store, cohort=filt.cohort, task=task)
+        records = records[records["kind"] != "clinical"] if len(records) else records
+        if records.empty:
+            raise ExportInputError(f"no trained {task} model in cohort {filt.cohort!r}")
+        model_id = model_id or _best_by_auc(records)[0]
+        if model_id not in set(records["model_id"]):
+            raise ExportInputError(f"no current model {model_id!r} for task {task}")
+        rec = records.set_index("model_id").loc[model_id]
+        threshold = float(rec["threshold"] if threshold is None else threshold)
+        preds = load_predictions(store, filt, task=task, model_id=model_id,
+                                 split=list(PREDICTION_SPLITS), columns=(time_col, event_col))
+        frame = preds.drop_duplicates("patient_id")
+        group = np.where(frame["score"].to_numpy(float) >= threshold, PREDICTED[1], PREDICTED[0])
+        frame = frame.assign(group=group)
+        title = f"{endpoint} by predicted response ({rec['name']}, score >= {threshold:.3f})"
+    else:
+        if split_by != "none" and split_by not in config.COLUMNS_BY_NAME:
+            raise ExportInputError(f"split_by: no column {split_by!r}")
+        cols = [time_col, event_col] + ([split_by] if split_by != "none" else [])
+        frame = load_cohort(store, filt, columns=cols)
+        if split_by == "none":
+            frame = frame.assign(group="All patients")
+        else:
+            raw = frame[split_by]
+            if config.COLUMNS_BY_NAME[split_by].kind == "bool":
+                raw = raw.map({True: "yes", False: "no"})
+            frame = frame.assign(group=raw.astype(object).where(raw.notna(), "unknown").astype(str))
+        title = f"{endpoint} by {split_by}" if split_by != "none" else endpoint
+    frame = frame.dropna(subset=[time_col, event_col])
+    if frame.empty:
+        raise ExportInputError("no patient with a known endpoint matches the filter")
+    data = pd.DataFrame({"time": frame[time_col].to_numpy(float),
+                         "event": frame[event_col].astype(bool).to_numpy(),
+                         "group": frame["group"].to_numpy(str)})
+    return SurvivalInputs(data, _order(data["group"], split_by), title)
+
+
+def _is_probability(scores: np.ndarray) -> bool:
+    s = scores[~np.isnan(scores)]
+    return len(s) > 0 and float(s.min()) >= 0 and float(s.max()) <= 1
+
+
+def models_inputs(store, filt: CohortFilter, *, task: str = "response", split: str = "out-of-fold",
+                  model_ids: Sequence[str] | None = None, reference: str | None = None,
+                  chosen: str | None = None) -> ModelsInputs:
+    """Outcome and every model's scores of one prediction split, as the Models page uses
+    them: each model's stored threshold, the Fong score as the DeLong reference and the
+    best out-of-fold model as the chosen one unless given. Models are named by their
+    display names."""
+    if task not in TASKS or TASKS[task].kind != "binary":
+        binary = [t for t in TASKS if TASKS[t].kind == "binary"]
+        raise ExportInputError(f"task must be one of {', '.join(binary)}, got {task!r}")
+    records = load_models(store, cohort=filt.cohort, task=task)
+    if records.empty:
+        raise ExportInputError(f"no model for task {task} in cohort {filt.cohort!r}")
+    records = records.set_index("model_id", drop=False)
+    ids = list(model_ids) if model_ids else list(records.index)
+    unknown = [m for m in ids if m not in records.index]
+    if unknown:
+        raise ExportInputError(f"no current model {unknown[0]!r} for task {task}")
+    fong = f"{task}.fong_score"
+    reference = reference or (fong if fong in ids else None)
+    trained = [m for m in _best_by_auc(records.loc[ids]) if records.loc[m, "kind"] != "clinical"]
+    chosen = chosen or (trained[0] if trained else None)
+    for what, m in (("reference", reference), ("chosen", chosen)):
+        if m is not None and m not in ids:
+            raise ExportInputError(f"the {what} model {m!r} is not among the exported models")
+    target = TASKS[task].target
+    preds = load_predictions(store, filt, task=task, split=split, columns=(target,))
+    preds = preds[preds["model_id"].isin(ids)]
+    if preds.empty:
+        raise ExportInputError(f"no {split} predictions of task {task} under the filter")
+    wide = preds.pivot_table(index="patient_id", columns="model_id", values="score")
+    outcome = preds.drop_duplicates("patient_id").set_index("patient_id")[target]
+    outcome = outcome.reindex(wide.index)
+    names = dict(zip(records["model_id"], records["name"]))
+    if len(set(names[m] for m in ids)) != len(ids):
+        names = {m: m for m in ids}
+    models = []
+    for m in ids:
+        s = wide[m].to_numpy(float) if m in wide else np.full(len(wide), np.nan)
+        thr = records.loc[m, "threshold"]
+        models.append(ModelScores(names[m], s, None if pd.isna(thr) else float(thr),
+                                  records.loc[m, "kind"] != "clinical" and _is_probability(s)))
+    y = outcome.map(lambda v: np.nan if pd.isna(v) else float(bool(v))).to_numpy(float)
+    return ModelsInputs(y, models, names[reference] if reference else None,
+                        names[chosen] if chosen else None, f"{TASKS[task].label}: {split} predictions")

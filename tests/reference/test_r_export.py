@@ -1,0 +1,132 @@
+"""The "R script" exports, run with Rscript: every exported number agrees with R.
+
+Each test builds a page's export (data.csv, analysis.R, ours.csv), runs
+``Rscript analysis.R`` in a temporary folder and reads the comparison.csv it writes:
+every number must agree to 1e-6 relative (1e-12 absolute), both as the script judges
+it and as checked here against our own numbers.
+
+R comes from Debian (r-base-core, r-cran-survival, r-cran-proc), installed by
+``scripts/setup.sh``. Without Rscript the tests are skipped with that message, except
+under CI (``CI=true``), where they fail.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crlm.reports.r_export import ModelScores, models_export, survival_export
+
+DATA = Path(__file__).parent / "data"
+RTOL, ATOL = 1e-6, 1e-12
+
+
+@pytest.fixture(scope="module")
+def rscript() -> str:
+    path = shutil.which("Rscript")
+    ok = path is not None and subprocess.run(
+        [path, "-e", "suppressPackageStartupMessages({library(survival); library(pROC)})"],
+        capture_output=True).returncode == 0
+    if not ok:
+        reason = ("Rscript with the survival and pROC packages is not installed: run scripts/setup.sh "
+                  "(apt-get install r-base-core r-cran-survival r-cran-proc)")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def run_in_r(export, folder: Path, rscript: str) -> pd.DataFrame:
+    export.write_to(folder)
+    proc = subprocess.run([rscript, str(folder / "analysis.R")], capture_output=True, text=True,
+                          timeout=600)
+    cmp_path = folder / "comparison.csv"
+    assert cmp_path.exists(), f"the R script failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    cmp = pd.read_csv(cmp_path, keep_default_na=True)
+    bad = cmp[~cmp["agree"]]
+    assert proc.returncode == 0 and bad.empty, \
+        f"R disagrees on {len(bad)} numbers:\n{bad.head(20).to_string()}\n{proc.stderr[-2000:]}"
+    # and independently of the script's own verdict: every number of ours has R's twin
+    assert list(cmp["quantity"]) == [q.name for q in export.quantities]
+    ours = np.array([q.value for q in export.quantities])
+    theirs = cmp["R"].to_numpy(float)
+    both_nan = np.isnan(ours) & np.isnan(theirs)
+    # comparison.csv holds 15 significant digits of R's numbers: enough for 1e-6
+    np.testing.assert_allclose(ours[~both_nan], theirs[~both_nan], rtol=RTOL, atol=ATOL)
+    return cmp
+
+
+# ------------------------------------------------------------------ survival::colon
+@pytest.fixture(scope="module")
+def colon() -> pd.DataFrame:
+    # death records of survival::colon (time in days) with a logistic risk fitted in R
+    return pd.read_csv(DATA / "colon.csv")
+
+
+def test_survival_export_on_colon_agrees_with_r(colon, rscript, tmp_path):
+    data = pd.DataFrame({"time": colon.time, "event": colon.status, "group": colon.rx})
+    export = survival_export(data, horizon=1500, order=["Obs", "Lev", "Lev+5FU"],
+                             landmarks=[365, 1095, 1826.25])
+    cmp = run_in_r(export, tmp_path, rscript)
+    # the page's headline numbers are among them
+    for name in ("logrank.p", "hr[Lev+5FU vs Obs]", "ph.global_p", "rmst_1500[Obs]",
+                 "km[Obs].median", "km[Lev].surv_at_1826.25_lower", "km[Obs].at_risk_365"):
+        assert name in set(cmp["quantity"])
+    assert (cmp["kind"] == "curve").sum() > 2000
+
+
+def test_survival_export_with_one_group_and_unreached_median(colon, rscript, tmp_path):
+    # one group (no tests), a horizon past the last time, medians not reached (NA in R)
+    part = colon[colon.rx == "Lev+5FU"]
+    data = pd.DataFrame({"time": part.time, "event": part.status, "group": "All patients"})
+    export = survival_export(data, horizon=4000, landmarks=[0.5, 365, 5000])
+    assert np.isnan(export.numbers["km[All patients].median"])
+    cmp = run_in_r(export, tmp_path, rscript)
+    assert "logrank.p" not in set(cmp["quantity"])
+
+
+def test_models_export_on_colon_agrees_with_r(colon, rscript, tmp_path):
+    # the logistic risk (a probability model), age and > 4 nodes (scores), and age
+    # missing for patients with obstruction (a model that scored fewer patients)
+    age_part = np.where(colon.obstruct == 1, np.nan, colon.age)
+    export = models_export(colon.status, [
+        ModelScores("logistic risk", colon.risk.to_numpy(), 0.5, probability=True),
+        ModelScores("age", colon.age.to_numpy(float), 60.0),
+        ModelScores("age, no obstruction", age_part, 60.0),
+        ModelScores("node4", colon.node4.to_numpy(float), 1.0),
+    ], reference="node4", chosen="logistic risk")
+    cmp = run_in_r(export, tmp_path, rscript)
+    names = set(cmp["quantity"])
+    for name in ("roc[logistic risk].auc_lower", "delong[age vs node4].p",
+                 "at_threshold[age, no obstruction].ppv", "calibration[logistic risk].slope",
+                 "calibration[logistic risk].intercept_upper", "net_benefit[logistic risk].model[50]"):
+        assert name in names
+
+
+# ------------------------------------------------------------------ the demo cohort
+def test_survival_export_on_the_demo_cohort_agrees_with_r(demo_store, rscript, tmp_path):
+    from crlm.reports.r_export.inputs import survival_inputs
+    from crlm.store import CohortFilter
+
+    for split_by in ("ras_status", "predicted responder"):
+        inputs = survival_inputs(demo_store, CohortFilter(), endpoint="OS", split_by=split_by)
+        export = survival_export(inputs.data, order=inputs.order, horizon=36, title=inputs.title)
+        run_in_r(export, tmp_path / split_by.replace(" ", "_"), rscript)
+
+
+def test_models_export_on_the_demo_cohort_agrees_with_r(demo_store, rscript, tmp_path):
+    from crlm.reports.r_export.inputs import models_inputs
+    from crlm.store import CohortFilter
+
+    inputs = models_inputs(demo_store, CohortFilter(), task="response", split="out-of-fold")
+    assert inputs.reference is not None and inputs.chosen is not None
+    export = models_export(inputs.outcome, inputs.models, reference=inputs.reference,
+                           chosen=inputs.chosen, title=inputs.title)
+    cmp = run_in_r(export, tmp_path, rscript)
+    assert any(q.startswith("calibration[") for q in cmp["quantity"])
+    assert any(q.startswith("delong[") for q in cmp["quantity"])
