@@ -29,7 +29,7 @@ def run(quick: bool) -> list[Result]:
         chunk = generate_cohort_frames(n, SEED)
         st.save_cohort(store, "demo", chunk.patients, chunk.features, kind="synthetic")
         train_s, table = timed(lambda: models.train(
-            store, folds=5, seed=SEED, artefact_dir=tmp / "art", progress=False, fast=fast),
+            store, folds=5, seed=SEED, artefact_dir=tmp / "art", progress=False, fast=fast).table,
             repeat=1)
         n_trained = int((table["kind"] == "trained").sum())
         out.append(Result(f"models: train all tasks/families{' (fast)' if fast else ''}", n,

@@ -19,7 +19,6 @@ own ids, names or dates are never kept.
 """
 from __future__ import annotations
 
-import io
 import math
 import re
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ import pandas as pd
 
 from crlm import clinical, config
 from crlm.config import Column
-from crlm.privacy import describe_findings, screen_free_text
+from crlm.privacy import csv_bytes, describe_findings, screen_free_text
 
 UNKNOWN = "unknown"
 YES, NO = "yes", "no"
@@ -39,14 +38,18 @@ MAX_LABEL_CHARS = 60
 RESEARCH_NOTICE = "Research use only, not a medical device."
 
 # The order a clinician reads a case in; groups come from the column contract.
+# The last two groups are known only after surgery: the pre-treatment models never read
+# them (crlm.models.decision); only the post-resection prognosis models do.
 ENTRY_GROUPS: tuple[str, ...] = (
     "demographics", "primary tumour", "molecular", "liver disease", "labs", "treatment plan",
-    "pathology",
+    "surgery", "pathology",
 )
 ENTRY_COLUMNS: tuple[Column, ...] = tuple(
     c for g in ENTRY_GROUPS for c in config.PATIENT_COLUMNS
-    if c.group == g and c.name in config.INPUT_COLUMNS and not c.derived
+    if c.group == g and c.name in config.CANDIDATE_INPUT_COLUMNS and not c.derived
 )
+AFTER_TREATMENT_ENTRIES: tuple[str, ...] = tuple(
+    c.name for c in ENTRY_COLUMNS if not config.known_by(c.known_at, config.PLAN))
 ENTRY_NAMES: tuple[str, ...] = tuple(c.name for c in ENTRY_COLUMNS)
 DERIVED_NAMES: tuple[str, ...] = tuple(
     c.name for c in config.PATIENT_COLUMNS if c.derived and not c.outcome)
@@ -245,7 +248,7 @@ def batch_template() -> bytes:
                   braf_v600e="", her2="", node_positive="", cea_ng_ml="", biologic="anti-VEGF",
                   max_diameter_cm=6.5, n_liver_lesions=1, age_years=71)
     frame = pd.DataFrame([example, second], columns=list(ENTRY_NAMES))
-    return frame.to_csv(index=False).encode("utf-8")
+    return csv_bytes(frame)
 
 
 @dataclass
@@ -291,6 +294,10 @@ def check_batch(frame: pd.DataFrame, *, first_row_number: int = 2) -> BatchResul
     notes = []
     ignored_known = [c for c in columns if c in config.COLUMNS_BY_NAME and c not in ENTRY_NAMES]
     unknown = [c for c in columns if c not in config.COLUMNS_BY_NAME]
+    later = [c for c in entries if c in AFTER_TREATMENT_ENTRIES]
+    if later:
+        notes.append("known only after surgery, so not used by any pre-treatment model "
+                     "(read only by the post-resection prognosis models): " + ", ".join(later))
     if ignored_known:
         notes.append("ignored (recomputed, identifying or outcome columns): "
                      + ", ".join(ignored_known))
@@ -494,7 +501,8 @@ def case_record(case: pd.DataFrame, scores: pd.DataFrame, *, cohort: str,
                 image_metadata: Mapping | None = None) -> dict:
     """What ``store.save_case`` keeps: de-identified entries only (no id, name or
     date), each model's score, version, threshold and class, the clinical scores,
-    and the de-identified image metadata when a CT was read."""
+    and the image metadata when a CT was read (``image_metadata_record``: allow-listed
+    fields only, text screened)."""
     row = case.iloc[0]
     inputs = {name: _plain(row.get(name)) for name in ENTRY_NAMES}
     table = scores_table(scores, thresholds)
@@ -508,7 +516,7 @@ def case_record(case: pd.DataFrame, scores: pd.DataFrame, *, cohort: str,
         "inputs": inputs,
         "scores": {"cohort": cohort, "models": models, "could_not_score": missing,
                    "clinical": {k: _plain(clin[k]) for k in CLINICAL_SCORE_LABELS}},
-        "image_metadata": _plain(dict(image_metadata)) if image_metadata else None,
+        "image_metadata": image_metadata_record(image_metadata),
     }
     return out
 
@@ -565,7 +573,34 @@ def screen_label(label: str) -> str:
 # ----------------------------------------------------------------- CT uploads
 IMAGE_METADATA_KEYS = ("series_uid", "modality", "manufacturer", "manufacturer_model",
                        "n_slices", "rows", "columns", "pixel_spacing_mm", "spacing_mm",
-                       "slice_thickness_mm", "deidentified")
+                       "slice_thickness_mm", "deidentified", "lesion_region", "lesion_features")
+MAX_METADATA_TEXT_CHARS = 64  # a DICOM LO value
+
+
+def image_metadata_record(meta: Mapping | None) -> dict | None:
+    """What a saved case may keep of a CT's metadata: the ``IMAGE_METADATA_KEYS`` only,
+    every text in it (device names included) screened with
+    ``crlm.privacy.screen_free_text`` and cut to 64 characters. ``None`` when empty."""
+    if not meta:
+        return None
+    out = {k: _screened(meta[k]) for k in IMAGE_METADATA_KEYS if k in meta}
+    uid = meta.get("series_uid")  # de-identified by the reader; digits and dots only
+    if "series_uid" in out:
+        out["series_uid"] = uid if isinstance(uid, str) and _UID_RE.match(uid) else None
+    return out or None
+
+
+_UID_RE = re.compile(r"^[0-9][0-9.]{0,63}$")
+
+
+def _screened(value: Any) -> Any:
+    if isinstance(value, str):
+        return screen_free_text(value)[0][:MAX_METADATA_TEXT_CHARS]
+    if isinstance(value, Mapping):
+        return {_screened(str(k)): _screened(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_screened(v) for v in value]
+    return _plain(value)
 
 
 @dataclass
@@ -581,9 +616,9 @@ class CtUpload:
         """What a saved case keeps of the image: de-identified geometry, the lesion
         region and its features (never pixels, names, dates or original UIDs)."""
         out = {k: self.meta.get(k) for k in IMAGE_METADATA_KEYS}
-        out["lesion_region"] = _plain(dict(region)) if region else None
-        out["lesion_features"] = {k: _plain(v) for k, v in features.items()}
-        return out
+        out["lesion_region"] = dict(region) if region else None
+        out["lesion_features"] = dict(features)
+        return image_metadata_record(out)
 
 
 def lesion_inputs(ct: CtUpload, mask: np.ndarray) -> tuple[dict, np.ndarray]:
@@ -632,8 +667,3 @@ def lesion_feature_frame(case_id: str, features: Mapping[str, float],
     row.update({k: float(v) for k, v in features.items() if k in set(known) and _finite(v)})
     return pd.DataFrame([row])
 
-
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False)
-    return buf.getvalue().encode("utf-8")

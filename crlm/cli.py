@@ -42,23 +42,18 @@ def _open_store(args, *, create: bool = True, retry_s: float = 0.0):
 def cmd_demo(args) -> int:
     from tqdm import tqdm
 
-    from crlm.ingest.demo import generate_cohort
-    from crlm.store import append_features, append_patients, begin_cohort, finish_cohort
+    from crlm.ingest.demo_images import write_demo_cohort
 
     path = config.db_path(args.db)
     with _open_store(args) as store:
         total = args.patients
-        with store.transaction() as cur, tqdm(total=total, unit="patients", desc="demo cohort",
-                                              file=sys.stderr, disable=args.quiet) as bar:
-            begin_cohort(cur, config.DEMO_COHORT, kind="synthetic", seed=args.seed,
-                         description=f"synthetic demo cohort, {total:,} patients, seed {args.seed}")
-            for chunk in generate_cohort(total, args.seed):
-                append_patients(cur, config.DEMO_COHORT, chunk.patients)
-                append_features(cur, config.DEMO_COHORT, chunk.features)
-                bar.update(len(chunk.patients))
-            n = finish_cohort(cur, config.DEMO_COHORT)
+        with tqdm(total=total, unit="patients", desc="demo cohort", file=sys.stderr,
+                  disable=args.quiet) as bar:
+            n = write_demo_cohort(store, total, args.seed, images=args.imaging,
+                                  on_chunk=bar.update)
         store.checkpoint()
-        print(f"demo cohort: {n:,} patients written to {path}")
+        print(f"demo cohort: {n:,} patients written to {path}"
+              + (" with their baseline CT lesion crops" if args.imaging else ""))
         if args.train:
             families = None  # the default families
             if args.imaging and not args.fast:  # every family: the CT CNN and its fusions too
@@ -74,10 +69,14 @@ def cmd_demo(args) -> int:
 def _train(store, cohort, tasks, families, folds, seed, *, quiet=False, fast=False) -> int:
     from crlm import models
 
-    table = models.train(store, cohort=cohort, tasks=tasks, families=families, folds=folds,
-                         seed=seed, progress=not quiet, fast=fast)
-    if not quiet and table is not None and len(table):
-        print(table.to_string(index=False))
+    report = models.train(store, cohort=cohort, tasks=tasks, families=families, folds=folds,
+                          seed=seed, progress=not quiet, fast=fast)
+    if not quiet and len(report):
+        print(report.table.to_string(index=False))
+    if report.skipped:
+        print(f"skipped {len(report.skipped)}:")
+        for line in report.skipped_lines():
+            print(f"  {line}")
     return 0
 
 
@@ -128,7 +127,8 @@ def cmd_export(args) -> int:
 
     with _open_store(args, create=False, retry_s=5.0) as store:
         try:
-            result = export_cohort(store, args.cohort, args.file, args.format)
+            result = export_cohort(store, args.cohort, args.file, args.format,
+                                   overwrite=args.overwrite)
         except ExportError as exc:
             raise CliError(str(exc)) from None
     print(", ".join(f"{k}: {v}" for k, v in result.to_dict().items()))
@@ -240,8 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=_positive_int(2, 20, "--folds"), default=5)
     p.add_argument("--fast", action="store_true", help="smaller models (for tests)")
     p.add_argument("--no-imaging", dest="imaging", action="store_false",
-                   help="skip the CT CNN and fusion models (about a minute and a half "
-                        "of the build; never trained with --fast)")
+                   help="no baseline CT crops, and so no CT CNN and fusion models (about a "
+                        "minute and a half of the build; those are never trained with --fast)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train every model family for every task on a cohort")
@@ -282,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--format", choices=["csv", "parquet", "xlsx"],
                    help="default: from the file name")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace FILE if it exists (default: refuse)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("users", help="local users and roles: add, set-role, passwd, remove, list")
@@ -317,7 +319,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", dest="target", metavar="NEW_DB",
                    help="the new store file to write (must not exist)")
     p.set_defaults(func=cmd_restore)
+    _accept_db_after_command(sub)
     return parser
+
+
+def _accept_db_after_command(sub) -> None:
+    """``--db`` also after the sub-command (``crlm import FILE --db X``). It is added with a
+    suppressed default, so it sets ``args.db`` only when given there and otherwise leaves the
+    value given before the sub-command. ``restore`` keeps its own ``--db`` (the new file)."""
+    for name, command in sub.choices.items():
+        if any("--db" in action.option_strings for action in command._actions):
+            continue
+        command.add_argument("--db", default=argparse.SUPPRESS,
+                             help="store file (as before the sub-command)")
 
 
 def main(argv: list[str] | None = None) -> int:

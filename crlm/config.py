@@ -13,7 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
 DEFAULT_DB = DATA_DIR / "crlm.duckdb"
-MODELS_DIR = DATA_DIR / "models"
+MODELS_DIR = DATA_DIR / "models"  # the default store's model artefacts; any other store
+# keeps them beside it, in ``<store stem>_models`` (``crlm.models.training.default_artefact_dir``)
 SAMPLES_DIR = DATA_DIR / "samples"
 LOG_DIR = DATA_DIR / "logs"
 
@@ -34,12 +35,30 @@ def db_path(override: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else DEFAULT_DB
 
 
-def models_dir(override: str | os.PathLike | None = None) -> Path:
-    """Model artefacts: explicit argument, else ``CRLM_MODELS_DIR``, else the default."""
-    if override:
-        return Path(override)
-    env = os.environ.get("CRLM_MODELS_DIR")
-    return Path(env) if env else MODELS_DIR
+# -- decision time ----------------------------------------------------------------
+# When a value becomes known, in the order of a patient's path through the service.
+# A task reads only inputs known by its decision time (``crlm.models.decision``).
+STAGING = "staging"              # diagnosis and staging: demographics, primary, molecular, CT
+PLAN = "treatment plan"          # the planned systemic treatment (the board scores under a plan)
+RESTAGING = "restaging"          # response to the first line, at the first restaging CT
+SURGERY = "after surgery"        # resection and the pathology of the resected specimen
+OUTCOME = "outcome"              # progression, death: never an input
+UNKNOWN_TIME = "unknown"         # an imported variable whose mapping does not say
+DECISION_TIMES: tuple[str, ...] = (STAGING, PLAN, RESTAGING, SURGERY, OUTCOME)
+KNOWN_AT_LEVELS: tuple[str, ...] = DECISION_TIMES + (UNKNOWN_TIME,)
+
+
+def known_by(known_at: str, decision_time: str) -> bool:
+    """Whether a value known at ``known_at`` is known by ``decision_time``.
+
+    An unknown time is never known by any decision time, and nothing is known
+    by an outcome's time as an input (outcomes are targets, not inputs).
+    """
+    if known_at not in DECISION_TIMES or decision_time not in DECISION_TIMES:
+        return False
+    if known_at == OUTCOME:
+        return False
+    return DECISION_TIMES.index(known_at) <= DECISION_TIMES.index(decision_time)
 
 
 @dataclass(frozen=True)
@@ -49,7 +68,9 @@ class Column:
     ``kind`` is one of ``text``, ``category``, ``bool``, ``int``, ``float``,
     ``date``. ``levels`` lists the allowed values of a category (NULL means
     unknown / not done and is always allowed unless ``required``).
-    ``lo``/``hi`` bound numeric values (inclusive).
+    ``lo``/``hi`` bound numeric values (inclusive). ``known_at`` is when the
+    value becomes known (one of ``DECISION_TIMES``); ``model_input`` is False
+    for identifiers and for columns that only restate another one.
     """
 
     name: str
@@ -63,6 +84,8 @@ class Column:
     group: str = ""
     outcome: bool = False
     derived: bool = False
+    known_at: str = STAGING
+    model_input: bool = True
 
     @property
     def sql_type(self) -> str:
@@ -129,31 +152,54 @@ PATIENT_COLUMNS: tuple[Column, ...] = (
     Column("mcs_score", "int", "m-CS score", lo=0, hi=3, group="scores", derived=True),
     # treatment
     Column("regimen", "category", "Chemotherapy backbone",
-           levels=("FOLFOX", "FOLFIRI", "FOLFOXIRI", "CAPOX"), group="treatment plan"),
+           levels=("FOLFOX", "FOLFIRI", "FOLFOXIRI", "CAPOX"), group="treatment plan",
+           known_at=PLAN),
     Column("biologic", "category", "Biologic", levels=("anti-EGFR", "anti-VEGF", "none"),
-           group="treatment plan"),
-    Column("hepatectomy", "bool", "Hepatectomy", group="treatment plan"),
+           group="treatment plan", known_at=PLAN),
+    # after surgery: the resection and the pathology of the resected specimen
+    Column("hepatectomy", "bool", "Hepatectomy", group="surgery", known_at=SURGERY),
     Column("growth_pattern", "category", "Histopathological growth pattern",
-           levels=("desmoplastic", "replacement", "mixed"), group="pathology"),
+           levels=("desmoplastic", "replacement", "mixed"), group="pathology",
+           known_at=SURGERY),
     # outcomes
     Column("best_response", "category", "Best RECIST response", levels=("CR", "PR", "SD", "PD"),
-           group="outcome", outcome=True),
+           group="outcome", outcome=True, known_at=RESTAGING),
     Column("responder", "bool", "Responder (CR/PR)", group="outcome", outcome=True,
-           derived=True),
+           derived=True, known_at=RESTAGING, model_input=False),
     Column("os_months", "float", "Overall survival", unit="months", lo=0, hi=400,
-           group="outcome", outcome=True),
-    Column("os_event", "bool", "Death", group="outcome", outcome=True),
+           group="outcome", outcome=True, known_at=OUTCOME),
+    Column("os_event", "bool", "Death", group="outcome", outcome=True, known_at=OUTCOME),
     Column("pfs_months", "float", "Progression-free survival", unit="months", lo=0, hi=400,
-           group="outcome", outcome=True),
-    Column("pfs_event", "bool", "Progression or death", group="outcome", outcome=True),
+           group="outcome", outcome=True, known_at=OUTCOME),
+    Column("pfs_event", "bool", "Progression or death", group="outcome", outcome=True,
+           known_at=OUTCOME),
 )
 
 COLUMNS_BY_NAME: dict[str, Column] = {c.name: c for c in PATIENT_COLUMNS}
 PATIENT_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in PATIENT_COLUMNS)
 OUTCOME_COLUMNS: tuple[str, ...] = tuple(c.name for c in PATIENT_COLUMNS if c.outcome)
-INPUT_COLUMNS: tuple[str, ...] = tuple(
-    c.name for c in PATIENT_COLUMNS if not c.outcome and c.group != "id"
+# Every column that can be a model input at some decision time (identifiers, split and
+# dates never are). Which of them a task reads is decided by its decision time alone:
+# ``crlm.models.decision.allowed_inputs``.
+CANDIDATE_INPUT_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in PATIENT_COLUMNS
+    if c.group != "id" and c.model_input and c.known_at != OUTCOME
 )
+# The inputs known before treatment starts (staging and the planned treatment): what the
+# pre-treatment tasks and the Score a case form use.
+INPUT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in CANDIDATE_INPUT_COLUMNS if known_by(COLUMNS_BY_NAME[c].known_at, PLAN)
+)
+# Lesion crops the CT models read (every cohort, the demo renderer and uploaded cases):
+# CROP_SIZE_PX x CROP_SIZE_PX pixels over max(1.6 x diameter, 32 mm), CROP_SLICES planes
+# min(5 mm, diameter / 4) apart, int16 HU (crlm.models.imaging.case_crop).
+CROP_SIZE_PX = 64
+CROP_SLICES = 3
+BASELINE_CT = "baseline"         # the pre-treatment CT time point of the images table
+
+# When each stored feature set becomes known; an import's ``extra`` features carry their
+# own time from the mapping (``feature_info``), unknown unless the mapping says.
+FEATURE_SET_KNOWN_AT = {"radiomic": STAGING, "genomic": STAGING, "imaging": STAGING}
 
 # Survival endpoints: name -> (time column, event column)
 ENDPOINTS = {"OS": ("os_months", "os_event"), "PFS": ("pfs_months", "pfs_event")}

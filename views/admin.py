@@ -2,8 +2,6 @@
 and retrain a cohort's models."""
 from __future__ import annotations
 
-import warnings
-
 import streamlit as st
 
 from crlm import config, ui
@@ -157,17 +155,15 @@ if st.button(f"Train the models of '{train_cohort}'", key="admin_train"):
         from crlm import models
 
         with st.status(f"Training the models of {train_cohort}…", expanded=False) as status:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                table = models.train(store, cohort=train_cohort, folds=int(folds),
-                                     progress=False, fast=fast)
-            status.update(label=f"Trained {len(table)} models of {train_cohort}.",
+            report = models.train(store, cohort=train_cohort, folds=int(folds),
+                                  progress=False, fast=fast)
+            status.update(label=f"Trained {len(report)} models of {train_cohort}.",
                           state="complete")
     except (ValueError, PermissionDenied) as exc:
         ui.show_error(f"Not trained: {exc}")
     else:
         loaders.clear_caches()
-        st.success(f"Trained and registered {len(table)} models of '{train_cohort}'.")
-        for reason in table.attrs.get("skipped", []):
+        st.success(f"Trained and registered {len(report)} models of '{train_cohort}'.")
+        for reason in report.skipped_lines():
             st.warning(f"Skipped: {reason}")
-        st.dataframe(table, hide_index=True, width="stretch", key="admin_train_table")
+        st.dataframe(report.table, hide_index=True, width="stretch", key="admin_train_table")

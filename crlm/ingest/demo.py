@@ -16,10 +16,15 @@ Two latent variables carry the anti-EGFR story:
   progression-free survival under anti-EGFR only.
 * ``imaging_signal`` - a morphological phenotype (rim enhancement, texture,
   sharp margins, desmoplastic growth) partly shared with the genomic signal.
-  It is what the rendered synthetic CT shows.
 
-Both are returned in ``DemoChunk.latent`` for rendering images; they are never
-stored with the cohort.
+The baseline CT's ``imaging_phenotype`` is drawn from pre-treatment biology only
+(the imaging signal, RAS and HER2 status, sidedness), before any treatment is
+chosen. It is stored with the cohort's baseline images (``images.metadata``) and
+the radiomic features and the rendered lesion crops both come from it
+(``crlm.ingest.demo_images``); it is returned in ``DemoChunk.latent`` with the
+genomic signal, which is never stored. Every column follows the causal order
+biology -> pre-treatment findings and images -> treatment -> response ->
+surgery and pathology -> outcomes: nothing is drawn from a later step.
 
 Generation is vectorised and streamed: patients are drawn in fixed blocks of
 ``BLOCK_SIZE`` from independent child seeds (``SeedSequence.spawn``), so the
@@ -89,8 +94,8 @@ class DemoChunk:
 
     ``patients`` has exactly ``config.PATIENT_COLUMN_NAMES`` with pandas nullable
     dtypes; ``features`` is long (patient_id, feature_set, feature, value) with
-    categorical text columns; ``latent`` holds patient_id, imaging_signal and
-    genomic_signal for rendering synthetic images only.
+    categorical text columns; ``latent`` holds patient_id, imaging_phenotype (stored
+    with the baseline images), imaging_signal and genomic_signal.
     """
 
     patients: pd.DataFrame
@@ -215,6 +220,9 @@ def _simulate_block(rng: np.random.Generator, n: int, first_number: int) -> Demo
     imaging_signal = 0.85 * morphology + 0.35 * genomic_signal + 0.30 * rng.standard_normal(n)
     chemo_sensitivity = 0.5 * rng.standard_normal(n)
     frailty = 0.35 * rng.standard_normal(n)
+    # what the baseline CT shows: pre-treatment biology only
+    imaging_phenotype = (imaging_signal - 0.25 * ras_mutant - 0.20 * right
+                         - 0.35 * her2_amplified)
 
     # the board's plan --------------------------------------------------------
     initially_resectable = _bernoulli(
@@ -331,11 +339,12 @@ def _simulate_block(rng: np.random.Generator, n: int, first_number: int) -> Demo
 
     genomic = _genomic_matrix(rng, n, genomic_signal, right, braf, msi, ras_mutant, pik3ca, tp53,
                               apc, smad4, fbxw7, her2_amplified, met_amplified, egfr_amplified)
-    radiomic = _radiomic_matrix(rng, n, imaging_signal, burden, diameter, n_lesions, morphology,
-                                hepatectomy)
+    radiomic = _radiomic_matrix(rng, n, imaging_phenotype, burden, diameter, n_lesions,
+                                morphology)
     features = _long_features(patient_id, radiomic, genomic)
     latent = pd.DataFrame({
         "patient_id": pd.array(patient_id.astype(object), dtype="string"),
+        "imaging_phenotype": imaging_phenotype,
         "imaging_signal": imaging_signal,
         "genomic_signal": genomic_signal,
     })
@@ -363,8 +372,9 @@ def _genomic_matrix(rng, n, signal, right, braf, msi, ras_mutant, pik3ca, tp53, 
     return np.column_stack([expression, flags])
 
 
-def _radiomic_matrix(rng, n, signal, burden, diameter, n_lesions, morphology, hepatectomy) -> np.ndarray:
-    """(n, len(RADIOMIC_FEATURES)) features of the largest lesion on portal-venous CT."""
+def _radiomic_matrix(rng, n, signal, burden, diameter, n_lesions, morphology) -> np.ndarray:
+    """(n, len(RADIOMIC_FEATURES)) features of the largest lesion on the baseline
+    (pre-treatment) portal-venous CT: from the imaging phenotype and tumour burden only."""
     z = rng.standard_normal((n, len(RADIOMIC_FEATURES)))
     necrosis = _sigmoid(-2.0 + 0.5 * burden - 0.4 * signal + 0.5 * z[:, 15])
     volume = np.pi / 6 * diameter ** 3 * np.exp(0.15 * z[:, 0])
@@ -386,7 +396,7 @@ def _radiomic_matrix(rng, n, signal, burden, diameter, n_lesions, morphology, he
         "margin_sharpness": 0.50 + 0.08 * signal + 0.03 * morphology + 0.10 * z[:, 14],
         "necrosis_fraction": necrosis,
         "wavelet_hhh_energy": np.exp(2 + 0.5 * z[:, 16]),
-        "liver_parenchyma_hu_mean": 105 - 4 * hepatectomy + 9 * z[:, 17] - 0.3 * n_lesions,
+        "liver_parenchyma_hu_mean": 105 + 9 * z[:, 17] - 0.3 * n_lesions,
         "glszm_zone_entropy": 5.0 + 0.4 * z[:, 18],
         "ngtdm_busyness": np.exp(0.5 * z[:, 19]),
         "gldm_dependence_variance": 8 + 2 * z[:, 20],

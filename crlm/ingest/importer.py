@@ -30,11 +30,13 @@ import numpy as np
 import pandas as pd
 
 from crlm import clinical
+from crlm.ingest import dates
 from crlm.config import (
     COLUMNS_BY_NAME,
     DEMO_COHORT,
     PATIENT_COLUMN_NAMES,
     PATIENT_COLUMNS,
+    UNKNOWN_TIME,
     Column,
 )
 from crlm.ingest.mapping import (
@@ -60,6 +62,8 @@ EXTRA_FEATURE_SET = "extra"
 PSEUDONYM_KEY_ENV = "CRLM_ID_KEY"
 PSEUDONYM_HEX_DIGITS = 12
 MAX_ID_LENGTH = 200
+# columns whose source values never appear in a report (only row numbers do)
+ID_COLUMNS = frozenset({"patient_id"})
 TIME_TOLERANCE_MONTHS = 1e-6
 SURVIVAL_PAIRS = (("os_months", "os_event"), ("pfs_months", "pfs_event"))
 _PREVIEW_SCORES = ("fong_group", "tbs_zone", "game_group", "ras_status", "mcs_score",
@@ -120,14 +124,58 @@ def read_table(source: str | os.PathLike | bytes, name: str | None = None, *,
                          f"({first!r}) was read")
         frame = sheets[first]
         _strip_neutralising_quote(frame, all_text=False)
+        formulas = _uncached_formulas(data, first, frame)
+        if formulas:
+            notes.append(f"{name}: {len(formulas)} formula cell(s) have no saved result (the "
+                         "workbook was not recalculated in Excel); their values are unknown "
+                         "— open and save the file in Excel, or paste the values")
+            frame.attrs["uncached_formulas"] = formulas
     if frame.shape[1] == 0:
         raise TableReadError(f"{name}: no columns found")
     if len(frame) == 0:
         raise TableReadError(f"{name}: has a header but no data rows")
     frame.columns = [str(c) for c in frame.columns]
+    if "uncached_formulas" in frame.attrs:
+        frame.attrs["uncached_formulas"] = [(row, frame.columns[col])
+                                            for row, col in frame.attrs["uncached_formulas"]]
     frame.attrs["warnings"] = notes
     frame.attrs["source_name"] = name
     return frame
+
+
+UNCACHED_FORMULA = ("formula without a saved result, so its value is unknown (open and save "
+                    "the file in Excel, or paste the values)")
+
+
+def _uncached_formulas(data: bytes, sheet: str, frame: pd.DataFrame) -> list[tuple[int, int]]:
+    """``(data row from 0, column position)`` of the formula cells of ``sheet`` that have
+    no saved result (openpyxl writes formulas so; pandas then reads them as empty)."""
+    import zipfile
+
+    import openpyxl
+
+    try:  # cheap check first: does any worksheet hold a formula at all?
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            if not any(b"<f" in zf.read(i) for i in zf.infolist()
+                       if i.filename.startswith("xl/worksheets/") and
+                       i.filename.endswith(".xml")):
+                return []
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except Exception:  # already read once by pandas; a second failure is not ours to report
+        return []
+    out = []
+    try:
+        n_rows, n_cols = frame.shape
+        for row in workbook[sheet].iter_rows(min_row=2):
+            for cell in row:
+                if getattr(cell, "data_type", None) != "f":
+                    continue
+                r, c = cell.row - 2, cell.column - 1
+                if 0 <= r < n_rows and 0 <= c < n_cols and pd.isna(frame.iat[r, c]):
+                    out.append((r, c))
+    finally:
+        workbook.close()
+    return out
 
 
 def _source_bytes(source, name: str | None, max_bytes: int) -> tuple[bytes, str]:
@@ -155,12 +203,34 @@ def _source_bytes(source, name: str | None, max_bytes: int) -> tuple[bytes, str]
         raise TableReadError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
-def _read_text_table(data: bytes, name: str, kind: str, notes: list[str]) -> pd.DataFrame:
+def _decode_text(data: bytes, name: str, notes: list[str]) -> str:
+    """UTF-16 (Excel "Unicode text": a byte-order mark, or NULs between ASCII bytes),
+    else UTF-8 with or without a byte-order mark, else Latin-1 with a note."""
+    encoding = None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    else:
+        head = data[:4096]
+        even, odd = head[0::2], head[1::2]
+        if len(head) >= 4 and odd.count(0) > 0.4 * len(odd) and even.count(0) == 0:
+            encoding = "utf-16-le"
+        elif len(head) >= 4 and even.count(0) > 0.4 * len(even) and odd.count(0) == 0:
+            encoding = "utf-16-be"
+    if encoding:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            raise TableReadError(f"{name}: looks like UTF-16 text but cannot be decoded as "
+                                 "UTF-16; save it as CSV UTF-8") from None
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode("latin-1")
         notes.append(f"{name}: not valid UTF-8; read as Latin-1 — check accented characters")
+        return data.decode("latin-1")
+
+
+def _read_text_table(data: bytes, name: str, kind: str, notes: list[str]) -> pd.DataFrame:
+    text = _decode_text(data, name, notes)
     if not text.strip():
         raise TableReadError(f"{name}: the file is empty")
     if "\x00" in text[:4096]:
@@ -172,15 +242,55 @@ def _read_text_table(data: bytes, name: str, kind: str, notes: list[str]) -> pd.
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise TableReadError(f"{name}: cannot read {kind.upper()} ({_first_line(exc)})") from None
     _strip_neutralising_quote(frame)
+    if sep != ",":
+        _read_decimal_commas(frame, name, sep, notes)
     return frame
 
 
+_DECIMAL_COMMA = r"^\s*[+-]?\d+,\d+(?:[eE][+-]?\d+)?\s*$"
+_DECIMAL_POINT = r"^\s*[+-]?\d*\.\d+(?:[eE][+-]?\d+)?\s*$"
+
+
+def _read_decimal_commas(frame: pd.DataFrame, name: str, sep: str, notes: list[str]) -> None:
+    """In a file not separated by ',', a column whose numbers have decimal commas
+    (``1,5``) and none with a decimal point is read with decimal points (``1.5``), and
+    the report says so; a column mixing both forms is left as is and named."""
+    converted, mixed = [], []
+    for col in frame.columns:
+        s = frame[col]
+        if s.dtype != object:
+            continue
+        comma = s.str.match(_DECIMAL_COMMA, na=False)
+        if not comma.any():
+            continue
+        if s.str.match(_DECIMAL_POINT, na=False).any():
+            mixed.append(str(col))
+            continue
+        frame.loc[comma, col] = s[comma].str.strip().str.replace(",", ".", regex=False)
+        converted.append(str(col))
+    shown = {"\t": "tab", ";": "';'", "|": "'|'"}.get(sep, repr(sep))
+    if converted:
+        notes.append(f"{name}: decimal commas read as decimal points ({shown}-separated file) "
+                     f"in {len(converted)} column(s): {', '.join(converted)}")
+    if mixed:
+        notes.append(f"{name}: column(s) mixing decimal commas and decimal points: "
+                     f"{', '.join(mixed)}; the values with a comma are not read as numbers")
+
+
 def _sniff_separator(text: str) -> str:
-    head = "\n".join(text.splitlines()[:20])
+    lines = text.splitlines()
+    head = "\n".join(lines[:20])
     try:
-        return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+        sep = csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
     except csv.Error:
-        return ","
+        sep = ","
+    header = lines[0] if lines else ""
+    if sep not in header:  # decimal commas can look like the separator; the header cannot
+        counts = {d: header.count(d) for d in ",;\t|"}
+        best = max(counts, key=counts.get)
+        if counts[best]:
+            sep = best
+    return sep
 
 
 def _strip_neutralising_quote(frame: pd.DataFrame, all_text: bool = True) -> None:
@@ -229,6 +339,7 @@ class ValidationReport:
     unavailable_columns: tuple[str, ...]
     derived_preview: pd.DataFrame
     score_disagreements: pd.DataFrame
+    extra_known_at: tuple[str, ...] = ()  # decision time of each extra column, same order
 
     @property
     def ok(self) -> bool:
@@ -246,6 +357,7 @@ class ValidationReport:
             "unknown_columns": list(self.unknown_columns),
             "dropped_columns": list(self.dropped_columns),
             "extra_columns": list(self.extra_columns),
+            "extra_known_at": list(self.extra_known_at),
             "unavailable_columns": list(self.unavailable_columns),
             "derived_preview": self.derived_preview.to_dict(orient="records"),
             "score_disagreements": self.score_disagreements.to_dict(orient="records"),
@@ -291,7 +403,13 @@ class ValidationReport:
             lines.append(f"free-text columns dropped, never stored: "
                          f"{', '.join(self.dropped_columns)}")
         if self.extra_columns:
-            lines.append(f"kept as extra features: {', '.join(self.extra_columns)}")
+            times = self.extra_known_at or (UNKNOWN_TIME,) * len(self.extra_columns)
+            lines.append("kept as extra features (known at): " + ", ".join(
+                f"{c} ({t})" for c, t in zip(self.extra_columns, times)))
+            unknown_time = [c for c, t in zip(self.extra_columns, times) if t == UNKNOWN_TIME]
+            if unknown_time:
+                lines.append("no model reads these until the mapping says when they are known "
+                             f"(known_at): {', '.join(unknown_time)}")
         if self.unavailable_columns:
             lines.append(f"not available from this source: {', '.join(self.unavailable_columns)}")
         if len(self.score_disagreements):
@@ -367,7 +485,7 @@ class _Problems:
         rows = np.asarray(rows)
         if not len(rows):
             return
-        if values is None:
+        if values is None or column in ID_COLUMNS:  # a source id is never echoed
             shown = [""] * len(rows)
         else:
             shown = [_shorten(v) for v in values]
@@ -508,7 +626,13 @@ def _parse_column(cells: _Cells, column: Column, mapping: Mapping) -> _Parsed:
             values[hit] = codes[hit].astype(float).to_numpy()
         parsed = cells.numeric * mapping.unit_factor(column.name)
         not_number = todo & np.isnan(parsed)
-        bad.append((not_number, "not a number"))
+        comma = np.zeros(n, dtype=bool)
+        if cells.text is not None and not_number.any():
+            comma = not_number & np.asarray(
+                cells.stripped.str.match(_DECIMAL_COMMA).fillna(False), dtype=bool)
+        bad.append((comma, "decimal comma, not read as a number (write 1.5, or give a "
+                           "';'-separated file whose numbers all use decimal commas)"))
+        bad.append((not_number & ~comma, "not a number"))
         ok = todo & ~not_number
         values[ok] = parsed[ok]
         if not np.isfinite(values[ok]).all():
@@ -585,21 +709,28 @@ def _parse_column(cells: _Cells, column: Column, mapping: Mapping) -> _Parsed:
         if hit.any():
             values[hit] = codes[hit].astype(str).to_numpy()
         long = todo & np.asarray(text.str.len().fillna(0) > MAX_ID_LENGTH, dtype=bool)
-        bad.append((long, f"longer than {MAX_ID_LENGTH} characters"))
+        what = "patient id too long" if column.name == "patient_id" else "text too long"
+        bad.append((long, f"{what} (over {MAX_ID_LENGTH} characters)"))
         series = pd.Series(values, index=cells.raw.index, dtype=object)
-    elif kind == "date":
+    elif kind == "date":  # the one date rule: crlm.ingest.dates
         raw = cells.raw
-        if pd.api.types.is_datetime64_any_dtype(raw.dtype):
-            parsed = pd.to_datetime(raw, errors="coerce")
-        elif cells.text is not None:
-            parsed = pd.to_datetime(cells.stripped.where(todo), errors="coerce", format="ISO8601")
-        else:
-            parsed = pd.Series(pd.NaT, index=raw.index)
-        not_date = todo & np.asarray(parsed.isna(), dtype=bool)
-        bad.append((not_date, "not a date (YYYY-MM-DD)"))
         values = np.full(n, None, dtype=object)
-        ok = todo & ~not_date
-        values[ok] = [ts.date() for ts in parsed[ok]]
+        if pd.api.types.is_datetime64_any_dtype(raw.dtype):  # Excel / Parquet date cells
+            parsed = pd.to_datetime(raw, errors="coerce")
+            ok = todo & np.asarray(parsed.notna(), dtype=bool)
+            values[ok] = [ts.date() for ts in parsed[ok]]
+            bad.extend(dates.check_date_window(values))
+            bad.append((todo & ~ok, dates.NOT_A_DATE))
+        else:
+            text = cells.stripped if cells.text is not None else pd.Series(
+                [value_token(v) if not np.isnan(v) else None for v in cells.numeric],
+                index=raw.index, dtype=object)
+            parsed, problems = dates.parse_date_cells(
+                pd.Series(text, dtype=object).where(todo, None))
+            values[todo] = parsed[todo]
+            bad.extend(problems)
+        for mask, _problem in bad:
+            values[mask] = None
         series = pd.Series(values, index=raw.index, dtype=object)
     else:  # pragma: no cover - the contract has no other kinds
         raise ValueError(f"{column.name}: unsupported column kind {kind!r}")
@@ -675,6 +806,9 @@ def prepare_table(frame: pd.DataFrame, mapping: Mapping, *, source_name: str = "
                              "patient_id in the mapping")
 
     # -- parse every contract column -------------------------------------------
+    formula_cells: dict[str, np.ndarray] = {}  # source header -> formula cells without result
+    for row, header in frame.attrs.get("uncached_formulas", []):
+        formula_cells.setdefault(header, np.zeros(n, dtype=bool))[row] = True
     out: dict[str, pd.Series] = {}
     missing_of: dict[str, np.ndarray] = {}
     summaries = []
@@ -701,6 +835,9 @@ def prepare_table(frame: pd.DataFrame, mapping: Mapping, *, source_name: str = "
             continue
         n_bad = 0
         bad_cells[column.name] = np.zeros(n, dtype=bool)
+        unknown_formula = formula_cells.get(by_header[key])
+        if unknown_formula is not None:
+            parsed.bad.append((unknown_formula, UNCACHED_FORMULA))
         for mask, problem in parsed.bad:
             rows = np.flatnonzero(mask)
             problems.add(rows, column.name, problem, cells.display(rows))
@@ -815,6 +952,11 @@ def prepare_table(frame: pd.DataFrame, mapping: Mapping, *, source_name: str = "
             values[np.isnan(values) & no] = 0.0
         values[missing] = np.nan
         not_numeric = ~missing & np.isnan(values)
+        if by_header[key] in formula_cells:
+            rows = np.flatnonzero(formula_cells[by_header[key]]) + 1
+            warnings.append(f"extra column {key!r}: {len(rows)} formula cell(s) without a saved "
+                            f"result were left empty (rows {', '.join(map(str, rows[:20]))}"
+                            f"{' …' if len(rows) > 20 else ''})")
         if not_numeric.any():
             warnings.append(f"extra column {key!r}: {int(not_numeric.sum())} value(s) are not "
                             "numbers and were left empty")
@@ -852,7 +994,9 @@ def prepare_table(frame: pd.DataFrame, mapping: Mapping, *, source_name: str = "
             summaries, columns=["column", "source", "unit", "missing", "missing_pct",
                                 "coded_missing", "problems"]),
         unknown_columns=tuple(unknown), dropped_columns=tuple(dropped),
-        extra_columns=tuple(extra), unavailable_columns=tuple(
+        extra_columns=tuple(extra),
+        extra_known_at=tuple(mapping.known_at.get(k, UNKNOWN_TIME) for k in extra),
+        unavailable_columns=tuple(
             c for c in PATIENT_COLUMN_NAMES if c in set(unavailable)),
         derived_preview=_derived_preview(patients),
         score_disagreements=disagreements_frame)
@@ -1035,6 +1179,10 @@ def import_file(store, source: str | os.PathLike | bytes, *, name: str | None = 
         store_api.append_patients(cur, cohort, patients)
         if len(features):
             store_api.append_features(cur, cohort, features)
+        if report.extra_columns:
+            store_api.save_feature_info(cur, cohort, pd.DataFrame({
+                "feature_set": EXTRA_FEATURE_SET, "feature": list(report.extra_columns),
+                "known_at": list(report.extra_known_at)}))
         n_patients = store_api.finish_cohort(cur, cohort)
         store_api.record_import(
             cur, import_id=import_id, cohort=cohort, source_name=source_name,

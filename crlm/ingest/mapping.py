@@ -13,6 +13,10 @@ all optional except ``name``:
 ``defaults``     contract column -> value used where the source has no column
                  (``center``, ``cohort_split``, ``hepatectomy`` ...)
 ``extra``        source headers kept as numeric features (feature set ``extra``)
+``known_at``     extra header -> when its value becomes known (``staging``, ``treatment
+                 plan``, ``restaging``, ``after surgery``, ``outcome``); an extra feature
+                 without one is ``unknown`` and no model reads it. Contract columns have
+                 their time fixed by the contract and cannot be given one here.
 ``drop``         source headers that are dropped and reported (free text, identifiers)
 ``unavailable``  contract columns this source cannot provide (pages hide or grey them out)
 ``proxies``      contract column -> {source: header, values: {source value: number}}:
@@ -38,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from crlm.config import COLUMNS_BY_NAME, Column
+from crlm.config import COLUMNS_BY_NAME, KNOWN_AT_LEVELS, UNKNOWN_TIME, Column
 
 DAYS_PER_MONTH = 30.4375
 
@@ -63,8 +67,8 @@ BUILTIN_PACKAGE = "crlm.ingest.mappings"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HEADER_RE = re.compile(r"[\s\-_]+")
 _KNOWN_KEYS = ("name", "description", "columns", "codes", "missing", "column_missing", "units",
-               "defaults", "extra", "drop", "unavailable", "proxies", "proxy_scores", "compare",
-               "detect")
+               "defaults", "extra", "known_at", "drop", "unavailable", "proxies", "proxy_scores",
+               "compare", "detect")
 
 
 class MappingError(ValueError):
@@ -121,6 +125,7 @@ class Mapping:
     units: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
     extra: tuple[str, ...] = ()
+    known_at: dict[str, str] = field(default_factory=dict)
     drop: tuple[str, ...] = ()
     unavailable: tuple[str, ...] = ()
     proxies: dict[str, Proxy] = field(default_factory=dict)
@@ -296,6 +301,20 @@ def mapping_from_dict(raw: Any, *, source: str = "<mapping>") -> Mapping:
     if clash:
         raise MappingError(f"{where}: {', '.join(clash)} listed in more than one of "
                            "columns / extra / drop")
+    known_at: dict[str, str] = {}
+    for header, when in _table(raw, "known_at", where).items():
+        key = _header(header, f"{where}: known_at")
+        target = columns.get(key) or (key if key in COLUMNS_BY_NAME else None)
+        if target is not None:
+            raise MappingError(
+                f"{where}: known_at[{header!r}]: {target} is a contract column; when it is "
+                f"known is fixed by the contract ({COLUMNS_BY_NAME[target].known_at})")
+        if key not in extra:
+            raise MappingError(f"{where}: known_at[{header!r}]: not one of the extra columns")
+        if not isinstance(when, str) or when.strip().lower() not in KNOWN_AT_LEVELS:
+            raise MappingError(f"{where}: known_at[{header!r}]: {when!r} is not one of "
+                               f"{', '.join(KNOWN_AT_LEVELS)}")
+        known_at[key] = when.strip().lower()
     unavailable = tuple(_target(t, f"{where}: unavailable") for t in _list(raw, "unavailable",
                                                                           where))
     proxies: dict[str, Proxy] = {}
@@ -325,7 +344,8 @@ def mapping_from_dict(raw: Any, *, source: str = "<mapping>") -> Mapping:
     detect = tuple(_header(h, f"{where}: detect") for h in _list(raw, "detect", where))
     return Mapping(name=name, description=description, columns=columns, codes=codes,
                    missing=missing, column_missing=column_missing, units=units,
-                   defaults=defaults, extra=extra, drop=drop, unavailable=unavailable,
+                   defaults=defaults, extra=extra, known_at=known_at, drop=drop,
+                   unavailable=unavailable,
                    proxies=proxies, proxy_scores=proxy_scores, compare=compare, detect=detect,
                    source=source)
 
@@ -449,12 +469,9 @@ def _code_value(value: Any, column: Column, where: str) -> Any:
             raise MappingError(f"{where}: {column.name} needs text, got {value!r}")
         return str(value)
     if kind == "date":
-        import datetime as dt
-        if isinstance(value, dt.date):
-            return value
+        from crlm.ingest.dates import DateError, parse_date
         try:
-            return dt.date.fromisoformat(str(value))
-        except ValueError:
-            raise MappingError(f"{where}: {column.name} needs a date YYYY-MM-DD, got {value!r}"
-                               ) from None
+            return parse_date(value)
+        except DateError as exc:
+            raise MappingError(f"{where}: {column.name}: {exc}, got {value!r}") from None
     raise MappingError(f"{where}: {column.name} cannot be set here")  # pragma: no cover

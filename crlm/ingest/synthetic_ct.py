@@ -9,14 +9,15 @@ Two products, both deterministic for a seed:
 
 How biology shows in the image (a synthetic encoding, not a published model):
 a per-patient *phenotype* ``p`` drives every lesion of the patient, plus
-lesion-level noise (sd ``LESION_PHENOTYPE_SD``). ``p`` is the cohort's
-``imaging_signal`` column when present (a latent of the demo generator, about
-standard normal), else ``RESPONDER_SHIFT × (+1 responder / -1 not) + N(0, 1)``;
-then ``-0.25`` if RAS-mutant, ``-0.20`` if right-sided, ``-0.35`` if HER2
-amplified. Higher ``p`` (the responder-like phenotype) gives sharper margins,
-a thinner and brighter enhancing rim, less central necrosis, less internal
-heterogeneity and less lobulation. Liver parenchyma is 55 ± 6 HU with a smooth
-texture; lesions are hypodense (35-45 HU); white noise of about 10 HU is added.
+lesion-level noise (sd ``LESION_PHENOTYPE_SD``). ``p`` is the stored
+``imaging_phenotype`` of the patient's baseline CT (``images.metadata``), which the
+demo generator draws from pre-treatment biology only (about standard normal).
+Rendering reads nothing else of a patient but the lesion count and the largest
+diameter (``RENDER_COLUMNS``): no treatment, no response, no outcome. Higher
+``p`` (the responder-like phenotype) gives sharper margins, a thinner and
+brighter enhancing rim, less central necrosis, less internal heterogeneity and
+less lobulation. Liver parenchyma is 55 ± 6 HU with a smooth texture; lesions
+are hypodense (35-45 HU); white noise of about 10 HU is added.
 
 Crop geometry: field of view ``max(1.6 × diameter, 32 mm)`` across ``size``
 pixels (so pixel spacing depends on the lesion), ``slices`` axial slices through
@@ -36,7 +37,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-RESPONDER_SHIFT = 0.6
 LESION_PHENOTYPE_SD = 0.45
 MAX_LESIONS_PER_PATIENT = 3
 NOISE_HU = 10.0
@@ -53,27 +53,18 @@ def _column(patients: pd.DataFrame, name: str, default) -> pd.Series:
     return pd.Series([default] * len(patients), index=patients.index)
 
 
+PHENOTYPE_COLUMN = "imaging_phenotype"
+RENDER_COLUMNS = ("patient_id", PHENOTYPE_COLUMN, "n_liver_lesions", "max_diameter_cm")
+
+
 def patient_phenotype(patients: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-    """The per-patient imaging phenotype ``p`` (see the module doc)."""
-    n = len(patients)
-    if "imaging_signal" in patients.columns:
-        base = pd.to_numeric(patients["imaging_signal"], errors="coerce").astype(float).to_numpy()
-        base = np.where(np.isfinite(base), base, 0.0)
-        rng.standard_normal(n)  # keep the random stream the same in both branches
-    else:
-        responder = _column(patients, "responder", None)
-        r = pd.array(responder, dtype="boolean")
-        sign = np.where(r.isna(), 0.0, np.where(r.fillna(False).to_numpy(bool), 1.0, -1.0))
-        base = RESPONDER_SHIFT * sign + rng.standard_normal(n)
-    ras = _column(patients, "ras_status", None).astype("string")
-    side = _column(patients, "primary_side", None).astype("string")
-    her2 = _column(patients, "her2", None).astype("string")
-    return (
-        base
-        - 0.25 * (ras == "mutant").fillna(False).to_numpy(bool)
-        - 0.20 * (side == "right").fillna(False).to_numpy(bool)
-        - 0.35 * (her2 == "amplified").fillna(False).to_numpy(bool)
-    )
+    """The per-patient imaging phenotype ``p``: the stored ``imaging_phenotype`` column."""
+    if PHENOTYPE_COLUMN not in patients.columns:
+        raise ValueError("no stored imaging phenotype: crops are rendered only from the "
+                         f"{PHENOTYPE_COLUMN!r} stored with the cohort's images")
+    base = pd.to_numeric(patients[PHENOTYPE_COLUMN], errors="coerce").astype(float).to_numpy()
+    rng.standard_normal(len(patients))  # keeps the random stream of earlier releases
+    return np.where(np.isfinite(base), base, 0.0)
 
 
 @dataclass(frozen=True)
@@ -165,8 +156,10 @@ def lesion_crops(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Lesion crops ``[n_crops, slices, size, size]`` (int16 HU) and their index.
 
-    Per patient ``min(n_liver_lesions, 3)`` lesions (at least one): the first has
-    ``max_diameter_cm``, the others a random 35-90 % of it. The index has one row
+    ``patients`` needs ``patient_id`` and ``imaging_phenotype``; only
+    ``RENDER_COLUMNS`` are read. Per patient ``min(n_liver_lesions, 3)`` lesions
+    (at least one): the first has ``max_diameter_cm``, the others a random
+    35-90 % of it. The index has one row
     per crop: ``patient_id, lesion_index, diameter_cm, pixel_spacing_mm,
     slice_spacing_mm, radius_px`` (in-plane radius of the lesion at the centre
     slice). Deterministic for ``(patients, seed, size, slices)``.
@@ -175,6 +168,7 @@ def lesion_crops(
         raise ValueError(f"size must be >= 16 and slices >= 1 (got {size}, {slices})")
     if "patient_id" not in patients.columns:
         raise ValueError("patients needs a patient_id column")
+    patients = patients.loc[:, [c for c in RENDER_COLUMNS if c in patients.columns]]
     rng = np.random.default_rng(seed)
     n_pat = len(patients)
     phenotype = patient_phenotype(patients, rng)

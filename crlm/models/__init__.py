@@ -1,6 +1,7 @@
 """The model zoo: tasks, families, cross-validated training, the registry and scoring.
 
     train(store, cohort="demo", tasks=None, families=None, folds=5, seed=..., fast=False)
+        -> TrainingReport (.table, .skipped)
     score_cases(frame, store=store, cohort="demo")
     load_model(model_id, version), available_models(store, cohort)
 
@@ -17,12 +18,15 @@ from crlm.models.scoring import (
     score_cases,
 )
 from crlm.models.tasks import TASKS, Task, get_task
+from crlm.models.decision import InputPlan, plan_inputs
 from crlm.models.training import (
-    ExternalLeakError, TrainedModel, default_artefact_dir, load_modelling_data, train,
+    ExternalLeakError, SkippedModel, TrainedModel, TrainingReport, default_artefact_dir,
+    load_modelling_data, train,
 )
 
 __all__ = [
-    "CLINICAL_BASELINES", "ExternalLeakError", "FAMILIES", "Family", "ModelError",
+    "CLINICAL_BASELINES", "ExternalLeakError", "FAMILIES", "Family", "InputPlan", "ModelError",
+    "SkippedModel", "TrainingReport", "plan_inputs",
     "SCORE_COLUMNS", "TABULAR_FAMILIES", "TASKS", "Task", "TrainedModel", "available_models",
     "clear_caches", "current_training_hashes", "default_artefact_dir", "get_family",
     "get_task", "library_versions", "load_model", "load_modelling_data", "register_family",

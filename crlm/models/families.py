@@ -30,7 +30,10 @@ class Family:
     score), ``tree`` (``shap.TreeExplainer``), ``baseline_shapley`` (sampled
     permutations against a reference patient) or ``none``. ``column`` is the
     score column of a clinical baseline. ``trainer`` replaces the tabular
-    cross-validation for families that need another kind of input.
+    cross-validation for families that need another kind of input. ``inputs``
+    names the exact columns a family reads instead of its feature sets; like
+    every input they must be known by the task's decision time, else the family
+    is refused for that task (``crlm.models.decision``).
     """
 
     name: str
@@ -44,6 +47,12 @@ class Family:
     trainer: Callable | None = field(default=None, compare=False)
     tasks: tuple[str, ...] = ()
     default: bool = True
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def is_clinical(self) -> bool:
+        """A clinical baseline: no training, the score is a stored column."""
+        return self.kind == "clinical"
 
     def serves(self, task) -> bool:
         if self.tasks and task.name not in self.tasks:
@@ -54,7 +63,7 @@ class Family:
         return {"name": self.name, "task_kind": self.task_kind, "label": self.label,
                 "kind": self.kind, "feature_sets": list(self.feature_sets),
                 "explainer": self.explainer, "column": self.column, "tasks": list(self.tasks),
-                "default": self.default}
+                "default": self.default, "inputs": list(self.inputs)}
 
 
 # -- estimator builders ------------------------------------------------------

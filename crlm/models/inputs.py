@@ -16,15 +16,17 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from crlm import config
 
-INPUT_COLUMNS: tuple[str, ...] = config.INPUT_COLUMNS
+INPUT_COLUMNS: tuple[str, ...] = config.INPUT_COLUMNS  # known before treatment starts
+# Typed over every column some task may read (the post-resection tasks read pathology).
 CATEGORICAL_INPUTS: tuple[str, ...] = tuple(
-    c for c in INPUT_COLUMNS if config.COLUMNS_BY_NAME[c].kind == "category"
+    c for c in config.CANDIDATE_INPUT_COLUMNS if config.COLUMNS_BY_NAME[c].kind == "category"
 )
 BOOL_INPUTS: tuple[str, ...] = tuple(
-    c for c in INPUT_COLUMNS if config.COLUMNS_BY_NAME[c].kind == "bool"
+    c for c in config.CANDIDATE_INPUT_COLUMNS if config.COLUMNS_BY_NAME[c].kind == "bool"
 )
 NUMERIC_INPUTS: tuple[str, ...] = tuple(
-    c for c in INPUT_COLUMNS if config.COLUMNS_BY_NAME[c].kind in ("int", "float")
+    c for c in config.CANDIDATE_INPUT_COLUMNS
+    if config.COLUMNS_BY_NAME[c].kind in ("int", "float")
 )
 # Known but not model inputs: identifiers, split, dates and outcomes.
 NON_INPUT_COLUMNS: tuple[str, ...] = tuple(

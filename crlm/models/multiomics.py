@@ -12,9 +12,11 @@ folds, registry rows and predictions as every other model.
   folds' out-of-fold scores); the external centre gets the stacker fitted on
   all out-of-fold scores.
 
-Crops come from a ``CropSource``; for a synthetic cohort the default renders
-them with ``crlm.ingest.synthetic_ct.lesion_crops`` from the stored patients
-and the cohort seed. Cohorts without images do not get these models.
+Crops are read from the store (``images`` rows at the baseline time point,
+``crlm.store.load_lesion_crops``), for every cohort alike: the demo writes its
+crops there once, at build time, rendered from the stored imaging phenotype.
+No training step renders or alters an image, and none reads an outcome column to
+make an input. Cohorts without stored crops do not get these models.
 """
 from __future__ import annotations
 
@@ -23,14 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crlm import config
 from crlm import store as st
 from crlm.models.families import Family, register_family
 from crlm.models.tasks import BINARY
 
 FUSION_WEIGHT_CNN = 0.3
 FUSION_WEIGHT_GENOMIC = 0.7
-CROP_SIZE = 64  # as crlm.models.imaging.case_crop cuts an uploaded CT
-CROP_SLICES = 3
+CROP_SIZE = config.CROP_SIZE_PX  # as crlm.models.imaging.case_crop cuts an uploaded CT
+CROP_SLICES = config.CROP_SLICES
 CNN_EPOCHS = 25
 CNN_PATIENCE = 8
 CNN_LEARNING_RATE = 5e-3
@@ -73,7 +76,12 @@ class FusionModel:
         p_cnn, p_genomic = np.asarray(p_cnn, float), np.asarray(p_genomic, float)
         if self.stacker is None:
             return self.weights[0] * p_cnn + self.weights[1] * p_genomic
-        return self.stacker.predict_proba(_logits(p_cnn, p_genomic))[:, 1]
+        X = _logits(p_cnn, p_genomic)
+        out = np.full(len(X), np.nan)
+        ok = np.isfinite(X).all(axis=1)
+        if ok.any():
+            out[ok] = self.stacker.predict_proba(X[ok])[:, 1]
+        return out
 
     def to_dict(self) -> dict:
         out = {"kind": self.kind, "weights": list(self.weights)}
@@ -88,20 +96,10 @@ def _logits(p_cnn, p_genomic) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def synthetic_crops(store, cohort: str, patients: pd.DataFrame):
-    """Lesion crops of a synthetic cohort, rendered from the stored patients and the
-    cohort seed; ``None`` for a cohort that is not synthetic."""
-    from crlm.ingest.synthetic_ct import lesion_crops
-
-    info = st.load_cohort_info(store, cohort) or {}
-    if info.get("kind") != "synthetic":
-        return None
-    seed = int(info.get("seed") or 0)
-    frame = patients.reset_index(drop=True)
-    return lesion_crops(frame, seed=seed, size=CROP_SIZE, slices=CROP_SLICES)
-
-
-CROP_SOURCE = synthetic_crops
+def stored_crops(store, cohort: str, patient_ids) -> tuple[np.ndarray, pd.DataFrame] | None:
+    """The stored baseline lesion crops of these patients (``None`` when the cohort has
+    none). Reads pixels and lesion geometry only: no patient column, no outcome."""
+    return st.load_lesion_crops(store, cohort, [str(p) for p in patient_ids])
 
 
 def _imports():
@@ -110,24 +108,40 @@ def _imports():
     return TrainedModel
 
 
+def _scores_for(model: "CnnModel", crops, owners, frame: pd.DataFrame | None) -> np.ndarray:
+    """Patient scores of the final CNN for ``frame``'s patients (NaN without crops)."""
+    if frame is None or not len(frame):
+        return np.empty(0)
+    wanted = set(frame.index.astype(str))
+    mask = np.array([o in wanted for o in owners], dtype=bool)
+    if not mask.any():
+        return np.full(len(frame), np.nan)
+    scores = model.patient_scores(crops[mask], owners[mask])
+    return scores.reindex(frame.index.astype(str)).to_numpy(dtype=float)
+
+
 def train_cnn_family(*, store, cohort, task, family, dev, ext, fold_of, seed, fast, columns,
-                     previous, on_fold=None):
-    """Cross-validated CNN on the task's patients (same folds), refit for the external centre."""
+                     previous, on_fold=None, comparison=None):
+    """Cross-validated CNN on the task's patients (same folds), refit for the external centre
+    and the task's comparison population."""
     from crlm.models.imaging import train_cnn
     from crlm.models.training import check_development_only
 
     TrainedModel = _imports()
     check_development_only(dev)
-    both = pd.concat([dev, ext])
-    rendered = CROP_SOURCE(store, cohort, both)
+    ids = list(dev.index.astype(str)) + list(ext.index.astype(str))
+    if comparison is not None:
+        ids += list(comparison.index.astype(str))
+    rendered = stored_crops(store, cohort, ids)
     if rendered is None:
-        raise ValueError(f"cohort {cohort!r} has no lesion crops; the CNN needs CT images")
+        raise ValueError(f"cohort {cohort!r} has no stored lesion crops; the CNN needs CT "
+                         "images (import them, or build the demo with its images)")
     crops, index = rendered
     owners = index["patient_id"].astype(str).to_numpy()
     dev_ids = set(dev.index.astype(str))
     in_dev = np.array([o in dev_ids for o in owners])
     fold_by_patient = dict(zip(dev.index.astype(str), fold_of))
-    labels = dev["responder"].astype(bool).astype(int)
+    labels = pd.Series(task.outcome(dev), index=dev.index)
     label_by_patient = dict(zip(dev.index.astype(str), labels))
     dev_owners = owners[in_dev]
     oof_crops, network = train_cnn(
@@ -142,13 +156,10 @@ def train_cnn_family(*, store, cohort, task, family, dev, ext, fold_of, seed, fa
 
     oof = patient_scores(oof_crops, dev_owners).reindex(dev.index.astype(str)).to_numpy()
     model = CnnModel(network)
-    if (~in_dev).any():
-        external = model.patient_scores(crops[~in_dev], owners[~in_dev])
-        external = external.reindex(ext.index.astype(str)).to_numpy()
-    else:
-        external = np.full(len(ext), np.nan)
+    external = _scores_for(model, crops, owners, ext)
     return TrainedModel(oof=np.asarray(oof, float), external=np.asarray(external, float),
-                        model=model, columns=["ct_lesion_crops"])
+                        model=model, columns=["ct_lesion_crops"],
+                        comparison=_scores_for(model, crops, owners, comparison))
 
 
 def _parts(previous, family_name: str):
@@ -160,17 +171,18 @@ def _parts(previous, family_name: str):
 
 
 def train_fusion(*, store, cohort, task, family, dev, ext, fold_of, seed, fast, columns,
-                 previous, on_fold=None):
+                 previous, on_fold=None, comparison=None):
     TrainedModel = _imports()
     cnn, genomic = _parts(previous, family.name)
     fusion = FusionModel(kind="weighted")
     return TrainedModel(oof=fusion.combine(cnn.oof, genomic.oof),
                         external=fusion.combine(cnn.external, genomic.external),
-                        model=fusion, columns=["cnn", "genomic_rf"])
+                        model=fusion, columns=["cnn", "genomic_rf"],
+                        comparison=fusion.combine(cnn.comparison, genomic.comparison))
 
 
 def train_fusion_stacked(*, store, cohort, task, family, dev, ext, fold_of, seed, fast,
-                         columns, previous, on_fold=None):
+                         columns, previous, on_fold=None, comparison=None):
     from sklearn.linear_model import LogisticRegression
 
     from crlm.models.training import check_development_only
@@ -178,7 +190,7 @@ def train_fusion_stacked(*, store, cohort, task, family, dev, ext, fold_of, seed
     TrainedModel = _imports()
     check_development_only(dev)
     cnn, genomic = _parts(previous, family.name)
-    y = dev["responder"].astype(bool).astype(int).to_numpy()
+    y = np.asarray(task.outcome(dev))
     X = _logits(cnn.oof, genomic.oof)
     ok = np.isfinite(X).all(axis=1)
     oof = np.full(len(dev), np.nan)
@@ -189,7 +201,8 @@ def train_fusion_stacked(*, store, cohort, task, family, dev, ext, fold_of, seed
     final = FusionModel(kind="stacked", stacker=LogisticRegression(
         C=1.0, random_state=int(seed)).fit(X[ok], y[ok]))
     return TrainedModel(oof=oof, external=final.combine(cnn.external, genomic.external),
-                        model=final, columns=["cnn", "genomic_rf"])
+                        model=final, columns=["cnn", "genomic_rf"],
+                        comparison=final.combine(cnn.comparison, genomic.comparison))
 
 
 for _family in (

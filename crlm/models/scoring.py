@@ -17,6 +17,7 @@ import pandas as pd
 from crlm import config
 from crlm import store as st
 from crlm.models.artefacts import ModelError, artefact_path, load_artefact
+from crlm.models.decision import plan_inputs
 from crlm.models.families import FAMILIES
 from crlm.models.tasks import BINARY, TASKS
 from crlm.models.training import (
@@ -159,6 +160,10 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
     """
     names = st.load_feature_names(store, cohort)
     known_features = list(names["feature"]) if len(names) else []
+    feature_times = {str(f): config.FEATURE_SET_KNOWN_AT.get(str(fs), config.UNKNOWN_TIME)
+                     for fs, f in zip(names["feature_set"], names["feature"])} if len(names) else {}
+    info = st.load_feature_info(store, cohort)
+    feature_times.update(zip(info["feature"].astype(str), info["known_at"].astype(str)))
     cases = frame.copy()
     if features is not None and len(features):
         if "patient_id" not in cases.columns or "patient_id" not in features.columns:
@@ -188,7 +193,8 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
         try:
             for rec in records:
                 got = _score_model(rec, prepared, matrix, store, artefact_dir, hashes, dist,
-                                   explain, crops=crops, scored=scored)
+                                   explain, crops=crops, scored=scored,
+                                   feature_times=feature_times)
                 for row in got:
                     scored[(row["patient_id"], row["task"], row["family"])] = row["score"]
                 rows.extend(got)
@@ -200,7 +206,8 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
 
 
 def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, artefact_dir,
-                 hashes, dist, explain: bool, crops=None, scored=None) -> list[dict]:
+                 hashes, dist, explain: bool, crops=None, scored=None,
+                 feature_times=None) -> list[dict]:
     task = TASKS.get(rec["task"])
     family = FAMILIES.get(rec["family"])
     version = int(rec["version"])
@@ -219,6 +226,11 @@ def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, ar
     if task is None or family is None:
         return [empty(i, f"model {rec['model_id']}: unknown task or family in this release")
                 for i in range(len(cases))]
+    if rec["kind"] == "trained":  # a stored model reading an input later than its task's
+        refused = plan_inputs(task, rec.get("feature_set") or [], feature_times).refused
+        if refused:               # decision time is never used, whatever trained it
+            return [empty(i, f"not used: {refused[0].reason}; retrain the model")
+                    for i in range(len(cases))]
     applicable = task.applicable(cases).to_numpy()
     idx = np.flatnonzero(applicable)
     out = {i: empty(i, task.not_applicable_reason(cases.iloc[i]))

@@ -1,10 +1,20 @@
-"""The prediction tasks: what is predicted, for whom, from which outcome columns."""
+"""The prediction tasks: what is predicted, for whom, from which outcome columns, and
+when the decision is made.
+
+A task's ``decision_time`` (one of ``config.DECISION_TIMES``) bounds what its models
+may read: only inputs known by then (``crlm.models.decision``). The pre-treatment
+tasks decide at the treatment plan (the board scores a case under a planned
+treatment); the post-resection prognosis tasks decide after surgery, where the
+resection and its pathology (growth pattern) are legitimately known.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from crlm import config
 
 BINARY = "binary"
 SURVIVAL = "survival"
@@ -16,8 +26,13 @@ class Task:
 
     ``kind`` is ``binary`` (target column ``target``) or ``survival``
     (``time_column`` in months and ``event_column``). ``applies_to`` names the
-    population in words; ``applicable`` returns the boolean mask of the rows of
-    a patients frame that belong to it (before requiring a known outcome).
+    population in words; ``population`` is the same as (column, value) pairs
+    that a row must all match; ``applicable`` returns the boolean mask of the
+    rows of a patients frame that belong to it (before requiring a known
+    outcome). ``comparison`` is a second population the task's final models
+    also score, for a contrast (the anti-EGFR signature in patients not given
+    anti-EGFR); its pairs are matched like ``population``, a value starting
+    with ``!`` meaning "any known value but this one".
     """
 
     name: str
@@ -27,6 +42,18 @@ class Task:
     time_column: str | None = None
     event_column: str | None = None
     applies_to: str = "all patients"
+    decision_time: str = config.PLAN
+    population: tuple[tuple[str, object], ...] = ()
+    comparison: tuple[tuple[str, object], ...] = ()
+    comparison_label: str = ""
+
+    @property
+    def is_binary(self) -> bool:
+        return self.kind == BINARY
+
+    @property
+    def population_columns(self) -> tuple[str, ...]:
+        return tuple(col for col, _ in self.population)
 
     @property
     def outcome_columns(self) -> tuple[str, ...]:
@@ -34,19 +61,33 @@ class Task:
             return (self.target,)
         return (self.time_column, self.event_column)
 
+    @staticmethod
+    def _matches(frame: pd.DataFrame, pairs) -> pd.Series:
+        mask = pd.Series(True, index=frame.index)
+        for column, value in pairs:
+            values = (frame[column] if column in frame
+                      else pd.Series(None, index=frame.index)).astype("object")
+            if isinstance(value, str) and value.startswith("!"):
+                mask &= values.notna().to_numpy() & (values != value[1:]).to_numpy()
+            else:
+                mask &= values.eq(value).fillna(False).astype(bool).to_numpy()
+        return mask
+
     def applicable(self, frame: pd.DataFrame) -> pd.Series:
         """Rows of ``frame`` this task scores (treatment plan and biomarkers, no outcome)."""
-        if self.name == "anti_egfr_benefit":
-            ras = frame["ras_status"] if "ras_status" in frame else pd.Series(None, index=frame.index)
-            bio = frame["biologic"] if "biologic" in frame else pd.Series(None, index=frame.index)
-            return (ras.astype("object") == "wild-type") & (bio.astype("object") == "anti-EGFR")
-        return pd.Series(True, index=frame.index)
+        return self._matches(frame, self.population)
+
+    def in_comparison(self, frame: pd.DataFrame) -> pd.Series:
+        """Rows of the task's comparison population (all False without one)."""
+        if not self.comparison:
+            return pd.Series(False, index=frame.index)
+        return self._matches(frame, self.comparison)
 
     def not_applicable_reason(self, row: pd.Series) -> str:
-        if self.name == "anti_egfr_benefit":
-            return ("task applies only to RAS wild-type patients with anti-EGFR planned "
-                    f"(ras_status={row.get('ras_status')!s}, biologic={row.get('biologic')!s})")
-        return "task not applicable"
+        if not self.population:
+            return "task not applicable"
+        found = ", ".join(f"{col}={row.get(col)!s}" for col in self.population_columns)
+        return f"task applies only to {self.applies_to} ({found})"
 
     def has_outcome(self, frame: pd.DataFrame) -> pd.Series:
         """Rows whose outcome for this task is known."""
@@ -71,16 +112,31 @@ class Task:
         return frame[column].astype(bool).astype(int).to_numpy()
 
 
+RESECTED = (("hepatectomy", True),)
+
 TASKS: dict[str, Task] = {
     "response": Task("response", BINARY, "Objective response (RECIST CR/PR)", target="responder"),
     "anti_egfr_benefit": Task(
         "anti_egfr_benefit", BINARY, "Response to anti-EGFR therapy (RAS wild-type)",
         target="responder", applies_to="RAS wild-type patients with anti-EGFR planned",
+        population=(("ras_status", "wild-type"), ("biologic", "anti-EGFR")),
+        comparison=(("ras_status", "wild-type"), ("biologic", "!anti-EGFR")),
+        comparison_label="RAS wild-type patients without anti-EGFR (chemotherapy alone or "
+                         "with anti-VEGF)",
     ),
     "os_risk": Task("os_risk", SURVIVAL, "Overall survival risk", time_column="os_months",
                     event_column="os_event"),
     "pfs_risk": Task("pfs_risk", SURVIVAL, "Progression-free survival risk",
                      time_column="pfs_months", event_column="pfs_event"),
+    "os_after_resection": Task(
+        "os_after_resection", SURVIVAL, "Overall survival after hepatectomy",
+        time_column="os_months", event_column="os_event", applies_to="patients who had a "
+        "hepatectomy", decision_time=config.SURGERY, population=RESECTED),
+    "recurrence_after_resection": Task(
+        "recurrence_after_resection", SURVIVAL,
+        "Progression or recurrence after hepatectomy", time_column="pfs_months",
+        event_column="pfs_event", applies_to="patients who had a hepatectomy",
+        decision_time=config.SURGERY, population=RESECTED),
 }
 
 

@@ -10,7 +10,6 @@ centre, which no training step ever sees.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,16 +19,21 @@ from sklearn.model_selection import StratifiedKFold
 from crlm import clinical, config
 from crlm import store as st
 from crlm.models.artefacts import artefact_root, save_artefact
+from crlm.models.decision import InputPlan, candidate_columns, plan_inputs
 from crlm.models.evaluation import metrics_for
 from crlm.models.families import FAMILIES, Family, get_family
 from crlm.models.fitted import FittedModel, build_pipeline
-from crlm.models.inputs import INPUT_COLUMNS, canonical_patients
+from crlm.models.inputs import canonical_patients
 from crlm.models.survival import survival_target
 from crlm.models.tasks import BINARY, TASKS, Task, get_task
 
 DEVELOPMENT = "development"
 EXTERNAL = "external"
 OUT_OF_FOLD = "out-of-fold"
+COMPARISON = "comparison"
+# Numerical failures of a family's fit on a small or degenerate cohort: the family is
+# skipped with the reason, the others train.
+NUMERICAL_ERRORS = (ArithmeticError, np.linalg.LinAlgError)
 
 
 class ExternalLeakError(AssertionError):
@@ -65,21 +69,28 @@ def default_artefact_dir(store) -> "Path":  # noqa: F821
 
 @dataclass
 class ModellingData:
-    """A cohort ready for modelling: one row per patient (index patient_id)."""
+    """A cohort ready for modelling: one row per patient (index patient_id).
+
+    ``feature_times`` gives each stored feature's decision time (its set's, or for an
+    import's extra features the time the mapping declared, else unknown)."""
 
     frame: pd.DataFrame
     feature_sets: dict[str, list[str]] = field(default_factory=dict)
+    feature_times: dict[str, str] = field(default_factory=dict)
 
-    def columns_for(self, family: Family) -> list[str]:
-        cols: list[str] = []
-        for name in family.feature_sets:
-            if name == "clinical":
-                cols.extend(INPUT_COLUMNS)
-            else:
-                cols.extend(self.feature_sets.get(name, []))
-        if "clinical" in family.feature_sets:  # imported extra features go with the clinical inputs
-            cols.extend(self.feature_sets.get("extra", []))
-        return list(dict.fromkeys(cols))
+    def inputs_for(self, family: Family, task: Task) -> InputPlan:
+        """The inputs ``family`` reads for ``task``: its feature sets (or its explicit
+        ``inputs``), less everything not known by the task's decision time. A family
+        that names an input explicitly and may not read it is refused (``ValueError``)."""
+        candidates = (list(family.inputs) if family.inputs
+                      else candidate_columns(family.feature_sets, self.feature_sets))
+        plan = plan_inputs(task, candidates, self.feature_times)
+        if family.inputs and plan.refused:
+            raise ValueError("refused inputs: " + "; ".join(r.reason for r in plan.refused))
+        return plan
+
+    def columns_for(self, family: Family, task: Task) -> list[str]:
+        return list(self.inputs_for(family, task).used)
 
 
 def load_modelling_data(store, cohort: str) -> ModellingData:
@@ -89,8 +100,13 @@ def load_modelling_data(store, cohort: str) -> ModellingData:
     frame = prepare_patients(patients)
     names = st.load_feature_names(store, cohort)
     sets: dict[str, list[str]] = {}
+    times: dict[str, str] = {}
     for fs, feature in zip(names["feature_set"], names["feature"]):
         sets.setdefault(str(fs), []).append(str(feature))
+        times[str(feature)] = config.FEATURE_SET_KNOWN_AT.get(str(fs), config.UNKNOWN_TIME)
+    info = st.load_feature_info(store, cohort)
+    for feature, known_at in zip(info["feature"], info["known_at"]):
+        times[str(feature)] = str(known_at)
     wide = st.load_features(store, cohort)
     if len(wide.columns) > 1:
         clash = [c for c in wide.columns if c != "patient_id" and c in frame.columns]
@@ -99,13 +115,19 @@ def load_modelling_data(store, cohort: str) -> ModellingData:
         frame = frame.merge(wide, on="patient_id", how="left")
     frame = frame.set_index("patient_id", drop=False)
     frame.index.name = None
-    return ModellingData(frame=frame, feature_sets=sets)
+    return ModellingData(frame=frame, feature_sets=sets, feature_times=times)
 
 
 def task_frame(data: ModellingData, task: Task) -> pd.DataFrame:
     """The task's patients with a known outcome (development and external)."""
     f = data.frame
     return f[task.applicable(f).to_numpy() & task.has_outcome(f).to_numpy()]
+
+
+def comparison_frame(data: ModellingData, task: Task) -> pd.DataFrame:
+    """The task's comparison population (never in training), whatever their outcome."""
+    f = data.frame
+    return f[task.in_comparison(f).to_numpy()]
 
 
 def training_hash(frame: pd.DataFrame) -> str:
@@ -174,16 +196,18 @@ class TrainedModel:
     external: np.ndarray
     model: FittedModel | None
     columns: list[str]
+    comparison: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     def to_dict(self) -> dict:
         return {"oof": self.oof.tolist(), "external": self.external.tolist(),
-                "columns": list(self.columns)}
+                "comparison": self.comparison.tolist(), "columns": list(self.columns)}
 
 
 def cross_validate(family: Family, task: Task, columns, dev: pd.DataFrame,
                    fold_of: np.ndarray, ext: pd.DataFrame, *, seed: int, fast: bool,
-                   on_fold=None) -> TrainedModel:
-    """Out-of-fold scores for ``dev``, and the all-development refit's scores for ``ext``."""
+                   on_fold=None, comparison: pd.DataFrame | None = None) -> TrainedModel:
+    """Out-of-fold scores for ``dev``, and the all-development refit's scores for ``ext``
+    (and for the task's ``comparison`` population, which no fit sees either)."""
     oof = np.full(len(dev), np.nan)
     for k in range(int(fold_of.max()) + 1):
         test = fold_of == k
@@ -193,9 +217,12 @@ def cross_validate(family: Family, task: Task, columns, dev: pd.DataFrame,
             on_fold()
     final = fit_model(family, task, columns, dev, seed, fast)
     external = final.score(ext) if len(ext) else np.empty(0)
+    compared = (final.score(comparison) if comparison is not None and len(comparison)
+                else np.empty(0))
     if on_fold:
         on_fold()
-    return TrainedModel(oof=oof, external=external, model=final, columns=list(columns))
+    return TrainedModel(oof=oof, external=external, model=final, columns=list(columns),
+                        comparison=np.asarray(compared, dtype=float))
 
 
 def _threshold(task: Task, y_dev, oof: np.ndarray, oof_metrics: dict) -> float | None:
@@ -221,13 +248,38 @@ def _next_version(store, model_id: str) -> int:
     return int(mine.max()) + 1 if len(mine) else 1
 
 
+def model_card(task: Task, family: Family, trained: TrainedModel, dev: pd.DataFrame,
+               ext: pd.DataFrame, plan: InputPlan | None, feature_times) -> dict:
+    """What a board needs to know to read a model's numbers: task, decision time, every
+    input with the time it is known, the training rows, the external centre."""
+    from crlm.models.decision import known_at_of
+
+    if plan is not None:
+        inputs = [{"name": n, "known_at": k} for n, k in zip(plan.used, plan.used_known_at)]
+        refused = [r.to_dict() for r in plan.refused]
+    else:  # clinical baselines and combinations of other models
+        inputs = [{"name": c, "known_at": known_at_of(c, feature_times)}
+                  for c in trained.columns]
+        refused = []
+    return {"task": task.name, "task_label": task.label, "decision_time": task.decision_time,
+            "population": task.applies_to, "family": family.name, "family_label": family.label,
+            "inputs": inputs, "refused_inputs": refused,
+            "n_training": int(len(dev)), "n_external": int(len(ext)),
+            "development_centres": sorted(map(str, dev["center"].dropna().unique())),
+            "external_centres": sorted(map(str, ext["center"].dropna().unique())),
+            "n_comparison": int(len(trained.comparison)),
+            "comparison": task.comparison_label}
+
+
 def register(store, *, cohort: str, task: Task, family: Family, trained: TrainedModel,
              dev: pd.DataFrame, fold_of: np.ndarray, ext: pd.DataFrame, train_hash: str,
-             seed: int, folds: int, fast: bool, artefact_dir) -> tuple[int, dict]:
+             seed: int, folds: int, fast: bool, artefact_dir,
+             comparison: pd.DataFrame | None = None, card: dict | None = None
+             ) -> tuple[int, dict]:
     """Metrics, artefact and registry row (with predictions) of one trained model."""
     model_id = f"{task.name}.{family.name}"
     y_dev, y_ext = task.outcome(dev), task.outcome(ext)
-    probability = family.kind != "clinical" and task.kind == BINARY
+    probability = not family.is_clinical and task.kind == BINARY
     ok_dev, ok_ext = ~np.isnan(trained.oof), ~np.isnan(trained.external)
     oof_metrics = metrics_for(task, _subset(task, y_dev, ok_dev), trained.oof[ok_dev],
                               probability=probability)
@@ -239,9 +291,10 @@ def register(store, *, cohort: str, task: Task, family: Family, trained: Trained
                "threshold_rule": "Youden J on out-of-fold scores" if task.kind == BINARY
                else "median out-of-fold risk score",
                "score_direction": ("negated clinical score (higher = more likely to respond)"
-                                   if family.kind == "clinical" and task.kind == BINARY
+                                   if family.is_clinical and task.kind == BINARY
                                    else "probability of response" if task.kind == BINARY
-                                   else "risk (higher = earlier events)")}
+                                   else "risk (higher = earlier events)"),
+               "card": card or {}}
     version = _next_version(store, model_id)
     path = None
     if trained.model is not None:
@@ -257,6 +310,12 @@ def register(store, *, cohort: str, task: Task, family: Family, trained: Trained
                       "fold": pd.array([None] * int(ok_ext.sum()), dtype="Int64"),
                       "score": trained.external[ok_ext]}),
     ], ignore_index=True)
+    if comparison is not None and len(trained.comparison):
+        ok_cmp = ~np.isnan(trained.comparison)
+        preds = pd.concat([preds, pd.DataFrame({
+            "patient_id": comparison.index[ok_cmp].astype(str), "split": COMPARISON,
+            "fold": pd.array([None] * int(ok_cmp.sum()), dtype="Int64"),
+            "score": trained.comparison[ok_cmp]})], ignore_index=True)
     record = {"model_id": model_id, "name": family.label, "family": family.name,
               "task": task.name, "cohort": cohort, "kind": family.kind,
               "feature_set": trained.columns, "training_hash": train_hash,
@@ -299,43 +358,78 @@ def _fits(family: Family, folds: int) -> int:
 
 
 def _train_family(store, cohort, task, family, data, dev, ext, fold_of, seed, fast,
-                  previous, bar) -> "TrainedModel":
-    """Out-of-fold and external predictions of one family on one task (and its final fit);
-    ``ValueError`` when this cohort cannot support it."""
-    if family.kind == "clinical":
+                  previous, bar, comparison) -> tuple[TrainedModel, InputPlan | None]:
+    """Out-of-fold and external predictions of one family on one task (and its final fit),
+    with the inputs it read; ``ValueError`` when this cohort cannot support it."""
+    if family.is_clinical:
         if family.column not in dev.columns or dev[family.column].isna().all():
             raise ValueError(f"this cohort has no {family.column}")
+        refused = plan_inputs(task, [family.column], data.feature_times).refused
+        if refused:
+            raise ValueError(refused[0].reason)
         trained = TrainedModel(oof=clinical_score(family, task, dev),
                                external=clinical_score(family, task, ext),
-                               model=None, columns=[family.column])
+                               model=None, columns=[family.column],
+                               comparison=clinical_score(family, task, comparison))
         bar.update(1)
-        return trained
-    columns = data.columns_for(family)
+        return trained, None
+    plan = data.inputs_for(family, task)
+    columns = list(plan.used)
     if family.trainer is not None:
         return family.trainer(
             store=store, cohort=cohort, task=task, family=family, dev=dev, ext=ext,
             fold_of=fold_of, seed=seed, fast=fast, columns=columns, previous=previous,
-            on_fold=lambda: bar.update(1))
+            on_fold=lambda: bar.update(1), comparison=comparison), plan
     if not columns:
         raise ValueError("none of its inputs is in this cohort")
     return cross_validate(family, task, columns, dev, fold_of, ext, seed=seed, fast=fast,
-                          on_fold=lambda: bar.update(1))
+                          on_fold=lambda: bar.update(1), comparison=comparison), plan
+
+
+@dataclass(frozen=True)
+class SkippedModel:
+    """A task or a family that was not trained on this cohort, and why (one line)."""
+
+    task: str
+    family: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.task}.{self.family}" if self.family else f"task {self.task}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    """What ``train`` did: one ``table`` row per registered model and the ``skipped`` ones."""
+
+    table: pd.DataFrame
+    skipped: tuple[SkippedModel, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def skipped_lines(self) -> list[str]:
+        return [str(s) for s in self.skipped]
 
 
 def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, folds: int = 5,
           seed: int = config.DEFAULT_SEED, artefact_dir=None, progress: bool = True,
-          fast: bool = False) -> pd.DataFrame:
+          fast: bool = False) -> TrainingReport:
     """Train, validate and register every requested family for every requested task.
 
     ``families=None`` means every default family (all tabular families and
     clinical baselines); the CT-based ``cnn``, ``fusion`` and ``fusion_stacked``
     are trained only when named.
 
-    Returns one row per registered model: model, task, family, kind, version, n,
-    n_external, AUC [95% CI] (out-of-fold), AUC external, Brier, C-index,
-    C-index external. A task the cohort cannot support (no known outcome, too
-    few patients in a class for the folds) is skipped with a warning and listed
-    in ``table.attrs["skipped"]``; if nothing can be trained, ``ValueError``.
+    Returns a ``TrainingReport``: its ``table`` has one row per registered model
+    (model, task, family, kind, version, n, n_external, AUC [95% CI]
+    (out-of-fold), AUC external, Brier, C-index, C-index external). A task the
+    cohort cannot support (no known outcome, too few patients in a class for the
+    folds) and a family that cannot be fitted here (inputs the cohort lacks,
+    inputs later than the task's decision time, a numerical failure on a small
+    cohort) are listed in ``skipped`` with the reason; if nothing can be trained,
+    ``ValueError``.
     """
     from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
@@ -351,7 +445,7 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
         raise ValueError("no family serves the requested tasks")
     steps = sum(_fits(f, folds) for _, f in plan)
     rows = []
-    skipped: list[str] = []
+    skipped: list[SkippedModel] = []
     context: dict = {}
     # Small models fit fastest single-threaded, and do not fight other work for cores.
     with threadpool_limits(limits=1), tqdm(total=steps, desc="training", unit="fit",
@@ -365,35 +459,40 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
             dev, ext = frame[(split == DEVELOPMENT).to_numpy()], frame[(split == EXTERNAL).to_numpy()]
             try:
                 if dev.empty:
-                    raise ValueError(f"task {task.name}: no development patients with a known "
-                                     "outcome")
+                    raise ValueError("no development patients with a known outcome")
                 fold_of = assign_folds(dev, task, folds, seed)
             except ValueError as exc:  # a cohort without this outcome: train the other tasks
-                skipped.append(str(exc))
-                warnings.warn(f"skipped: {exc}", stacklevel=2)
+                skipped.append(SkippedModel(task.name, None,
+                                            str(exc).removeprefix(f"task {task.name}: ")))
                 bar.update(sum(_fits(f, folds) for f in todo))
                 continue
+            comparison = comparison_frame(data, task)
             train_hash = training_hash(frame)
             context[task.name] = {}
             for family in todo:
                 bar.set_postfix_str(f"{task.name}.{family.name}")
                 try:
-                    trained = _train_family(store, cohort, task, family, data, dev, ext,
-                                            fold_of, seed, fast, context[task.name], bar)
+                    trained, inputs = _train_family(store, cohort, task, family, data, dev, ext,
+                                                    fold_of, seed, fast, context[task.name], bar,
+                                                    comparison)
                 except ValueError as exc:  # inputs this cohort lacks, a class too small, ...
-                    reason = f"{task.name}.{family.name}: {exc}"
-                    skipped.append(reason)
-                    warnings.warn(f"skipped: {reason}", stacklevel=2)
+                    skipped.append(SkippedModel(task.name, family.name, str(exc)))
+                    bar.update(_fits(family, folds))
+                    continue
+                except NUMERICAL_ERRORS as exc:  # a fit that fails numerically on this cohort
+                    skipped.append(SkippedModel(
+                        task.name, family.name,
+                        f"the fit failed numerically on this cohort ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})"))
                     bar.update(_fits(family, folds))
                     continue
                 context[task.name][family.name] = trained
+                card = model_card(task, family, trained, dev, ext, inputs, data.feature_times)
                 version, metrics = register(
                     store, cohort=cohort, task=task, family=family, trained=trained, dev=dev,
                     fold_of=fold_of, ext=ext, train_hash=train_hash, seed=seed, folds=folds,
-                    fast=fast, artefact_dir=root)
+                    fast=fast, artefact_dir=root, comparison=comparison, card=card)
                 rows.append(_row(f"{task.name}.{family.name}", task, family, version, metrics))
     if not rows:
-        raise ValueError("nothing was trained: " + "; ".join(skipped))
-    table = pd.DataFrame(rows)
-    table.attrs["skipped"] = skipped
-    return table
+        raise ValueError("nothing was trained: " + "; ".join(map(str, skipped)))
+    return TrainingReport(table=pd.DataFrame(rows), skipped=tuple(skipped))

@@ -10,6 +10,10 @@ from crlm.store.queries import (
     load_imports, load_models, load_patients_by_id, load_predictions, log_action,
     record_import, save_case, save_cohort, save_model, set_current_model, table_checksums,
 )
+from crlm.store.images import (
+    decode_crops, encode_crops, load_feature_info, load_images, load_lesion_crops,
+    save_feature_info, save_images,
+)
 from crlm.store.schema import SCHEMA_VERSION
 
 __all__ = [name for name in dir() if not name.startswith("_")]

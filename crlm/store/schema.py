@@ -117,6 +117,27 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        "decision time of features; lesion crops and imaging time points in images",
+        [
+            """CREATE TABLE feature_info (
+                cohort VARCHAR NOT NULL,
+                feature_set VARCHAR NOT NULL,
+                feature VARCHAR NOT NULL,
+                known_at VARCHAR NOT NULL,       -- a config.KNOWN_AT_LEVELS value
+                label VARCHAR,
+                unit VARCHAR,
+                PRIMARY KEY (cohort, feature_set, feature)
+            )""",
+            # time_point: 'baseline' (pre-treatment CT), ...; lesions: JSON list per lesion;
+            # crops: the lesion crops as a compressed int16 array (crlm.store.images)
+            "ALTER TABLE images ADD COLUMN time_point VARCHAR",
+            "ALTER TABLE images ADD COLUMN known_at VARCHAR",
+            "ALTER TABLE images ADD COLUMN lesions VARCHAR",
+            "ALTER TABLE images ADD COLUMN crops BLOB",
+            "ALTER TABLE images ADD COLUMN crops_sha256 VARCHAR",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,7 +19,8 @@ _PENDING = "score_pending_fill"
 GROUP_TITLES = {
     "demographics": "Patient", "primary tumour": "Primary tumour", "molecular": "Molecular",
     "liver disease": "Liver disease", "labs": "Labs", "treatment plan": "Treatment plan",
-    "pathology": "Pathology (if known)",
+    "surgery": "After surgery — read only by the post-resection prognosis models",
+    "pathology": "Pathology of the resected specimen — post-resection prognosis only",
 }
 
 

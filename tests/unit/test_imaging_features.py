@@ -15,10 +15,7 @@ def _patients(n=40, seed=0):
         "patient_id": [f"P{i:03d}" for i in range(n)],
         "n_liver_lesions": rng.integers(1, 6, n),
         "max_diameter_cm": np.round(rng.uniform(1.0, 8.0, n), 1),
-        "responder": pd.array(rng.random(n) < 0.45, dtype="boolean"),
-        "ras_status": rng.choice(["mutant", "wild-type", "unknown"], n),
-        "primary_side": rng.choice(["right", "left", "rectum"], n),
-        "her2": pd.array(rng.choice(["amplified", "not amplified", None], n), dtype="string"),
+        "imaging_phenotype": rng.standard_normal(n),
     })
 
 
@@ -52,12 +49,12 @@ def test_crops_look_like_hypodense_lesions_in_liver():
     assert 7 < noise < 14
 
 
-def test_imaging_signal_column_drives_the_phenotype():
+def test_stored_phenotype_drives_the_lesion_appearance():
     patients = _patients(200, seed=3)
-    patients["imaging_signal"] = np.linspace(-2.5, 2.5, len(patients))
+    patients["imaging_phenotype"] = np.linspace(-2.5, 2.5, len(patients))
     crops, index = lesion_crops(patients, seed=2)
     masks = lesion_masks(index)
-    signal = patients.set_index("patient_id")["imaging_signal"].loc[index.patient_id].to_numpy()
+    signal = patients.set_index("patient_id")["imaging_phenotype"].loc[index.patient_id].to_numpy()
     feats = pd.DataFrame([
         lesion_features(c, m, (float(z), float(p), float(p)))
         for c, m, z, p in zip(crops, masks, index.slice_spacing_mm, index.pixel_spacing_mm)
@@ -110,3 +107,21 @@ def test_case_crop_matches_the_cohort_crop_geometry():
     # a 24 mm lesion fills 24 / (1.6 x 24) of the field of view: radius ~ 20 px
     row = crop[1, 31]
     assert 36 <= (row < 45).sum() <= 44
+
+
+def test_rendering_reads_no_outcome_treatment_or_other_column():
+    """Crops come from the stored phenotype and lesion size alone: adding, removing or
+    permuting any other column (the response, survival, treatment) changes no pixel."""
+    patients = _patients(30, seed=5)
+    crops, index = lesion_crops(patients, seed=4, size=32)
+    rng = np.random.default_rng(0)
+    noisy = patients.assign(responder=rng.random(30) < 0.5, os_months=rng.uniform(1, 90, 30),
+                            biologic=rng.choice(["anti-EGFR", "none"], 30))
+    again, index_again = lesion_crops(noisy, seed=4, size=32)
+    np.testing.assert_array_equal(crops, again)
+    pd.testing.assert_frame_equal(index, index_again)
+
+
+def test_crops_need_a_stored_phenotype():
+    with pytest.raises(ValueError, match="no stored imaging phenotype"):
+        lesion_crops(_patients(5).drop(columns="imaging_phenotype"), seed=1)

@@ -8,6 +8,7 @@ import pytest
 from crlm import models
 from crlm import store as st
 from crlm.ingest.demo import generate_cohort_frames
+from crlm.ingest.demo_images import write_demo_cohort
 from crlm.models import multiomics
 from crlm.models.training import load_modelling_data, task_frame
 
@@ -20,9 +21,9 @@ def omics(tmp_path_factory):
     root = tmp_path_factory.mktemp("models_omics")
     store = st.Store(root / "omics.duckdb")
     chunk = generate_cohort_frames(500, SEED)
-    st.save_cohort(store, "demo", chunk.patients, chunk.features, kind="synthetic", seed=SEED)
+    write_demo_cohort(store, 500, SEED)  # the same cohort, with its stored baseline CT crops
     table = models.train(store, tasks=["anti_egfr_benefit"], families=FAMILIES, folds=3,
-                         seed=SEED, artefact_dir=root / "art", progress=False, fast=True)
+                         seed=SEED, artefact_dir=root / "art", progress=False, fast=True).table
     yield {"store": store, "table": table, "chunk": chunk}
     store.close()
 
@@ -68,7 +69,7 @@ def test_score_cases_with_crops_reproduces_external_cnn_and_fusion(omics):
     frame = task_frame(data, models.TASKS["anti_egfr_benefit"])
     dev = frame[frame["cohort_split"] == "development"]
     ext = frame[frame["cohort_split"] == "external"]
-    crops, index = multiomics.synthetic_crops(store, "demo", pd.concat([dev, ext]))
+    crops, index = multiomics.stored_crops(store, "demo", pd.concat([dev, ext]).index)
     pid = str(ext.index[0])
     case_crops = {pid: crops[(index["patient_id"] == pid).to_numpy()]}
     case = chunk.patients[chunk.patients["patient_id"] == pid]

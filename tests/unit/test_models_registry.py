@@ -159,17 +159,21 @@ def test_unknown_task_or_family_is_a_clear_error(small_store):
         models.train(small_store["store"], families=["xgboost"], progress=False)
 
 
-def test_task_without_outcomes_is_skipped_with_a_warning(tmp_path):
+def test_task_without_outcomes_is_skipped_with_its_reason_and_no_warning(tmp_path):
+    import warnings
+
     store = st.Store(tmp_path / "noresp.duckdb")
     patients = generate_cohort_frames(120, SEED).patients
     patients["best_response"] = None
     patients["responder"] = None
     st.save_cohort(store, "demo", patients, kind="imported")
-    with pytest.warns(UserWarning, match="task response: no development patients"):
-        table = models.train(store, tasks=["response", "os_risk"], families=["fong_score"],
-                             folds=3, seed=SEED, artefact_dir=tmp_path / "art", progress=False)
-    assert list(table["model"]) == ["os_risk.fong_score"]
-    assert "response" in table.attrs["skipped"][0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reasons come in the report, not as warnings
+        report = models.train(store, tasks=["response", "os_risk"], families=["fong_score"],
+                              folds=3, seed=SEED, artefact_dir=tmp_path / "art", progress=False)
+    assert list(report.table["model"]) == ["os_risk.fong_score"]
+    assert report.skipped_lines() == [
+        "task response: no development patients with a known outcome"]
     with pytest.raises(ValueError, match="nothing was trained"):
         models.train(store, tasks=["response"], families=["fong_score"], folds=3,
                      artefact_dir=tmp_path / "art", progress=False)

@@ -23,7 +23,7 @@ def trained(tmp_path_factory):
     chunk = generate_cohort_frames(800, SEED)
     st.save_cohort(store, "demo", chunk.patients, chunk.features, kind="synthetic", seed=SEED)
     table = models.train(store, cohort="demo", folds=5, seed=SEED, artefact_dir=root / "art",
-                         progress=False, fast=True)
+                         progress=False, fast=True).table
     yield {"store": store, "table": table, "chunk": chunk, "art": root / "art"}
     store.close()
 
@@ -188,7 +188,7 @@ def test_retrain_is_reproducible_and_creates_a_new_version(trained):
     families = ["logistic", "random_forest", "mlp", "rsf", "deepsurv", "fong_score"]
     table = models.train(store, cohort="demo", tasks=["response", "os_risk"], families=families,
                          folds=5, seed=SEED, artefact_dir=trained["art"], progress=False,
-                         fast=True)
+                         fast=True).table
     assert set(table["version"]) == {2}
     for model_id in ("response.logistic", "response.random_forest", "response.mlp",
                      "os_risk.rsf", "os_risk.deepsurv"):

@@ -1,0 +1,118 @@
+"""Decision time: the one place that decides which inputs a task's models may read.
+
+Every contract column declares when it becomes known (``config.Column.known_at``);
+every stored feature set too (``config.FEATURE_SET_KNOWN_AT``), and an imported
+cohort's extra features carry the time their mapping gives them (``feature_info``,
+``unknown`` when the mapping is silent). A task reads an input only if it is known
+by the task's decision time (``config.known_by``); outcomes never, an unknown time
+never, the task's own outcome columns never, and the columns that define the
+task's population (constant inside it) are left out too.
+
+Training (``ModellingData.inputs_for``), scoring an uploaded case and the leakage
+audit all ask :func:`plan_inputs`, so no family, import mapping or uploaded table
+can slip a later column in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from crlm import config
+
+IMAGING_INPUT = "ct_lesion_crops"
+
+
+def known_at_of(name: str, feature_times: Mapping[str, str] | None = None) -> str:
+    """When ``name`` (a contract column, a stored feature or the CT crops) is known."""
+    column = config.COLUMNS_BY_NAME.get(name)
+    if column is not None:
+        if column.group == "id" or not column.model_input:
+            return config.UNKNOWN_TIME
+        return column.known_at
+    if name == IMAGING_INPUT:
+        return config.FEATURE_SET_KNOWN_AT["imaging"]
+    if feature_times and name in feature_times:
+        return feature_times[name]
+    return config.UNKNOWN_TIME
+
+
+@dataclass(frozen=True)
+class RefusedInput:
+    """An input a task may not read, and why (one line)."""
+
+    name: str
+    known_at: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "known_at": self.known_at, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """What one task may read: ``used`` in order, each with its decision time, and the
+    ``refused`` ones with their reason."""
+
+    task: str
+    decision_time: str
+    used: tuple[str, ...]
+    used_known_at: tuple[str, ...]
+    refused: tuple[RefusedInput, ...]
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "decision_time": self.decision_time,
+                "inputs": [{"name": n, "known_at": k}
+                           for n, k in zip(self.used, self.used_known_at)],
+                "refused": [r.to_dict() for r in self.refused]}
+
+    def refusal_of(self, name: str) -> RefusedInput | None:
+        return next((r for r in self.refused if r.name == name), None)
+
+
+def _reason(name: str, known_at: str, task) -> str | None:
+    if name in task.outcome_columns:
+        return f"{name} is the outcome of task {task.name}"
+    if name in task.population_columns:
+        return f"{name} defines the task's population (the same value for every patient)"
+    if known_at == config.UNKNOWN_TIME:
+        return (f"{name}: when it becomes known is not declared (set known_at in the "
+                "import mapping)")
+    if known_at == config.OUTCOME:
+        return f"{name} is an outcome, never an input"
+    if not config.known_by(known_at, task.decision_time):
+        return (f"{name} is known {known_at}, later than the decision time of task "
+                f"{task.name} ({task.decision_time})")
+    return None
+
+
+def plan_inputs(task, candidates: Iterable[str],
+                feature_times: Mapping[str, str] | None = None) -> InputPlan:
+    """Split ``candidates`` into the inputs ``task`` may read and the refused ones."""
+    used, times, refused = [], [], []
+    for name in dict.fromkeys(candidates):
+        known_at = known_at_of(name, feature_times)
+        reason = _reason(name, known_at, task)
+        if reason is None:
+            used.append(name)
+            times.append(known_at)
+        else:
+            refused.append(RefusedInput(name, known_at, reason))
+    return InputPlan(task=task.name, decision_time=task.decision_time, used=tuple(used),
+                     used_known_at=tuple(times), refused=tuple(refused))
+
+
+def candidate_columns(feature_sets: Iterable[str],
+                      features_by_set: Mapping[str, list[str]]) -> list[str]:
+    """Every column a family's feature sets name, before the decision-time check:
+    contract columns for ``clinical`` (with an import's extra features), the stored
+    features of each other set."""
+    cols: list[str] = []
+    sets = tuple(feature_sets)
+    for name in sets:
+        if name == "clinical":
+            cols.extend(config.CANDIDATE_INPUT_COLUMNS)
+        else:
+            cols.extend(features_by_set.get(name, []))
+    if "clinical" in sets:
+        cols.extend(features_by_set.get("extra", []))
+    return list(dict.fromkeys(cols))
