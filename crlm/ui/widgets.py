@@ -230,6 +230,21 @@ def export_buttons(fig, data: pd.DataFrame | None, name: str, *, n: int | None =
                            mime="text/csv", key=f"{key}_csv", on_click="ignore", width="stretch")
 
 
+def r_export_button(build, name: str, *, label: str = "R script (zip)") -> None:
+    """Download button for a page's "R script" export: ``build()`` returns a
+    ``crlm.reports.r_export.AnalysisExport``; it runs on click, on its own thread, so it
+    must not read session state (pass the filter and choices in)."""
+    from crlm.figures import export as fx
+
+    filt = current_filter()
+    base = fx.safe_filename(name, filt.cohort, dt.date.today().isoformat())
+    st.download_button(
+        label, data=lambda: build().zip_bytes(), file_name=f"{base}_R.zip", mime="application/zip",
+        key=f"r_export_{base}", on_click="ignore",
+        help="The de-identified analysis data and an R script (survival, pROC) that recomputes "
+             "every number shown here and prints ours and R's side by side.")
+
+
 # -- model choice and threshold shared between pages -----------------------
 def selected_model(task: str, options: list[str], *, label: str = "Model",
                    container=None) -> str | None:

@@ -119,14 +119,42 @@ def test_survival_export_on_the_demo_cohort_agrees_with_r(demo_store, rscript, t
         run_in_r(export, tmp_path / split_by.replace(" ", "_"), rscript)
 
 
-def test_models_export_on_the_demo_cohort_agrees_with_r(demo_store, rscript, tmp_path):
+def test_models_export_from_the_cli_on_the_demo_cohort_agrees_with_r(demo_store_path, demo_store,
+                                                                     rscript, tmp_path):
+    import zipfile
+
+    from crlm.cli import main
     from crlm.reports.r_export.inputs import models_inputs
     from crlm.store import CohortFilter
 
+    # the same export as the CLI writes, to read our numbers back
     inputs = models_inputs(demo_store, CohortFilter(), task="response", split="out-of-fold")
     assert inputs.reference is not None and inputs.chosen is not None
     export = models_export(inputs.outcome, inputs.models, reference=inputs.reference,
                            chosen=inputs.chosen, title=inputs.title)
-    cmp = run_in_r(export, tmp_path, rscript)
+    cmp = run_in_r(export, tmp_path / "direct", rscript)
     assert any(q.startswith("calibration[") for q in cmp["quantity"])
     assert any(q.startswith("delong[") for q in cmp["quantity"])
+
+    out = tmp_path / "models.zip"
+    assert main(["--db", str(demo_store_path), "-q", "export-analysis", "models", str(out)]) == 0
+    with zipfile.ZipFile(out) as zf:
+        assert sorted(zf.namelist()) == ["models/README.txt", "models/analysis.R", "models/data.csv",
+                                         "models/ours.csv"]
+        zf.extractall(tmp_path / "cli")
+        assert zf.read("models/ours.csv") == export.ours_csv()
+    data = pd.read_csv(tmp_path / "cli" / "models" / "data.csv")
+    assert list(data.columns[:2]) == ["pid", "outcome"] and data["pid"].str.match(r"P\d{4}$").all()
+    proc = subprocess.run([rscript, str(tmp_path / "cli" / "models" / "analysis.R")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "numbers agree" in proc.stdout
+
+
+def test_export_analysis_refuses_bad_choices(demo_store_path, tmp_path, capsys):
+    from crlm.cli import main
+
+    rc = main(["--db", str(demo_store_path), "export-analysis", "survival", str(tmp_path / "x"),
+               "--split-by", "no_such_column"])
+    assert rc != 0 and "no_such_column" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -12,7 +12,7 @@ import pandas as pd
 from crlm import config
 from crlm.models import TASKS
 from crlm.reports.r_export._common import ExportInputError
-from crlm.reports.r_export.models import ModelScores
+from crlm.reports.r_export.models import ModelScores, models_export
 from crlm.store import CohortFilter, load_cohort, load_models, load_predictions
 
 PREDICTED = ("Predicted non-responder", "Predicted responder")
@@ -133,21 +133,64 @@ def models_inputs(store, filt: CohortFilter, *, task: str = "response", split: s
             raise ExportInputError(f"the {what} model {m!r} is not among the exported models")
     target = TASKS[task].target
     preds = load_predictions(store, filt, task=task, split=split, columns=(target,))
+    return models_from_predictions(preds, records, task=task, split=split, model_ids=ids,
+                                   reference=reference, chosen=chosen)
+
+
+def models_from_predictions(preds: pd.DataFrame, records: pd.DataFrame, *, task: str, split: str,
+                            model_ids: Sequence[str], thresholds: dict | None = None,
+                            reference: str | None = None, chosen: str | None = None) -> ModelsInputs:
+    """The Models page's inputs from its predictions frame (patient_id, model_id, score and
+    the task's target) and model records (indexed by model_id: name, kind, threshold).
+    ``thresholds`` overrides the stored thresholds per model id; the reference and the
+    chosen model are added to ``model_ids`` when missing."""
+    target = TASKS[task].target
+    ids = list(dict.fromkeys([*model_ids, *(m for m in (reference, chosen) if m is not None)]))
     preds = preds[preds["model_id"].isin(ids)]
     if preds.empty:
         raise ExportInputError(f"no {split} predictions of task {task} under the filter")
     wide = preds.pivot_table(index="patient_id", columns="model_id", values="score")
-    outcome = preds.drop_duplicates("patient_id").set_index("patient_id")[target]
-    outcome = outcome.reindex(wide.index)
-    names = dict(zip(records["model_id"], records["name"]))
-    if len(set(names[m] for m in ids)) != len(ids):
+    outcome = preds.drop_duplicates("patient_id").set_index("patient_id")[target].reindex(wide.index)
+    names = {m: str(records.loc[m, "name"]) for m in ids}
+    if len(set(names.values())) != len(ids):
         names = {m: m for m in ids}
+    thresholds = thresholds or {}
     models = []
     for m in ids:
         s = wide[m].to_numpy(float) if m in wide else np.full(len(wide), np.nan)
-        thr = records.loc[m, "threshold"]
-        models.append(ModelScores(names[m], s, None if pd.isna(thr) else float(thr),
+        thr = thresholds.get(m, records.loc[m, "threshold"])
+        models.append(ModelScores(names[m], s, None if thr is None or pd.isna(thr) else float(thr),
                                   records.loc[m, "kind"] != "clinical" and _is_probability(s)))
     y = outcome.map(lambda v: np.nan if pd.isna(v) else float(bool(v))).to_numpy(float)
     return ModelsInputs(y, models, names[reference] if reference else None,
                         names[chosen] if chosen else None, f"{TASKS[task].label}: {split} predictions")
+
+
+def models_export_from_predictions(preds: pd.DataFrame, records: pd.DataFrame, **choices):
+    """:func:`models_from_predictions` then :func:`models_export` (the Models page's button)."""
+    inputs = models_from_predictions(preds, records, **choices)
+    return models_export(inputs.outcome, inputs.models, reference=inputs.reference,
+                         chosen=inputs.chosen, title=inputs.title)
+
+
+def export_from_store(store, page: str, filt: CohortFilter, *, endpoint: str = "OS",
+                      split_by: str = "predicted responder", task: str | None = None,
+                      model_id: str | None = None, threshold: float | None = None,
+                      horizon: float = 36.0, prediction_split: str = "out-of-fold",
+                      model_ids: Sequence[str] | None = None, reference: str | None = None,
+                      chosen: str | None = None):
+    """``page`` ("survival" or "models") exported with the page's defaults unless chosen
+    otherwise (``crlm export-analysis``)."""
+    from crlm.reports.r_export.survival import survival_export
+
+    if page == "survival":
+        inputs = survival_inputs(store, filt, endpoint=endpoint, split_by=split_by, task=task,
+                                 model_id=model_id, threshold=threshold)
+        return survival_export(inputs.data, order=inputs.order, horizon=horizon, endpoint=endpoint,
+                               title=inputs.title)
+    if page == "models":
+        inputs = models_inputs(store, filt, task=task or "response", split=prediction_split,
+                               model_ids=model_ids, reference=reference, chosen=chosen)
+        return models_export(inputs.outcome, inputs.models, reference=inputs.reference,
+                             chosen=inputs.chosen, title=inputs.title)
+    raise ExportInputError(f"page must be survival or models, got {page!r}")

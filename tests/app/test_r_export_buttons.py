@@ -1,0 +1,22 @@
+"""The Survival and Models pages offer the "R script (zip)" download next to the figure exports."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.slow
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.mark.parametrize("page", ["views/survival.py", "views/models.py"])
+def test_page_offers_the_r_script_download(demo_store_path, page):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    labels = [b.label for b in at.get("download_button")]
+    assert "R script (zip)" in labels
+    # next to the figure downloads: right after the CSV of the first figure
+    assert labels[labels.index("R script (zip)") - 1] == "CSV"
