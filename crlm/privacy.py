@@ -9,7 +9,8 @@ screening to every log record once ``install_log_filter()`` has run.
 
 ``neutralise_formulas`` makes text cells that a spreadsheet would run as a
 formula (``=``, ``+``, ``-``, ``@``, tab, carriage return) inert with a leading
-quote; every CSV or Excel export goes through it.
+quote; every CSV or Excel the app or the CLI writes goes through it (downloads through
+``csv_bytes``, cohort exports through ``crlm.ingest.export.write_frame``).
 
 Screening is deliberately eager: masking a harmless number costs little, a
 stored hospital number costs a breach.
@@ -225,3 +226,10 @@ def neutralise_formulas(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
             count += int(risky.sum())
             out.isetitem(i, text.map(neutralise_cell))
     return out, count
+
+
+def csv_bytes(frame: pd.DataFrame | None) -> bytes:
+    """``frame`` as UTF-8 CSV bytes, formula cells neutralised: the one CSV writer of
+    every download button."""
+    safe, _ = neutralise_formulas(pd.DataFrame(frame) if frame is not None else pd.DataFrame())
+    return safe.to_csv(index=False).encode("utf-8")

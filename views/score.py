@@ -464,6 +464,9 @@ if saved_cases.empty:
     st.caption("No saved case yet.")
 else:
     st.dataframe(saved_cases, hide_index=True, width="stretch", key="score_saved_cases")
+    st.download_button("Download saved cases (CSV)", data=cases.csv_bytes(saved_cases),
+                       file_name="crlm_saved_cases.csv", mime="text/csv",
+                       key="score_saved_cases_csv", on_click="ignore")
     c1, c2, c3 = st.columns([2, 1, 1])
     chosen = c1.selectbox("Case", list(saved_cases["case_id"]), key="score_saved_choice",
                           format_func=lambda i: f"{i}: " + str(

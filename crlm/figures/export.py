@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from crlm.figures.style import AXIS_COLOR, FONT_SIZE, apply_house_style
-from crlm.privacy import neutralise_formulas
+from crlm.privacy import csv_bytes
 
 FORMATS = ("png", "svg", "pdf")
 WIDTH_IN = 7.0
@@ -128,8 +128,7 @@ def export_figure(fig: go.Figure, fmt: str, *, title: str = "", caption: str = "
 def figure_data_csv(df: pd.DataFrame | None) -> bytes:
     """The data behind a figure as UTF-8 CSV; text cells that a spreadsheet would run
     as a formula (starting with =, +, -, @, tab, carriage return) get a leading quote."""
-    frame, _ = neutralise_formulas(pd.DataFrame(df) if df is not None else pd.DataFrame())
-    return frame.to_csv(index=False).encode("utf-8")
+    return csv_bytes(df)
 
 
 def safe_filename(*parts) -> str:

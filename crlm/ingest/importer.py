@@ -154,9 +154,18 @@ def _uncached_formulas(data: bytes, sheet: str, frame: pd.DataFrame) -> list[tup
 
     import openpyxl
 
-    try:  # cheap check first: does any worksheet hold a formula at all?
+    def has_formula(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+        tail = b""
+        with zf.open(info) as fh:
+            while chunk := fh.read(1 << 20):
+                if b"<f" in tail + chunk[:8] or b"<f" in chunk:
+                    return True
+                tail = chunk[-8:]
+        return False
+
+    try:  # cheap check first, streamed: does any worksheet hold a formula at all?
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            if not any(b"<f" in zf.read(i) for i in zf.infolist()
+            if not any(has_formula(zf, i) for i in zf.infolist()
                        if i.filename.startswith("xl/worksheets/") and
                        i.filename.endswith(".xml")):
                 return []

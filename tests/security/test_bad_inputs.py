@@ -4,6 +4,9 @@ The corpus (``tests/security/bad_inputs``) is generated into a temporary folder.
 """
 from __future__ import annotations
 
+import ast
+import io
+import json
 import math
 
 import pandas as pd
@@ -17,8 +20,10 @@ from crlm.store import (
     CATEGORY_FILTERS, RANGE_FILTERS, UNKNOWN, CohortFilter, FilterError, Store, count_patients,
     table_checksums,
 )
-from tests.security.bad_inputs import TABLES, huge_table, make_corpus
-from tests.security.conftest import APP
+from tests.security.bad_inputs import (
+    DATE_CELLS, LONG_PATIENT_ID, TABLES, huge_table, make_corpus,
+)
+from tests.security.conftest import APP, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +37,13 @@ def store(store_path):
         yield s
 
 
+# files that hold at least one usable row (a hospital export's edge cases among them)
+READABLE = {"wrong_types.csv", "latin1_invalid.csv", "formula_cells.csv", "utf16.csv",
+            "excel_unicode_text.txt", "utf16_no_bom.tsv", "long_patient_id.csv",
+            "decimal_comma.csv", "decimal_comma_mixed.csv", "decimal_comma_quoted.csv",
+            "dates.csv", "formula_no_result.xlsx"}
 # files that hold no usable row at all: refused outright or nothing written
-REFUSED = sorted(set(TABLES) - {"wrong_types.csv", "latin1_invalid.csv", "formula_cells.csv"})
+REFUSED = sorted(set(TABLES) - READABLE)
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
@@ -323,3 +333,294 @@ def _one_clear_line(exc: BaseException) -> None:
     text = str(exc)
     assert text and len(text) < 600, text
     assert "Traceback" not in text
+
+
+
+# -- hardening: exports, reports, uploads, metadata, hospital exports (issue 18) ------------
+def _downloads(monkeypatch) -> list:
+    """Records the media file managers of AppTest runs, to read download buttons' bytes."""
+    import streamlit.testing.v1.app_test as app_test_module
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    made: list = []
+
+    class Recording(MediaFileManager):
+        def __init__(self, storage):
+            super().__init__(storage)
+            self.recorded_storage = storage
+            made.append(self)
+
+    monkeypatch.setattr(app_test_module, "MediaFileManager", Recording)
+    return made
+
+
+def _download_bytes(made: list, button) -> bytes:
+    proto = button.proto
+    if proto.deferred_file_id:
+        return made[-1]._deferred_callables[proto.deferred_file_id]["callable"]()
+    return made[-1].recorded_storage.get_file(proto.url.rsplit("/", 1)[-1]).content
+
+
+def test_score_page_csv_downloads_neutralise_formula_cells(app_env, monkeypatch):
+    """The problems of a table upload and the saved cases' labels come back quoted."""
+    monkeypatch.setenv("CRLM_DEMO_MODE", "1")
+    made = _downloads(monkeypatch)
+    with Store(app_env["db"]) as s:
+        from crlm.store import save_case
+
+        for label in ("=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"):
+            save_case(s, actor="clara", inputs={"age_years": 61}, scores={}, label=label,
+                      cohort=config.DEMO_COHORT)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.switch_page("views/score.py").run()
+    at.radio(key="score_mode").set_value("Table of cases (CSV / Excel)").run()
+    upload = "age_years,sex,cea_ng_ml\n=1+1,male,12\n55,@SUM(1),3\n61,+cmd|x,-1\n"
+    at.file_uploader(key="score_batch_upload").set_value(("cases.csv", upload.encode(),
+                                                          "text/csv")).run()
+    assert not at.exception, at.exception
+    buttons = {b.label: b for b in at.get("download_button")}
+    for label in ("Download the problems (CSV)", "Download saved cases (CSV)",
+                  "Download the template (CSV)"):
+        frame = pd.read_csv(io.BytesIO(_download_bytes(made, buttons[label])), dtype=str,
+                            keep_default_na=False)
+        cells = [str(c) for c in frame.columns] + [v for col in frame for v in frame[col]]
+        assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))], (label, cells)
+        if label != "Download the template (CSV)":
+            assert any(c.startswith("'=1+1") for c in cells), label
+
+
+def _download_calls() -> list[tuple[str, ast.Call]]:
+    found = []
+    for path in sorted([ROOT / "app.py", *(ROOT / "views").glob("*.py"),
+                        *(ROOT / "crlm").rglob("*.py")]):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    node.func.attr == "download_button":
+                found.append((f"{path.relative_to(ROOT)}:{node.lineno}", node))
+    return found
+
+
+NEUTRALISED_PRODUCERS = {"csv_bytes", "figure_data_csv", "batch_template"}
+NOT_A_SPREADSHEET = ("application/pdf", "image/png", "image/svg+xml", "text/plain")
+FIGURE_PRODUCERS = {"export_figure"}  # PNG, SVG or PDF only (it refuses any other format)
+
+
+@pytest.mark.parametrize("where,call", _download_calls(), ids=lambda v: v if isinstance(v, str)
+                         else "")
+def test_every_download_button_writes_through_the_one_neutraliser(where, call):
+    """Each download button either gives a format no spreadsheet runs, or builds its
+    bytes with a producer that calls ``crlm.privacy.csv_bytes``."""
+    kwargs = {k.arg: k.value for k in call.keywords}
+    data = kwargs.get("data", call.args[1] if len(call.args) > 1 else None)
+    mime = kwargs.get("mime")
+    mime_text = ast.literal_eval(mime) if isinstance(mime, ast.Constant) else None
+    called = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
+              for n in ast.walk(data) if isinstance(n, ast.Call)} if data is not None else set()
+    assert mime_text in NOT_A_SPREADSHEET or called & (NEUTRALISED_PRODUCERS | FIGURE_PRODUCERS), (
+        f"{where}: download of {mime_text!r} built by {sorted(called)}, not by "
+        f"{sorted(NEUTRALISED_PRODUCERS)}")
+
+
+def test_tables_are_written_only_by_the_neutralising_writers():
+    """In the app (pages, widgets, cases, figures) and the cohort export, ``to_csv`` /
+    ``to_excel`` appear only in the two writers that neutralise first, and the tables'
+    own client-side CSV export (which does not) is switched off."""
+    import tomllib
+
+    allowed = {"crlm/privacy.py", "crlm/ingest/export.py"}
+    writers = set()
+    app_files = [ROOT / "app.py", *(ROOT / "views").glob("*.py"), *(ROOT / "crlm" / "ui").glob(
+        "*.py"), *(ROOT / "crlm" / "figures").glob("*.py"), *(ROOT / "crlm" / "ingest").glob(
+        "*.py"), ROOT / "crlm" / "cases.py", ROOT / "crlm" / "privacy.py"]
+    for path in app_files:
+        tree = ast.parse(path.read_text())
+        if any(isinstance(n, ast.Attribute) and n.attr in ("to_csv", "to_excel")
+               for n in ast.walk(tree)):
+            writers.add(str(path.relative_to(ROOT)))
+    assert writers <= allowed, writers - allowed
+    settings_ = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert settings_["client"]["disableDataExport"] is True
+
+
+@pytest.mark.parametrize("producer", ["csv_bytes", "figure_data_csv"])
+def test_the_csv_producers_quote_formula_cells_and_keep_numbers(producer):
+    from crlm import cases, figures
+
+    make = cases.csv_bytes if producer == "csv_bytes" else figures.figure_data_csv
+    frame = pd.DataFrame({"=label": ["=1+1", "+cmd|' /C calc'!A0", "@SUM(1)", "\tx", "ok"],
+                          "value": [-1.5, 2.0, -3.0, 0.0, 1.0]})
+    out = pd.read_csv(io.BytesIO(make(frame)), keep_default_na=False)
+    assert list(out.columns) == ["'=label", "value"]
+    assert list(out["'=label"]) == ["'=1+1", "'+cmd|' /C calc'!A0", "'@SUM(1)", "'\tx", "ok"]
+    assert list(out["value"]) == [-1.5, 2.0, -3.0, 0.0, 1.0]
+
+
+def test_a_source_patient_id_never_reaches_a_report(corpus, store_path, capsys):
+    """Report text, table and dict, the CLI's output and ``imports.report``: row numbers only."""
+    from crlm.cli import main
+    from crlm.ingest.importer import import_file
+
+    path = corpus["table:long_patient_id.csv"]
+    pieces = {LONG_PATIENT_ID[i:i + 8] for i in range(len(LONG_PATIENT_ID) - 8)}
+    with Store(store_path) as s:
+        result = import_file(s, path, cohort="long-id")
+        stored = s.cursor().execute("SELECT report FROM imports WHERE cohort = 'long-id'"
+                                    ).fetchone()[0]
+    assert result.written and result.report.rejected_rows == (1,)
+    frame = result.report.to_frame()
+    row = frame[frame["column"] == "patient_id"]
+    assert list(row["row"]) == [1] and list(row["value"]) == [""]
+    assert row["problem"].iloc[0].startswith("patient id too long")
+    assert main(["--db", str(store_path), "import", str(path), "--cohort", "long-id-2",
+                 "--dry-run"]) == 0
+    printed = capsys.readouterr()
+    texts = {"to_text": result.report.to_text(), "to_frame": frame.to_csv(),
+             "to_dict": json.dumps(result.report.to_dict(), default=str),
+             "imports.report": stored, "cli": printed.out + printed.err}
+    for where, text in texts.items():
+        assert "row(s): 1" in text or where in ("to_frame", "to_dict")
+        leaked = [p for p in pieces if p in text]
+        assert not leaked, f"{where} holds part of the source patient id"
+
+
+def test_zip_members_without_a_dicom_preamble_are_not_read_whole(corpus):
+    """12 non-DICOM members of 2 MiB (a 36-fold ratio, under the limit): only each one's
+    first 132 bytes are read; the Python heap grows by far less than the 24 MiB."""
+    import tracemalloc
+
+    from crlm.ingest.dicom import DicomError, read_series
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(DicomError) as exc:
+            read_series(corpus["dicom:junk_members.zip"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "no CT image series" in str(exc.value) and "\n" not in str(exc.value)
+    assert "junk00.dat: not a DICOM file" in str(exc.value)
+    assert peak < 4 * 1024 * 1024, f"{peak / 1e6:.1f} MB held while reading the upload"
+
+
+def test_dicom_bytes_held_in_memory_are_capped(corpus):
+    from crlm.ingest.dicom import DicomError, ZipLimits, read_series
+
+    with pytest.raises(DicomError, match="read in memory") as exc:  # 4 x 2 MiB after DICM
+        read_series(corpus["dicom:preamble_members.zip"],
+                    limits=ZipLimits(max_memory_bytes=4_000_000))
+    _one_clear_line(exc.value)
+
+
+def test_dicom_upload_limits_are_the_documented_ones(corpus):
+    import re
+
+    from crlm.ingest.dicom import DicomError, ZipLimits, read_series
+
+    docs = (ROOT / "docs" / "security.md").read_text()
+
+    def documented(label: str) -> str:
+        match = re.search(re.escape(label) + r"[^|\n]*\|\s*([^|\n]+?)\s*\|", docs)
+        assert match, label
+        return match.group(1)
+
+    limits = ZipLimits()
+    assert int(documented("files per DICOM upload").replace(",", "")) == limits.max_members
+    assert documented("DICOM files held in memory") == f"{limits.max_memory_bytes / 1e6:.0f} MB"
+    assert documented("zip expansion ratio") == f"{limits.max_ratio:.0f}"
+    with pytest.raises(DicomError, match=f"more than the limit of {limits.max_members}"):
+        read_series(corpus["dicom:2001_members.zip"])
+
+
+def test_saved_image_metadata_is_allow_listed_and_screened(store_path):
+    """Device fields that hold a name or a number are screened before a case is saved;
+    fields outside the allow-list are not kept."""
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    from crlm import cases
+    from crlm.store import load_case, save_case
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.Manufacturer = "Dr Holloway, tel 023 9287 6543"
+    ds.ManufacturerModelName = "pt Margaret Thatchwood MRN 4455667"
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    ct = cases.read_ct_upload(buf.getvalue(), "slice.dcm")
+    meta = ct.image_metadata({"source": "drawn", "slice_index": 0}, {"max_diameter_cm": 2.0})
+    raw = dict(ct.meta, institution="JFK IMAGING CENTER", note="born 14/02/1957")
+    case = cases.case_from_form({})
+    for given in (meta, raw):
+        record = cases.case_record(case, pd.DataFrame(), cohort=config.DEMO_COHORT,
+                                   image_metadata=given)
+        with Store(store_path) as s:
+            case_id = save_case(s, actor="clara", inputs=record["inputs"], scores={},
+                                image_metadata=record["image_metadata"])
+            saved = load_case(s, case_id)["image_metadata"]
+        text = json.dumps(saved)
+        assert set(saved) <= set(cases.IMAGE_METADATA_KEYS)
+        for secret in ("Holloway", "9287", "Thatchwood", "4455667", "JFK", "1957",
+                       "origin_mm", "image_positions_mm"):
+            assert secret not in text, secret
+        assert saved["n_slices"] == 1 and saved["series_uid"] == ct.meta["series_uid"]
+    assert saved["manufacturer"].startswith("Dr [name]")
+
+
+def _report_of(corpus, name):
+    from crlm.ingest.importer import prepare_table, read_table
+    from crlm.ingest.mapping import identity_mapping
+
+    return prepare_table(read_table(corpus[f"table:{name}"]), identity_mapping())
+
+
+@pytest.mark.parametrize("name", ["utf16.csv", "excel_unicode_text.txt", "utf16_no_bom.tsv"])
+def test_utf16_text_is_read(corpus, name):
+    prepared = _report_of(corpus, name)
+    assert prepared.report.ok and prepared.report.rows_accepted == 3
+    assert list(prepared.patients["age_years"]) == [40, 41, 42]
+    assert not [w for w in prepared.report.warnings if "Latin-1" in w]
+
+
+def test_semicolon_files_with_decimal_commas_are_read_and_said_so(corpus):
+    prepared = _report_of(corpus, "decimal_comma.csv")
+    assert prepared.report.rows_accepted == 2
+    assert list(prepared.patients["max_diameter_cm"]) == [3.5, 1.2]
+    assert list(prepared.patients["cea_ng_ml"]) == [12.25, 4.0]
+    assert list(prepared.patients["os_months"]) == [10.5, 20.75]
+    assert any("decimal commas read as decimal points" in w for w in prepared.report.warnings)
+
+
+@pytest.mark.parametrize("name", ["decimal_comma_mixed.csv", "decimal_comma_quoted.csv"])
+def test_a_decimal_comma_that_cannot_be_read_is_named(corpus, name):
+    prepared = _report_of(corpus, name)
+    problems = prepared.report.problems
+    assert prepared.report.rejected_rows == (1,)
+    hit = problems[(problems["row"] == 1) & (problems["column"] == "cea_ng_ml")]
+    assert "decimal comma" in hit["problem"].iloc[0] and hit["value"].iloc[0] == "12,5"
+    if name == "decimal_comma_mixed.csv":
+        assert any("mixing decimal commas and decimal points" in w
+                   for w in prepared.report.warnings)
+
+
+def test_dates_have_one_set_of_forms_and_a_plausibility_window(corpus):
+    prepared = _report_of(corpus, "dates.csv")
+    problems = prepared.report.problems
+    assert prepared.report.rejected_rows == tuple(r for r, _, why in DATE_CELLS if why)
+    for row, cell, why in DATE_CELLS:
+        hit = problems[problems["row"] == row]
+        if why is None:
+            assert hit.empty
+            continue
+        assert list(hit["column"]) == ["diagnosis_date"] and list(hit["value"]) == [cell]
+        assert why in hit["problem"].iloc[0], (cell, hit["problem"].iloc[0])
+    assert [str(d) for d in prepared.patients["diagnosis_date"]] == ["2021-03-04"]
+
+
+def test_excel_formulas_without_a_saved_result_are_named_per_cell(corpus):
+    prepared = _report_of(corpus, "formula_no_result.xlsx")
+    problems = prepared.report.problems
+    formula = problems[problems["problem"].str.startswith("formula without a saved result")]
+    assert sorted(zip(formula["row"], formula["column"])) == [(1, "cea_ng_ml"), (2, "age_years")]
+    assert prepared.report.rejected_rows == (1, 2) and prepared.report.rows_accepted == 1
+    assert any("2 formula cell(s) have no saved result" in w for w in prepared.report.warnings)

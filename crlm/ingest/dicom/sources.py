@@ -12,6 +12,11 @@ archive cannot write anywhere. Before anything is read the archive is checked:
   the whole archive and for any member larger than 1 MiB (zip bomb);
 * no encrypted members; an archive with no file members is an error.
 
+Then each member's first 132 bytes are read: only a member with the DICOM
+preamble (``DICM`` at byte 128) is read whole; any other member keeps just those
+bytes (the reader lists it as "not a DICOM file"), so junk in an archive costs no
+memory. The bytes held in memory together stay under ``max_memory_bytes``.
+
 Folders are walked without following symbolic links, under the same member and
 size limits.
 """
@@ -30,21 +35,24 @@ from crlm.ingest.dicom.errors import DicomError
 Source = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
 
 _RATIO_MEMBER_MIN_BYTES = 1 << 20
+DICOM_PREAMBLE_BYTES = 132  # 128-byte preamble, then b"DICM"
 
 
 @dataclass(frozen=True)
 class ZipLimits:
     """Limits applied to an upload (zip or folder)."""
 
-    max_members: int = 20_000
+    max_members: int = 2_000
     max_total_bytes: int = 2 * 1024**3
     max_ratio: float = 100.0
+    max_memory_bytes: int = 800_000_000
 
     def to_dict(self) -> dict:
         return {
             "max_members": self.max_members,
             "max_total_bytes": self.max_total_bytes,
             "max_ratio": self.max_ratio,
+            "max_memory_bytes": self.max_memory_bytes,
         }
 
 
@@ -136,27 +144,49 @@ def _read_zip(zf: zipfile.ZipFile, label: str, limits: ZipLimits) -> list[Member
                 f"{limits.max_ratio:.0f} (zip bomb?)"
             )
     members: list[Member] = []
-    total = 0
+    total = 0  # bytes held in memory
     for info in infos:
         if _is_symlink_member(info):
             continue
-        chunks = []
-        size = 0
         with zf.open(info) as fh:
-            while True:
-                chunk = fh.read(1 << 20)
-                if not chunk:
-                    break
-                size += len(chunk)
-                total += len(chunk)
-                if size > info.file_size or total > limits.max_total_bytes:
-                    raise DicomError(
-                        f"{label}: zip member {info.filename!r} expands beyond its declared "
-                        "size or the archive beyond the size limit (zip bomb?)"
-                    )
-                chunks.append(chunk)
+            head = _read_up_to(fh, DICOM_PREAMBLE_BYTES)
+            chunks = [head]
+            size = len(head)
+            total += size
+            if head[128:132] == b"DICM":
+                while True:
+                    chunk = fh.read(1 << 20)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    total += len(chunk)
+                    if size > info.file_size or total > limits.max_total_bytes:
+                        raise DicomError(
+                            f"{label}: zip member {info.filename!r} expands beyond its "
+                            "declared size or the archive beyond the size limit (zip bomb?)"
+                        )
+                    if total > limits.max_memory_bytes:
+                        raise DicomError(
+                            f"{label}: the DICOM files of the zip archive hold more than "
+                            f"{limits.max_memory_bytes / 1e6:.0f} MB, the limit of one upload "
+                            "read in memory; upload fewer slices, or read the folder with "
+                            "python -m crlm dicom"
+                        )
+                    chunks.append(chunk)
         members.append(Member(name=info.filename, data=b"".join(chunks)))
     return members
+
+
+def _read_up_to(fh: BinaryIO, n: int) -> bytes:
+    """The first ``n`` bytes of ``fh`` (fewer at its end), however the stream chunks them."""
+    parts, got = [], 0
+    while got < n:
+        part = fh.read(n - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
 
 
 def _open_zip(source: Source, label: str, limits: ZipLimits) -> list[Member]:
