@@ -135,6 +135,43 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_export_analysis(args) -> int:
+    from crlm.reports.r_export import ExportInputError
+    from crlm.reports.r_export.inputs import export_from_store
+    from crlm.store import CohortFilter, FilterError
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite and (out.is_file() or any(out.iterdir())):
+        raise CliError(f"{out} exists: choose a new path or pass --overwrite")
+    categories: dict[str, list[str]] = {}
+    for item in args.filter or []:
+        column, sep, value = item.partition("=")
+        if not sep:
+            raise CliError(f"--filter must be COLUMN=VALUE, got {item!r}")
+        categories.setdefault(column.strip(), []).append(value.strip())
+    try:
+        filt = CohortFilter(cohort=args.cohort, categories=categories)
+    except FilterError as exc:
+        raise CliError(str(exc)) from None
+    with _open_store(args, create=False, retry_s=5.0) as store:
+        try:
+            export = export_from_store(
+                store, args.page, filt, endpoint=args.endpoint, split_by=args.split_by,
+                task=args.task, model_id=args.model, threshold=args.threshold, horizon=args.horizon,
+                prediction_split=args.predictions, model_ids=args.models, reference=args.reference,
+                chosen=args.chosen)
+        except ExportInputError as exc:
+            raise CliError(str(exc)) from None
+    if out.suffix.lower() == ".zip":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(export.zip_bytes())
+    else:
+        export.write_to(out)
+    print(f"{export.title}: {len(export.data):,} patients, {len(export.quantities):,} numbers "
+          f"-> {out} (run: Rscript analysis.R)")
+    return 0
+
+
 # -- users -----------------------------------------------------------------------
 def _read_password(args) -> str | None:
     if getattr(args, "oidc", False):
@@ -285,6 +322,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace FILE if it exists (default: refuse)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("export-analysis", help="a page's analysis as data + an R script that "
+                                               "recomputes every number (survival, pROC)")
+    p.add_argument("page", choices=["survival", "models"])
+    p.add_argument("out", metavar="OUT", help="a .zip file, or a folder for the files")
+    p.add_argument("--cohort", default=config.DEMO_COHORT)
+    p.add_argument("--filter", action="append", metavar="COLUMN=VALUE",
+                   help="sidebar filter, repeatable (e.g. ras_status=mutant)")
+    p.add_argument("--endpoint", choices=["OS", "PFS"], default="OS", help="survival: endpoint")
+    p.add_argument("--split-by", default="predicted responder",
+                   help="survival: 'predicted responder' (default), 'none' or a patient column")
+    p.add_argument("--task", help="prediction task (default: response)")
+    p.add_argument("--model", help="survival: the model that splits (default: best out-of-fold AUC)")
+    p.add_argument("--threshold", type=float, help="survival: split threshold (default: stored)")
+    p.add_argument("--horizon", type=float, default=36.0, help="survival: RMST horizon, months")
+    p.add_argument("--predictions", choices=["out-of-fold", "external"], default="out-of-fold",
+                   help="models: which predictions")
+    p.add_argument("--models", nargs="+", metavar="MODEL_ID", help="models: default all current")
+    p.add_argument("--reference", metavar="MODEL_ID", help="models: DeLong reference (default Fong)")
+    p.add_argument("--chosen", metavar="MODEL_ID",
+                   help="models: calibration and decision curve (default: best out-of-fold AUC)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(func=cmd_export_analysis)
 
     p = sub.add_parser("users", help="local users and roles: add, set-role, passwd, remove, list")
     p.add_argument("--users", help="users file (default: $CRLM_USERS or data/users.toml)")

@@ -8,6 +8,8 @@ import streamlit as st
 
 from crlm import figures, stats, ui
 from crlm.models import TASKS
+from crlm.reports.r_export.inputs import models_export_from_predictions
+from crlm.ui.widgets import r_export_button
 
 SPLITS = {"out-of-fold": "Out-of-fold (development centres)",
           "external": "External centre",
@@ -148,6 +150,10 @@ def _roc_panel(filt, task: str, split: str, records: pd.DataFrame, shown: list[s
     data = pd.concat([pd.DataFrame({"model": name(m), "fpr": v[0].fpr, "tpr": v[0].tpr,
                                     "threshold": v[0].thresholds}) for m, v in results.items()])
     ui.export_buttons(fig, data, f"roc_{task}_{split}", n=n)
+    choices = dict(task=task, split=split, model_ids=list(results), reference=reference, chosen=chosen,
+                   thresholds={m: ui.get_threshold(m, records.loc[m, "threshold"]) for m in records.index})
+    r_export_button(lambda f=filt, c=choices: models_export_from_predictions(  # on click, off-thread
+        _predictions(f, task, split), records, **c), f"models_{task}_{split}")
     table = _model_table(results, records, _delong(ui.filter_key(filt), task, split, reference), reference)
     st.dataframe(_shown_table(table, reference), hide_index=True, width="stretch")
     st.download_button("Model table (CSV)", data=figures.figure_data_csv(table),

@@ -8,6 +8,8 @@ import streamlit as st
 
 from crlm import config, figures, stats, ui
 from crlm.models import TASKS
+from crlm.reports.r_export import survival_export
+from crlm.ui.widgets import r_export_button
 
 SPLIT_CHOICES = ["predicted responder", "ras_status", "primary_side", "tbs_zone", "fong_group",
                  "biologic", "center", "kras", "braf_v600e", "msi", "game_group", "hepatectomy",
@@ -187,6 +189,9 @@ st.plotly_chart(fig, width="stretch", theme=None, config=figures.plotly_config(f
                 key="survival_km")
 table = _table(result, reference, horizon)
 ui.export_buttons(fig, table, f"km_{endpoint}_{split_by}", n=result["n"])
+export_args = (filt, split_by, task, model_id, threshold, endpoint)  # built on click, off-thread
+r_export_button(lambda a=export_args, o=order, h=horizon, t=title:
+                survival_export(_groups(*a), order=o, horizon=h, title=t), f"km_{endpoint}_{split_by}")
 
 if len(order) > 1 and np.isfinite(result["ph_p"]) and result["ph_p"] < 0.05:
     st.warning(f"The proportional-hazards assumption is in doubt (Schoenfeld residual test, "
