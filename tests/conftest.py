@@ -15,15 +15,14 @@ TEST_SEED = 7
 def demo_store_path(tmp_path_factory) -> Path:
     """A real DuckDB store with a small synthetic cohort and fast-trained models.
 
-    Sets ``CRLM_DB`` (and ``CRLM_MODELS_DIR``) for the whole session so the app
-    and the CLI under test read it.
+    Sets ``CRLM_DB`` for the whole session so the app and the CLI under test read it
+    (its models are beside it, in ``crlm_models/``).
     """
     from crlm.cli import main
 
     root = tmp_path_factory.mktemp("demo_store")
     path = root / "crlm.duckdb"
     os.environ["CRLM_DB"] = str(path)
-    os.environ["CRLM_MODELS_DIR"] = str(root / "models")
     rc = main(["--db", str(path), "-q", "demo", "--patients", str(TEST_PATIENTS),
                "--seed", str(TEST_SEED), "--folds", "3", "--fast"])
     assert rc == 0, "building the test demo store failed"

@@ -8,9 +8,16 @@ or a carriage return is written with a leading ``'`` so that a spreadsheet shows
 as text instead of running it as a formula. Numbers are never touched (``-1.5``
 stays a number). The importer strips exactly that quote again (only when it is
 followed by one of those characters), so the round trip stays exact.
+
+An existing file is never overwritten unless asked (``overwrite=True``, the CLI's
+``--overwrite``): the file is written beside the target under a temporary name and
+then linked into place, which fails if the target appeared meanwhile.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,11 +71,44 @@ def cohort_frame(store, cohort: str) -> pd.DataFrame:
     return frame.loc[:, list(PATIENT_COLUMN_NAMES)]
 
 
-def write_frame(frame: pd.DataFrame, path: str | Path, fmt: str | None = None) -> tuple[str, int]:
-    """Write a contract-shaped frame; returns (format, number of neutralised cells)."""
+def write_frame(frame: pd.DataFrame, path: str | Path, fmt: str | None = None, *,
+                overwrite: bool = False) -> tuple[str, int]:
+    """Write a contract-shaped frame; returns (format, number of neutralised cells).
+
+    Refuses (``ExportError``) a path that exists unless ``overwrite``; a failed write
+    leaves no partial file behind."""
     fmt = export_format(path, fmt)
     path = Path(path)
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder; give a file name")
+    if path.exists() and not overwrite:
+        raise ExportError(f"{path} exists already; choose another name or pass --overwrite")
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        result = _write(frame, tmp, fmt)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if the file appeared since the check above
+            except FileExistsError:
+                raise ExportError(f"{path} exists already; choose another name or pass "
+                                  "--overwrite") from None
+            except OSError:  # a file system without hard links: check, then move
+                if path.exists():
+                    raise ExportError(f"{path} exists already; choose another name or pass "
+                                      "--overwrite") from None
+                os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return result
+
+
+def _write(frame: pd.DataFrame, path: Path, fmt: str) -> tuple[str, int]:
     frame = _plain_dates(frame)
     neutralised = 0
     if fmt == "csv":
@@ -85,10 +125,15 @@ def write_frame(frame: pd.DataFrame, path: str | Path, fmt: str | None = None) -
     return fmt, neutralised
 
 
-def export_cohort(store, cohort: str, path: str | Path, fmt: str | None = None) -> ExportResult:
-    """Write cohort ``cohort`` to ``path`` as CSV, Parquet or Excel (``fmt`` or the suffix)."""
+def export_cohort(store, cohort: str, path: str | Path, fmt: str | None = None, *,
+                  overwrite: bool = False) -> ExportResult:
+    """Write cohort ``cohort`` to ``path`` as CSV, Parquet or Excel (``fmt`` or the suffix);
+    an existing file is refused unless ``overwrite``."""
+    fmt = export_format(path, fmt)
+    if Path(path).exists() and not overwrite:  # refuse before reading the whole cohort
+        raise ExportError(f"{path} exists already; choose another name or pass --overwrite")
     frame = cohort_frame(store, cohort)
-    fmt, neutralised = write_frame(frame, path, fmt)
+    fmt, neutralised = write_frame(frame, path, fmt, overwrite=overwrite)
     return ExportResult(cohort=cohort, path=str(path), fmt=fmt, n_patients=len(frame),
                         n_neutralised_cells=neutralised)
 

@@ -158,6 +158,27 @@ def test_cli_refuses_a_bad_store_path(tmp_path, db_kind, capsys):
         assert not db.exists()
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "xlsx"])
+def test_cli_export_refuses_to_overwrite_a_file(store_path, tmp_path, capsys, fmt):
+    from crlm.cli import main
+
+    out = tmp_path / "exports"
+    out.mkdir()
+    target = out / f"board-notes.{fmt}"
+    target.write_bytes(b"somebody's file\n")
+    rc = main(["--db", str(store_path), "-q", "export", config.DEMO_COHORT, str(target)])
+    assert rc != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "exists" in err[0]
+    assert target.read_bytes() == b"somebody's file\n"
+    assert sorted(p.name for p in out.iterdir()) == [target.name]  # no partial file
+    # asked for explicitly, it replaces the file
+    assert main(["--db", str(store_path), "-q", "export", config.DEMO_COHORT, str(target),
+                 "--overwrite"]) == 0
+    assert target.read_bytes() != b"somebody's file\n"
+    assert sorted(p.name for p in out.iterdir()) == [target.name]
+
+
 @pytest.mark.parametrize("name", ["text.dcm", "traversal.zip", "bomb.zip"])
 def test_cli_dicom_inspect_survives_bad_files(corpus, name, capsys):
     from crlm.cli import main
@@ -405,6 +426,7 @@ def _download_calls() -> list[tuple[str, ast.Call]]:
 NEUTRALISED_PRODUCERS = {"csv_bytes", "figure_data_csv", "batch_template"}
 NOT_A_SPREADSHEET = ("application/pdf", "image/png", "image/svg+xml", "text/plain")
 FIGURE_PRODUCERS = {"export_figure"}  # PNG, SVG or PDF only (it refuses any other format)
+ZIP_PRODUCERS = {"zip_bytes"}  # R exports: data.csv by csv_bytes (test below)
 
 
 @pytest.mark.parametrize("where,call", _download_calls(), ids=lambda v: v if isinstance(v, str)
@@ -418,7 +440,8 @@ def test_every_download_button_writes_through_the_one_neutraliser(where, call):
     mime_text = ast.literal_eval(mime) if isinstance(mime, ast.Constant) else None
     called = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
               for n in ast.walk(data) if isinstance(n, ast.Call)} if data is not None else set()
-    assert mime_text in NOT_A_SPREADSHEET or called & (NEUTRALISED_PRODUCERS | FIGURE_PRODUCERS), (
+    producers = NEUTRALISED_PRODUCERS | FIGURE_PRODUCERS | ZIP_PRODUCERS
+    assert mime_text in NOT_A_SPREADSHEET or called & producers, (
         f"{where}: download of {mime_text!r} built by {sorted(called)}, not by "
         f"{sorted(NEUTRALISED_PRODUCERS)}")
 
@@ -455,6 +478,19 @@ def test_the_csv_producers_quote_formula_cells_and_keep_numbers(producer):
     assert list(out.columns) == ["'=label", "value"]
     assert list(out["'=label"]) == ["'=1+1", "'+cmd|' /C calc'!A0", "'@SUM(1)", "'\tx", "ok"]
     assert list(out["value"]) == [-1.5, 2.0, -3.0, 0.0, 1.0]
+
+
+def test_the_r_export_zip_writes_its_data_through_the_neutraliser():
+    import zipfile
+
+    from crlm.reports.r_export import AnalysisExport
+
+    export = AnalysisExport(name="km", title="t", script="", quantities=(), data=pd.DataFrame(
+        {"pid": ["P1", "P2"], "group": ["=HYPERLINK(\"x\")", "@SUM(1)"], "time": [-1.0, 2.0]}))
+    with zipfile.ZipFile(io.BytesIO(export.zip_bytes())) as zf:
+        data = pd.read_csv(zf.open("km/data.csv"), keep_default_na=False)
+    assert list(data["group"]) == ["'=HYPERLINK(\"x\")", "'@SUM(1)"]
+    assert list(data["time"]) == [-1.0, 2.0]
 
 
 def test_a_source_patient_id_never_reaches_a_report(corpus, store_path, capsys):

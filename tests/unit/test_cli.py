@@ -25,7 +25,6 @@ def db(tmp_path, monkeypatch):
     path = tmp_path / "cli.duckdb"
     with Store(path) as store:
         save_cohort(store, "demo", generate_cohort_frames(120, 3).patients, kind="synthetic")
-    monkeypatch.setenv("CRLM_MODELS_DIR", str(tmp_path / "models"))
     return path
 
 
@@ -153,3 +152,45 @@ def test_backup_and_restore_give_identical_tables(db, tmp_path, capsys):
     assert _cli("restore", str(dest)) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("error:") for line in err)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_db_is_accepted_before_and_after_the_sub_command(db, tmp_path, monkeypatch, capsys,
+                                                         where):
+    monkeypatch.setenv("CRLM_DB", str(tmp_path / "not-this-one.duckdb"))
+    out_file = tmp_path / f"demo-{where}.csv"
+    argv = ["export", "demo", str(out_file)]
+    argv = ["--db", str(db), *argv] if where == "before" else [*argv, "--db", str(db)]
+    assert _cli(*argv) == 0, capsys.readouterr().err
+    assert len(pd.read_csv(out_file)) == 120
+    assert not (tmp_path / "not-this-one.duckdb").exists()
+
+
+def test_db_after_the_sub_command_wins_over_the_one_before(db, tmp_path, capsys):
+    other = tmp_path / "missing.duckdb"
+    assert _cli("--db", str(other), "export", "demo", str(tmp_path / "x.csv"),
+                "--db", str(db)) == 0, capsys.readouterr().err
+    assert not other.exists()
+
+
+def test_restore_keeps_its_own_db_meaning_the_new_file(db, tmp_path, capsys):
+    assert _cli("--db", str(db), "backup", str(tmp_path / "bk")) == 0
+    new = tmp_path / "restored.duckdb"
+    assert _cli("restore", str(tmp_path / "bk"), "--db", str(new)) == 0, capsys.readouterr().err
+    assert _checksums(new) == _checksums(db)
+
+
+def test_models_live_beside_the_store_and_no_unused_setting_claims_to_move_them(tmp_path):
+    from pathlib import Path
+
+    from crlm import config
+    from crlm.models.training import default_artefact_dir
+
+    with Store(tmp_path / "board.duckdb") as store:
+        assert default_artefact_dir(store) == (tmp_path / "board_models").resolve()
+    root = Path(config.__file__).resolve().parents[1]
+    for path in [*(root / "crlm").rglob("*.py"), root / "docs" / "operations.md"]:
+        assert "CRLM_MODELS_DIR" not in path.read_text(encoding="utf-8"), path
+    assert not hasattr(config, "models_dir")
+    operations = (root / "docs" / "operations.md").read_text(encoding="utf-8")
+    assert "_models/" in operations  # the backup advice names the folder beside the store
