@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from crlm.privacy import neutralise_cell
+from crlm.privacy import csv_bytes, neutralise_cell
 
 # the versions the scripts were checked with (Debian 12: r-base-core, r-cran-survival, r-cran-proc)
 EXPECTED_R_VERSIONS = {"R": "4.2.2", "survival": "3.5.3", "pROC": "1.18.0"}
@@ -50,7 +50,7 @@ class AnalysisExport:
         return {q.name: q.value for q in self.quantities}
 
     def data_csv(self) -> bytes:
-        return self.data.to_csv(index=False, na_rep="").encode("utf-8")
+        return csv_bytes(self.data)  # the one CSV writer: formula cells made inert
 
     def ours_csv(self) -> bytes:
         buf = io.StringIO()
