@@ -1,6 +1,8 @@
 """CRLM Cohort Explorer: navigation, page config and the shared sidebar filter."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from crlm import config, ui
@@ -23,11 +25,23 @@ PAGES = [
 
 user = ui.sign_in_gate()
 pages = [
-    st.Page(path, title=title, icon=icon, default=(i == 0))
+    st.Page(path, title=title, icon=icon, default=(i == 0),
+            url_path=("start" if i == 0 else None))
     for i, (path, title, icon, action) in enumerate(PAGES)
     if ui.user_can(action, user)
 ]
+
+
+def _to_start_page() -> None:
+    st.switch_page(pages[0], query_params={k: st.query_params.get_all(k)
+                                           for k in st.query_params.keys()})
+
+
+# The first page is served at "/"; a link to it by name (/cohort) opens it there too.
+pages.append(st.Page(_to_start_page, title=PAGES[0][1], url_path=Path(PAGES[0][0]).stem,
+                     visibility="hidden"))
 nav = st.navigation(pages, position="top")
+ui.return_to_requested_page(pages)  # after a sign-in: the page and filter the link named
 
 try:
     ui.get_store()

@@ -6,7 +6,9 @@ notice, export buttons and the model threshold shared between pages.
 """
 from __future__ import annotations
 
-from crlm.ui.access import current_user, require_role, sign_in_gate, user_can
+from crlm.ui.access import (
+    current_user, require_role, return_to_requested_page, sign_in_gate, user_can,
+)
 from crlm.ui.loaders import (
     count_patients, filter_from_key, filter_key, get_store, load_cohort, load_cohort_info,
     load_features, load_models, load_predictions, store_path,
@@ -20,6 +22,7 @@ __all__ = [
     "count_patients", "current_filter", "current_user", "export_buttons", "filter_from_key",
     "filter_key", "get_store",
     "get_threshold", "load_cohort", "load_cohort_info", "load_features", "load_models",
-    "load_predictions", "page_header", "require_role", "selected_model", "set_threshold",
+    "load_predictions", "page_header", "require_role", "return_to_requested_page",
+    "selected_model", "set_threshold",
     "show_error", "sidebar_filters", "sign_in_gate", "store_path", "user_can",
 ]

@@ -13,17 +13,23 @@ Sign-in, in this order:
    (``viewer`` when the e-mail is not listed).
 3. Otherwise a local users file (``CRLM_USERS``, default ``data/users.toml``)
    with argon2 password hashes, through a sign-in form; failed sign-ins are
-   rate-limited per user name.
+   rate-limited per user name. Served by ``serve.py``, a sign-in sets a signed,
+   HttpOnly session cookie (``crlm.sessions``) that signs in later browser sessions
+   (reloads, new tabs) for 12 hours; under ``app.py`` alone it lasts as long as the tab.
+
+After a sign-in the user lands on the page (and filter) the link named.
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 import time
+from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
-from crlm import auth, store
+from crlm import auth, session_routes, sessions, store
 from crlm.auth import ACTIONS, ROLES  # noqa: F401  (re-exported: pages read them here)
 from crlm.store import StoreError
 from crlm.ui import loaders
@@ -31,6 +37,8 @@ from crlm.ui import loaders
 log = logging.getLogger("crlm.auth")
 
 SESSION_KEY = "auth_user"
+_REQUESTED_KEY = "auth_requested"  # the page and link parameters asked for before sign-in
+_RETURN_KEY = "auth_return_to"
 DEMO_ENV = "CRLM_DEMO_MODE"
 DEMO_NOTICE = "Demo mode, no sign-in: synthetic data only."
 SESSION_MAX_AGE_S = 12 * 3600
@@ -89,11 +97,43 @@ def _oidc_user() -> dict | None:
     return {"name": email, "role": role, "source": "oidc"}
 
 
+def _password_fingerprint(name: str) -> str | None:
+    """``crlm.sessions.fingerprint`` of the user's stored hash; ``None`` if not listed."""
+    try:
+        entry = auth.load_users(None).get(auth.normalise_name(name))
+    except auth.UsersFileError:
+        return None
+    return None if entry is None else sessions.fingerprint(entry.get("password_hash"))
+
+
+def _cookie_user() -> dict | None:
+    """The user of a valid session cookie (a reload or a new tab after a sign-in)."""
+    try:
+        value = st.context.cookies.get(sessions.COOKIE_NAME)
+    except Exception:  # no browser behind this run (AppTest, a bare script run)
+        return None
+    claim = session_routes.keeper().read_cookie(value)
+    if claim is None:
+        return None
+    if _password_fingerprint(claim.name) != claim.fingerprint:
+        return None  # removed, or the password changed since: that session is over
+    role = auth.lookup_role(None, claim.name)
+    if role is None:
+        return None
+    log.info("session resumed from its cookie: %s", auth.safe_name(claim.name))
+    user = {"name": claim.name, "role": role, "source": "local",
+            "signed_in_at": claim.issued_at, "session_id": claim.session_id}
+    st.session_state[SESSION_KEY] = user
+    return user
+
+
 def _valid_session_user() -> dict | None:
     """The session's user, re-checked against the users file on every run."""
     user = st.session_state.get(SESSION_KEY)
     if not isinstance(user, dict) or user.get("role") not in ROLES:
-        return None
+        user = _cookie_user()
+        if user is None:
+            return None
     source = user.get("source")
     if source == "demo":
         return None  # demo users exist only while demo mode is on (checked by the gate)
@@ -101,6 +141,8 @@ def _valid_session_user() -> dict | None:
         if time.time() - float(user.get("signed_in_at", 0)) > SESSION_MAX_AGE_S:
             st.session_state["auth_message"] = "Your session expired; please sign in again."
             return None
+        if user.get("session_id") and session_routes.keeper().is_revoked(user["session_id"]):
+            return None  # signed out in another tab
         role = auth.lookup_role(None, user.get("name", ""))
         if role is None:
             return None  # removed from the users file: signed out at once
@@ -131,6 +173,11 @@ def _sidebar_account(user: dict) -> None:
         st.session_state.pop(SESSION_KEY, None)
         if user.get("source") == "oidc":
             st.logout()
+        if user.get("session_id"):
+            session_routes.keeper().revoke(user["session_id"])  # every tab, at once
+            if session_routes.keeper().routes_mounted:
+                _redirect_browser(f"{_base_path()}/{sessions.END_PATH}")  # clears the cookie
+                st.stop()
         st.rerun()
 
 
@@ -184,9 +231,87 @@ def _local_form() -> None:
         log.error("users file unusable: %s", exc)
         st.error("The users file cannot be read; ask the administrator to check the server log.")
         return
-    st.session_state[SESSION_KEY] = {**user, "source": "local", "signed_in_at": time.time()}
+    session_id = sessions.new_session_id()
+    st.session_state[SESSION_KEY] = {**user, "source": "local", "signed_in_at": time.time(),
+                                     "session_id": session_id}
     _audit(user["name"], "sign_in")
+    requested = st.session_state.pop(_REQUESTED_KEY, None) or {"page": "", "params": {}}
+    if session_routes.keeper().routes_mounted:
+        # The cookie can only come with an HTTP response: a one-time ticket takes the
+        # browser through the cookie route and back to the page the link named.
+        ticket = session_routes.keeper().issue_ticket(
+            user["name"], session_id, _password_fingerprint(user["name"]) or "",
+            _location(requested), sessions.binding(_xsrf_token()))
+        _redirect_browser(f"{_base_path()}/{sessions.START_PATH}?"
+                          + urlencode({"ticket": ticket}))
+        st.stop()
+    st.session_state[_RETURN_KEY] = requested
     st.rerun()
+
+
+# -- where to go after signing in ----------------------------------------------------
+_PAGE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _base_path() -> str:
+    return session_routes.base_path()
+
+
+def _xsrf_token():
+    try:
+        return session_routes.xsrf_token(st.context.cookies.get(session_routes.XSRF_COOKIE))
+    except Exception:  # no browser behind this run
+        return None
+
+
+def _remember_requested_page() -> None:
+    """On a signed-out session's first run: the page and filter the link asked for."""
+    if _REQUESTED_KEY in st.session_state:
+        return
+    page = ""
+    try:
+        url = st.context.url or ""
+    except Exception:  # no browser behind this run
+        url = ""
+    parts = [p for p in urlsplit(url).path.split("/") if p]
+    base = [p for p in _base_path().split("/") if p]
+    if parts[:len(base)] == base:
+        parts = parts[len(base):]
+    if parts and _PAGE_NAME.fullmatch(parts[-1]):
+        page = parts[-1]
+    params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
+    st.session_state[_REQUESTED_KEY] = {"page": page, "params": params}
+
+
+def _location(requested: dict) -> str:
+    path = f"{_base_path()}/{requested.get('page') or ''}"
+    query = urlencode(requested.get("params") or {}, doseq=True)
+    return path + (f"?{query}" if query else "")
+
+
+def _redirect_browser(url: str) -> None:
+    """Send the browser to ``url`` (a path on this server) with the message Streamlit's own
+    ``st.login`` uses; the page stops after it."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    msg = ForwardMsg()
+    msg.auth_redirect.url = sessions.safe_next_path(url)
+    ctx.enqueue(msg)
+
+
+def return_to_requested_page(pages) -> None:
+    """After a sign-in in this tab (no cookie route): open the page the link named, with
+    its filter. Call right after ``st.navigation``; ``pages`` are the user's pages."""
+    requested = st.session_state.pop(_RETURN_KEY, None)
+    if not requested or not requested.get("page"):
+        return
+    for page in pages:
+        if page.url_path == requested["page"]:
+            st.switch_page(page, query_params=requested.get("params") or {})
 
 
 def sign_in_gate() -> dict:
@@ -220,6 +345,7 @@ def sign_in_gate() -> dict:
         _sidebar_account(user)
         return user
     st.session_state.pop(SESSION_KEY, None)
+    _remember_requested_page()
     _local_form()
     st.stop()
     return dict(ANONYMOUS)  # not reached: st.stop() ends the run

@@ -64,10 +64,11 @@ class Served:
 
 @contextlib.contextmanager
 def serve_app(store_path: Path, root: Path, timeout_s: float = 90, *, env: dict | None = None,
-              args: tuple[str, ...] = ()):
-    """Run ``streamlit run app.py`` on a copy of ``store_path`` (demo mode unless ``env``
-    says otherwise; ``args`` are more server options); yield a ``Served`` (url, store
-    copy, server log, ``stop()``); stop the server afterwards.
+              args: tuple[str, ...] = (), script: str = "app.py"):
+    """Run ``streamlit run app.py`` (or ``script``, e.g. ``serve.py``) on a copy of
+    ``store_path`` (demo mode unless ``env`` says otherwise; ``args`` are more server
+    options); yield a ``Served`` (url, store copy, server log, ``stop()``); stop the server
+    afterwards.
 
     The server gets its own copy so that this test process's connection to the
     original (AppTests, fixtures) never locks it out of the file."""
@@ -79,7 +80,7 @@ def serve_app(store_path: Path, root: Path, timeout_s: float = 90, *, env: dict 
     server_env.update(env or {})
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(port),
              "--browser.gatherUsageStats", "false", *args],
             cwd=ROOT, env=server_env, stdout=out, stderr=subprocess.STDOUT,
