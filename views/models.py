@@ -10,6 +10,7 @@ from crlm import figures, stats, ui
 from crlm.models import TASKS
 from crlm.reports.r_export.inputs import models_export_from_predictions
 from crlm.ui.widgets import r_export_button
+from crlm.ui import anti_egfr as anti_egfr_ui
 
 SPLITS = {"out-of-fold": "Out-of-fold (development centres)",
           "external": "External centre",
@@ -285,3 +286,9 @@ st.caption("AUC with DeLong 95% CI; sensitivity, specificity, PPV and NPV at eac
 
 st.subheader(f"Calibration and net benefit: {records.loc[chosen, 'name']}")
 _calibration_panel(filt, task, splits, records, chosen)
+
+if task == anti_egfr_ui.TASK and records.loc[chosen, "kind"] != "clinical" \
+        and pd.notna(records.loc[chosen, "threshold"]):
+    anti_egfr_ui.models_section(filt, chosen, records.loc[chosen, "name"],
+                                float(ui.get_threshold(chosen, records.loc[chosen, "threshold"])),
+                                records.loc[chosen, "threshold"])

@@ -10,6 +10,7 @@ from crlm import config, figures, stats, ui
 from crlm.models import TASKS
 from crlm.reports.r_export import survival_export
 from crlm.ui.widgets import r_export_button
+from crlm.ui import anti_egfr as anti_egfr_ui
 
 SPLIT_CHOICES = ["predicted responder", "ras_status", "primary_side", "tbs_zone", "fong_group",
                  "biologic", "center", "kras", "braf_v600e", "msi", "game_group", "hepatectomy",
@@ -204,3 +205,7 @@ st.dataframe(_shown(table, reference, horizon), hide_index=True, width="stretch"
 st.caption(f"Log-rank {figures.format_p(result['logrank_p'])}; hazard ratios from a Cox model "
            f"(Efron ties) against {reference}; confidence intervals for survival use the "
            "log-log transform; RMST: restricted mean survival time up to the horizon.")
+
+if task == anti_egfr_ui.TASK:
+    anti_egfr_ui.survival_section(filt, model_id, records.loc[model_id, "name"], threshold,
+                                  records.loc[model_id, "threshold"])

@@ -214,3 +214,43 @@ def test_results_serialise(study):
     d = study.to_dict()
     assert d["discrimination"]["treated"]["arm"] == "Anti-EGFR"
     assert d["pfs_by_arm"][0]["hazard_ratio"]["estimable"] is True
+
+
+def test_forest_rows_hold_the_arms_and_the_entered_terms(study):
+    rows = ae.effect_forest_rows(study)
+    assert list(rows["level"]) == ["Anti-EGFR", "Chemotherapy alone"] * 2
+    assert rows["interaction_p_value"].iloc[0] == pytest.approx(study.response_interaction.p_value)
+    mv = ae.multivariable_forest_rows(study)
+    assert set(mv["level"]) == {t.label for t in study.response_multivariable.terms}
+    assert "BRAF V600E mutant (does not vary in these patients)" in ae.excluded_biomarkers(study)
+    assert set(ae.roc_table(study)["arm"]) == {"Anti-EGFR", "Chemotherapy alone"}
+    km = ae.km_table(study)
+    assert set(zip(km["arm"], km["signature"])) == {
+        (a, g) for a in ("Anti-EGFR", "Chemotherapy alone")
+        for g in (ae.SIGNATURE_LOW, ae.SIGNATURE_HIGH)}
+
+
+def test_doc_block_is_replaced_between_its_markers_only():
+    doc = f"intro\n{ae.DOC_BEGIN}\nold numbers\n{ae.DOC_END}\noutro\n"
+    new = ae.replace_doc_block(doc, "| new | table |\n")
+    assert new == f"intro\n{ae.DOC_BEGIN}\n| new | table |\n{ae.DOC_END}\noutro\n"
+    assert ae.replace_doc_block(new, "again").count(ae.DOC_BEGIN) == 1
+    with pytest.raises(ValueError, match="block"):
+        ae.replace_doc_block("no markers", "x")
+
+
+@pytest.mark.slow
+def test_command_line_prints_the_demo_numbers_and_fills_the_doc(demo_store_path, tmp_path, capsys):
+    doc = tmp_path / "models.md"
+    doc.write_text(f"# Models\n{ae.DOC_BEGIN}\n(not yet generated)\n{ae.DOC_END}\n")
+    csv = tmp_path / "numbers.csv"
+    assert ae.main(["--db", str(demo_store_path), "--write-doc", str(doc), "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "| quantity | this cohort | paper (Liu et al. 2026) |" in out
+    assert "| AUC, anti-EGFR arm |" in out and "| model | AUC anti-EGFR |" in out
+    text = doc.read_text()
+    assert "(not yet generated)" not in text and out.strip() in text
+    numbers = pd.read_csv(csv)
+    assert set(numbers["source"]) == {"this cohort"}
+    assert {"Anti-EGFR", "Chemotherapy alone"} <= set(numbers["arm"])
+    assert ae.main(["--db", str(demo_store_path), "--cohort", "nowhere"]) == 1

@@ -1,0 +1,194 @@
+"""The multi-omics anti-EGFR study's design on the selected cohort: a section of the Models
+page (discrimination by arm, interaction, multivariable model) and of the Survival page (PFS
+by signature within each arm). Numbers from ``crlm.analysis.anti_egfr``, cached on the
+filter, the model, the threshold and the chemotherapy arm; the paper's numbers are shown
+beside ours in their own table, never in our figures or CSVs."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from crlm import figures
+from crlm.analysis import anti_egfr as ae
+from crlm.ui import loaders, widgets
+
+CHEMO_ARM_KEY = "shared_anti_egfr_chemo_arm"
+TASK = "anti_egfr_benefit"
+
+
+@st.cache_data(show_spinner="Reproducing the anti-EGFR study design…", max_entries=32)
+def load_study(fkey: tuple, model_id: str, threshold: float, chemo_arm: str) -> ae.AntiEgfrStudy:
+    """The study's contrasts for one model under one filter (cached on its arguments)."""
+    predictions = loaders.load_predictions(
+        loaders.filter_from_key(fkey), model_id=model_id,
+        split=[*ae.TREATED_SPLITS, ae.COMPARISON_SPLIT], columns=ae.STUDY_COLUMNS)
+    return ae.anti_egfr_study(predictions, threshold, model_id=model_id, chemo_arm=chemo_arm)
+
+
+def _chemo_arm(container) -> str:
+    if st.session_state.get(CHEMO_ARM_KEY) not in ae.CHEMO_ARMS:
+        st.session_state[CHEMO_ARM_KEY] = "none"
+    return container.radio(
+        "Chemotherapy arm", list(ae.CHEMO_ARMS), key=CHEMO_ARM_KEY, horizontal=True,
+        format_func=ae.chemo_arm_label,
+        help="RAS wild-type patients not given anti-EGFR, scored by the final model (never in "
+             "its training). The study compared chemotherapy alone.")
+
+
+def _threshold_note(threshold: float, stored) -> str:
+    if stored is not None and pd.notna(stored) and abs(float(stored) - threshold) < 1e-12:
+        return f"signature-high when score ≥ {threshold:.3f} (the stored Youden threshold)"
+    return (f"signature-high when score ≥ {threshold:.3f} (set on the Models page; stored "
+            f"Youden threshold {float(stored):.3f})" if stored is not None and pd.notna(stored)
+            else f"signature-high when score ≥ {threshold:.3f}")
+
+
+def _published(sections: tuple[str, ...]) -> pd.DataFrame:
+    paper = ae.published_table()
+    paper = paper[paper["section"].isin(sections)]
+    return pd.DataFrame({
+        "Arm": paper["arm"], "Quantity": paper["quantity"],
+        "Value": [figures.format_estimate(v, lo, hi) if pd.notna(v) else "–"
+                  for v, lo, hi in zip(paper["estimate"], paper["ci_lower"], paper["ci_upper"])],
+        "p": paper["p_value"].map(lambda p: figures.format_p(p, prefix="").strip()
+                                  if pd.notna(p) else ""),
+        "Note": paper["note"]})
+
+
+def _paper_box(sections: tuple[str, ...], key: str) -> None:
+    st.markdown("**The paper's numbers** (Liu et al. 2026, abstract; not computed here)")
+    st.dataframe(_published(sections), hide_index=True, width="stretch")
+    st.download_button("Paper's numbers (CSV)", data=figures.figure_data_csv(ae.published_table()),
+                       file_name="liu_2026_published_numbers.csv", mime="text/csv",
+                       key=f"{key}_paper_csv", on_click="ignore")
+
+
+def _ours(table: pd.DataFrame, sections: tuple[str, ...]) -> pd.DataFrame:
+    part = table[table["section"].isin(sections)]
+    return pd.DataFrame({
+        "Arm": part["arm"], "Quantity": part["quantity"],
+        "Value": [figures.format_estimate(v, lo, hi) if pd.notna(v) else "–"
+                  for v, lo, hi in zip(part["estimate"], part["ci_lower"], part["ci_upper"])],
+        "p": part["p_value"].map(lambda p: figures.format_p(p, prefix="").strip()
+                                 if pd.notna(p) else ""),
+        "n": part["n"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}"),
+        "Events": part["events"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}"),
+        "Note": part["note"]})
+
+
+def _study_or_none(filt, model_id: str, threshold: float, chemo_arm: str):
+    try:
+        return load_study(loaders.filter_key(filt), model_id, float(threshold), chemo_arm)
+    except ValueError as exc:
+        widgets.show_error(f"The anti-EGFR study design cannot be computed: {exc}")
+        return None
+
+
+def _no_control_note(study: ae.AntiEgfrStudy) -> None:
+    if study.n_control == 0:
+        st.info(f"No {study.control_arm_phrase} patients scored by this model under this "
+                "filter: the model was trained before comparison scoring existed, or the "
+                "filter leaves none. Retrain with `python -m crlm train --task anti_egfr_benefit` "
+                "(or widen the filter) to see the chemotherapy arm.")
+
+
+def models_section(filt, model_id: str, model_name: str, threshold: float, stored) -> None:
+    """Models page: benefit, not prognosis — AUC by arm, interaction, multivariable model."""
+    st.subheader("Benefit, not prognosis: the multi-omics study's design on this cohort")
+    chemo_arm = _chemo_arm(st)
+    study = _study_or_none(filt, model_id, threshold, chemo_arm)
+    if study is None:
+        return
+    st.caption(f"{model_name}: RAS wild-type patients; anti-EGFR arm = out-of-fold and external "
+               f"predictions of anti-EGFR patients (n = {study.n_treated:,}); "
+               f"{study.control_arm_phrase} arm = the final model's scores of patients never in "
+               f"training (n = {study.n_control:,}); {_threshold_note(threshold, stored)}.")
+    _no_control_note(study)
+    table = study.table()
+    name = figures.safe_filename("anti_egfr_study", model_id, chemo_arm)
+    left, right = st.columns([3, 2])
+    with left:
+        d = study.discrimination
+        curves = {a.arm + " arm": a.roc for a in (d.treated, d.control) if a.roc is not None}
+        if curves:
+            fig = figures.make_roc_figure(curves, title=f"{model_name}: response by arm")
+            st.plotly_chart(fig, width="stretch", theme=None, key="anti_egfr_roc",
+                            config=figures.plotly_config(f"{name}_roc"))
+            widgets.export_buttons(fig, ae.roc_table(study), f"{name}_roc",
+                                   n=d.treated.n + d.control.n)
+        else:
+            st.info("No arm has both responders and non-responders under this filter.")
+        st.dataframe(_ours(table, ("discrimination",)), hide_index=True, width="stretch")
+    with right:
+        _paper_box(("discrimination", "response interaction", "response multivariable"),
+                   "anti_egfr_models")
+
+    st.markdown("**Signature × treatment interaction** — signature-high vs low within each "
+                "arm; a predictive signature helps under anti-EGFR only.")
+    rows = ae.effect_forest_rows(study)
+    fig = figures.make_forest_figure(rows, x_label="Odds ratio (response) / hazard ratio (PFS), "
+                                                   "signature-high vs low",
+                                     estimate_header="OR / HR (95% CI)",
+                                     title=f"{model_name}: signature effect by arm")
+    st.plotly_chart(fig, width="stretch", theme=None, key="anti_egfr_interaction",
+                    config=figures.plotly_config(f"{name}_interaction"))
+    widgets.export_buttons(fig, rows, f"{name}_interaction",
+                           n=study.n_treated + study.n_control)
+    st.dataframe(_ours(table, ("response interaction", "PFS interaction")), hide_index=True,
+                 width="stretch")
+
+    st.markdown("**The signature next to the established biomarkers** (anti-EGFR arm; "
+                "multivariable logistic for response, Cox for PFS)")
+    rows = ae.multivariable_forest_rows(study)
+    fig = figures.make_forest_figure(rows, x_label="Odds ratio (response) / hazard ratio (PFS)",
+                                     estimate_header="OR / HR (95% CI)",
+                                     title=f"{model_name} and established biomarkers")
+    st.plotly_chart(fig, width="stretch", theme=None, key="anti_egfr_multivariable",
+                    config=figures.plotly_config(f"{name}_multivariable"))
+    widgets.export_buttons(fig, rows, f"{name}_multivariable", n=study.n_treated)
+    left_out = ae.excluded_biomarkers(study)
+    if left_out:
+        st.caption(f"Not entered — {left_out}.")
+    st.download_button("All numbers of this section (CSV)", data=figures.figure_data_csv(table),
+                       file_name=f"{name}.csv", mime="text/csv", key="anti_egfr_models_csv",
+                       on_click="ignore")
+    st.caption("AUC with DeLong 95% CI, arms compared by pROC's unpaired DeLong test; ratios "
+               "with Wald 95% CIs; interaction p: likelihood-ratio test of the signature × "
+               "treatment term (logistic for response, Cox with Efron ties for PFS). A "
+               "biomarker enters the multivariable model only where it varies (≥ 5 patients "
+               "per level, both outcomes present); complete cases. PFS curves by arm are on "
+               "the Survival page.")
+
+
+def survival_section(filt, model_id: str, model_name: str, threshold: float, stored) -> None:
+    """Survival page: PFS by signature group within the anti-EGFR and the chemotherapy arm."""
+    st.subheader("PFS by signature within each arm (the multi-omics study's design)")
+    chemo_arm = _chemo_arm(st)
+    study = _study_or_none(filt, model_id, threshold, chemo_arm)
+    if study is None:
+        return
+    st.caption(f"{model_name}, RAS wild-type patients; {_threshold_note(threshold, stored)}; "
+               "the same threshold in both arms.")
+    _no_control_note(study)
+    panels = {s.arm: (s.curves or None) for s in study.pfs_by_arm}
+    p = {s.arm: s.logrank_p for s in study.pfs_by_arm}
+    fig = figures.make_km_grid_figure(panels, cols=2, title=f"PFS by {model_name} signature",
+                                      logrank_p=p, show_ci=False)
+    name = figures.safe_filename("anti_egfr_pfs", model_id, chemo_arm)
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(fig, width="stretch", theme=None, key="anti_egfr_km",
+                        config=figures.plotly_config(name))
+        widgets.export_buttons(fig, ae.km_table(study), name,
+                               n=sum(s.n for s in study.pfs_by_arm))
+        table = study.table()
+        st.dataframe(_ours(table, ("PFS by signature", "PFS interaction")), hide_index=True,
+                     width="stretch")
+        st.download_button("All numbers of the study design (CSV)",
+                           data=figures.figure_data_csv(table), file_name=f"{name}_numbers.csv",
+                           mime="text/csv", key="anti_egfr_survival_csv", on_click="ignore")
+    with right:
+        _paper_box(("PFS by signature",), "anti_egfr_survival")
+    st.caption("Kaplan–Meier medians with 95% CIs (log-log); hazard ratios from a Cox model "
+               "within each arm (Efron ties); interaction p: likelihood-ratio test of the "
+               "signature × treatment term.")
