@@ -177,6 +177,7 @@ def test_cli_export_refuses_to_overwrite_a_file(store_path, tmp_path, capsys, fm
                  "--overwrite"]) == 0
     assert target.read_bytes() != b"somebody's file\n"
     assert sorted(p.name for p in out.iterdir()) == [target.name]
+    assert target.stat().st_mode & 0o777 == 0o600  # patient data: the owner only
 
 
 @pytest.mark.parametrize("name", ["text.dcm", "traversal.zip", "bomb.zip"])
