@@ -80,29 +80,32 @@ def parse_date_cells(text: pd.Series, *, today: dt.date | None = None, window: b
     s = pd.Series(text, dtype=object).reset_index(drop=True)
     n = len(s)
     present = np.asarray(s.notna(), dtype=bool)
-    strings = s.where(present, "").astype(str).str.strip()
+    # pyarrow strings: match, slice and strip run vectorised in C++
+    strings = s.where(present, "").astype(str).astype("string[pyarrow]").str.strip()
     values = np.full(n, None, dtype=object)
     bad: list[tuple[np.ndarray, str]] = []
-    parts = strings.str.extract(_ISO)
-    iso = present & np.asarray(parts[0].notna(), dtype=bool)
+    iso = present & np.asarray(strings.str.match(_ISO).fillna(False), dtype=bool)
     if iso.any():
-        year = pd.to_numeric(parts[0], errors="coerce").to_numpy()
-        month = pd.to_numeric(parts[1], errors="coerce").to_numpy()
-        day = pd.to_numeric(parts[2], errors="coerce").to_numpy()
-        key = year * 10000 + month * 100 + day
-        lo = DATE_MIN.year * 10000 + DATE_MIN.month * 100 + DATE_MIN.day
-        hi = today.year * 10000 + today.month * 100 + today.day
-        valid_shape = iso & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
-        early = valid_shape & (key < lo) if window else np.zeros(n, dtype=bool)
-        late = valid_shape & (key > hi) if window else np.zeros(n, dtype=bool)
-        inside = valid_shape & ~early & ~late
-        # every year inside the window is in pandas' timestamp range; outside it (when
-        # the window is off) dates are built one by one
-        in_range = inside & (year >= 1678) & (year <= 2261)
+        def part(start: int, stop: int) -> np.ndarray:  # digits wherever ``iso`` holds
+            return strings.str[start:stop].where(iso, "0").astype("int64").to_numpy()
+
+        year, month, day = part(0, 4), part(5, 7), part(8, 10)
+        with np.errstate(invalid="ignore"):
+            key = year * 10000 + month * 100 + day
+            lo = DATE_MIN.year * 10000 + DATE_MIN.month * 100 + DATE_MIN.day
+            hi = today.year * 10000 + today.month * 100 + today.day
+            valid_shape = iso & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+            early = valid_shape & (key < lo) if window else np.zeros(n, dtype=bool)
+            late = valid_shape & (key > hi) if window else np.zeros(n, dtype=bool)
+            inside = valid_shape & ~early & ~late
+            # every year of the window is in pandas' timestamp range; outside it (with the
+            # window off) dates are built one by one
+            in_range = inside & (year >= 1678) & (year <= 2261)
         parsed = pd.to_datetime(strings.str[:10].where(in_range), format="%Y-%m-%d",
                                 errors="coerce")
         ok = in_range & np.asarray(parsed.notna(), dtype=bool)
-        values[ok] = [t.date() for t in parsed[ok]]
+        if ok.any():
+            values[ok] = parsed[ok].dt.date.to_numpy()
         for i in np.flatnonzero(inside & ~in_range):
             try:
                 values[i] = dt.date(int(year[i]), int(month[i]), int(day[i]))
@@ -114,8 +117,12 @@ def parse_date_cells(text: pd.Series, *, today: dt.date | None = None, window: b
             bad.append((early, window_problem(True, today)))
             bad.append((late, window_problem(False, today)))
     other = present & ~iso
+    where = np.flatnonzero(other)
+    rest = strings[other].astype(object)
     for pattern, problem in _REFUSED_FORMS:
-        hit = other & np.asarray(strings.str.match(pattern), dtype=bool)
+        hit = np.zeros(n, dtype=bool)
+        hit[where] = np.asarray(rest.str.match(pattern), dtype=bool)
+        hit &= other
         bad.append((hit, problem))
         other &= ~hit
     bad.append((other, NOT_A_DATE))

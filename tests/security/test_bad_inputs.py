@@ -654,6 +654,19 @@ def test_dates_have_one_set_of_forms_and_a_plausibility_window(corpus):
     assert [str(d) for d in prepared.patients["diagnosis_date"]] == ["2021-03-04"]
 
 
+@pytest.mark.parametrize("value,why", [("2999-12-31", "after the plausible window"),
+                                       ("1900-01-01", "before the plausible window"),
+                                       ("2021/03/04", "written with '/'")])
+def test_a_mapping_default_date_follows_the_same_rule(value, why):
+    from crlm.ingest.mapping import MappingError, parse_mapping
+
+    text = f"name: dated\ndefaults:\n  diagnosis_date: '{value}'\n"
+    with pytest.raises(MappingError, match=why):
+        parse_mapping(text)
+    assert str(parse_mapping(text.replace(value, "2021-03-04")).defaults["diagnosis_date"]) == \
+        "2021-03-04"
+
+
 def test_excel_formulas_without_a_saved_result_are_named_per_cell(corpus):
     prepared = _report_of(corpus, "formula_no_result.xlsx")
     problems = prepared.report.problems
