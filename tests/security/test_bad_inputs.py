@@ -522,6 +522,30 @@ def test_a_source_patient_id_never_reaches_a_report(corpus, store_path, capsys):
         assert not leaked, f"{where} holds part of the source patient id"
 
 
+def test_the_admin_page_never_shows_a_source_patient_id(corpus, app_env):
+    """Upload, report, import and the stored report under "Imports of …": row numbers only."""
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.text_input(key="auth_name").input("adam")
+    at.text_input(key="auth_password").input("admin-password-1")
+    [b for b in at.button if b.label == "Sign in"][0].click()
+    at.run()
+    at.switch_page("views/admin.py").run()
+    data = corpus["table:long_patient_id.csv"].read_bytes()
+    at.file_uploader(key="admin_upload").set_value(("long_patient_id.csv", data, "text/csv"))
+    at.run()
+    at.button(key="admin_import").click().run()
+    assert not at.exception, at.exception
+    assert any("imported 1 patients" in m.value for m in at.success)
+    shown = [d.value.to_csv() for d in at.dataframe] + [c.value for c in at.code]
+    shown += [m.value for kind in ("markdown", "caption", "warning", "error", "success", "info")
+              for m in at.get(kind)]
+    report = [d.value for d in at.dataframe if "problem" in d.value.columns][0]
+    assert "patient id too long" in " ".join(report["problem"])
+    assert any("patient id too long" in c.value for c in at.code)  # the stored report
+    pieces = {LONG_PATIENT_ID[i:i + 8] for i in range(len(LONG_PATIENT_ID) - 8)}
+    assert not [p for p in pieces for text in shown if p in text]
+
+
 def test_zip_members_without_a_dicom_preamble_are_not_read_whole(corpus):
     """12 non-DICOM members of 2 MiB (a 36-fold ratio, under the limit): only each one's
     first 132 bytes are read; the Python heap grows by far less than the 24 MiB."""
