@@ -86,6 +86,20 @@ def cmd_train(args) -> int:
                       quiet=args.quiet, fast=args.fast)
 
 
+def cmd_audit(args) -> int:
+    import json
+
+    from crlm.models.audit import audit_cohort
+    from crlm.store import load_cohort_info
+
+    with _open_store(args, create=False, retry_s=5.0) as store:
+        if load_cohort_info(store, args.cohort) is None:
+            raise CliError(f"no cohort {args.cohort!r} in {store.path}")
+        report = audit_cohort(store, args.cohort, tasks=args.task, folds=args.folds)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_text())
+    return 0
+
+
 # -- DICOM -----------------------------------------------------------------------
 def cmd_dicom_inspect(args) -> int:
     from crlm.ingest.dicom import commands
@@ -159,7 +173,7 @@ def cmd_export_analysis(args) -> int:
                 store, args.page, filt, endpoint=args.endpoint, split_by=args.split_by,
                 task=args.task, model_id=args.model, threshold=args.threshold, horizon=args.horizon,
                 prediction_split=args.predictions, model_ids=args.models, reference=args.reference,
-                chosen=args.chosen)
+                chosen=args.chosen, columns=args.columns)
         except ExportInputError as exc:
             raise CliError(str(exc)) from None
     if out.suffix.lower() == ".zip":
@@ -314,6 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
     p.set_defaults(func=cmd_import)
 
+    p = sub.add_parser("audit", help="leakage audit: per task, the inputs with their decision "
+                                      "time and any suspiciously predictive, duplicated or "
+                                      "label-derived column")
+    p.add_argument("--cohort", default=config.DEMO_COHORT)
+    p.add_argument("--task", action="append", help="task to audit (repeatable; default all)")
+    p.add_argument("--folds", type=_positive_int(2, 20, "--folds"), default=5)
+    p.add_argument("--json", action="store_true", help="the report as JSON")
+    p.set_defaults(func=cmd_audit)
+
     p = sub.add_parser("export", help="export a cohort's patients table (CSV, Parquet, Excel)")
     p.add_argument("cohort", metavar="COHORT")
     p.add_argument("file", metavar="FILE")
@@ -325,17 +348,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export-analysis", help="a page's analysis as data + an R script that "
                                                "recomputes every number (survival, pROC)")
-    p.add_argument("page", choices=["survival", "models"])
+    p.add_argument("page", choices=["survival", "models", "table1", "subgroups"])
     p.add_argument("out", metavar="OUT", help="a .zip file, or a folder for the files")
     p.add_argument("--cohort", default=config.DEMO_COHORT)
     p.add_argument("--filter", action="append", metavar="COLUMN=VALUE",
                    help="sidebar filter, repeatable (e.g. ras_status=mutant)")
     p.add_argument("--endpoint", choices=["OS", "PFS"], default="OS", help="survival: endpoint")
-    p.add_argument("--split-by", default="predicted responder",
-                   help="survival: 'predicted responder' (default), 'none' or a patient column")
+    p.add_argument("--split-by", help="survival, table1: 'predicted responder' (the Survival "
+                                     "page's default), 'none' (Table 1's) or a patient column")
     p.add_argument("--task", help="prediction task (default: response)")
-    p.add_argument("--model", help="survival: the model that splits (default: best out-of-fold AUC)")
-    p.add_argument("--threshold", type=float, help="survival: split threshold (default: stored)")
+    p.add_argument("--model", help="the model whose predicted responders split (default: best "
+                                   "out-of-fold AUC)")
+    p.add_argument("--threshold", type=float, help="its threshold (default: stored)")
     p.add_argument("--horizon", type=float, default=36.0, help="survival: RMST horizon, months")
     p.add_argument("--predictions", choices=["out-of-fold", "external"], default="out-of-fold",
                    help="models: which predictions")
@@ -343,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", metavar="MODEL_ID", help="models: DeLong reference (default Fong)")
     p.add_argument("--chosen", metavar="MODEL_ID",
                    help="models: calibration and decision curve (default: best out-of-fold AUC)")
+    p.add_argument("--columns", nargs="+", metavar="COLUMN",
+                   help="subgroups: subgroup variables (default: all the page offers)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=cmd_export_analysis)
 

@@ -8,6 +8,8 @@ import streamlit as st
 
 from crlm import figures, stats, ui
 from crlm.models import TASKS
+from crlm.models.cards import ModelCard
+from crlm.privacy import csv_bytes
 from crlm.reports.r_export.inputs import models_export_from_predictions
 from crlm.ui.widgets import r_export_button
 from crlm.ui import anti_egfr as anti_egfr_ui
@@ -219,6 +221,25 @@ def _threshold_slider(filt, task: str, split: str, records: pd.DataFrame, chosen
         ui.set_threshold(chosen, value)
 
 
+def _model_cards(records: pd.DataFrame, task: str) -> None:
+    """Each model's card: task, decision time, inputs with the time each is known."""
+    with st.expander("Model cards: inputs, decision time, training data"):
+        card_id = st.selectbox("Model", list(records.index), key=f"models_card_{task}",
+                               format_func=lambda m: records.loc[m, "name"])
+        card = ModelCard.from_record({**records.loc[card_id].to_dict(), "model_id": card_id})
+        st.dataframe(card.summary(), hide_index=True, width="stretch")
+        left_card, right_card = st.columns(2)
+        left_card.dataframe(card.inputs_frame(), hide_index=True, width="stretch")
+        if len(card.refused):
+            right_card.dataframe(card.refused_frame(), hide_index=True, width="stretch")
+        st.download_button("Model card (CSV)", key=f"models_card_csv_{card_id}",
+                           data=lambda: csv_bytes(pd.concat(
+                               [card.summary(), card.inputs_frame().rename(
+                                   columns={"input": "item", "known at": "value"})])),
+                           file_name=f"model_card_{card_id}.csv", mime="text/csv",
+                           on_click="ignore")
+
+
 # -- page -------------------------------------------------------------------------
 filt = ui.current_filter()
 ui.require_role("browse")
@@ -237,7 +258,9 @@ split_choice = c2.selectbox("Predictions", list(SPLITS), key="models_split",
                             format_func=SPLITS.get)
 splits = ["out-of-fold", "external"] if split_choice == "both" else [split_choice]
 records = models[models["task"] == task].set_index("model_id")
-st.caption(f"Applies to: {TASKS[task].applies_to}. Filter: {filt.describe()}.")
+st.caption(f"Applies to: {TASKS[task].applies_to}. Decision time: "
+           f"{TASKS[task].decision_time} (models read only what is known by then). "
+           f"Filter: {filt.describe()}.")
 
 if TASKS[task].kind != "binary":
     st.subheader("Concordance (Harrell's C)")
@@ -255,6 +278,7 @@ if TASKS[task].kind != "binary":
                          hide_index=True, width="stretch")
     st.caption("Higher risk score = shorter survival. Kaplan–Meier curves by predicted "
                "response are on the Survival page.")
+    _model_cards(records, task)
     st.stop()
 
 trained = [m for m in records.index if records.loc[m, "kind"] != "clinical"]
@@ -292,3 +316,5 @@ if task == anti_egfr_ui.TASK and records.loc[chosen, "kind"] != "clinical" \
     anti_egfr_ui.models_section(filt, chosen, records.loc[chosen, "name"],
                                 float(ui.get_threshold(chosen, records.loc[chosen, "threshold"])),
                                 records.loc[chosen, "threshold"])
+
+_model_cards(records, task)

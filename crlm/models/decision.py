@@ -69,6 +69,11 @@ class InputPlan:
         return next((r for r in self.refused if r.name == name), None)
 
 
+WHEN = {config.STAGING: "at staging", config.PLAN: "with the treatment plan",
+        config.RESTAGING: "at restaging", config.SURGERY: "after surgery",
+        config.OUTCOME: "as an outcome", config.UNKNOWN_TIME: "at an undeclared time"}
+
+
 def _reason(name: str, known_at: str, task) -> str | None:
     if name in task.outcome_columns:
         return f"{name} is the outcome of task {task.name}"
@@ -80,7 +85,7 @@ def _reason(name: str, known_at: str, task) -> str | None:
     if known_at == config.OUTCOME:
         return f"{name} is an outcome, never an input"
     if not config.known_by(known_at, task.decision_time):
-        return (f"{name} is known {known_at}, later than the decision time of task "
+        return (f"{name} is known {WHEN[known_at]}, later than the decision time of task "
                 f"{task.name} ({task.decision_time})")
     return None
 

@@ -46,7 +46,8 @@ def test_split_selector_shows_both_side_by_side(models_page):
     assert _auc_column(at) != oof
     at.selectbox(key="models_split").set_value("both").run()
     assert not at.exception
-    assert len(at.dataframe) == 2 and len(_charts(at)) == 4
+    roc_tables = [d for d in at.dataframe if "AUC [95% CI]" in d.value.columns]
+    assert len(roc_tables) == 2 and len(_charts(at)) == 4
 
 
 def test_threshold_slider_changes_metrics_and_is_shared(models_page):
@@ -88,3 +89,30 @@ def test_no_models_gives_a_clear_message(tmp_path, monkeypatch):
     at.switch_page("views/models.py").run()
     assert not at.exception
     assert any("python -m crlm train" in i.value for i in at.info)
+
+
+def test_model_card_shows_decision_time_and_inputs_known_by_then(models_page):
+    at = models_page
+    card_box = at.selectbox(key="models_card_response")
+    card_box.set_value("response.logistic").run()
+    assert not at.exception
+    summary = next(d.value for d in at.dataframe if list(d.value.columns) == ["item", "value"])
+    facts = dict(zip(summary["item"], summary["value"]))
+    assert facts["Decision time"] == "treatment plan"
+    assert "development patients" in facts["Training"] and "Centre" in facts["Training"]
+    assert "Centre D" in facts["External validation"]
+    inputs = next(d.value for d in at.dataframe if "known at" in d.value.columns)
+    assert set(inputs["known at"]) <= {"staging", "treatment plan"}
+    assert "biologic" in set(inputs["input"]) and "hepatectomy" not in set(inputs["input"])
+    refused = next(d.value for d in at.dataframe if "not used" in d.value.columns)
+    assert "hepatectomy" in set(refused["not used"])
+
+
+def test_post_resection_task_has_its_own_decision_time(models_page):
+    at = models_page
+    at.selectbox(key="models_task").set_value("os_after_resection").run()
+    assert not at.exception
+    assert any("Decision time: after surgery" in c.value for c in at.caption)
+    at.selectbox(key="models_card_os_after_resection").set_value("os_after_resection.cox").run()
+    inputs = next(d.value for d in at.dataframe if "known at" in d.value.columns)
+    assert "growth_pattern" in set(inputs["input"])
