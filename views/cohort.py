@@ -6,29 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from crlm import config, figures, stats, ui
+from crlm.analysis.pages import TABLE_ONE_VARIABLES
+from crlm.reports.r_export import table_one_export
 from crlm.stats.baseline_table import baseline_table
+from crlm.ui.widgets import r_export_button
 
-TABLE_ONE_VARIABLES = [
-    ("age_years", "Age, years", "continuous"),
-    ("sex", "Sex", "categorical"),
-    ("primary_side", "Primary side", "categorical"),
-    ("node_positive", "Node-positive primary", "categorical"),
-    ("synchronous", "Synchronous metastases", "categorical"),
-    ("disease_free_interval_months", "Disease-free interval, months", "continuous"),
-    ("n_liver_lesions", "Liver lesions, n", "continuous"),
-    ("max_diameter_cm", "Largest diameter, cm", "continuous"),
-    ("bilobar", "Bilobar disease", "categorical"),
-    ("extrahepatic_disease", "Extrahepatic disease", "categorical"),
-    ("cea_ng_ml", "CEA, ng/mL", "continuous"),
-    ("ras_status", "RAS status", "categorical"),
-    ("braf_v600e", "BRAF V600E", "categorical"),
-    ("msi", "MSI / MMR", "categorical"),
-    ("tbs_zone", "TBS zone", "categorical"),
-    ("fong_group", "Fong group", "categorical"),
-    ("biologic", "Biologic", "categorical"),
-    ("hepatectomy", "Hepatectomy", "categorical"),
-    ("responder", "Objective response (CR/PR)", "categorical"),
-]
 SPLIT_CHOICES = ["none", "predicted responder", "ras_status", "primary_side", "tbs_zone",
                  "fong_group", "biologic", "center", "cohort_split", "sex", "hepatectomy"]
 DISTRIBUTIONS = [("age_years", "histogram"), ("max_diameter_cm", "histogram"),
@@ -60,6 +42,13 @@ def _table_one(view: tuple) -> pd.DataFrame:
     cohort, by = _view(view)
     variables = [v for v in TABLE_ONE_VARIABLES if v[0] in cohort.columns and v[0] != by]
     return baseline_table(cohort, variables, by=by).table
+
+
+def _table_one_export(view: tuple):
+    """Table 1 of a view as data + R script (built on click, off the script thread)."""
+    cohort, by = _view(view)
+    return table_one_export(cohort, [v for v in TABLE_ONE_VARIABLES if v[0] in cohort.columns
+                                     and v[0] != by], by=by)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -140,6 +129,7 @@ st.caption("n (%) of non-missing values; median [IQR]; p: chi-square (categorica
 st.download_button("Download table (CSV)", data=figures.figure_data_csv(table),
                    file_name=figures.safe_filename("table1", filt.cohort, by or "overall") + ".csv",
                    mime="text/csv", key="cohort_table_csv", on_click="ignore")
+r_export_button(lambda v=view: _table_one_export(v), f"table1_{by or 'overall'}")
 
 # -- distributions ----------------------------------------------------------------
 st.subheader("Distributions")

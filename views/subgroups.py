@@ -8,26 +8,22 @@ import streamlit as st
 
 from crlm import config, figures, stats, ui
 from crlm.models import TASKS
+from crlm.analysis.pages import SUBGROUP_COLUMNS
+from crlm.analysis.pages import SUBGROUP_MIN_EVENTS as MIN_EVENTS
+from crlm.analysis.pages import SUBGROUP_MIN_PATIENTS_AUC as MIN_PATIENTS_AUC
+from crlm.analysis.pages import SUBGROUP_MIN_PATIENTS_KM as MIN_PATIENTS_KM
+from crlm.analysis.pages import subgroup_levels as _levels
+from crlm.reports.r_export.inputs import subgroups_export_from_predictions
+from crlm.ui.widgets import r_export_button
 
-SUBGROUP_COLUMNS = ["ras_status", "kras", "tbs_zone", "primary_side", "braf_v600e", "msi",
-                    "fong_group", "center"]
 RESPONSE_TASKS = ("response", "anti_egfr_benefit")
 PREDICTION_SPLITS = ("out-of-fold", "external")
 ENDPOINT_NAMES = {"OS": "Overall survival", "PFS": "Progression-free survival"}
-MIN_EVENTS = 5          # per level, for a hazard ratio
-MIN_PATIENTS_AUC = 10   # per level, with both responders and non-responders
-MIN_PATIENTS_KM = 10    # per panel
 PREDICTED = ("Predicted non-responder", "Predicted responder")
 
 
 def _label(column: str) -> str:
     return config.COLUMNS_BY_NAME[column].label
-
-
-def _levels(series: pd.Series, column: str) -> np.ndarray:
-    if config.COLUMNS_BY_NAME[column].kind == "bool":
-        series = series.map({True: "yes", False: "no"})
-    return series.astype(object).where(series.notna(), "unknown").astype(str).to_numpy()
 
 
 def _ordered(levels, column: str) -> list[str]:
@@ -170,6 +166,8 @@ fig = figures.make_forest_figure(rows, title=f"{ENDPOINT_NAMES[endpoint]}: predi
 st.plotly_chart(fig, width="stretch", theme=None, config=figures.plotly_config(f"forest_{endpoint}_{model_id}"),
                 key="subgroups_forest")
 ui.export_buttons(fig, rows, f"forest_{endpoint}_{model_id}", n=int(rows.groupby("variable")["n"].sum().max()))
+r_export_button(lambda f=filt, k=key, c=tuple(columns): subgroups_export_from_predictions(  # on click
+    _data(f, *k[1:]), task=k[1], endpoint=k[4], columns=c), f"subgroups_{endpoint}_{model_id}")
 st.caption(f"Cox model within each level (Efron ties); levels with fewer than {MIN_EVENTS} events "
            "or without both predicted groups are shown as not estimable. Interaction p: "
            "likelihood-ratio test of prediction × subgroup.")

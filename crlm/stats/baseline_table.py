@@ -14,8 +14,8 @@ Conventions (R's ``tableone`` with every continuous variable listed as
 - missing values are counted in their own row and excluded from p-values;
 - standardised mean difference (SMD): for two groups, continuous
   ``|m1 - m2| / sqrt((s1² + s2²) / 2)`` and categorical the multi-level
-  Yang & Dalton (2012) form; for more groups the largest pairwise SMD
-  (tableone's ``ExtractSmd``, which reports the mean pairwise SMD instead).
+  Yang & Dalton (2012) form; for more groups the largest pairwise SMD among the
+  pairs where it is defined (tableone prints the mean pairwise SMD instead).
 """
 from __future__ import annotations
 
@@ -30,23 +30,44 @@ from scipy import stats as sps
 
 @dataclass(frozen=True)
 class BaselineTable:
-    """``table`` has columns: variable, level, Overall, one per group, p_value, smd."""
+    """``table`` has columns: variable, level, Overall, one per group, p_value, smd.
+
+    ``values`` holds the numbers behind the text cells at full precision, one row per
+    (variable, level, group, statistic): ``median``, ``q1``, ``q3`` and ``missing`` for
+    continuous variables; ``n``, ``percent`` and ``missing`` for categorical ones
+    (group "Overall" or a group name); ``p_value`` and ``smd`` with group "".
+    """
 
     table: pd.DataFrame
     by: str | None
     groups: tuple[str, ...]
     n_by_group: dict
+    values: pd.DataFrame | None = None
 
     def to_dict(self) -> dict:
         return {"by": self.by, "groups": list(self.groups), "n_by_group": dict(self.n_by_group),
                 "rows": self.table.to_dict(orient="records")}
 
 
-def _fmt_median(x: np.ndarray) -> str:
+def _quartiles(x: np.ndarray) -> tuple[float, float, float]:
+    """(median, q1, q3), R's quantile type 7; NaN when empty."""
     if len(x) == 0:
-        return "–"
+        return float("nan"), float("nan"), float("nan")
     q1, med, q3 = np.percentile(x, [25, 50, 75])
+    return float(med), float(q1), float(q3)
+
+
+def _fmt_median(q: tuple[float, float, float]) -> str:
+    med, q1, q3 = q
+    if np.isnan(med):
+        return "–"
     return f"{med:.1f} [{q1:.1f}–{q3:.1f}]"
+
+
+def _largest(values) -> float:
+    """The largest of the pairwise SMDs that are numbers (NaN when none is)."""
+    finite = [v for v in values if not np.isnan(v)]
+    return float(max(finite)) if finite else float("nan")
 
 
 def _smd_continuous(a: np.ndarray, b: np.ndarray) -> float:
@@ -83,7 +104,7 @@ def _level_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
     missing = s.isna().to_numpy()
     kind = pd.api.types.infer_dtype(s, skipna=True)
     if kind == "boolean":
-        text = np.where(s.fillna(False).to_numpy(dtype=bool), "yes", "no").astype(object)
+        text = np.where(s.eq(True).fillna(False).to_numpy(dtype=bool), "yes", "no").astype(object)
     elif kind in ("string", "categorical", "integer", "floating", "mixed-integer-float", "empty"):
         text = s.astype(str).to_numpy(dtype=object)
     else:  # mixed values: one at a time, as the rule above says
@@ -122,6 +143,7 @@ def baseline_table(frame: pd.DataFrame, variables: Sequence[tuple[str, str, str]
     group_code = pd.Categorical(g, categories=list(groups)).codes.astype(np.int64) if groups \
         else np.full(len(frame), -1, dtype=np.int64)
     masks = {grp: group_code == k for k, grp in enumerate(groups)}
+    values: list[tuple] = []  # (variable, level, group, statistic, value)
     rows: list[dict] = [{
         "variable": "n", "level": "", "Overall": f"{len(frame)}",
         **{grp: f"{int(m.sum())}" for grp, m in masks.items()}, "p_value": np.nan, "smd": np.nan,
@@ -137,10 +159,16 @@ def baseline_table(frame: pd.DataFrame, variables: Sequence[tuple[str, str, str]
             nonempty = [v for v in parts if len(v) > 0]
             if len(nonempty) >= 2 and len(np.unique(np.concatenate(nonempty))) > 1:
                 p = float(sps.kruskal(*nonempty).pvalue)
-            smd = max((_smd_continuous(a, b) for a, b in combinations(parts, 2)), default=np.nan)
-            rows.append({"variable": label, "level": "median [IQR]", "Overall": _fmt_median(vals[ok]),
-                         **{grp: _fmt_median(v) for grp, v in zip(masks, parts)},
+            smd = _largest(_smd_continuous(a, b) for a, b in combinations(parts, 2))
+            quart = {"Overall": _quartiles(vals[ok]), **{grp: _quartiles(v) for grp, v in zip(masks, parts)}}
+            rows.append({"variable": label, "level": "median [IQR]", "Overall": _fmt_median(quart["Overall"]),
+                         **{grp: _fmt_median(quart[grp]) for grp in masks},
                          "p_value": p, "smd": smd})
+            for grp, q in quart.items():
+                values.extend((label, "", grp, stat, v) for stat, v in zip(("median", "q1", "q3"), q))
+            values.extend([(label, "", "", "p_value", p), (label, "", "", "smd", smd)])
+            values.append((label, "", "Overall", "missing", float((~ok).sum())))
+            values.extend((label, "", grp, "missing", float((~ok & m).sum())) for grp, m in masks.items())
             n_missing = int((~ok).sum())
             if n_missing:
                 rows.append({"variable": label, "level": "missing", "Overall": f"{n_missing}",
@@ -163,16 +191,25 @@ def baseline_table(frame: pd.DataFrame, variables: Sequence[tuple[str, str, str]
                 if table.shape[0] >= 2 and table.shape[1] >= 2:
                     p = float(sps.chi2_contingency(table, correction=continuity_correction)[1])
             props = [row / row.sum() if row.sum() else np.full(n_levels, np.nan) for row in counts]
-            smd = max((_smd_categorical(a, b) for a, b in combinations(props, 2)
-                       if not np.isnan(a).any() and not np.isnan(b).any()), default=np.nan)
+            smd = _largest(_smd_categorical(a, b) for a, b in combinations(props, 2)
+                           if not np.isnan(a).any() and not np.isnan(b).any())
             total_ok = int(ok.sum())
             ok_by_group = counts.sum(axis=1)
+            values.extend([(label, "", "", "p_value", p), (label, "", "", "smd", smd)])
+            values.append((label, "", "Overall", "missing", float((~ok).sum())))
+            values.extend((label, "", grp, "missing", float((~ok & m).sum())) for grp, m in masks.items())
             for i, lv in enumerate(levels):
                 n_all = int(n_by_level[i])
+                values.append((label, lv, "Overall", "n", float(n_all)))
+                values.append((label, lv, "Overall", "percent",
+                               100 * n_all / total_ok if total_ok else float("nan")))
                 cells = {}
                 for j, grp in enumerate(masks):
                     denom = int(ok_by_group[j])
                     cells[grp] = f"{counts[j, i]} ({100 * counts[j, i] / denom:.1f}%)" if denom else "–"
+                    values.append((label, lv, grp, "n", float(counts[j, i])))
+                    values.append((label, lv, grp, "percent",
+                                   100 * counts[j, i] / denom if denom else float("nan")))
                 rows.append({"variable": label, "level": lv,
                              "Overall": f"{n_all} ({100 * n_all / total_ok:.1f}%)" if total_ok else "–",
                              **cells, "p_value": p if i == 0 else np.nan,
@@ -184,4 +221,6 @@ def baseline_table(frame: pd.DataFrame, variables: Sequence[tuple[str, str, str]
                              "p_value": np.nan, "smd": np.nan})
     table = pd.DataFrame(rows, columns=["variable", "level", "Overall", *groups, "p_value", "smd"])
     return BaselineTable(table=table, by=by, groups=groups,
-                         n_by_group={grp: int(m.sum()) for grp, m in masks.items()})
+                         n_by_group={grp: int(m.sum()) for grp, m in masks.items()},
+                         values=pd.DataFrame(values, columns=["variable", "level", "group",
+                                                              "statistic", "value"]))

@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crlm.reports.r_export import ModelScores, models_export, survival_export
+from crlm.reports.r_export import (
+    ModelScores, models_export, subgroups_export, survival_export, table_one_export,
+)
 
 DATA = Path(__file__).parent / "data"
 RTOL, ATOL = 1e-6, 1e-12
@@ -108,6 +110,45 @@ def test_models_export_on_colon_agrees_with_r(colon, rscript, tmp_path):
         assert name in names
 
 
+def test_table_one_export_on_lung_agrees_with_r(rscript, tmp_path):
+    # survival's lung: two continuous variables with missing values, ECOG (4 levels, one
+    # missing), a yes/no variable, by institution group (3 groups and "unknown")
+    lung = pd.read_csv(DATA / "table_one_lung.csv", dtype={"ecog": "string"})
+    lung["big_weight_loss"] = (lung["wt.loss"] > 10).astype(object).where(lung["wt.loss"].notna())
+    lung["centre"] = pd.cut(lung["inst"], [0, 9, 19, 40], labels=["low", "mid", "high"]).astype(object)
+    variables = [("age", "Age, years", "continuous"), ("wt.loss", "Weight loss", "continuous"),
+                 ("ecog", "ECOG", "categorical"), ("big_weight_loss", "Weight loss > 10", "categorical"),
+                 ("sex", "Sex", "categorical")]
+    cmp = run_in_r(table_one_export(lung, variables, by="centre"), tmp_path / "by_centre", rscript)
+    assert {"ECOG.p_value", "Age, years.smd", "Weight loss[unknown].missing",
+            "ECOG=1[mid].percent"} <= set(cmp["quantity"])
+    # by sex: the p-values R's table_one.R recorded (tests/reference/data/table_one_lung.json)
+    export = table_one_export(lung, variables[:3], by="sex")
+    run_in_r(export, tmp_path / "by_sex", rscript)
+    assert export.numbers["Age, years.p_value"] == pytest.approx(0.0568723825517478, rel=1e-9)
+    run_in_r(table_one_export(lung, variables, by=None), tmp_path / "overall", rscript)
+
+
+def test_subgroups_export_on_colon_agrees_with_r(colon, rscript, tmp_path):
+    # predicted = logistic risk >= 0.5; the "outcome" is death within 1000 days; some times
+    # and outcomes unknown; extent has levels too small for a hazard ratio
+    data = pd.DataFrame({
+        "time": colon.time.astype(float), "event": colon.status.astype(float),
+        "predicted": (colon.risk >= 0.5).astype(int), "score": colon.risk,
+        "outcome": ((colon.time < 1000) & (colon.status == 1)).astype(float),
+        "sex": np.where(colon.sex == 1, "male", "female"), "extent": colon.extent.astype(str),
+        "rx": colon.rx, "obstruct": np.where(colon.obstruct == 1, "yes", "no")})
+    data.loc[::17, "time"] = np.nan
+    data.loc[::23, "outcome"] = np.nan
+    export = subgroups_export(data, [("sex", "Sex"), ("extent", "Extent"), ("rx", "Treatment"),
+                                     ("obstruct", "Obstruction")])
+    assert "hr[Extent=1]" not in export.numbers  # not estimable: too few events
+    cmp = run_in_r(export, tmp_path, rscript)
+    assert {"interaction[Treatment].p", "hr[Sex=male].upper", "auc[Extent=3].auc_lower",
+            "km[Obstruction=yes][Predicted responder].median", "logrank[Sex=female].p"} \
+        <= set(cmp["quantity"])
+
+
 # ------------------------------------------------------------------ the demo cohort
 def test_survival_export_on_the_demo_cohort_agrees_with_r(demo_store, rscript, tmp_path):
     from crlm.reports.r_export.inputs import survival_inputs
@@ -158,3 +199,22 @@ def test_export_analysis_refuses_bad_choices(demo_store_path, tmp_path, capsys):
                "--split-by", "no_such_column"])
     assert rc != 0 and "no_such_column" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("page,options", [
+    ("table1", ["--split-by", "predicted responder"]),
+    ("subgroups", ["--endpoint", "PFS"]),
+])
+def test_table_one_and_subgroups_exports_from_the_cli_agree_with_r(demo_store_path, rscript, tmp_path,
+                                                                    page, options):
+    from crlm.cli import main
+
+    out = tmp_path / page
+    assert main(["--db", str(demo_store_path), "-q", "export-analysis", page, str(out), *options]) == 0
+    data = pd.read_csv(out / "data.csv")
+    assert "patient_id" not in data.columns and data["pid"].str.match(r"P\d{4}$").all()
+    proc = subprocess.run([rscript, str(out / "analysis.R")], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    cmp = pd.read_csv(out / "comparison.csv")
+    assert cmp["agree"].all() and len(cmp) > 50

@@ -22,7 +22,9 @@ from crlm.reports.r_export._common import (
     ExportInputError,
 )
 from crlm.reports.r_export.models import ModelScores, models_export
+from crlm.reports.r_export.subgroups import subgroups_export
 from crlm.reports.r_export.survival import survival_export
+from crlm.reports.r_export.table_one import table_one_export
 
 __all__ = ["AnalysisExport", "EXPECTED_R_VERSIONS", "ExportInputError", "ModelScores",
-           "models_export", "survival_export"]
+           "models_export", "subgroups_export", "survival_export", "table_one_export"]

@@ -192,20 +192,20 @@ for (p in names(expected)) if (installed[[p]] != expected[[p]])
   message(sprintf("note: %s %s installed; this script was checked with %s", p, installed[[p]], expected[[p]]))
 d <- read.csv(file.path(here, "data.csv"), stringsAsFactors = FALSE, check.names = FALSE,
               fileEncoding = "UTF-8", na.strings = "")
-parts <- list()
+.r_numbers <- list()
 put <- function(name, value) {{
   value <- as.numeric(value)
   if (length(name) == 1 && length(value) > 1) name <- sprintf("%s[%d]", name, seq_along(value))
   if (length(value) == 0) value <- NA_real_
   stopifnot(length(name) == length(value))
-  parts[[length(parts) + 1]] <<- data.frame(quantity = name, R = value, stringsAsFactors = FALSE)
+  .r_numbers[[length(.r_numbers) + 1]] <<- data.frame(quantity = name, R = value, stringsAsFactors = FALSE)
 }}
 """
 
 _FOOTER = """\
 
 # ---------------------------------------------------------------- ours and R's, side by side
-r <- do.call(rbind, parts)
+r <- do.call(rbind, .r_numbers)
 ours <- read.csv(file.path(here, "ours.csv"), stringsAsFactors = FALSE, fileEncoding = "UTF-8")
 cmp <- data.frame(quantity = ours$quantity, kind = ours$kind, ours = ours$value,
                   R = r$R[match(ours$quantity, r$quantity)], stringsAsFactors = FALSE)

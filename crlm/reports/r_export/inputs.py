@@ -1,6 +1,6 @@
-"""The analysis inputs of the Survival and Models pages read from the store, for
-``crlm export-analysis``: the same rows, groups, thresholds and model choices the
-pages use by default."""
+"""The analysis inputs of the Survival, Models, Cohort (Table 1) and Subgroups pages, from
+the store for ``crlm export-analysis`` and from the pages' own frames for their buttons:
+the same rows, groups, thresholds and model choices the pages use by default."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +10,10 @@ import numpy as np
 import pandas as pd
 
 from crlm import config
+from crlm.analysis.pages import (
+    SUBGROUP_COLUMNS, SUBGROUP_MIN_EVENTS, SUBGROUP_MIN_PATIENTS_AUC, SUBGROUP_MIN_PATIENTS_KM,
+    TABLE_ONE_VARIABLES, subgroup_levels,
+)
 from crlm.models import TASKS
 from crlm.reports.r_export._common import ExportInputError
 from crlm.reports.r_export.models import ModelScores, models_export
@@ -61,24 +65,13 @@ def survival_inputs(store, filt: CohortFilter, *, endpoint: str = "OS", split_by
         raise ExportInputError(f"endpoint must be one of {', '.join(config.ENDPOINTS)}, got {endpoint!r}")
     time_col, event_col = config.ENDPOINTS[endpoint]
     if split_by == "predicted responder":
-        task = task or "response"
-        if task not in RESPONSE_TASKS:
-            raise ExportInputError(f"task must be one of {', '.join(RESPONSE_TASKS)}, got {task!r}")
-        records = load_models(store, cohort=filt.cohort, task=task)
-        records = records[records["kind"] != "clinical"] if len(records) else records
-        if records.empty:
-            raise ExportInputError(f"no trained {task} model in cohort {filt.cohort!r}")
-        model_id = model_id or _best_by_auc(records)[0]
-        if model_id not in set(records["model_id"]):
-            raise ExportInputError(f"no current model {model_id!r} for task {task}")
-        rec = records.set_index("model_id").loc[model_id]
-        threshold = float(rec["threshold"] if threshold is None else threshold)
+        task, model_id, threshold, name = _response_model(store, filt, task, model_id, threshold)
         preds = load_predictions(store, filt, task=task, model_id=model_id,
                                  split=list(PREDICTION_SPLITS), columns=(time_col, event_col))
         frame = preds.drop_duplicates("patient_id")
         group = np.where(frame["score"].to_numpy(float) >= threshold, PREDICTED[1], PREDICTED[0])
         frame = frame.assign(group=group)
-        title = f"{endpoint} by predicted response ({rec['name']}, score >= {threshold:.3f})"
+        title = f"{endpoint} by predicted response ({name}, score >= {threshold:.3f})"
     else:
         if split_by != "none" and split_by not in config.COLUMNS_BY_NAME:
             raise ExportInputError(f"split_by: no column {split_by!r}")
@@ -173,18 +166,109 @@ def models_export_from_predictions(preds: pd.DataFrame, records: pd.DataFrame, *
                          chosen=inputs.chosen, title=inputs.title)
 
 
+def _response_model(store, filt: CohortFilter, task: str | None, model_id: str | None,
+                    threshold: float | None) -> tuple[str, str, float, str]:
+    """(task, model id, threshold, model name): the best out-of-fold response model and its
+    stored threshold unless chosen."""
+    task = task or "response"
+    if task not in RESPONSE_TASKS:
+        raise ExportInputError(f"task must be one of {', '.join(RESPONSE_TASKS)}, got {task!r}")
+    records = load_models(store, cohort=filt.cohort, task=task)
+    records = records[records["kind"] != "clinical"] if len(records) else records
+    if records.empty:
+        raise ExportInputError(f"no trained {task} model in cohort {filt.cohort!r}")
+    model_id = model_id or _best_by_auc(records)[0]
+    if model_id not in set(records["model_id"]):
+        raise ExportInputError(f"no current model {model_id!r} for task {task}")
+    rec = records.set_index("model_id").loc[model_id]
+    return task, model_id, float(rec["threshold"] if threshold is None else threshold), str(rec["name"])
+
+
+def table_one_inputs(store, filt: CohortFilter, *, split_by: str = "none", task: str | None = None,
+                     model_id: str | None = None, threshold: float | None = None):
+    """(cohort frame, variables, grouping column) as the Cohort page builds Table 1."""
+    cohort = load_cohort(store, filt)
+    if cohort.empty:
+        raise ExportInputError("no patient matches the filter")
+    by = None if split_by == "none" else split_by
+    if split_by == "predicted responder":
+        task, model_id, threshold, _ = _response_model(store, filt, task, model_id, threshold)
+        preds = load_predictions(store, filt, task=task, model_id=model_id,
+                                 split=list(PREDICTION_SPLITS))
+        predicted = preds.drop_duplicates("patient_id").set_index("patient_id")["score"] >= threshold
+        label = predicted.map({True: "predicted responder", False: "predicted non-responder"})
+        by = "predicted_responder"
+        cohort = cohort.assign(**{by: cohort["patient_id"].map(label)})
+    elif by is not None and by not in cohort.columns:
+        raise ExportInputError(f"split_by: no column {split_by!r}")
+    variables = [v for v in TABLE_ONE_VARIABLES if v[0] in cohort.columns and v[0] != by]
+    return cohort, variables, by
+
+
+def subgroups_from_predictions(preds: pd.DataFrame, *, task: str, endpoint: str,
+                               columns: Sequence[str]):
+    """(data, subgroups) for :func:`subgroups_export` from the Subgroups page's frame
+    (predictions with ``predicted``, the endpoint, the task's target and the subgroup columns)."""
+    time_col, event_col = config.ENDPOINTS[endpoint]
+    target = TASKS[task].target
+    data = pd.DataFrame({
+        "time": pd.to_numeric(preds[time_col], errors="coerce").astype(float),
+        "event": preds[event_col].map(lambda v: np.nan if pd.isna(v) else float(bool(v))),
+        "predicted": preds["predicted"].astype(int),
+        "score": preds["score"].astype(float),
+        "outcome": preds[target].map(lambda v: np.nan if pd.isna(v) else float(bool(v))),
+    })
+    for column in columns:
+        data[column] = subgroup_levels(preds[column], column)
+    return data, [(c, config.COLUMNS_BY_NAME[c].label) for c in columns]
+
+
+def subgroups_export_from_predictions(preds: pd.DataFrame, *, task: str, endpoint: str,
+                                      columns: Sequence[str]):
+    """:func:`subgroups_from_predictions` then :func:`subgroups_export` (the page's button)."""
+    from crlm.reports.r_export.subgroups import subgroups_export
+
+    data, subgroups = subgroups_from_predictions(preds, task=task, endpoint=endpoint, columns=columns)
+    return subgroups_export(data, subgroups, min_events=SUBGROUP_MIN_EVENTS,
+                            min_patients_auc=SUBGROUP_MIN_PATIENTS_AUC,
+                            min_patients_km=SUBGROUP_MIN_PATIENTS_KM,
+                            title=f"{endpoint} and {TASKS[task].label} within subgroups")
+
+
+def subgroups_predictions(store, filt: CohortFilter, *, task: str, model_id: str, threshold: float,
+                          endpoint: str) -> pd.DataFrame:
+    """The Subgroups page's frame: one prediction per patient with ``predicted``."""
+    time_col, event_col = config.ENDPOINTS[endpoint]
+    target = TASKS[task].target
+    preds = load_predictions(store, filt, task=task, model_id=model_id, split=list(PREDICTION_SPLITS),
+                             columns=tuple(dict.fromkeys([time_col, event_col, target]
+                                                         + SUBGROUP_COLUMNS)))
+    preds = preds.drop_duplicates("patient_id")
+    if preds.empty:
+        raise ExportInputError("no patient with predictions matches the filter")
+    return preds.assign(predicted=(preds["score"].to_numpy(float) >= threshold).astype(int))
+
+
+PAGES = ("survival", "models", "table1", "subgroups")
+
+
 def export_from_store(store, page: str, filt: CohortFilter, *, endpoint: str = "OS",
-                      split_by: str = "predicted responder", task: str | None = None,
+                      split_by: str | None = None, task: str | None = None,
                       model_id: str | None = None, threshold: float | None = None,
                       horizon: float = 36.0, prediction_split: str = "out-of-fold",
                       model_ids: Sequence[str] | None = None, reference: str | None = None,
-                      chosen: str | None = None):
-    """``page`` ("survival" or "models") exported with the page's defaults unless chosen
-    otherwise (``crlm export-analysis``)."""
+                      chosen: str | None = None, columns: Sequence[str] | None = None):
+    """``page`` (one of :data:`PAGES`) exported with the page's defaults unless chosen
+    otherwise (``crlm export-analysis``). ``split_by`` defaults to the page's: predicted
+    responder on the Survival page, none for Table 1."""
     from crlm.reports.r_export.survival import survival_export
+    from crlm.reports.r_export.table_one import table_one_export
 
+    if endpoint not in config.ENDPOINTS:
+        raise ExportInputError(f"endpoint must be one of {', '.join(config.ENDPOINTS)}, got {endpoint!r}")
     if page == "survival":
-        inputs = survival_inputs(store, filt, endpoint=endpoint, split_by=split_by, task=task,
+        inputs = survival_inputs(store, filt, endpoint=endpoint,
+                                 split_by=split_by or "predicted responder", task=task,
                                  model_id=model_id, threshold=threshold)
         return survival_export(inputs.data, order=inputs.order, horizon=horizon, endpoint=endpoint,
                                title=inputs.title)
@@ -193,4 +277,19 @@ def export_from_store(store, page: str, filt: CohortFilter, *, endpoint: str = "
                                model_ids=model_ids, reference=reference, chosen=chosen)
         return models_export(inputs.outcome, inputs.models, reference=inputs.reference,
                              chosen=inputs.chosen, title=inputs.title)
-    raise ExportInputError(f"page must be survival or models, got {page!r}")
+    if page == "table1":
+        cohort, variables, by = table_one_inputs(store, filt, split_by=split_by or "none", task=task,
+                                                 model_id=model_id, threshold=threshold)
+        return table_one_export(cohort, variables, by=by,
+                                title="Table 1" + (f" by {by}" if by else ""))
+    if page == "subgroups":
+        columns = list(columns or SUBGROUP_COLUMNS)
+        unknown = [c for c in columns if c not in SUBGROUP_COLUMNS]
+        if unknown:
+            raise ExportInputError(f"subgroup column {unknown[0]!r} is not one of "
+                                   f"{', '.join(SUBGROUP_COLUMNS)}")
+        task, model_id, threshold, _ = _response_model(store, filt, task, model_id, threshold)
+        preds = subgroups_predictions(store, filt, task=task, model_id=model_id,
+                                      threshold=threshold, endpoint=endpoint)
+        return subgroups_export_from_predictions(preds, task=task, endpoint=endpoint, columns=columns)
+    raise ExportInputError(f"page must be one of {', '.join(PAGES)}, got {page!r}")
