@@ -10,6 +10,7 @@ from crlm.ingest.importer import (
     MAX_FILE_BYTES, ImportRefused, TableReadError, cohort_name_from_file, import_file,
 )
 from crlm.ingest.mapping import MappingError, builtin_mappings, parse_mapping
+from crlm.privacy import csv_bytes
 from crlm.ui import loaders
 
 DETECT = "detect from the header"
@@ -88,9 +89,13 @@ elif mapping_ready:
             with st.expander(f"Recomputed scores that differ from the file "
                              f"({len(report.score_disagreements)})"):
                 st.dataframe(report.score_disagreements, hide_index=True, width="stretch")
-        st.download_button("Download the report (text)", report.to_text(),
+        d1, d2, _ = st.columns([1, 1, 2])
+        d1.download_button("Download the report (text)", report.to_text(),
                            file_name=f"import-report-{check.cohort}.txt", mime="text/plain",
                            key="admin_report_download")
+        d2.download_button("Download the problems (CSV)", csv_bytes(report.to_frame()),
+                           file_name=f"import-problems-{check.cohort}.csv", mime="text/csv",
+                           key="admin_report_csv", on_click="ignore")
         demo = user.get("source") == "demo"
         if demo:
             st.info("Demo mode has no sign-in, so it does not take a real cohort: once "

@@ -21,7 +21,7 @@ from crlm.store import (
     table_checksums,
 )
 from tests.security.bad_inputs import (
-    DATE_CELLS, LONG_PATIENT_ID, TABLES, huge_table, make_corpus,
+    DATE_CELLS, GOOD_HEADER, LONG_PATIENT_ID, TABLES, huge_table, make_corpus,
 )
 from tests.security.conftest import APP, ROOT
 
@@ -522,14 +522,33 @@ def test_a_source_patient_id_never_reaches_a_report(corpus, store_path, capsys):
         assert not leaked, f"{where} holds part of the source patient id"
 
 
-def test_the_admin_page_never_shows_a_source_patient_id(corpus, app_env):
-    """Upload, report, import and the stored report under "Imports of …": row numbers only."""
+def _admin_page() -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     at.text_input(key="auth_name").input("adam")
     at.text_input(key="auth_password").input("admin-password-1")
     [b for b in at.button if b.label == "Sign in"][0].click()
     at.run()
-    at.switch_page("views/admin.py").run()
+    return at.switch_page("views/admin.py").run()
+
+
+def test_admin_problems_csv_neutralises_formula_cells(app_env, monkeypatch):
+    made = _downloads(monkeypatch)
+    at = _admin_page()
+    upload = (GOOD_HEADER + "P1,A,=1+1,female,10,1\nP2,A,50,@SUM(1),10,1\n"
+              "P3,A,61,male,+cmd|x,0\nP4,A,55,female,12,1\n")
+    at.file_uploader(key="admin_upload").set_value(("centre.csv", upload.encode(), "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    button = [b for b in at.get("download_button") if b.label == "Download the problems (CSV)"]
+    frame = pd.read_csv(io.BytesIO(_download_bytes(made, button[0])), dtype=str,
+                        keep_default_na=False)
+    assert {"'=1+1", "'@SUM(1)", "'+cmd|x"} <= set(frame["value"])
+    assert not [v for col in frame for v in frame[col] if v.startswith(("=", "+", "-", "@"))]
+
+
+def test_the_admin_page_never_shows_a_source_patient_id(corpus, app_env):
+    """Upload, report, import and the stored report under "Imports of …": row numbers only."""
+    at = _admin_page()
     data = corpus["table:long_patient_id.csv"].read_bytes()
     at.file_uploader(key="admin_upload").set_value(("long_patient_id.csv", data, "text/csv"))
     at.run()
