@@ -1,5 +1,6 @@
 """Sign-in in a real browser: the session cookie (reload, new tab, sign-out) and the
-return to the page a shared link named; the Cohort page's own link."""
+return to the page a shared link named; links to the Cohort page by name and links with
+dates outside the date pickers' range."""
 from __future__ import annotations
 
 import re
@@ -133,11 +134,31 @@ def test_without_the_cookie_routes_a_sign_in_still_returns_to_the_linked_page(
     assert "Traceback" not in served.log.read_text()
 
 
-def test_the_cohort_pages_own_link_opens_it(small_store, tmp_path_factory, page):
+@pytest.fixture(scope="module")
+def demo_server(small_store, tmp_path_factory):
     with serve_app(small_store, tmp_path_factory.mktemp("demo_server")) as served:
-        page.goto(served.url + "/cohort?sex=female")
-        wait_idle(page)
-        page.get_by_role("heading", name="Cohort").first.wait_for()
-        assert page.get_by_text("Page not found").count() == 0
-        assert "sex=female" in page.url
-        assert re.search(r"/\?|/cohort\?", page.url)
+        yield served
+    assert "Traceback" not in served.log.read_text(), served.log.read_text()[-3000:]
+
+
+def test_the_cohort_pages_own_link_opens_it(demo_server, page):
+    page.goto(demo_server.url + "/cohort?sex=female")
+    wait_idle(page)
+    page.get_by_role("heading", name="Cohort").first.wait_for()
+    assert page.get_by_text("Page not found").count() == 0
+    assert "sex=female" in page.url
+
+
+@pytest.mark.parametrize("link, heading, word", [
+    ("/?from=1989-12-31", "Cohort", "from"),
+    ("/survival?to=2101-01-01", "Survival", "to"),
+])
+def test_a_date_outside_the_pickers_range_is_reported_not_a_traceback(demo_server, page, link,
+                                                                      heading, word):
+    page.goto(demo_server.url + link)
+    wait_idle(page)
+    page.get_by_role("heading", name=heading).first.wait_for()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text(f"Ignored the link's filter: {word}:").wait_for()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "Traceback" not in demo_server.log.read_text()
