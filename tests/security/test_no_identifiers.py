@@ -55,7 +55,9 @@ def _strings_of_store(store, tmp_path) -> list[str]:
         frame = pd.read_parquet(dest / f"{table}.parquet")
         for column in frame.columns:
             if frame[column].dtype == object:
-                out.extend(str(v) for v in frame[column].dropna())
+                # binary cells are compressed pixel arrays (lesion crops), not text
+                out.extend(str(v) for v in frame[column].dropna()
+                           if not isinstance(v, (bytes, bytearray)))
     return out
 
 

@@ -23,11 +23,15 @@ FULL_CASE = {
 
 
 def test_entries_are_the_non_derived_model_inputs_in_clinical_groups():
-    assert set(cases.ENTRY_NAMES) == {c for c in config.INPUT_COLUMNS
-                                      if not config.COLUMNS_BY_NAME[c].derived}
+    pre_treatment = {c for c in config.INPUT_COLUMNS if not config.COLUMNS_BY_NAME[c].derived}
+    assert set(cases.ENTRY_NAMES) == pre_treatment | {"hepatectomy", "growth_pattern"}
+    # the two entries known only after surgery come last, in their own groups
+    assert cases.AFTER_TREATMENT_ENTRIES == ("hepatectomy", "growth_pattern")
+    assert list(cases.ENTRY_NAMES[-2:]) == ["hepatectomy", "growth_pattern"]
     groups = list(cases.entry_groups())
     assert groups.index("primary tumour") < groups.index("molecular") < \
-        groups.index("liver disease") < groups.index("labs") < groups.index("treatment plan")
+        groups.index("liver disease") < groups.index("labs") < groups.index("treatment plan") \
+        < groups.index("surgery") < groups.index("pathology")
     assert cases.entry_label(config.COLUMNS_BY_NAME["cea_ng_ml"]) == "CEA (ng/mL)"
     assert cases.entry_options(config.COLUMNS_BY_NAME["node_positive"]) == ["unknown", "yes", "no"]
 

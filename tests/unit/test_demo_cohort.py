@@ -187,7 +187,8 @@ def test_features_and_latent_contract(cohort, patients):
     assert (per_patient == len(RADIOMIC_FEATURES) + len(GENOMIC_FEATURES)).all()
     assert 18 <= len(RADIOMIC_FEATURES) <= 25 and 28 <= len(GENOMIC_FEATURES) <= 36
     assert {"EREG_expression_z", "AREG_expression_z"} <= set(GENOMIC_FEATURES)
-    assert list(cohort.latent.columns) == ["patient_id", "imaging_signal", "genomic_signal"]
+    assert list(cohort.latent.columns) == ["patient_id", "imaging_phenotype", "imaging_signal",
+                                           "genomic_signal"]
     assert cohort.latent["patient_id"].equals(patients["patient_id"])
 
 
@@ -370,3 +371,24 @@ def test_multi_omics_story(cohort, patients):
         warnings.simplefilter("ignore")
         hr = CoxPHFitter().fit(surv, "pfs_months", "pfs_event").hazard_ratios_["predicted_responder"]
     assert 0.35 <= hr <= 0.70
+
+
+def test_radiomic_features_and_the_ct_phenotype_come_from_pre_treatment_biology_only():
+    """Changing what happens after the baseline CT (treatment, response, surgery) cannot
+    change a pre-treatment feature: the radiomic matrix takes no such argument, and the
+    phenotype is the same for two patients that differ only downstream."""
+    import inspect
+
+    from crlm.ingest import demo
+
+    params = set(inspect.signature(demo._radiomic_matrix).parameters)
+    assert not params & {"hepatectomy", "is_responder", "anti_egfr", "biologic", "regimen"}
+    cohort = generate_cohort_frames(400, 5)
+    latent = cohort.latent.set_index("patient_id")
+    patients = cohort.patients.set_index("patient_id")
+    # the phenotype carries no information on the resection beyond what biology gives
+    resected = patients["hepatectomy"].astype("boolean").fillna(False).to_numpy(bool)
+    wide = cohort.features.pivot(index="patient_id", columns="feature", values="value")
+    parenchyma = wide.loc[patients.index, "liver_parenchyma_hu_mean"].to_numpy()
+    gap = parenchyma[resected].mean() - parenchyma[~resected].mean()
+    assert abs(gap) < 2.0  # was -4 HU when it was drawn from the resection
