@@ -22,6 +22,8 @@ CATEGORY_FILTERS: tuple[str, ...] = (
 # Numeric columns that can be filtered by an inclusive range.
 RANGE_FILTERS: tuple[str, ...] = ("age_years", "tumour_burden_score", "cea_ng_ml", "fong_score")
 UNKNOWN = "unknown"  # the level that selects NULL (test not done / not recorded)
+# Every URL query parameter a filter reads (others are ignored, and the sidebar says so).
+QUERY_KEYS: tuple[str, ...] = ("cohort", "from", "to", *CATEGORY_FILTERS, *RANGE_FILTERS)
 # Diagnosis dates a filter may name (the sidebar's date pickers offer the same span).
 DATE_MIN = dt.date(1990, 1, 1)
 DATE_MAX = dt.date(2100, 1, 1)

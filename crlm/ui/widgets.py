@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pandas as pd
 import streamlit as st
 
 from crlm import config
 from crlm.store import CATEGORY_FILTERS, RANGE_FILTERS, UNKNOWN, CohortFilter, FilterError
-from crlm.store.filters import DATE_MAX, DATE_MIN
+from crlm.store.filters import DATE_MAX, DATE_MIN, QUERY_KEYS
 from crlm.ui import loaders
 
 _FILTER_KEY = "shared_filter"
@@ -44,8 +45,23 @@ def _note_filter_problem(message: str) -> None:
     st.session_state["filter_error"] = f"{earlier}\n\n{message}" if earlier else message
 
 
+def _as_typed(text: str) -> str:
+    """Messages that quote a link's text, as markdown that shows it as typed: each
+    paragraph one code span, in which nothing becomes a link, emphasis or formula."""
+    spans = []
+    for part in text.split("\n\n"):
+        fence = "`" * (max((len(run) for run in re.findall(r"`+", part)), default=0) + 1)
+        spans.append(f"{fence} {part} {fence}")
+    return "\n\n".join(spans)
+
+
 def _initial_filter() -> CohortFilter:
     params = {k: st.query_params.get_all(k)[-1] for k in st.query_params.keys()}
+    unknown = [k for k in params if k not in QUERY_KEYS]
+    if unknown:
+        shown = ", ".join(repr(k[:40]) for k in unknown[:5]) + (", …" if len(unknown) > 5 else "")
+        _note_filter_problem(f"Ignored the link's parameter{'s' if len(unknown) > 1 else ''} "
+                             f"{shown}: not a filter.")
     try:
         return CohortFilter.from_query_params(params)
     except FilterError as exc:
@@ -104,7 +120,7 @@ def sidebar_filters() -> CohortFilter:
     cohorts = loaders.list_cohorts()
     names = list(cohorts["cohort"]) if len(cohorts) else [config.DEMO_COHORT]
     if st.session_state["flt_cohort"] not in names:
-        st.session_state["filter_error"] = (
+        _note_filter_problem(
             f"Cohort {st.session_state['flt_cohort']!r} is not in this store; showing {names[0]!r}."
         )
         st.session_state["flt_cohort"] = names[0]
@@ -159,7 +175,7 @@ def sidebar_filters() -> CohortFilter:
             date_to=d_to or None,
         )
     except FilterError as exc:
-        sb.error(str(exc))
+        sb.error(_as_typed(str(exc)))
         filt = CohortFilter(cohort=cohort)
     st.session_state[_FILTER_KEY] = filt
     wanted = filt.to_query_params()
@@ -169,7 +185,7 @@ def sidebar_filters() -> CohortFilter:
     n = loaders.count_patients(filt)
     sb.metric("Patients matching", f"{n:,}")
     if st.session_state.get("filter_error"):
-        sb.warning(st.session_state.pop("filter_error"))
+        sb.warning(_as_typed(st.session_state.pop("filter_error")))
     return filt
 
 

@@ -162,3 +162,13 @@ def test_a_date_outside_the_pickers_range_is_reported_not_a_traceback(demo_serve
     sidebar.get_by_text(f"Ignored the link's filter: {word}:").wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
     assert "Traceback" not in demo_server.log.read_text()
+
+
+def test_link_text_in_a_message_is_shown_as_typed_not_as_a_link(demo_server, page):
+    page.goto(demo_server.url + "/?sex=[here](http://evil.example/x)&see_www.evil.example=1")
+    wait_idle(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Ignored the link's parameter").wait_for()
+    sidebar.get_by_text("[here](http://evil.example/x)").wait_for()
+    assert sidebar.locator("a[href*='evil']").count() == 0
+    assert page.locator("a[href*='evil']").count() == 0

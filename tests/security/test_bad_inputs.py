@@ -211,6 +211,7 @@ HOSTILE_PARAMS = [
     {"from": "1989-12-31"},  # before the date picker's first day: no traceback
     {"to": "2101-01-01"},  # after its last day
     {"center": "Centre Z"},  # a centre this cohort does not have: said, not silently dropped
+    {"fong": "0..1"},  # not a filter (a typo of fong_score): said, not silently dropped
 ]
 
 
