@@ -43,37 +43,72 @@ def _threshold_note(threshold: float, stored) -> str:
             else f"signature-high when score ≥ {threshold:.3f}")
 
 
-def _published(sections: tuple[str, ...]) -> pd.DataFrame:
-    paper = ae.published_table()
-    paper = paper[paper["section"].isin(sections)]
-    return pd.DataFrame({
-        "Arm": paper["arm"], "Quantity": paper["quantity"],
-        "Value": [figures.format_estimate(v, lo, hi) if pd.notna(v) else "–"
-                  for v, lo, hi in zip(paper["estimate"], paper["ci_lower"], paper["ci_upper"])],
-        "p": paper["p_value"].map(lambda p: figures.format_p(p, prefix="").strip()
-                                  if pd.notna(p) else ""),
-        "Note": paper["note"]})
+BOTH = "Both arms"
+P_ONLY = ("Interaction likelihood-ratio test", "Log-rank test")  # quantities shown as p
+
+
+def _p_text(p, exact: bool = False) -> str:
+    if pd.isna(p):
+        return ""
+    if exact:
+        return f"p = {p:g}"
+    return figures.format_p(p)
+
+
+def _cell(row, exact_p: bool = False) -> str:
+    """One number of a study or published table as text: estimate [CI], p; counts as
+    events/n (%); the reason where there is no number."""
+    est, p, note = row["estimate"], row["p_value"], str(row["note"] or "")
+    if row["quantity"].endswith("/ patients"):
+        return "–" if not row["n"] else f"{int(row['events'])}/{int(row['n'])} ({est:.0%})"
+    if row["quantity"].startswith(P_ONLY):
+        text = _p_text(p, exact_p)
+        return text or (note if note else "–")
+    if pd.isna(est):
+        if note == ae.NOT_REPORTED:
+            return note
+        return f"not estimable ({note})" if note else "–"
+    text = figures.format_estimate(est, row["ci_lower"], row["ci_upper"])
+    return f"{text}, {_p_text(p, exact_p)}" if pd.notna(p) else text
+
+
+def _by_arm(table: pd.DataFrame, sections: tuple[str, ...], exact_p: bool = False) -> pd.DataFrame:
+    """Rows of ``sections`` as quantity × arm (arms in order of appearance, then both)."""
+    part = pd.concat([table[table["section"] == section] for section in sections])
+    arms = [a for a in dict.fromkeys(part["arm"]) if a != "both"]
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for _, row in part.iterrows():
+        arm = BOTH if row["arm"] == "both" else row["arm"]
+        out.setdefault((row["section"], row["quantity"]), {})[arm] = _cell(row, exact_p)
+    seen: dict[str, dict[str, str]] = {}
+    for key in list(out):  # the same quantity with the same numbers in two sections: once
+        if seen.get(key[1]) == out[key]:
+            del out[key]
+        else:
+            seen.setdefault(key[1], out[key])
+    names = pd.Series([q for _, q in out], dtype=object).value_counts()
+    columns = arms + ([BOTH] if (part["arm"] == "both").any() else [])
+    return pd.DataFrame([{"Quantity": q if names[q] == 1 else f"{q} ({section})",
+                          **{c: v.get(c, "") for c in columns}}
+                         for (section, q), v in out.items()], columns=["Quantity", *columns])
 
 
 def _paper_box(sections: tuple[str, ...], key: str) -> None:
     st.markdown("**The paper's numbers** (Liu et al. 2026, abstract; not computed here)")
-    st.dataframe(_published(sections), hide_index=True, width="stretch")
-    st.download_button("Paper's numbers (CSV)", data=figures.figure_data_csv(ae.published_table()),
+    paper = ae.published_table()
+    st.dataframe(_by_arm(paper, sections, exact_p=True), hide_index=True, width="stretch")
+    notes = paper[paper["section"].isin(sections) & (paper["note"] != "")
+                  & (paper["note"] != ae.NOT_REPORTED)]
+    for quantity, note in zip(notes["quantity"], notes["note"]):
+        st.caption(f"{quantity}: {note}.")
+    st.download_button("Paper's numbers (CSV)", data=figures.figure_data_csv(paper),
                        file_name="liu_2026_published_numbers.csv", mime="text/csv",
                        key=f"{key}_paper_csv", on_click="ignore")
 
 
-def _ours(table: pd.DataFrame, sections: tuple[str, ...]) -> pd.DataFrame:
-    part = table[table["section"].isin(sections)]
-    return pd.DataFrame({
-        "Arm": part["arm"], "Quantity": part["quantity"],
-        "Value": [figures.format_estimate(v, lo, hi) if pd.notna(v) else "–"
-                  for v, lo, hi in zip(part["estimate"], part["ci_lower"], part["ci_upper"])],
-        "p": part["p_value"].map(lambda p: figures.format_p(p, prefix="").strip()
-                                 if pd.notna(p) else ""),
-        "n": part["n"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}"),
-        "Events": part["events"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}"),
-        "Note": part["note"]})
+def _ours(table: pd.DataFrame, sections: tuple[str, ...]) -> None:
+    st.markdown("**This cohort**")
+    st.dataframe(_by_arm(table, sections), hide_index=True, width="stretch")
 
 
 def _study_or_none(filt, model_id: str, threshold: float, chemo_arm: str):
@@ -118,10 +153,18 @@ def models_section(filt, model_id: str, model_name: str, threshold: float, store
                                    n=d.treated.n + d.control.n)
         else:
             st.info("No arm has both responders and non-responders under this filter.")
-        st.dataframe(_ours(table, ("discrimination",)), hide_index=True, width="stretch")
     with right:
-        _paper_box(("discrimination", "response interaction", "response multivariable"),
-                   "anti_egfr_models")
+        for a in (d.treated, d.control):
+            st.metric(f"AUC, {a.arm} arm (this cohort)",
+                      f"{a.auc:.2f}" if a.estimable else "–",
+                      help=f"n = {a.n:,}, {a.responders:,} responders"
+                           + (f"; {a.reason}" if a.reason else ""))
+        st.metric("Response interaction p (this cohort)",
+                  _p_text(study.response_interaction.p_value).removeprefix("p ") or "–",
+                  help="likelihood-ratio test of the signature × treatment term")
+    _ours(table, ("discrimination",))
+    _paper_box(("discrimination", "response interaction", "response multivariable"),
+               "anti_egfr_models")
 
     st.markdown("**Signature × treatment interaction** — signature-high vs low within each "
                 "arm; a predictive signature helps under anti-EGFR only.")
@@ -134,8 +177,7 @@ def models_section(filt, model_id: str, model_name: str, threshold: float, store
                     config=figures.plotly_config(f"{name}_interaction"))
     widgets.export_buttons(fig, rows, f"{name}_interaction",
                            n=study.n_treated + study.n_control)
-    st.dataframe(_ours(table, ("response interaction", "PFS interaction")), hide_index=True,
-                 width="stretch")
+    _ours(table, ("response interaction", "PFS interaction"))
 
     st.markdown("**The signature next to the established biomarkers** (anti-EGFR arm; "
                 "multivariable logistic for response, Cox for PFS)")
@@ -146,9 +188,14 @@ def models_section(filt, model_id: str, model_name: str, threshold: float, store
     st.plotly_chart(fig, width="stretch", theme=None, key="anti_egfr_multivariable",
                     config=figures.plotly_config(f"{name}_multivariable"))
     widgets.export_buttons(fig, rows, f"{name}_multivariable", n=study.n_treated)
+    fitted = "; ".join(
+        f"{mv.outcome} model on {mv.n:,} of {mv.n + mv.n_unknown:,} anti-EGFR patients "
+        f"({mv.events:,} {'responders' if mv.outcome == ae.RESPONSE else 'events'})"
+        + (f" — {mv.reason}" if mv.reason else "")
+        for mv in (study.response_multivariable, study.pfs_multivariable))
     left_out = ae.excluded_biomarkers(study)
-    if left_out:
-        st.caption(f"Not entered — {left_out}.")
+    st.caption(f"Complete cases: {fitted}; the others have an entered biomarker unknown."
+               + (f" Not entered — {left_out}." if left_out else ""))
     st.download_button("All numbers of this section (CSV)", data=figures.figure_data_csv(table),
                        file_name=f"{name}.csv", mime="text/csv", key="anti_egfr_models_csv",
                        on_click="ignore")
@@ -172,23 +219,18 @@ def survival_section(filt, model_id: str, model_name: str, threshold: float, sto
     _no_control_note(study)
     panels = {s.arm: (s.curves or None) for s in study.pfs_by_arm}
     p = {s.arm: s.logrank_p for s in study.pfs_by_arm}
-    fig = figures.make_km_grid_figure(panels, cols=2, title=f"PFS by {model_name} signature",
+    fig = figures.make_km_grid_figure(panels, cols=2, title=f"PFS by signature: {model_name}",
                                       logrank_p=p, show_ci=False)
     name = figures.safe_filename("anti_egfr_pfs", model_id, chemo_arm)
-    left, right = st.columns([3, 2])
-    with left:
-        st.plotly_chart(fig, width="stretch", theme=None, key="anti_egfr_km",
-                        config=figures.plotly_config(name))
-        widgets.export_buttons(fig, ae.km_table(study), name,
-                               n=sum(s.n for s in study.pfs_by_arm))
-        table = study.table()
-        st.dataframe(_ours(table, ("PFS by signature", "PFS interaction")), hide_index=True,
-                     width="stretch")
-        st.download_button("All numbers of the study design (CSV)",
-                           data=figures.figure_data_csv(table), file_name=f"{name}_numbers.csv",
-                           mime="text/csv", key="anti_egfr_survival_csv", on_click="ignore")
-    with right:
-        _paper_box(("PFS by signature",), "anti_egfr_survival")
+    st.plotly_chart(fig, width="stretch", theme=None, key="anti_egfr_km",
+                    config=figures.plotly_config(name))
+    widgets.export_buttons(fig, ae.km_table(study), name, n=sum(s.n for s in study.pfs_by_arm))
+    table = study.table()
+    _ours(table, ("PFS by signature", "PFS interaction"))
+    _paper_box(("PFS by signature",), "anti_egfr_survival")
+    st.download_button("All numbers of the study design (CSV)",
+                       data=figures.figure_data_csv(table), file_name=f"{name}_numbers.csv",
+                       mime="text/csv", key="anti_egfr_survival_csv", on_click="ignore")
     st.caption("Kaplan–Meier medians with 95% CIs (log-log); hazard ratios from a Cox model "
                "within each arm (Efron ties); interaction p: likelihood-ratio test of the "
                "signature × treatment term.")

@@ -18,6 +18,16 @@ def _headings(at) -> list[str]:
     return [h.value for h in at.subheader]
 
 
+def _ours(at):
+    """The section's table of this cohort's numbers (arms as columns)."""
+    return next(t.value for t in at.dataframe if "Anti-EGFR" in t.value.columns)
+
+
+def _paper(at):
+    """The paper's numbers, in their own table."""
+    return next(t.value for t in at.dataframe if "Anti-EGFR (cetuximab)" in t.value.columns)
+
+
 def _texts(at) -> str:
     return "\n".join([c.value for c in at.caption] + [m.value for m in at.markdown])
 
@@ -38,20 +48,24 @@ def test_models_page_shows_the_study_design_for_an_anti_egfr_model(app):
     assert MODELS_HEADING in _headings(at)
     keys = [c.key for c in at.get("plotly_chart")]
     assert {"anti_egfr_roc", "anti_egfr_interaction", "anti_egfr_multivariable"} <= set(keys)
-    tables = [t.value for t in at.dataframe]
-    ours = next(t for t in tables if {"Quantity", "Events"} <= set(t.columns) and
-                "AUC of the signature for response" in set(t["Quantity"]))
-    assert {"Anti-EGFR", "Chemotherapy alone"} <= set(ours["Arm"])
-    paper = next(t for t in tables if "Note" in t.columns and "Events" not in t.columns)
-    assert "0.86" in set(paper["Value"]) and "0.54" in set(paper["Value"])
+    ours, paper = _ours(at), _paper(at)
+    auc = ours.set_index("Quantity").loc["AUC of the signature for response"]
+    assert auc["Anti-EGFR"].startswith("0.") and auc["Chemotherapy alone"].startswith("0.")
+    published = paper.set_index("Quantity").loc["AUC of the fusion signature for response"]
+    assert published["Anti-EGFR (cetuximab)"] == "0.86"
+    assert published["Chemotherapy alone"] == "0.54"
     assert "The paper's numbers" in _texts(at)
+    interaction = next(t.value.set_index("Quantity") for t in at.dataframe
+                       if "Ratio of ORs (anti-EGFR / chemotherapy) (Wald)" in set(t.value.iloc[:, 0]))
+    for outcome in ("response", "PFS"):  # one row each, never one overwriting the other
+        assert interaction.loc[f"Interaction likelihood-ratio test ({outcome})",
+                               "Both arms"].startswith("p ")
     labels = {b.label for b in at.get("download_button")}
     assert {"PNG", "SVG", "PDF", "CSV", "All numbers of this section (CSV)",
             "Paper's numbers (CSV)"} <= labels
     at.radio(key="shared_anti_egfr_chemo_arm").set_value("none+anti-VEGF").run()
     assert not at.exception, at.exception
-    ours = next(t.value for t in at.dataframe if {"Quantity", "Events"} <= set(t.value.columns))
-    assert "Chemotherapy alone or with anti-VEGF" in set(ours["Arm"])
+    assert "Chemotherapy alone or with anti-VEGF" in _ours(at).columns
 
 
 def test_survival_page_splits_pfs_by_signature_within_each_arm(app):
@@ -62,12 +76,15 @@ def test_survival_page_splits_pfs_by_signature_within_each_arm(app):
     assert not at.exception, at.exception
     assert SURVIVAL_HEADING in _headings(at)
     assert "anti_egfr_km" in [c.key for c in at.get("plotly_chart")]
-    ours = next(t.value for t in at.dataframe if {"Quantity", "Events"} <= set(t.value.columns)
-                and "HR signature-high vs low" in set(t.value["Quantity"]))
-    assert {"Anti-EGFR", "Chemotherapy alone"} <= set(ours["Arm"])
-    paper = next(t.value for t in at.dataframe if "Note" in t.value.columns
-                 and "Events" not in t.value.columns)
-    assert "0.44 [0.20–0.99]" in set(paper["Value"])
+    ours = _ours(at).set_index("Quantity")
+    assert ours.loc["HR signature-high vs low", "Anti-EGFR"]
+    assert ours.loc["HR signature-high vs low", "Chemotherapy alone"]
+    assert ours.loc["Interaction likelihood-ratio test (PFS)", "Both arms"].startswith("p ")
+    paper = _paper(at).set_index("Quantity")
+    assert paper.loc["HR signature-high vs low", "Anti-EGFR (cetuximab)"] == \
+        "0.44 [0.20–0.99], p = 0.047"
+    assert paper.loc["HR signature-high vs low", "Chemotherapy alone"] == \
+        "not reported in the abstract"
     at.selectbox(key="survival_split_by").set_value("ras_status").run()
     assert not at.exception
     assert SURVIVAL_HEADING not in _headings(at)

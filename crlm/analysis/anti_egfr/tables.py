@@ -44,7 +44,7 @@ def study_table(study: AntiEgfrStudy) -> pd.DataFrame:
         for e in inter.by_arm:
             rows.append(_effect_row(section, e.label, f"{inter.measure} signature-high vs low", e))
         rows.append(_effect_row(section, "both", inter.ratio.label + " (Wald)", inter.ratio))
-        rows.append(_row(section, "both", "Interaction likelihood-ratio test",
+        rows.append(_row(section, "both", f"Interaction likelihood-ratio test ({inter.outcome})",
                          inter.statistic, p=inter.p_value, n=inter.n, events=inter.events,
                          note=inter.reason or f"chi-square, {inter.df} df"))
     for s in study.pfs_by_arm:
