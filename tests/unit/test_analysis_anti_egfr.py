@@ -254,3 +254,11 @@ def test_command_line_prints_the_demo_numbers_and_fills_the_doc(demo_store_path,
     assert set(numbers["source"]) == {"this cohort"}
     assert {"Anti-EGFR", "Chemotherapy alone"} <= set(numbers["arm"])
     assert ae.main(["--db", str(demo_store_path), "--cohort", "nowhere"]) == 1
+
+
+def test_pfs_hazard_ratios_by_arm_are_the_interaction_models_arm_fits(frame, study):
+    refit = ae.pfs_by_arm(ae.study_arms(frame), THRESHOLD)  # fitted again, not reused
+    for reused, own, inter in zip(study.pfs_by_arm, refit, study.pfs_interaction.by_arm):
+        assert reused.hazard_ratio.estimate == pytest.approx(own.hazard_ratio.estimate, rel=1e-12)
+        assert reused.hazard_ratio.ci_upper == pytest.approx(inter.ci_upper, rel=1e-12)
+        assert reused.hazard_ratio.label == own.hazard_ratio.label == f"{own.arm}: Signature-high vs low"

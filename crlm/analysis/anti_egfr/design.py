@@ -3,6 +3,7 @@ signature, multivariable model (see the package doc)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -186,7 +187,9 @@ def _pfs_rows(arms: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- PFS by signature within each arm ------------------------------------------------
-def arm_survival(arm: str, time, event, high) -> ArmSurvival:
+def arm_survival(arm: str, time, event, high, hazard_ratio: Effect | None = None) -> ArmSurvival:
+    """Kaplan–Meier curves, medians, log-rank p and Cox HR of signature-high vs low within
+    one arm; ``hazard_ratio``: that HR when already fitted on the same patients."""
     t = np.asarray(time, dtype=float)
     e = np.asarray(event).astype(bool)
     h = np.asarray(high, dtype=float)
@@ -202,21 +205,28 @@ def arm_survival(arm: str, time, event, high) -> ArmSurvival:
     logrank_p = nan
     if hi is not None and lo is not None and d:
         logrank_p = stats.logrank(t, e, h).p_value
-    hr = _cox_effect(f"{arm}: {SIGNATURE_HIGH} vs low", t, e, h) if n else \
-        _missing_effect(f"{arm}: {SIGNATURE_HIGH} vs low", 0, 0, reason)
+    label = f"{arm}: {SIGNATURE_HIGH} vs low"
+    if hazard_ratio is not None:
+        hr = replace(hazard_ratio, label=label)
+    else:
+        hr = _cox_effect(label, t, e, h) if n else _missing_effect(label, 0, 0, reason)
     return ArmSurvival(arm, n, d, curves,
                        hi.median if hi else nan, tuple(hi.median_ci) if hi else (nan, nan),
                        lo.median if lo else nan, tuple(lo.median_ci) if lo else (nan, nan),
                        hr, float(logrank_p), reason or hr.reason)
 
 
-def pfs_by_arm(arms: pd.DataFrame, threshold: float) -> tuple[ArmSurvival, ArmSurvival]:
+def pfs_by_arm(arms: pd.DataFrame, threshold: float,
+               interaction: Interaction | None = None) -> tuple[ArmSurvival, ArmSurvival]:
+    """PFS by signature within each arm; the per-arm hazard ratios are taken from
+    ``interaction`` (:func:`pfs_interaction` of the same arms) when given."""
     data = _pfs_rows(arms)
     out = []
-    for value, name in zip((1, 0), _arm_names(arms)):
+    for k, (value, name) in enumerate(zip((1, 0), _arm_names(arms))):
         part = data[data["treated"] == value]
         out.append(arm_survival(name, part["pfs_months"], part["pfs_event"].astype(bool),
-                                _signature_high(part["score"], threshold)))
+                                _signature_high(part["score"], threshold),
+                                interaction.by_arm[k] if interaction is not None else None))
     return tuple(out)
 
 
@@ -327,6 +337,7 @@ def anti_egfr_study(predictions: pd.DataFrame, threshold: float, *, model_id: st
     control = arms[arms["treated"] == 0]
     contrast = auc_contrast(arm_auc(names[0], treated["responder"], treated["score"]),
                             arm_auc(names[1], control["responder"], control["score"]))
+    pfs = pfs_interaction(arms, threshold)
     return AntiEgfrStudy(
         model_id=model_id or (str(predictions["model_id"].iloc[0])
                               if "model_id" in predictions and len(predictions) else ""),
@@ -334,8 +345,8 @@ def anti_egfr_study(predictions: pd.DataFrame, threshold: float, *, model_id: st
         n_treated=int(len(treated)), n_control=int(len(control)),
         discrimination=contrast,
         response_interaction=response_interaction(arms, threshold),
-        pfs_interaction=pfs_interaction(arms, threshold),
-        pfs_by_arm=pfs_by_arm(arms, threshold),
+        pfs_interaction=pfs,
+        pfs_by_arm=pfs_by_arm(arms, threshold, pfs),
         response_multivariable=multivariable(arms, threshold, RESPONSE),
         pfs_multivariable=multivariable(arms, threshold, PFS),
     )

@@ -49,12 +49,13 @@ class Biomarker:
     negatives: tuple[str, ...]
 
     def indicator(self, frame: pd.DataFrame) -> pd.Series:
-        values = frame[self.column].astype("object") if self.column in frame else \
-            pd.Series(None, index=frame.index, dtype="object")
-        out = pd.Series(np.nan, index=frame.index)
+        if self.column not in frame:
+            return pd.Series(np.nan, index=frame.index)
+        values = frame[self.column].astype("object").to_numpy()
+        out = np.full(len(values), np.nan)
         out[values == self.positive] = 1.0
-        out[values.isin(self.negatives)] = 0.0
-        return out
+        out[pd.Series(values).isin(self.negatives).to_numpy()] = 0.0
+        return pd.Series(out, index=frame.index)
 
 
 BIOMARKERS = (
