@@ -101,7 +101,7 @@ def _paper_box(sections: tuple[str, ...], key: str) -> None:
                   & (paper["note"] != ae.NOT_REPORTED)]
     for quantity, note in zip(notes["quantity"], notes["note"]):
         st.caption(f"{quantity}: {note}.")
-    st.download_button("Paper's numbers (CSV)", data=figures.figure_data_csv(paper),
+    st.download_button("Paper's numbers (CSV)", data=lambda: figures.figure_data_csv(paper),
                        file_name="liu_2026_published_numbers.csv", mime="text/csv",
                        key=f"{key}_paper_csv", on_click="ignore")
 
@@ -196,9 +196,9 @@ def models_section(filt, model_id: str, model_name: str, threshold: float, store
     left_out = ae.excluded_biomarkers(study)
     st.caption(f"Complete cases: {fitted}; the others have an entered biomarker unknown."
                + (f" Not entered — {left_out}." if left_out else ""))
-    st.download_button("All numbers of this section (CSV)", data=figures.figure_data_csv(table),
-                       file_name=f"{name}.csv", mime="text/csv", key="anti_egfr_models_csv",
-                       on_click="ignore")
+    st.download_button("All numbers of this section (CSV)",
+                       data=lambda: figures.figure_data_csv(table), file_name=f"{name}.csv",
+                       mime="text/csv", key="anti_egfr_models_csv", on_click="ignore")
     st.caption("AUC with DeLong 95% CI, arms compared by pROC's unpaired DeLong test; ratios "
                "with Wald 95% CIs; interaction p: likelihood-ratio test of the signature × "
                "treatment term (logistic for response, Cox with Efron ties for PFS). A "
@@ -229,7 +229,7 @@ def survival_section(filt, model_id: str, model_name: str, threshold: float, sto
     _ours(table, ("PFS by signature", "PFS interaction"))
     _paper_box(("PFS by signature",), "anti_egfr_survival")
     st.download_button("All numbers of the study design (CSV)",
-                       data=figures.figure_data_csv(table), file_name=f"{name}_numbers.csv",
+                       data=lambda: figures.figure_data_csv(table), file_name=f"{name}_numbers.csv",
                        mime="text/csv", key="anti_egfr_survival_csv", on_click="ignore")
     st.caption("Kaplan–Meier medians with 95% CIs (log-log); hazard ratios from a Cox model "
                "within each arm (Efron ties); interaction p: likelihood-ratio test of the "

@@ -68,6 +68,9 @@ def markdown_summary(study: AntiEgfrStudy) -> str:
          if sig else f"not estimable ({mv.reason})",
          f"{p.multivariable_ratio:.1f} [{p.multivariable_ci[0]:.2f}–{p.multivariable_ci[1]:.2f}], "
          f"p {p.multivariable_p:.3f}"),
+        ("Multivariable: biomarkers not entered",
+         "; ".join(f"{x.label} ({x.reason})" for x in mv.excluded) or "none",
+         "not reported in the abstract (which biomarkers were compared)"),
     ]
     lines = [f"Model `{study.model_id}`, threshold {study.threshold:.3f}; chemotherapy arm: "
              f"{study.control_arm_phrase}.", "",
