@@ -140,6 +140,18 @@ def test_table_one_export_on_lung_agrees_with_r(rscript, tmp_path):
     run_in_r(table_one_export(lung, variables, by=None), tmp_path / "overall", rscript)
 
 
+def test_table_one_export_on_colon_agrees_with_r(colon, rscript, tmp_path):
+    # survival::colon by treatment arm: age, sex, obstruction, > 4 nodes, extent (4 levels)
+    frame = colon.assign(sex=np.where(colon.sex == 1, "male", "female"),
+                         obstruct=colon.obstruct == 1, node4=colon.node4 == 1)
+    variables = [("age", "Age, years", "continuous"), ("sex", "Sex", "categorical"),
+                 ("obstruct", "Obstruction", "categorical"), ("node4", "More than 4 nodes", "categorical"),
+                 ("extent", "Extent", "categorical"), ("time", "Follow-up, days", "continuous")]
+    cmp = run_in_r(table_one_export(frame, variables, by="rx"), tmp_path, rscript)
+    assert {"Extent.p_value", "Obstruction=yes[Lev+5FU].percent", "Age, years[Obs].q3"} \
+        <= set(cmp["quantity"])
+
+
 def test_subgroups_export_on_colon_agrees_with_r(colon, rscript, tmp_path):
     # predicted = logistic risk >= 0.5; the "outcome" is death within 1000 days; some times
     # and outcomes unknown; extent has levels too small for a hazard ratio
