@@ -97,13 +97,16 @@ def _oidc_user() -> dict | None:
     return {"name": email, "role": role, "source": "oidc"}
 
 
-def _password_fingerprint(name: str) -> str | None:
-    """``crlm.sessions.fingerprint`` of the user's stored hash; ``None`` if not listed."""
+def _listed(name: str) -> tuple[str, str] | None:
+    """``(role, password fingerprint)`` of a user in the users file; ``None`` if not listed.
+    The fingerprint (``crlm.sessions.fingerprint``) changes with the password."""
     try:
         entry = auth.load_users(None).get(auth.normalise_name(name))
     except auth.UsersFileError:
         return None
-    return None if entry is None else sessions.fingerprint(entry.get("password_hash"))
+    if entry is None:
+        return None
+    return entry["role"], sessions.fingerprint(entry.get("password_hash"))
 
 
 def _cookie_user() -> dict | None:
@@ -115,14 +118,13 @@ def _cookie_user() -> dict | None:
     claim = session_routes.keeper().read_cookie(value)
     if claim is None:
         return None
-    if _password_fingerprint(claim.name) != claim.fingerprint:
+    listed = _listed(claim.name)
+    if listed is None or listed[1] != claim.fingerprint:
         return None  # removed, or the password changed since: that session is over
-    role = auth.lookup_role(None, claim.name)
-    if role is None:
-        return None
     log.info("session resumed from its cookie: %s", auth.safe_name(claim.name))
-    user = {"name": claim.name, "role": role, "source": "local",
-            "signed_in_at": claim.issued_at, "session_id": claim.session_id}
+    user = {"name": claim.name, "role": listed[0], "source": "local",
+            "signed_in_at": claim.issued_at, "session_id": claim.session_id,
+            "fingerprint": claim.fingerprint}
     st.session_state[SESSION_KEY] = user
     return user
 
@@ -143,9 +145,12 @@ def _valid_session_user() -> dict | None:
             return None
         if user.get("session_id") and session_routes.keeper().is_revoked(user["session_id"]):
             return None  # signed out in another tab
-        role = auth.lookup_role(None, user.get("name", ""))
-        if role is None:
+        listed = _listed(user.get("name", ""))
+        if listed is None:
             return None  # removed from the users file: signed out at once
+        role, fingerprint = listed
+        if user.get("fingerprint") and user["fingerprint"] != fingerprint:
+            return None  # the password changed since this sign-in
         if role != user["role"]:
             user = {**user, "role": role}
             st.session_state[SESSION_KEY] = user
@@ -232,15 +237,16 @@ def _local_form() -> None:
         st.error("The users file cannot be read; ask the administrator to check the server log.")
         return
     session_id = sessions.new_session_id()
+    fingerprint = (_listed(user["name"]) or ("", ""))[1]
     st.session_state[SESSION_KEY] = {**user, "source": "local", "signed_in_at": time.time(),
-                                     "session_id": session_id}
+                                     "session_id": session_id, "fingerprint": fingerprint}
     _audit(user["name"], "sign_in")
     requested = st.session_state.pop(_REQUESTED_KEY, None) or {"page": "", "params": {}}
     if session_routes.keeper().routes_mounted:
         # The cookie can only come with an HTTP response: a one-time ticket takes the
         # browser through the cookie route and back to the page the link named.
         ticket = session_routes.keeper().issue_ticket(
-            user["name"], session_id, _password_fingerprint(user["name"]) or "",
+            user["name"], session_id, fingerprint,
             _location(requested), sessions.binding(_xsrf_token()))
         _redirect_browser(f"{_base_path()}/{sessions.START_PATH}?"
                           + urlencode({"ticket": ticket}))

@@ -117,6 +117,15 @@ def test_removed_user_is_signed_out_and_role_change_applies_on_next_run(app_env)
     assert not _shows_patient_data(at)
 
 
+def test_a_password_change_signs_the_user_out_of_open_sessions(app_env):
+    at = _sign_in(_app().run(), "vera", PASSWORDS["vera"][1])
+    assert any("Signed in as" in c.value for c in at.sidebar.caption)
+    auth.set_password(app_env["users"], "vera", "a-new-password-2")
+    at = _same_session(at).run()
+    assert at.text_input(key="auth_name") is not None
+    assert not _shows_patient_data(at)
+
+
 def test_expired_session_asks_to_sign_in_again(app_env):
     at = _sign_in(_app().run(), "vera", PASSWORDS["vera"][1])
     user = dict(at.session_state["auth_user"])
