@@ -29,7 +29,6 @@ CHANGES = [
 def _build(path: Path, n: int) -> None:
     from crlm.cli import main
 
-    os.environ["CRLM_MODELS_DIR"] = str(path.parent / "models")
     assert main(["--db", str(path), "-q", "demo", "--patients", str(n), "--seed", "7",
                  "--no-train"]) == 0
     assert main(["--db", str(path), "-q", "train", "--folds", "3", "--fast",

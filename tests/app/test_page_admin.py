@@ -37,7 +37,6 @@ def admin_store(tmp_path, monkeypatch):
     auth.add_user(users, "adam", "admin", "admin-password-1")
     monkeypatch.setenv("CRLM_DB", str(path))
     monkeypatch.setenv("CRLM_USERS", str(users))
-    monkeypatch.setenv("CRLM_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.delenv("CRLM_DEMO_MODE", raising=False)
     return path
 
