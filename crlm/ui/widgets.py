@@ -251,11 +251,19 @@ def r_export_button(build, name: str, *, label: str = "R script (zip)") -> None:
     ``crlm.reports.r_export.AnalysisExport``; it runs on click, on its own thread, so it
     must not read session state (pass the filter and choices in)."""
     from crlm.figures import export as fx
+    from crlm.reports.r_export import ExportInputError, problem_zip
 
     filt = current_filter()
     base = fx.safe_filename(name, filt.cohort, dt.date.today().isoformat())
+
+    def zip_bytes() -> bytes:
+        try:
+            return build().zip_bytes()
+        except ExportInputError as exc:  # e.g. no patient left: say so inside the zip
+            return problem_zip(base, str(exc))
+
     st.download_button(
-        label, data=lambda: build().zip_bytes(), file_name=f"{base}_R.zip", mime="application/zip",
+        label, data=zip_bytes, file_name=f"{base}_R.zip", mime="application/zip",
         key=f"r_export_{base}", on_click="ignore",
         help="The de-identified analysis data and an R script (survival, pROC) that recomputes "
              "every number shown here and prints ours and R's side by side.")

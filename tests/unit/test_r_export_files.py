@@ -107,3 +107,11 @@ def test_table_one_smd_is_the_largest_defined_pairwise_smd():
     a, b = np.array([1.0, 2, 3, 4]), np.array([10.0, 11, 12, 13])
     expected = abs(a.mean() - b.mean()) / np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
     assert table.loc[1, "smd"] == pytest.approx(expected)
+
+
+def test_problem_zip_says_why_there_is_no_export():
+    from crlm.reports.r_export import problem_zip
+
+    with zipfile.ZipFile(io.BytesIO(problem_zip("km", "survival export: no patient"))) as zf:
+        assert zf.namelist() == ["km/README.txt"]
+        assert zf.read("km/README.txt").decode() == "No R export: survival export: no patient\n"

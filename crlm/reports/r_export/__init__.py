@@ -20,6 +20,7 @@ from crlm.reports.r_export._common import (
     EXPECTED_R_VERSIONS,
     AnalysisExport,
     ExportInputError,
+    problem_zip,
 )
 from crlm.reports.r_export.models import ModelScores, models_export
 from crlm.reports.r_export.subgroups import subgroups_export
@@ -27,4 +28,5 @@ from crlm.reports.r_export.survival import survival_export
 from crlm.reports.r_export.table_one import table_one_export
 
 __all__ = ["AnalysisExport", "EXPECTED_R_VERSIONS", "ExportInputError", "ModelScores",
-           "models_export", "subgroups_export", "survival_export", "table_one_export"]
+           "models_export", "problem_zip", "subgroups_export", "survival_export",
+           "table_one_export"]

@@ -97,6 +97,15 @@ class AnalysisExport:
         return out
 
 
+def problem_zip(name: str, message: str) -> bytes:
+    """A zip holding only README.txt with why the export could not be built (what a
+    download button hands over instead of failing silently)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{name}/README.txt", f"No R export: {message}\n")
+    return buf.getvalue()
+
+
 # --------------------------------------------------------------------------- literals
 def _csv_text(text: str) -> str:
     return '"' + str(text).replace('"', '""') + '"'
