@@ -136,6 +136,16 @@ def cmd_import(args) -> int:
                               dry_run=args.dry_run, actor="cli")
 
 
+def cmd_import_images(args) -> int:
+    from crlm.ingest.image_import import import_images_command
+
+    if not Path(args.folder).is_dir():
+        raise CliError(f"no such folder: {args.folder}")
+    with _open_store(args, create=False, retry_s=5.0) as store:
+        return import_images_command(store, args.folder, cohort=args.cohort,
+                                     dry_run=args.dry_run, actor="cli", progress=not args.quiet)
+
+
 def cmd_export(args) -> int:
     from crlm.ingest.export import ExportError, export_cohort
 
@@ -327,6 +337,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cohort", help="cohort name (default: from the file name)")
     p.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("import-images", help="import a cohort's CT + DICOM SEG folder tree "
+                                              "(one folder per patient, the TCIA layout)")
+    p.add_argument("folder", metavar="DIR")
+    p.add_argument("--cohort", required=True,
+                   help="the cohort whose clinical table was imported (patients are matched "
+                        "by folder name with its pseudonym key)")
+    p.add_argument("--dry-run", action="store_true", help="read and report; write nothing")
+    p.set_defaults(func=cmd_import_images)
 
     p = sub.add_parser("audit", help="leakage audit: per task, the inputs with their decision "
                                       "time and any suspiciously predictive, duplicated or "

@@ -191,10 +191,16 @@ INPUT_COLUMNS: tuple[str, ...] = tuple(
     c for c in CANDIDATE_INPUT_COLUMNS if known_by(COLUMNS_BY_NAME[c].known_at, PLAN)
 )
 # Lesion crops the CT models read (every cohort, the demo renderer and uploaded cases):
-# CROP_SIZE_PX x CROP_SIZE_PX pixels over max(1.6 x diameter, 32 mm), CROP_SLICES planes
-# min(5 mm, diameter / 4) apart, int16 HU (crlm.models.imaging.case_crop).
+# CROP_SIZE_PX x CROP_SIZE_PX pixels over max(CROP_FOV_FACTOR x diameter, CROP_MIN_FOV_MM),
+# CROP_SLICES planes min(CROP_MAX_PLANE_GAP_MM, CROP_PLANE_GAP_FRACTION x diameter) apart,
+# int16 HU. One function cuts them from a CT volume, for a cohort import and for an uploaded
+# case alike (crlm.ingest.crops.lesion_crop); the demo renderer draws on the same grid.
 CROP_SIZE_PX = 64
 CROP_SLICES = 3
+CROP_FOV_FACTOR = 1.6
+CROP_MIN_FOV_MM = 32.0
+CROP_MAX_PLANE_GAP_MM = 5.0
+CROP_PLANE_GAP_FRACTION = 0.25
 BASELINE_CT = "baseline"         # the pre-treatment CT time point of the images table
 
 # When each stored feature set becomes known; an import's ``extra`` features carry their

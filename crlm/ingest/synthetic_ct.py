@@ -19,9 +19,10 @@ brighter enhancing rim, less central necrosis, less internal heterogeneity and
 less lobulation. Liver parenchyma is 55 ± 6 HU with a smooth texture; lesions
 are hypodense (35-45 HU); white noise of about 10 HU is added.
 
-Crop geometry: field of view ``max(1.6 × diameter, 32 mm)`` across ``size``
-pixels (so pixel spacing depends on the lesion), ``slices`` axial slices through
-the lesion centre ``min(5 mm, diameter / 4)`` apart. The lesion is centred at
+Crop geometry: that of :func:`crlm.ingest.crops.lesion_crop`, which cuts imported and
+uploaded CTs (constants in ``crlm.config``): field of view ``max(1.6 × diameter, 32 mm)``
+across ``size`` pixels (so pixel spacing depends on the lesion), ``slices`` axial
+slices through the lesion centre ``min(5 mm, diameter / 4)`` apart. The lesion is centred at
 pixel ``((size - 1) / 2, (size - 1) / 2)``; its nominal region (a disc of the
 sphere's section) is given by :func:`lesion_masks`.
 """
@@ -36,6 +37,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+from crlm import config
 
 LESION_PHENOTYPE_SD = 0.45
 MAX_LESIONS_PER_PATIENT = 3
@@ -183,9 +186,11 @@ def lesion_crops(
     fraction = np.where(lesion_index == 0, 1.0, rng.uniform(0.35, 0.9, len(owner)))
     diameter = np.round(np.maximum(largest[owner] * fraction, 0.3), 2)
     params = _lesion_params(rng, phenotype[owner], diameter, liver_hu[owner])
-    fov_mm = np.maximum(1.6 * diameter * 10.0, 32.0)
+    # the geometry of crlm.ingest.crops.lesion_crop (constants in crlm.config)
+    fov_mm = np.maximum(config.CROP_FOV_FACTOR * diameter * 10.0, config.CROP_MIN_FOV_MM)
     px_mm = fov_mm / size
-    dz_mm = np.minimum(5.0, diameter * 10.0 / 4.0)
+    dz_mm = np.minimum(config.CROP_MAX_PLANE_GAP_MM,
+                       config.CROP_PLANE_GAP_FRACTION * diameter * 10.0)
 
     n = len(owner)
     crops = np.empty((n, slices, size, size), dtype=np.int16)

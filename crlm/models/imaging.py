@@ -70,21 +70,9 @@ def _as_3d(image: np.ndarray, mask: np.ndarray, spacing_mm: Sequence[float]):
 
 
 def _max_diameter_mm(mask2d: np.ndarray, dy: float, dx: float) -> float:
-    ys, xs = np.nonzero(mask2d)
-    if ys.size == 0:
-        return 0.0
-    pts = np.column_stack([ys * dy, xs * dx])
-    if pts.shape[0] > 3:
-        try:
-            from scipy.spatial import ConvexHull
+    from crlm.ingest.crops import max_diameter_mm
 
-            pts = pts[ConvexHull(pts).vertices]
-        except Exception:
-            pass
-    if pts.shape[0] > 3000:
-        pts = pts[:: int(math.ceil(pts.shape[0] / 3000))]
-    diff = pts[:, None, :] - pts[None, :, :]
-    return float(np.sqrt((diff**2).sum(-1)).max()) + 0.5 * (dy + dx)
+    return max_diameter_mm(mask2d, dy, dx)
 
 
 def _entropy_bits(values: np.ndarray, width: float) -> float:
@@ -191,33 +179,13 @@ def lesion_features(hu_volume_or_crop: np.ndarray, mask: np.ndarray,
 
 def case_crop(hu_volume: np.ndarray, mask: np.ndarray, spacing_mm: Sequence[float],
               size: int = 64, slices: int = 3) -> np.ndarray:
-    """A lesion crop of an uploaded case on the cohort crops' geometry (int16 HU).
+    """A lesion crop of an uploaded case on the cohort crops' geometry (int16 HU):
+    :func:`crlm.ingest.crops.lesion_crop`, the transform an imported cohort goes through
+    too (a 2-D image counts as one slice of 1 mm)."""
+    from crlm.ingest.crops import lesion_crop
 
-    Centre: the in-plane centroid of the mask on its largest section. Field of
-    view ``max(1.6 x largest diameter, 32 mm)`` over ``size`` pixels; ``slices``
-    planes ``min(5 mm, diameter / 4)`` apart; linear interpolation, edges
-    repeated. This matches ``crlm.ingest.synthetic_ct.lesion_crops``.
-    """
-    image, msk, (dz, dy, dx) = _as_3d(hu_volume, mask, spacing_mm)
-    if not msk.any():
-        raise ValueError("the lesion mask is empty")
-    if not np.isfinite(dz):
-        dz = 1.0
-    areas = msk.sum(axis=(1, 2))
-    k = int(np.argmax(areas))
-    ys, xs = np.nonzero(msk[k])
-    cy, cx = ys.mean(), xs.mean()
-    diameter_mm = max(_max_diameter_mm(m, dy, dx) for m in msk if m.any())
-    fov = max(1.6 * diameter_mm, 32.0)
-    step = fov / size
-    offsets = (np.arange(size) - (size - 1) / 2.0) * step
-    plane_offsets = (np.arange(slices) - (slices - 1) / 2.0) * min(5.0, diameter_mm / 4.0)
-    zz = k + plane_offsets[:, None, None] / dz
-    yy = cy + offsets[None, :, None] / dy
-    xx = cx + offsets[None, None, :] / dx
-    coords = np.broadcast_arrays(zz, yy, xx)
-    out = ndimage.map_coordinates(image.astype(np.float32), coords, order=1, mode="nearest")
-    return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+    image, msk, spacing = _as_3d(hu_volume, mask, spacing_mm)
+    return lesion_crop(image, msk, spacing, size=size, slices=slices)[0]
 
 
 # ---------------------------------------------------------------- CNN

@@ -12,7 +12,7 @@ from crlm.store.queries import (
 )
 from crlm.store.images import (
     decode_crops, encode_crops, load_feature_info, load_images, load_lesion_crops,
-    save_feature_info, save_images,
+    replace_images, save_feature_info, save_images,
 )
 from crlm.store.schema import SCHEMA_VERSION
 

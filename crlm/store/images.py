@@ -89,6 +89,15 @@ def save_images(cur, cohort: str, images: pd.DataFrame) -> None:
         cur.unregister("_incoming_images")
 
 
+def replace_images(cur, cohort: str, time_point: str, images: pd.DataFrame) -> None:
+    """Inside a transaction: the cohort's rows at ``time_point`` become exactly ``images``
+    (an image import replaces the cohort's images of that time point as a whole)."""
+    if "time_point" in images.columns and (images["time_point"] != time_point).any():
+        raise ValueError(f"every replacing image row must be at time point {time_point!r}")
+    cur.execute("DELETE FROM images WHERE cohort = ? AND time_point = ?", [cohort, time_point])
+    save_images(cur, cohort, images.assign(time_point=time_point))
+
+
 def load_images(store: Store, cohort: str, time_point: str | None = None) -> pd.DataFrame:
     """The cohort's imaging rows without pixel data (``has_crops`` says whether crops exist)."""
     clauses, params = ["cohort = ?"], [cohort]

@@ -10,6 +10,7 @@ and pixel spacing must equal the CT's (resampling is not supported).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -198,3 +199,147 @@ def region_mask(
     z1 = min(nz, int(slice_index) + half_depth_slices + 1)
     mask[z0:z1] = plane
     return mask
+
+
+# ---------------------------------------------------------------- every segment of a SEG
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment of a SEG: number, label (free text, never stored as is), coded category
+    and property type (``CodeValue`` and ``CodeMeaning``), and its mask on the CT grid."""
+
+    number: int
+    label: str
+    category_code: str
+    category_meaning: str
+    property_code: str
+    property_meaning: str
+    mask: np.ndarray = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SegGeometry:
+    """Whether a SEG lies on its CT's grid: each check is ``None`` when it passes, else
+    the reason (one line)."""
+
+    frame_of_reference: str | None
+    size: str | None
+    orientation: str | None
+    pixel_spacing: str | None
+    slice_positions: str | None
+    in_plane: str | None
+
+    @property
+    def matches(self) -> bool:
+        return not self.problems
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(p for p in (self.frame_of_reference, self.size, self.orientation,
+                                 self.pixel_spacing, self.slice_positions, self.in_plane) if p)
+
+    def to_dict(self) -> dict:
+        return {"frame_of_reference": self.frame_of_reference, "size": self.size,
+                "orientation": self.orientation, "pixel_spacing": self.pixel_spacing,
+                "slice_positions": self.slice_positions, "in_plane": self.in_plane,
+                "matches": self.matches}
+
+
+def _code(item: Dataset, keyword: str) -> tuple[str, str]:
+    seq = item.get(keyword)
+    if not seq:
+        return "", ""
+    return str(seq[0].get("CodeValue", "")), str(seq[0].get("CodeMeaning", ""))
+
+
+def read_segments(ds: Dataset, reference_meta: dict, key: bytes | str | None = None
+                  ) -> tuple[SegGeometry, tuple[Segment, ...]]:
+    """Every segment of the SEG ``ds`` as a mask on the grid of ``reference_meta`` (the
+    ``meta`` of :func:`.reader.read_series`), with the geometry checks; the segments are
+    empty when the geometry does not match (nothing is resampled)."""
+    key_b = default_key() if key is None else key
+    ct_for = str(reference_meta.get("frame_of_reference_uid", ""))
+    seg_for = str(ds.get("FrameOfReferenceUID", ""))
+    checks: dict[str, str | None] = dict.fromkeys(
+        ("frame_of_reference", "size", "orientation", "pixel_spacing", "slice_positions",
+         "in_plane"))
+    if seg_for and ct_for and ct_for not in (seg_for, remap_uid(seg_for, key_b)):
+        checks["frame_of_reference"] = "the SEG's frame of reference differs from the CT's"
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (AttributeError, TypeError, ValueError):
+        raise DicomError("SEG without Rows/Columns/Number of Frames") from None
+    if (rows, cols) != (int(reference_meta["rows"]), int(reference_meta["columns"])):
+        checks["size"] = (f"SEG frames are {rows}x{cols}, the CT is "
+                          f"{reference_meta['rows']}x{reference_meta['columns']}")
+        return SegGeometry(**checks), ()
+    orientation = np.asarray(reference_meta["orientation"], float)
+    normal = np.asarray(reference_meta["slice_normal"], float)
+    row_dir, col_dir = orientation[:3], orientation[3:]
+    slice_positions = np.asarray(reference_meta["slice_positions_mm"], float)
+    image_positions = np.asarray(reference_meta["image_positions_mm"], float)
+    pixel_spacing = np.asarray(reference_meta["pixel_spacing_mm"], float)
+    spacing = float(reference_meta.get("slice_spacing_mm")
+                    or reference_meta.get("slice_thickness_mm") or 1.0)
+    targets = np.empty(n_frames, dtype=int)
+    numbers = np.empty(n_frames, dtype=int)
+    worst_z, worst_xy = 0.0, 0.0
+    for i in range(n_frames):
+        per = _functional_group(ds, i, "SegmentIdentificationSequence")
+        numbers[i] = int(per.ReferencedSegmentNumber) if per is not None else 1
+        pos_item = _functional_group(ds, i, "PlanePositionSequence")
+        ori_item = _functional_group(ds, i, "PlaneOrientationSequence")
+        meas = _functional_group(ds, i, "PixelMeasuresSequence")
+        if pos_item is None or "ImagePositionPatient" not in pos_item:
+            checks["slice_positions"] = f"SEG frame {i + 1} has no plane position"
+            break
+        if checks["orientation"] is None and ori_item is not None \
+                and "ImageOrientationPatient" in ori_item:
+            frame_ori = np.asarray([float(v) for v in ori_item.ImageOrientationPatient])
+            if np.max(np.abs(frame_ori - orientation)) > 1e-3:
+                checks["orientation"] = "the SEG's orientation differs from the CT's"
+        if checks["pixel_spacing"] is None and meas is not None and "PixelSpacing" in meas:
+            frame_ps = np.asarray([float(v) for v in meas.PixelSpacing])
+            if np.max(np.abs(frame_ps - pixel_spacing)) > 1e-3:
+                checks["pixel_spacing"] = (f"SEG pixel spacing {frame_ps.tolist()} mm differs "
+                                           f"from the CT's {pixel_spacing.tolist()} mm")
+        position = np.asarray([float(v) for v in pos_item.ImagePositionPatient])
+        d = float(np.dot(position, normal))
+        k = int(np.argmin(np.abs(slice_positions - d)))
+        worst_z = max(worst_z, abs(slice_positions[k] - d))
+        offset = position - image_positions[k]
+        shift = np.abs([np.dot(offset, row_dir), np.dot(offset, col_dir)])
+        worst_xy = max(worst_xy, float(shift.max()))
+        targets[i] = k
+    if checks["slice_positions"] is None and worst_z > 0.25 * spacing:
+        checks["slice_positions"] = (f"SEG frames lie up to {worst_z:.2f} mm from the nearest "
+                                     f"CT slice (tolerance {0.25 * spacing:.2f} mm)")
+    if worst_xy > 0.5 * float(pixel_spacing.min()):
+        checks["in_plane"] = f"SEG frames are shifted in-plane by up to {worst_xy:.2f} mm"
+    geometry = SegGeometry(**checks)
+    if not geometry.matches:
+        return geometry, ()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frames = ds.pixel_array
+    except Exception as exc:  # pydicom raises many types on damaged pixel data
+        raise DicomError(f"cannot decode the SEG pixels ({type(exc).__name__}: {exc})") from None
+    frames = frames.reshape(n_frames, rows, cols)
+    if str(ds.get("SegmentationType", "BINARY")).upper() == "FRACTIONAL":
+        frames = frames >= float(ds.get("MaximumFractionalValue", 255)) / 2.0
+    else:
+        frames = frames > 0
+    segments = []
+    for item in ds.get("SegmentSequence", []) or []:
+        number = int(item.SegmentNumber)
+        mask = np.zeros((len(slice_positions), rows, cols), dtype=bool)
+        for i in np.flatnonzero(numbers == number):
+            mask[targets[i]] |= frames[i]
+        category = _code(item, "SegmentedPropertyCategoryCodeSequence")
+        prop = _code(item, "SegmentedPropertyTypeCodeSequence")
+        segments.append(Segment(number, str(item.get("SegmentLabel", "")), category[0],
+                                category[1], prop[0], prop[1], mask))
+    return geometry, tuple(segments)

@@ -222,3 +222,92 @@ def write_seg_file(
     path.parent.mkdir(parents=True, exist_ok=True)
     seg.save_as(path)
     return path
+
+
+# Segment kinds of :func:`write_segmentation_file`: (category, property type) as SNOMED codes.
+SEGMENT_KINDS = {
+    "liver": ("Organ", "Liver"),
+    "hepatic vein": ("AnatomicalStructure", "HepaticVein"),
+    "portal vein": ("AnatomicalStructure", "PortalVein"),
+    "neoplasm": ("MorphologicallyAbnormalStructure", "Neoplasm"),
+    "mass": ("MorphologicallyAbnormalStructure", "Mass"),
+    "tissue": ("Tissue", "Tissue"),
+}
+
+
+def write_segmentation_file(
+    out_path: str | os.PathLike,
+    ct_paths: Sequence[str | os.PathLike],
+    segments: Sequence[tuple[str, str, np.ndarray]],
+    seed: int,
+    patient_label: str,
+) -> Path:
+    """Write a multi-segment binary DICOM SEG over the CT files ``ct_paths``.
+
+    ``segments``: ``(label, kind, mask[z, y, x])`` per segment, numbered from 1 in that
+    order; ``kind`` is a key of ``SEGMENT_KINDS`` (its coded category and property type).
+    The mask's z index follows the CT slices sorted along the slice normal. Frames
+    without any pixel of a segment are left out (as most writers do).
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    datasets = [pydicom.dcmread(p) for p in ct_paths]
+    normal = np.cross(
+        np.asarray(datasets[0].ImageOrientationPatient[:3], float),
+        np.asarray(datasets[0].ImageOrientationPatient[3:], float),
+    )
+    datasets.sort(key=lambda d: float(np.dot(np.asarray(d.ImagePositionPatient, float), normal)))
+    shape = (len(datasets), int(datasets[0].Rows), int(datasets[0].Columns))
+    if not segments:
+        raise DicomError("no segments to write")
+    descriptions, planes = [], []
+    for number, (label, kind, mask) in enumerate(segments, start=1):
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != shape:
+            raise DicomError(f"segment {label!r}: mask shape {mask.shape} does not match the "
+                             f"CT series {shape}")
+        if not mask.any():
+            raise DicomError(f"segment {label!r} is empty")
+        if kind not in SEGMENT_KINDS:
+            raise DicomError(f"segment kind {kind!r} is not one of {', '.join(SEGMENT_KINDS)}")
+        category, prop = SEGMENT_KINDS[kind]
+        descriptions.append(hd.seg.SegmentDescription(
+            segment_number=number, segment_label=label,
+            segmented_property_category=getattr(codes.SCT, category),
+            segmented_property_type=getattr(codes.SCT, prop),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL))
+        planes.append(mask)
+    pixels = np.stack(planes, axis=-1).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seg = hd.seg.Segmentation(
+            source_images=datasets,
+            pixel_array=pixels,
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descriptions,
+            series_instance_uid=synthetic_uid(seed, patient_label, "seg-series"),
+            series_number=100,
+            sop_instance_uid=synthetic_uid(seed, patient_label, "seg"),
+            instance_number=1,
+            manufacturer=SYNTHETIC_MANUFACTURER,
+            manufacturer_model_name="synthetic_ct",
+            software_versions="1",
+            device_serial_number="SYNTHETIC",
+            series_description="Synthetic liver, vessel and tumour segmentation",
+            omit_empty_frames=True,
+        )
+    dimension_uid = synthetic_uid(seed, patient_label, "seg-dimension-organization")
+    for elem in seg.iterall():
+        if elem.keyword in ("InstanceCreationDate", "ContentDate", "SeriesDate"):
+            elem.value = "20000101"
+        elif elem.keyword in ("InstanceCreationTime", "ContentTime", "SeriesTime"):
+            elem.value = "120000"
+        elif elem.keyword == "ContributionDateTime":
+            elem.value = "20000101120000"
+        elif elem.keyword == "DimensionOrganizationUID":
+            elem.value = dimension_uid
+    path = Path(out_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seg.save_as(path)
+    return path
