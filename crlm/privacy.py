@@ -14,13 +14,25 @@ quote; every CSV or Excel the app or the CLI writes goes through it (downloads t
 
 Screening is deliberately eager: masking a harmless number costs little, a
 stored hospital number costs a breach.
+
+The secret keys behind every pseudonym live here too: ``secret_key`` reads a key
+from its environment variable or its key file, creating the file once (32 random
+bytes as hex, mode 0600, never overwritten); ``pseudonym_key`` is the store's key
+for patient ids (``<store>.id-key`` or ``CRLM_ID_KEY``) and ``pseudonymise_ids``
+turns source ids into store pseudonyms. The DICOM de-identification key
+(``crlm.ingest.dicom.deid.default_key``) is read the same way.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
+import secrets
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -233,3 +245,52 @@ def csv_bytes(frame: pd.DataFrame | None) -> bytes:
     every download button."""
     safe, _ = neutralise_formulas(pd.DataFrame(frame) if frame is not None else pd.DataFrame())
     return safe.to_csv(index=False).encode("utf-8")
+
+
+# -- secret keys and pseudonyms ------------------------------------------------------
+PSEUDONYM_KEY_ENV = "CRLM_ID_KEY"
+PSEUDONYM_HEX_DIGITS = 12
+
+
+class KeyFileError(ValueError):
+    """A key file that exists but cannot be used."""
+
+
+def secret_key(path: str | os.PathLike, env: str | None = None) -> bytes:
+    """The secret in ``$env`` if set, else in the key file ``path`` (created once: 32
+    random bytes as hex, mode 0600; an existing file is never overwritten)."""
+    value = os.environ.get(env) if env else None
+    if value:
+        return value.encode("utf-8")
+    path = Path(path)
+    if path.exists():
+        key = path.read_bytes().strip()
+        if not key:
+            raise KeyFileError(f"{path}: the key file is empty")
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # created meanwhile by another process: use that one
+        return secret_key(path)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(secrets.token_hex(32).encode("ascii"))
+    return path.read_bytes().strip()
+
+
+def pseudonym_key(store) -> bytes:
+    """The store's secret key for patient pseudonyms (env ``CRLM_ID_KEY`` or a key file).
+
+    The key file sits next to the store file (``<store>.id-key``), is created on first
+    use and must be kept (and backed up) with the store: without it a re-import of the
+    same file gives new pseudonyms.
+    """
+    return secret_key(Path(str(store.path) + ".id-key"), PSEUDONYM_KEY_ENV)
+
+
+def pseudonymise_ids(ids: Sequence[str] | pd.Series, cohort: str, key: bytes) -> pd.Series:
+    """Store pseudonyms ``<cohort>-<hex>``: keyed SHA-256 of cohort and id, deterministic."""
+    prefix = key + b"\x00" + cohort.encode() + b"\x00"
+    out = [f"{cohort}-{hashlib.sha256(prefix + str(i).encode()).hexdigest()[:PSEUDONYM_HEX_DIGITS]}"
+           for i in ids]
+    return pd.Series(out, index=ids.index if isinstance(ids, pd.Series) else None, dtype=object)

@@ -50,18 +50,12 @@ def write_demo_cohort(store, n_patients: int, seed: int, *, cohort: str = config
     With ``images`` the baseline CT rows with their phenotype are written too, and
     the crops rendered from them (:func:`render_stored_images`).
     """
-    with store.transaction() as cur:
-        st.begin_cohort(cur, cohort, kind="synthetic", seed=seed,
-                        description=f"synthetic demo cohort, {n_patients:,} patients, "
-                                    f"seed {seed}")
-        for chunk in generate_cohort(n_patients, seed):
-            st.append_patients(cur, cohort, chunk.patients)
-            st.append_features(cur, cohort, chunk.features)
-            if images:
-                st.save_images(cur, cohort, baseline_image_rows(chunk.latent))
-            if on_chunk:
-                on_chunk(len(chunk.patients))
-        n = st.finish_cohort(cur, cohort)
+    parts = (st.CohortRows(chunk.patients, chunk.features,
+                           images=baseline_image_rows(chunk.latent) if images else None)
+             for chunk in generate_cohort(n_patients, seed))
+    n = st.replace_cohort(store, cohort, parts, kind="synthetic", seed=seed,
+                          description=f"synthetic demo cohort, {n_patients:,} patients, "
+                                      f"seed {seed}", on_part=on_chunk)
     if images:
         render_stored_images(store, cohort, seed)
     return n

@@ -7,13 +7,14 @@ from crlm.store.queries import (
     TABLES, append_features, append_patients, begin_cohort, count_patients, data_hash,
     delete_case, finish_cohort, list_cohorts, load_audit_log, load_case, load_cases,
     load_cohort, load_cohort_fingerprint, load_cohort_info, load_column_levels, load_feature_names, load_features,
-    load_imports, load_models, load_patients_by_id, load_predictions, log_action,
-    record_import, save_case, save_cohort, save_model, set_current_model, table_checksums,
+    load_imports, load_models, load_predictions, log_action,
+    record_import, save_case, save_cohort, save_model, table_checksums,
 )
 from crlm.store.images import (
     decode_crops, encode_crops, load_feature_info, load_images, load_lesion_crops,
     replace_images, save_feature_info, save_images,
 )
+from crlm.store.cohorts import CohortRows, replace_cohort
 from crlm.store.schema import SCHEMA_VERSION
 
 __all__ = [name for name in dir() if not name.startswith("_")]

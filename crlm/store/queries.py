@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -109,13 +109,11 @@ def save_cohort(store: Store, cohort: str, patients: pd.DataFrame,
                 description: str = "", seed: int | None = None,
                 unavailable_columns: Sequence[str] = ()) -> int:
     """Replace a whole cohort in one transaction; returns the number of patients."""
-    with store.transaction() as cur:
-        begin_cohort(cur, cohort, kind=kind, description=description, seed=seed,
-                     unavailable_columns=unavailable_columns)
-        append_patients(cur, cohort, patients)
-        if features is not None and len(features):
-            append_features(cur, cohort, features)
-        return finish_cohort(cur, cohort)
+    from crlm.store.cohorts import CohortRows, replace_cohort
+
+    return replace_cohort(store, cohort, [CohortRows(patients, features)], kind=kind,
+                          description=description, seed=seed,
+                          unavailable_columns=unavailable_columns)
 
 
 def load_cohort(store: Store, filt: CohortFilter, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -141,19 +139,6 @@ def load_column_levels(store: Store, cohort: str, column: str) -> list[str]:
         f'ORDER BY 1', [cohort]
     ).fetchall()
     return [str(r[0]) for r in rows]
-
-
-def load_patients_by_id(store: Store, cohort: str, patient_ids: Sequence[str]) -> pd.DataFrame:
-    ids = pd.DataFrame({"patient_id": list(patient_ids)})
-    cur = store.cursor()
-    cur.register("_wanted_ids", ids)
-    try:
-        return cur.execute(
-            "SELECT p.* EXCLUDE (cohort) FROM patients p JOIN _wanted_ids w USING (patient_id) "
-            "WHERE p.cohort = ? ORDER BY p.patient_id", [cohort]
-        ).df()
-    finally:
-        cur.unregister("_wanted_ids")
 
 
 def load_features(store: Store, cohort: str, feature_sets: Sequence[str] | None = None,
@@ -231,16 +216,6 @@ def _insert_predictions(cur, record: Mapping, version: int, predictions: pd.Data
         )
     finally:
         cur.unregister("_incoming_predictions")
-
-
-def set_current_model(store: Store, model_id: str, version: int) -> None:
-    with store.transaction() as cur:
-        found = cur.execute("SELECT count(*) FROM models WHERE model_id = ? AND version = ?",
-                            [model_id, version]).fetchone()[0]
-        if not found:
-            raise ValueError(f"model {model_id} has no version {version}")
-        cur.execute("UPDATE models SET is_current = (version = ?) WHERE model_id = ?",
-                    [version, model_id])
 
 
 def load_models(store: Store, *, cohort: str | None = None, task: str | None = None,
@@ -406,11 +381,6 @@ def _columns(columns: Sequence[str] | None, prefix: str = "") -> str:
     if bad:
         raise StoreError(f"unknown patient column(s): {', '.join(bad)}")
     return ", ".join(f'{prefix}"{c}"' for c in columns)
-
-
-def iter_chunks(frame: pd.DataFrame, size: int) -> Iterable[pd.DataFrame]:
-    for start in range(0, len(frame), size):
-        yield frame.iloc[start:start + size]
 
 
 def load_cohort_fingerprint(store: Store, cohort: str) -> tuple[int, str, int, str]:

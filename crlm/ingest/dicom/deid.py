@@ -37,8 +37,6 @@ import datetime as _dt
 import hashlib
 import hmac
 import os
-import secrets
-from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -125,24 +123,16 @@ def default_key(key_file: str | os.PathLike | None = None) -> bytes:
     once with 32 random bytes, file mode 0600). Keep that file secret and backed
     up: the same key is needed to give the same pseudonyms and UIDs later.
     """
-    env = os.environ.get(KEY_ENV)
-    if env:
-        return env.encode("utf-8")
+    from crlm.privacy import KeyFileError, secret_key
+
     if key_file is None:
         from crlm.config import DATA_DIR
 
         key_file = DATA_DIR / "deid.key"
-    path = Path(key_file)
-    if path.exists():
-        text = path.read_text().strip()
-        if not text:
-            raise DicomError(f"{path}: de-identification key file is empty")
-        return text.encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32))
-    return path.read_text().strip().encode("utf-8")
+    try:
+        return secret_key(key_file, KEY_ENV)
+    except KeyFileError as exc:
+        raise DicomError(f"{exc} (de-identification key)") from None
 
 
 def remap_uid(uid: str, key: bytes | str) -> str:
