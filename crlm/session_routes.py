@@ -44,7 +44,7 @@ def base_path() -> str:
 def xsrf_token(cookie_value: str | None) -> bytes | str | None:
     """The token inside Streamlit's XSRF cookie (its masked form changes, the token does
     not); ``None`` without the cookie."""
-    if not cookie_value:
+    if not isinstance(cookie_value, str) or not cookie_value:
         return None
     try:
         from streamlit.web.server.starlette.starlette_app_utils import (

@@ -111,10 +111,9 @@ def _listed(name: str) -> tuple[str, str] | None:
 
 def _cookie_user() -> dict | None:
     """The user of a valid session cookie (a reload or a new tab after a sign-in)."""
-    try:
-        value = st.context.cookies.get(sessions.COOKIE_NAME)
-    except Exception:  # no browser behind this run (AppTest, a bare script run)
-        return None
+    value = st.context.cookies.get(sessions.COOKIE_NAME)
+    if not isinstance(value, str):
+        return None  # no cookie, or no browser behind this run
     claim = session_routes.keeper().read_cookie(value)
     if claim is None:
         return None
@@ -263,11 +262,8 @@ def _base_path() -> str:
     return session_routes.base_path()
 
 
-def _xsrf_token():
-    try:
-        return session_routes.xsrf_token(st.context.cookies.get(session_routes.XSRF_COOKIE))
-    except Exception:  # no browser behind this run
-        return None
+def _xsrf_token() -> bytes | str | None:
+    return session_routes.xsrf_token(st.context.cookies.get(session_routes.XSRF_COOKIE))
 
 
 def _remember_requested_page() -> None:
@@ -275,10 +271,7 @@ def _remember_requested_page() -> None:
     if _REQUESTED_KEY in st.session_state:
         return
     page = ""
-    try:
-        url = st.context.url or ""
-    except Exception:  # no browser behind this run
-        url = ""
+    url = st.context.url if isinstance(st.context.url, str) else ""  # None without a browser
     parts = [p for p in urlsplit(url).path.split("/") if p]
     base = [p for p in _base_path().split("/") if p]
     if parts[:len(base)] == base:
@@ -297,7 +290,7 @@ def _location(requested: dict) -> str:
 
 def _redirect_browser(url: str) -> None:
     """Send the browser to ``url`` (a path on this server) with the message Streamlit's own
-    ``st.login`` uses; the page stops after it."""
+    ``st.login`` uses; the caller stops the page after it."""
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
     from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
