@@ -172,3 +172,13 @@ if st.button(f"Train the models of '{train_cohort}'", key="admin_train"):
         for reason in report.skipped_lines():
             st.warning(f"Skipped: {reason}")
         st.dataframe(report.table, hide_index=True, width="stretch", key="admin_train_table")
+
+st.divider()
+st.subheader("Audit log")
+st.caption("Who did what, when: sign-ins, imports, saved and deleted cases, training. "
+           "Store ids only, never a patient identifier. Newest first.")
+audit_limit = st.selectbox("Rows", [50, 200, 1000], key="admin_audit_limit")
+audit = loaders.load_audit_log(int(audit_limit))
+st.dataframe(audit, hide_index=True, width="stretch", key="admin_audit_table")
+st.download_button("Audit log (CSV)", data=lambda: csv_bytes(audit), file_name="audit_log.csv",
+                   mime="text/csv", key="admin_audit_csv", on_click="ignore")

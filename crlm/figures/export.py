@@ -50,29 +50,29 @@ def chromium_path() -> str | None:
     return found
 
 
-def _renderer_alive() -> bool:
-    from kaleido import _global_server  # the process-wide sync server
-
-    thread = getattr(_global_server, "_thread", None)
-    return _global_server.is_running() and thread is not None and thread.is_alive()
-
-
-def _ensure_renderer() -> None:
-    """Start kaleido's process-wide renderer once (again only if it died)."""
+def _start_renderer(restart: bool = False) -> None:
+    """Start kaleido's process-wide renderer once, through its public API; ``restart``
+    stops it first (after a render failed, e.g. because its browser died)."""
     global _server_started
     import kaleido
-    from kaleido import _global_server
 
-    if _server_started and _renderer_alive():
+    if _server_started and not restart:
         return
-    if _global_server.is_running() and not _renderer_alive():
-        _global_server.close(silence_warnings=True)
+    if restart:
+        kaleido.stop_sync_server(silence_warnings=True)
+        _server_started = False
     path = chromium_path()
     if path is None:
         raise ExportError("no Chromium found for figure export (install Debian's chromium "
                           "or set BROWSER_PATH)")
     kaleido.start_sync_server(path=path, mathjax=False, silence_warnings=True)
     _server_started = True
+
+
+def _render(out: go.Figure, fmt: str, width: int, height: int, scale: float) -> bytes:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+        return out.to_image(format=fmt, width=width, height=height, scale=scale)
 
 
 def _wrap(text: str) -> str:
@@ -115,14 +115,15 @@ def export_figure(fig: go.Figure, fmt: str, *, title: str = "", caption: str = "
     out.update_layout(width=width, height=height)
     scale = PNG_DPI / PX_PER_IN if fmt == "png" else 1
     with _lock:
-        _ensure_renderer()
+        _start_renderer()
         try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="The kopts argument is ignored")
-                data = out.to_image(format=fmt, width=width, height=height, scale=scale)
+            try:
+                return _render(out, fmt, width, height, scale)
+            except Exception:  # noqa: BLE001 - the renderer may have died: restart it once
+                _start_renderer(restart=True)
+                return _render(out, fmt, width, height, scale)
         except Exception as exc:  # the renderer's own errors carry little context
             raise ExportError(f"could not export the figure as {fmt.upper()}: {exc}") from exc
-    return data
 
 
 def figure_data_csv(df: pd.DataFrame | None) -> bytes:

@@ -140,6 +140,11 @@ def load_imports(cohort: str) -> pd.DataFrame:
     return _load_imports(store_path(), cohort)
 
 
+def load_audit_log(limit: int = 200) -> pd.DataFrame:
+    """The newest audit rows (read each time: the log is live, and small)."""
+    return store.load_audit_log(get_store(), int(limit))
+
+
 def clear_caches() -> None:
     """After a write (import, retrain): drop cached query results."""
     st.cache_data.clear()

@@ -159,3 +159,17 @@ def test_a_viewer_cannot_open_the_admin_page_even_directly(admin_store):
     assert not at.exception, at.exception
     assert any("does not allow this: import" in e.value for e in at.error)
     assert not at.file_uploader and not at.button
+
+
+def test_the_audit_log_is_readable_on_admin_after_an_import(admin_store):
+    at = _admin(admin_store)
+    at.file_uploader(key="admin_upload").set_value(
+        ("board-cohort.csv", ROWS.to_csv(index=False).encode(), "text/csv")).run()
+    at.button(key="admin_import").click().run()
+    assert not at.exception, at.exception
+    audit = _table_with(at, "action")
+    assert {"logged_at", "actor", "action", "object"} <= set(audit.columns)
+    row = audit[audit["action"] == "import"].iloc[0]
+    assert row["object"] == "cohort:board-cohort" and row["actor"] == "adam"
+    text = " ".join(audit.astype(str).to_numpy().ravel())
+    assert "X1" not in text.split()  # a source patient id never reaches the log
