@@ -46,6 +46,12 @@ class FittedModel:
     def fit(self, frame: pd.DataFrame, y) -> "FittedModel":
         X = model_matrix(frame, self.columns)
         self.pipeline.fit(X, y)
+        return self.learn_inputs(X)
+
+    def learn_inputs(self, X: pd.DataFrame) -> "FittedModel":
+        """What scoring needs from the training inputs ``X`` (typed by ``matrix``) besides
+        the fitted pipeline: ranges, reference patient, transformed means, column groups.
+        A pipeline fitted elsewhere (a federated fit) is completed by this alone."""
         numeric, categorical = split_columns(self.columns)
         self.ranges_ = {c: (float(X[c].min()), float(X[c].max()))
                         for c in numeric if X[c].notna().any()}
@@ -97,7 +103,9 @@ class FittedModel:
         # What the pipeline's predict does: preprocess, then the estimator.
         return self._final_scores(self.transform(X))
 
-    def score(self, frame: pd.DataFrame) -> np.ndarray:
+    def predict_scores(self, frame: pd.DataFrame) -> np.ndarray:
+        """Scores of a patients frame (a probability, or a risk score); not a metric:
+        scikit-learn's ``score`` would be one."""
         return self._scores(self.matrix(frame))
 
     def evaluate(self, X: pd.DataFrame, *, explain: bool = True) -> dict:

@@ -212,12 +212,12 @@ def cross_validate(family: Family, task: Task, columns, dev: pd.DataFrame,
     for k in range(int(fold_of.max()) + 1):
         test = fold_of == k
         model = fit_model(family, task, columns, dev[~test], seed, fast)
-        oof[test] = model.score(dev[test])
+        oof[test] = model.predict_scores(dev[test])
         if on_fold:
             on_fold()
     final = fit_model(family, task, columns, dev, seed, fast)
-    external = final.score(ext) if len(ext) else np.empty(0)
-    compared = (final.score(comparison) if comparison is not None and len(comparison)
+    external = final.predict_scores(ext) if len(ext) else np.empty(0)
+    compared = (final.predict_scores(comparison) if comparison is not None and len(comparison)
                 else np.empty(0))
     if on_fold:
         on_fold()
@@ -419,8 +419,10 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
     """Train, validate and register every requested family for every requested task.
 
     ``families=None`` means every default family (all tabular families and
-    clinical baselines); the CT-based ``cnn``, ``fusion`` and ``fusion_stacked``
-    are trained only when named.
+    clinical baselines) and, when the cohort holds stored CT lesion crops, the CT
+    families of ``crlm.models.ct_models`` (``attention_mil``, ``cnn_cox``,
+    ``ct_fusion``); the anti-EGFR ``cnn``, ``fusion`` and ``fusion_stacked`` are
+    trained only when named.
 
     Returns a ``TrainingReport``: its ``table`` has one row per registered model
     (model, task, family, kind, version, n, n_external, AUC [95% CI]
@@ -435,8 +437,14 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
     from tqdm.auto import tqdm
 
     task_list = [get_task(t) for t in (tasks or list(TASKS))]
-    family_list = [get_family(f) for f in
-                   (families or [n for n, f in FAMILIES.items() if f.default])]
+    if families:
+        family_list = [get_family(f) for f in families]
+    else:
+        from crlm.models.ct_models import has_stored_crops
+
+        images = has_stored_crops(store, cohort)
+        family_list = [f for f in FAMILIES.values()
+                       if f.default or (images and f.default_with_images)]
     seed, folds = int(seed), int(folds)
     root = artefact_root(artefact_dir if artefact_dir is not None else default_artefact_dir(store))
     data = load_modelling_data(store, cohort)

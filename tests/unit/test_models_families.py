@@ -55,7 +55,7 @@ def test_family_fits_scores_and_explains(name, small):
     task_name = "response" if FAMILIES[name].task_kind == BINARY else "os_risk"
     model, rows = _fit(name, small, task_name)
     head = rows.head(4)
-    scores = model.score(head)
+    scores = model.predict_scores(head)
     assert scores.shape == (4,) and np.isfinite(scores).all()
     if task_name == "response":
         assert ((scores >= 0) & (scores <= 1)).all()
@@ -91,7 +91,7 @@ def test_family_fits_scores_and_explains(name, small):
 def test_same_seed_same_scores_other_seed_differs(small):
     a, rows = _fit("mlp", small, "response")
     b, _ = _fit("mlp", small, "response")
-    np.testing.assert_array_equal(a.score(rows), b.score(rows))
+    np.testing.assert_array_equal(a.predict_scores(rows), b.predict_scores(rows))
     frame, sets = small
     family = FAMILIES["mlp"]
     cols = _columns(family, sets)
@@ -99,7 +99,7 @@ def test_same_seed_same_scores_other_seed_differs(small):
                     explainer=family.explainer, columns=cols,
                     pipeline=build_pipeline(family, cols, SEED + 1, True), seed=SEED + 1)
     c.fit(rows, TASKS["response"].outcome(rows))
-    assert not np.array_equal(a.score(rows), c.score(rows))
+    assert not np.array_equal(a.predict_scores(rows), c.predict_scores(rows))
 
 
 def test_genomic_rf_reads_only_genomic_features(small):
