@@ -19,6 +19,13 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -r requirements.txt
   echo "$want" > "$stamp"
 fi
+# The project itself, editable, so that `.venv/bin/crlm` runs the command line.
+pstamp=.venv/.project.sha256
+pwant=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$pstamp" 2>/dev/null)" != "$pwant" ] || [ ! -x .venv/bin/crlm ]; then
+  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+  echo "$pwant" > "$pstamp"
+fi
 
 if ! command -v chromium >/dev/null 2>&1; then
   echo "setup: installing Debian's chromium (figure export, browser tests)" >&2

@@ -42,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from crlm.config import COLUMNS_BY_NAME, KNOWN_AT_LEVELS, UNKNOWN_TIME, Column
+from crlm.config import COLUMNS_BY_NAME, KNOWN_AT_LEVELS, Column
 
 DAYS_PER_MONTH = 30.4375
 

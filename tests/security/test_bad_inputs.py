@@ -632,9 +632,9 @@ def test_saved_image_metadata_is_allow_listed_and_screened(store_path):
     meta = ct.image_metadata({"source": "drawn", "slice_index": 0}, {"max_diameter_cm": 2.0})
     raw = dict(ct.meta, institution="JFK IMAGING CENTER", note="born 14/02/1957")
     case = cases.case_from_form({})
-    for given in (meta, raw):
+    for metadata in (meta, raw):
         record = cases.case_record(case, pd.DataFrame(), cohort=config.DEMO_COHORT,
-                                   image_metadata=given)
+                                   image_metadata=metadata)
         with Store(store_path) as s:
             case_id = save_case(s, actor="clara", inputs=record["inputs"], scores={},
                                 image_metadata=record["image_metadata"])

@@ -384,7 +384,6 @@ def test_radiomic_features_and_the_ct_phenotype_come_from_pre_treatment_biology_
     params = set(inspect.signature(demo._radiomic_matrix).parameters)
     assert not params & {"hepatectomy", "is_responder", "anti_egfr", "biologic", "regimen"}
     cohort = generate_cohort_frames(400, 5)
-    latent = cohort.latent.set_index("patient_id")
     patients = cohort.patients.set_index("patient_id")
     # the phenotype carries no information on the resection beyond what biology gives
     resected = patients["hepatectomy"].astype("boolean").fillna(False).to_numpy(bool)
