@@ -55,11 +55,14 @@ def cmd_demo(args) -> int:
         print(f"demo cohort: {n:,} patients written to {path}"
               + (" with their baseline CT lesion crops" if args.imaging else ""))
         if args.train:
-            families = None  # the default families
-            if args.imaging and not args.fast:  # every family: the CT CNN and its fusions too
-                from crlm.models import FAMILIES
+            from crlm.models import FAMILIES
 
-                families = list(FAMILIES)
+            # the default families; with images (not --fast) the anti-EGFR CT CNN and its
+            # fusions too. The CT families of any cohort (attention-MIL, CT Cox, CT fusion)
+            # are left to `train` (minutes each on a CPU).
+            families = [n for n, f in FAMILIES.items() if f.default]
+            if args.imaging and not args.fast:
+                families += ["cnn", "fusion", "fusion_stacked"]
             return _train(store, config.DEMO_COHORT, None, families, args.folds, args.seed,
                           quiet=args.quiet, fast=args.fast)
     return 0

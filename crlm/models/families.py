@@ -33,7 +33,8 @@ class Family:
     cross-validation for families that need another kind of input. ``inputs``
     names the exact columns a family reads instead of its feature sets; like
     every input they must be known by the task's decision time, else the family
-    is refused for that task (``crlm.models.decision``).
+    is refused for that task (``crlm.models.decision``). ``default_with_images``: trained
+    by default on a cohort that holds stored CT lesion crops.
     """
 
     name: str
@@ -48,6 +49,7 @@ class Family:
     tasks: tuple[str, ...] = ()
     default: bool = True
     inputs: tuple[str, ...] = ()
+    default_with_images: bool = False
 
     @property
     def is_clinical(self) -> bool:
@@ -63,7 +65,8 @@ class Family:
         return {"name": self.name, "task_kind": self.task_kind, "label": self.label,
                 "kind": self.kind, "feature_sets": list(self.feature_sets),
                 "explainer": self.explainer, "column": self.column, "tasks": list(self.tasks),
-                "default": self.default, "inputs": list(self.inputs)}
+                "default": self.default, "inputs": list(self.inputs),
+                "default_with_images": self.default_with_images}
 
 
 # -- estimator builders ------------------------------------------------------

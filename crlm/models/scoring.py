@@ -281,10 +281,12 @@ def _image_rows(model, rec: dict, sub: pd.DataFrame, crops, scored) -> list[dict
             value = model.patient_scores(case_crops, [pid] * len(case_crops))
             score = float(value.iloc[0])
         else:
-            parts = [scored.get((pid, task, name)) for name in ("cnn", "genomic_rf")]
+            names = getattr(model, "parts", ("cnn", "genomic_rf"))  # the models it stacks
+            parts = [scored.get((pid, task, name)) for name in names]
             if any(p is None or np.isnan(p) for p in parts):
-                rows.append({"score": np.nan, "reason": "needs both the CNN and the genomic "
-                             "random forest scores of this case"})
+                what = ("the CNN and the genomic random forest" if names == ("cnn", "genomic_rf")
+                        else f"the {names[0]} and the {names[1]}")
+                rows.append({"score": np.nan, "reason": f"needs both {what} scores of this case"})
                 continue
             score = float(model.combine([parts[0]], [parts[1]])[0])
         rows.append({"score": score, "reason": "", "contributions": {},

@@ -1,0 +1,105 @@
+"""End to end on an imported imaging cohort: a TCIA-layout clinical table and its CT + SEG
+tree imported, then ``train --cohort`` with no family list trains the CT models (attention
+MIL, CT Cox) and the CT + clinical fusion next to the tabular families, with the task's
+folds, out-of-fold predictions and registry rows like any other model."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crlm import models
+from crlm import store as st
+from crlm.ingest.image_import import import_images
+from crlm.ingest.importer import import_file
+from crlm.ingest.synthetic_tree import TreePatient, write_tree
+from crlm.models.lesion_sets import LesionSetConfig, train_lesion_sets
+from tests.unit.test_import_tcia import tcia_frame
+
+N = 24
+
+
+@pytest.fixture(scope="module")
+def imaging_cohort(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CRLM_DEID_KEY", "ct-models-test-key")
+    root = tmp_path_factory.mktemp("tcia_ct")
+    ids = [f"CRLM-CT-{1001 + i}" for i in range(N)]
+    frame = tcia_frame(N, seed=9)
+    frame["Patient-ID"] = ids
+    frame.to_csv(root / "clinical.csv", index=False)
+    rng = np.random.default_rng(3)
+    write_tree(root / "tree", [TreePatient(pid, n_tumours=int(rng.integers(1, 4)),
+                                           phenotype=float(rng.normal()), n_slices=12,
+                                           size_px=64) for pid in ids], seed=1)
+    store = st.Store(root / "tcia.duckdb")
+    assert import_file(store, root / "clinical.csv", cohort="tcia").written
+    assert import_images(store, root / "tree", cohort="tcia").report.n_imported == N
+    yield {"store": store, "root": root}
+    store.close()
+    mp.undo()
+
+
+@pytest.mark.slow
+def test_train_cohort_gives_ct_and_fusion_models_like_any_other(imaging_cohort):
+    store = imaging_cohort["store"]
+    report = models.train(store, cohort="tcia", tasks=["os_risk"], folds=2, seed=5,
+                          artefact_dir=imaging_cohort["root"] / "art", progress=False,
+                          fast=True)
+    ids = set(report.table["model"])
+    assert {"os_risk.attention_mil", "os_risk.cnn_cox", "os_risk.ct_fusion",
+            "os_risk.cox"} <= ids, report.skipped_lines()
+    registry = st.load_models(store, cohort="tcia").set_index("model_id")
+    assert registry.loc["os_risk.attention_mil", "kind"] == "imaging"
+    assert registry.loc["os_risk.ct_fusion", "kind"] == "fusion"
+    assert list(registry.loc["os_risk.ct_fusion", "feature_set"]) == ["attention_mil", "cox"]
+    cox = st.load_predictions(store, st.CohortFilter(cohort="tcia"), model_id="os_risk.cox")
+    for model_id in ("os_risk.attention_mil", "os_risk.cnn_cox", "os_risk.ct_fusion"):
+        metrics = registry.loc[model_id, "metrics"]
+        assert metrics["out_of_fold"]["c_index"] is not None
+        preds = st.load_predictions(store, st.CohortFilter(cohort="tcia"), model_id=model_id)
+        oof = preds[preds["split"] == "out-of-fold"].set_index("patient_id")
+        assert len(oof) == N and oof["score"].notna().all()
+        # the task's folds: the same fold per patient as the tabular Cox model
+        same = cox[cox["split"] == "out-of-fold"].set_index("patient_id")["fold"]
+        assert (oof["fold"] == same.reindex(oof.index)).all()
+
+
+def test_attention_weights_sum_to_one_per_patient_and_mean_pooling_is_even():
+    rng = np.random.default_rng(0)
+    owners = np.array(["a", "a", "a", "b", "c", "c", "d", "d", "e", "f"] * 2)
+    owners = np.array([f"{o}{k // 10}" for k, o in enumerate(owners)])
+    crops = rng.normal(50, 20, (len(owners), 3, 64, 64)).astype(np.int16)
+    patients = list(dict.fromkeys(owners))
+    y = np.arange(len(patients)) % 2
+    for pooling in ("attention", "mean"):
+        cfg = LesionSetConfig(pooling=pooling, epochs=1, patience=1, validation_fraction=0)
+        oof, model = train_lesion_sets(crops, owners, patients, (y,), np.arange(len(patients)) % 2,
+                                       config=cfg, seed=1)
+        assert np.isfinite(oof).all() and ((oof > 0) & (oof < 1)).all()
+        scores, weights = model.predict(crops, owners)
+        sums = {p: weights[owners == p].sum() for p in patients}
+        np.testing.assert_allclose(list(sums.values()), 1.0, atol=1e-5)
+        assert list(scores.index) == patients
+        if pooling == "mean":
+            np.testing.assert_allclose(weights[owners == "a0"], 1 / 3, atol=1e-6)
+        # the score of a patient does not depend on the other patients in the batch
+        alone = model.patient_scores(crops[owners == "a0"], owners[owners == "a0"])
+        np.testing.assert_allclose(alone.iloc[0], scores["a0"], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_an_uploaded_case_is_scored_by_the_ct_models_and_their_fusion(imaging_cohort):
+    store = imaging_cohort["store"]
+    if "os_risk.ct_fusion" not in set(st.load_models(store, cohort="tcia")["model_id"]):
+        models.train(store, cohort="tcia", tasks=["os_risk"], folds=2, seed=5,
+                     artefact_dir=imaging_cohort["root"] / "art", progress=False, fast=True)
+    crops, index = st.load_lesion_crops(store, "tcia")
+    pid = index["patient_id"].iloc[0]
+    case = {"patient_id": "case-1", "age_years": 60.0, "sex": "female", "node_positive": True,
+            "cea_ng_ml": 12.0, "max_diameter_cm": 3.0, "synchronous": False}
+    scores = models.score_cases(pd.DataFrame([case]), store=store, cohort="tcia",
+                                crops={"case-1": crops[(index["patient_id"] == pid).to_numpy()]},
+                                explain=False).set_index("model_id")
+    for model_id in ("os_risk.attention_mil", "os_risk.cnn_cox", "os_risk.ct_fusion"):
+        assert np.isfinite(scores.loc[model_id, "score"]), scores.loc[model_id, "reason"]
