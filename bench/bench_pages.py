@@ -30,7 +30,7 @@ def _build(path: Path, n: int) -> None:
     from crlm.cli import main
 
     assert main(["--db", str(path), "-q", "demo", "--patients", str(n), "--seed", "7",
-                 "--no-train"]) == 0
+                 "--no-train", "--no-imaging"]) == 0
     assert main(["--db", str(path), "-q", "train", "--folds", "3", "--fast",
                  "--task", "response", "--family", "logistic", "--family", "fong_score",
                  "--family", "tumour_burden_score", "--family", "cea_ng_ml"]) == 0

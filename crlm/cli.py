@@ -45,6 +45,11 @@ def cmd_demo(args) -> int:
     from crlm.ingest.demo_images import write_demo_cohort
 
     path = config.db_path(args.db)
+    if args.imaging and args.patients > config.DEMO_IMAGING_MAX_PATIENTS:
+        print(f"note: baseline CT crops are rendered for demo cohorts of up to "
+              f"{config.DEMO_IMAGING_MAX_PATIENTS:,} patients; this one is built without "
+              "images, so without the CT models", file=sys.stderr)
+        args.imaging = False
     with _open_store(args) as store:
         total = args.patients
         with tqdm(total=total, unit="patients", desc="demo cohort", file=sys.stderr,

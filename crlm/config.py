@@ -202,6 +202,9 @@ CROP_MIN_FOV_MM = 32.0
 CROP_MAX_PLANE_GAP_MM = 5.0
 CROP_PLANE_GAP_FRACTION = 0.25
 BASELINE_CT = "baseline"         # the pre-treatment CT time point of the images table
+# The demo renders baseline CT crops (about 25 kB a patient, 7 ms to render) up to this size;
+# a registry-sized demo is built without images.
+DEMO_IMAGING_MAX_PATIENTS = 20_000
 
 # When each stored feature set becomes known; an import's ``extra`` features carry their
 # own time from the mapping (``feature_info``), unknown unless the mapping says.
