@@ -5,6 +5,8 @@ crops and no family list is given, or when named):
 
 * ``attention_mil`` — binary and survival tasks: the patient's lesions pooled by gated
   attention (:mod:`crlm.models.lesion_sets`), a logistic or a Cox head;
+* ``attention_mil_ssl`` — the same, its encoder first pre-trained self-supervised on every
+  stored crop (:mod:`crlm.models.pretraining`); trained when named;
 * ``cnn_cox`` — survival tasks: the lesion encoder with the mean over lesions and a Cox
   head (the CT risk model of a cohort with OS / DFS and no response, such as TCIA);
 * ``ct_fusion`` — stacking of the task's CT model with the cohort's other modality trained
@@ -31,7 +33,8 @@ from crlm.models.tasks import BINARY, SURVIVAL
 
 CT_EPOCHS, CT_EPOCHS_FAST = 25, 6
 CT_PATIENCE, CT_PATIENCE_FAST = 8, 3
-CT_PARTS = {BINARY: ("attention_mil", "cnn"), SURVIVAL: ("attention_mil", "cnn_cox")}
+CT_PARTS = {BINARY: ("attention_mil", "attention_mil_ssl", "cnn"),
+            SURVIVAL: ("attention_mil", "attention_mil_ssl", "cnn_cox")}
 PARTNERS = {BINARY: ("genomic_rf", "logistic", "lasso_logistic"),
             SURVIVAL: ("cox", "lasso_cox")}
 
@@ -83,14 +86,16 @@ def lesion_set_trainer(pooling: str, head: str | None = None, pretrained: bool =
             epochs=CT_EPOCHS_FAST if fast else CT_EPOCHS,
             patience=CT_PATIENCE_FAST if fast else CT_PATIENCE,
             batch_patients=32 if task.kind == BINARY else 64)
-        encoder = None
+        encoder = pretraining = None
         if pretrained:
             from crlm.models.pretraining import pretrained_encoder
 
-            encoder = pretrained_encoder(store, cohort, seed=seed, fast=fast)
+            encoder, pretraining = pretrained_encoder(store, cohort, seed=seed, fast=fast)
         oof, model = train_lesion_sets(
             crops[in_dev], owners[in_dev], list(dev.index.astype(str)), _targets(task, dev),
             fold_of, config=cfg, seed=int(seed), encoder_state=encoder)
+        if pretraining is not None:
+            model.fit_info["pretraining"] = pretraining
         if on_fold:
             for _ in range(int(np.max(fold_of)) + 2):
                 on_fold()
@@ -181,6 +186,10 @@ for _family in (
     Family("attention_mil", ANY, "CT attention-MIL over lesions (gated attention, ResNet-18)",
            kind="imaging", feature_sets=("imaging",), explainer="none",
            trainer=lesion_set_trainer("attention"), default=False, default_with_images=True),
+    Family("attention_mil_ssl", ANY, "CT attention-MIL, encoder pre-trained self-supervised "
+           "on every stored crop (SimCLR)", kind="imaging", feature_sets=("imaging",),
+           explainer="none", trainer=lesion_set_trainer("attention", pretrained=True),
+           default=False),
     Family("cnn_cox", SURVIVAL, "CT lesion CNN, Cox head (ResNet-18, mean over lesions)",
            kind="imaging", feature_sets=("imaging",), explainer="none",
            trainer=lesion_set_trainer("mean", "cox"), default=False, default_with_images=True),

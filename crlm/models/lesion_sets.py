@@ -218,7 +218,7 @@ def _fit(x, crop_index, bounds, targets, stratum, train, cfg: LesionSetConfig, s
         torch.manual_seed(int(rng.integers(2**31 - 1)))
         net = LesionSetNet(x.shape[1], cfg.base_width, cfg.input_size, cfg.pooling)
     if encoder_state is not None:
-        net.encoder.load_state_dict(encoder_state, strict=False)
+        net.encoder.load_state_dict(encoder_state)
     net = net.to(device)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
     optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -103,3 +103,41 @@ def test_an_uploaded_case_is_scored_by_the_ct_models_and_their_fusion(imaging_co
                                 explain=False).set_index("model_id")
     for model_id in ("os_risk.attention_mil", "os_risk.cnn_cox", "os_risk.ct_fusion"):
         assert np.isfinite(scores.loc[model_id, "score"]), scores.loc[model_id, "reason"]
+
+
+def test_ssl_pretraining_learns_and_its_encoder_starts_the_fine_tuning():
+    from crlm.models.pretraining import pretrain_encoder
+
+    rng = np.random.default_rng(1)
+    crops = rng.normal(50, 20, (24, 3, 64, 64)).astype(np.int16)
+    state, info = pretrain_encoder(crops, seed=3, epochs=2, batch_size=12)
+    again, _ = pretrain_encoder(crops, seed=3, epochs=2, batch_size=12)
+    assert info["n_crops"] == 24 and len(info["loss"]) == 2
+    assert all(np.isfinite(info["loss"]))
+    for k in state:  # deterministic for the crops and the seed
+        np.testing.assert_array_equal(state[k].numpy(), again[k].numpy())
+    owners = np.repeat([f"p{k}" for k in range(12)], 2)
+    cfg = LesionSetConfig(pooling="attention", epochs=0, patience=1, validation_fraction=0)
+    _, model = train_lesion_sets(crops, owners, list(dict.fromkeys(owners)),
+                                 (np.arange(12) % 2,), np.arange(12) % 2, config=cfg, seed=1,
+                                 encoder_state=state)
+    loaded = model.network().encoder.state_dict()
+    np.testing.assert_array_equal(loaded["stem.0.weight"].numpy(), state["stem.0.weight"].numpy())
+    assert model.fit_info["pretrained_encoder"]
+
+
+@pytest.mark.slow
+def test_the_ssl_family_fine_tunes_a_pretrained_encoder(imaging_cohort):
+    from crlm.models.artefacts import artefact_path
+    import joblib
+
+    store = imaging_cohort["store"]
+    report = models.train(store, cohort="tcia", tasks=["os_risk"], families=["attention_mil_ssl"],
+                          folds=2, seed=5, artefact_dir=imaging_cohort["root"] / "art-ssl",
+                          progress=False, fast=True)
+    row = report.table.set_index("model").loc["os_risk.attention_mil_ssl"]
+    folder = artefact_path("os_risk.attention_mil_ssl", int(row["version"]),
+                           imaging_cohort["root"] / "art-ssl")
+    model = joblib.load(folder / "model.joblib")
+    assert model.fit_info["pretrained_encoder"]
+    assert model.fit_info["pretraining"]["n_crops"] == len(st.load_lesion_crops(store, "tcia")[0])
