@@ -262,3 +262,21 @@ def test_pfs_hazard_ratios_by_arm_are_the_interaction_models_arm_fits(frame, stu
         assert reused.hazard_ratio.estimate == pytest.approx(own.hazard_ratio.estimate, rel=1e-12)
         assert reused.hazard_ratio.ci_upper == pytest.approx(inter.ci_upper, rel=1e-12)
         assert reused.hazard_ratio.label == own.hazard_ratio.label == f"{own.arm}: Signature-high vs low"
+
+
+def test_no_rows_in_either_arm_gives_reasons_not_errors(frame):
+    study = ae.anti_egfr_study(frame[frame["ras_status"] == "mutant"], THRESHOLD)
+    assert study.n_treated == study.n_control == 0
+    assert study.response_interaction.reason == "Anti-EGFR arm: no patients"
+    assert study.response_multivariable.reason == "no anti-EGFR patients with the outcome known"
+    assert study.pfs_by_arm[0].curves == {} and study.table()["estimate"].isna().all()
+
+
+def test_a_signature_that_separates_response_is_named_in_the_multivariable_reason(frame):
+    f = frame.copy()
+    treated = (f["biologic"] == "anti-EGFR").to_numpy()
+    f.loc[treated & (f["score"] < THRESHOLD).to_numpy(), "responder"] = False
+    mv = ae.multivariable(ae.study_arms(f), THRESHOLD)
+    assert not mv.estimable and mv.terms == ()
+    assert mv.reason.startswith("signature: all ") and "signature-low patients were " \
+        "non-responders" in mv.reason

@@ -80,6 +80,8 @@ def auc_contrast(treated: ArmAUC, control: ArmAUC) -> AUCContrast:
 # -- effects within an arm and interaction -------------------------------------------
 def _logistic_effect(label: str, y: np.ndarray, high: np.ndarray) -> Effect:
     n, k = len(y), int(y.sum())
+    if n == 0:
+        return _missing_effect(label, 0, 0, "no patients")
     for level, name in ((1.0, "signature-high"), (0.0, "signature-low")):
         part = y[high == level]
         if len(part) == 0:
@@ -95,6 +97,8 @@ def _logistic_effect(label: str, y: np.ndarray, high: np.ndarray) -> Effect:
 
 def _cox_effect(label: str, time: np.ndarray, event: np.ndarray, high: np.ndarray) -> Effect:
     n, d = len(time), int(event.sum())
+    if n == 0:
+        return _missing_effect(label, 0, 0, "no patients")
     for level, name in ((1.0, "signature-high"), (0.0, "signature-low")):
         m = high == level
         if not m.any():
@@ -231,7 +235,8 @@ def pfs_by_arm(arms: pd.DataFrame, threshold: float,
 
 
 # -- multivariable ---------------------------------------------------------------------
-def _marker_problem(x: np.ndarray, events: np.ndarray, outcome: str, min_level: int) -> str:
+def _marker_problem(x: np.ndarray, events: np.ndarray, outcome: str, min_level: int,
+                    levels: tuple[str, str] = ("positive", "negative")) -> str:
     """Why a 0/1 covariate cannot enter the model ('' when it can)."""
     known = ~np.isnan(x)
     counts = [int(((x == v) & known).sum()) for v in (1.0, 0.0)]
@@ -239,7 +244,7 @@ def _marker_problem(x: np.ndarray, events: np.ndarray, outcome: str, min_level: 
         return "does not vary in these patients" if known.any() else "unknown in every patient"
     if min(counts) < min_level:
         return f"only {min(counts)} patient(s) in one level (fewer than {min_level})"
-    for v, name in ((1.0, "positive"), (0.0, "negative")):
+    for v, name in zip((1.0, 0.0), levels):
         ev = events[known & (x == v)]
         if outcome == RESPONSE and (ev.all() or not ev.any()):
             which = "responders" if ev.all() else "non-responders"
@@ -294,7 +299,8 @@ def multivariable(arms: pd.DataFrame, threshold: float, outcome: str = RESPONSE,
     n, d = int(rows.sum()), int(events_all[rows].sum())
     base_excluded = tuple(ExcludedTerm(b.label, excluded[b.name])
                           for b in biomarkers if b.name in excluded)
-    sig_problem = _marker_problem(high[rows], events_all[rows], outcome, 1)
+    sig_problem = _marker_problem(high[rows], events_all[rows], outcome, 1,
+                                  ("signature-high", "signature-low"))
     if n == 0 or sig_problem or (outcome == PFS and d < MIN_EVENTS):
         reason = ("no anti-EGFR patients with the outcome known" if n == 0 else
                   f"signature: {sig_problem}" if sig_problem else
