@@ -206,6 +206,40 @@ BASELINE_CT = "baseline"         # the pre-treatment CT time point of the images
 # a registry-sized demo is built without images.
 DEMO_IMAGING_MAX_PATIENTS = 20_000
 
+# Serial measurements (the ``measurements`` table): kind -> (label, unit, lo, hi). Time is
+# days from the start of first-line treatment (day 0 = the baseline, before the first cycle).
+# A measurement's decision time follows from its day alone (``measurement_known_at``): the
+# baseline is known at staging, values up to the first-restaging landmark at restaging, and
+# later values only as follow-up (never a model input).
+@dataclass(frozen=True)
+class MeasurementKind:
+    name: str
+    label: str
+    unit: str
+    lo: float
+    hi: float
+
+
+MEASUREMENT_KINDS: dict[str, MeasurementKind] = {k.name: k for k in (
+    MeasurementKind("cea", "CEA", "ng/mL", 0.0, 100_000.0),
+    MeasurementKind("target_lesion_sum", "Sum of target-lesion diameters (RECIST)", "cm",
+                    0.0, 100.0),
+    MeasurementKind("lesion_count", "Liver lesions", "count", 0.0, 200.0),
+)}
+DAYS_PER_MONTH = 365.25 / 12
+RESTAGING_LANDMARK_DAYS = 70     # first restaging CT: planned at 8 weeks, visits +/- 2 weeks
+BASELINE_WINDOW_DAYS = (-42, 0)  # a baseline value: within 6 weeks before treatment starts
+
+
+def measurement_known_at(day: float) -> str:
+    """When a measurement taken on ``day`` (from treatment start) becomes known."""
+    if day <= 0:
+        return STAGING
+    if day <= RESTAGING_LANDMARK_DAYS:
+        return RESTAGING
+    return OUTCOME
+
+
 # When each stored feature set becomes known; an import's ``extra`` features carry their
 # own time from the mapping (``feature_info``), unknown unless the mapping says.
 FEATURE_SET_KNOWN_AT = {"radiomic": STAGING, "genomic": STAGING, "imaging": STAGING}

@@ -38,8 +38,9 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from crlm import clinical
+from crlm import clinical, recist
 from crlm.config import PATIENT_COLUMNS, PATIENT_COLUMN_NAMES
+from crlm.ingest import trajectories
 
 MIN_PATIENTS = 10
 MAX_PATIENTS = 5_000_000
@@ -95,12 +96,16 @@ class DemoChunk:
     ``patients`` has exactly ``config.PATIENT_COLUMN_NAMES`` with pandas nullable
     dtypes; ``features`` is long (patient_id, feature_set, feature, value) with
     categorical text columns; ``latent`` holds patient_id, imaging_phenotype (stored
-    with the baseline images), imaging_signal and genomic_signal.
+    with the baseline images), imaging_signal and genomic_signal, the response latent
+    (``z > 0`` for a responder), the nadir / baseline target-lesion sum it gives and the
+    drawn (uncensored) progression time in months. ``measurements`` is long (patient_id
+    categorical, day, kind, value, unit, source: ``crlm.ingest.trajectories``).
     """
 
     patients: pd.DataFrame
     features: pd.DataFrame
     latent: pd.DataFrame
+    measurements: pd.DataFrame | None = None
 
 
 # ------------------------------------------------------------------------ helpers
@@ -250,10 +255,17 @@ def _simulate_block(rng: np.random.Generator, n: int, first_number: int) -> Demo
     egfr_effect = (1.85 + 2.40 * genomic_signal + 1.20 * morphology - 0.6 * right
                    - 2.0 * her2_amplified - 1.5 * met_amplified - 0.4 * pik3ca)
     response_logit = common + np.where(anti_egfr, egfr_effect, 0.25 * morphology)
-    is_responder = _bernoulli(rng, _sigmoid(response_logit), n)
+    # one latent response process: z = logit + logistic noise (z > 0 <=> the Bernoulli draw
+    # u < sigmoid(logit)); the tumour's nadir size comes from z, the RECIST category from it
+    u_response = rng.random(n)
+    is_responder = u_response < _sigmoid(response_logit)
+    u_clipped = np.clip(u_response, 1e-12, 1 - 1e-12)
+    response_latent = response_logit - np.log(u_clipped / (1 - u_clipped))
     complete = _bernoulli(rng, 0.12, n)
     progressive = _bernoulli(rng, _sigmoid(-0.9 - 0.6 * (response_logit + 0.5)), n)
-    response_code = np.where(is_responder, np.where(complete, 0, 1), np.where(progressive, 3, 2))
+    best_size_ratio = trajectories.nadir_ratio(np.where(is_responder, np.maximum(
+        response_latent, 1e-9), np.minimum(response_latent, -1e-9)), complete, progressive)
+    response_code = recist.category_from_ratio(best_size_ratio)
     response_not_evaluable = _bernoulli(rng, 0.02, n)
 
     # surgery ------------------------------------------------------------------
@@ -347,8 +359,19 @@ def _simulate_block(rng: np.random.Generator, n: int, first_number: int) -> Demo
         "imaging_phenotype": imaging_phenotype,
         "imaging_signal": imaging_signal,
         "genomic_signal": genomic_signal,
+        "response_latent": response_latent,
+        "best_size_ratio": best_size_ratio,
+        "progression_months": progression_time,
     })
-    return DemoChunk(patients=patients, features=features, latent=latent)
+    # serial measurements, drawn last so that every earlier value keeps its draws
+    measurements = trajectories.simulate_measurements(
+        rng, patient_id, response_latent=response_latent, complete=complete,
+        progressive=progressive, response_evaluable=~response_not_evaluable,
+        n_lesions=n_lesions, max_diameter_cm=diameter, cea_ng_ml=cea, cea_recorded=~cea_missing,
+        progression_months=progression_time, followed_months=np.minimum(death_time, censor),
+        hepatectomy=hepatectomy, initially_resectable=initially_resectable)
+    return DemoChunk(patients=patients, features=features, latent=latent,
+                     measurements=measurements)
 
 
 def _genomic_matrix(rng, n, signal, right, braf, msi, ras_mutant, pik3ca, tp53, apc, smad4, fbxw7,
@@ -438,7 +461,22 @@ def _concat(chunks: list[DemoChunk]) -> DemoChunk:
         patients=pd.concat([c.patients for c in chunks], ignore_index=True),
         features=_concat_features([c.features for c in chunks]),
         latent=pd.concat([c.latent for c in chunks], ignore_index=True),
+        measurements=_concat_measurements([c.measurements for c in chunks]),
     )
+
+
+def _concat_measurements(frames: list[pd.DataFrame | None]) -> pd.DataFrame | None:
+    if any(f is None for f in frames):
+        return None
+    ids = pd.Index(np.concatenate([f["patient_id"].cat.categories.to_numpy() for f in frames]))
+    offsets = np.cumsum([0] + [len(f["patient_id"].cat.categories) for f in frames[:-1]])
+    codes = np.concatenate([f["patient_id"].cat.codes.to_numpy().astype(np.int64) + o
+                            for f, o in zip(frames, offsets)])
+    rest = pd.concat([f.drop(columns="patient_id") for f in frames], ignore_index=True)
+    for column in ("kind", "unit", "source"):
+        rest[column] = rest[column].astype("category")
+    rest.insert(0, "patient_id", pd.Categorical.from_codes(codes, categories=ids))
+    return rest
 
 
 def _concat_features(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -463,7 +501,16 @@ def _slice(chunk: DemoChunk, start: int, stop: int) -> DemoChunk:
         ids.cat.codes.to_numpy() - start,
         categories=ids.cat.categories[start:stop])
     latent = chunk.latent.iloc[start:stop].reset_index(drop=True)
-    return DemoChunk(patients=patients, features=features, latent=latent)
+    measurements = chunk.measurements
+    if measurements is not None:
+        m_codes = measurements["patient_id"].cat.codes.to_numpy()
+        a, z = np.searchsorted(m_codes, [start, stop])
+        measurements = measurements.iloc[a:z].reset_index(drop=True)
+        measurements["patient_id"] = pd.Categorical.from_codes(
+            m_codes[a:z] - start,
+            categories=chunk.measurements["patient_id"].cat.categories[start:stop])
+    return DemoChunk(patients=patients, features=features, latent=latent,
+                     measurements=measurements)
 
 
 def generate_cohort(n_patients: int, seed: int, chunk_size: int = 100_000) -> Iterator[DemoChunk]:

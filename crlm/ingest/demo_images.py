@@ -3,7 +3,8 @@
 Building the demo is two steps, in the causal order of the generator:
 
 1. :func:`write_demo_cohort` streams the generated cohort into the store in one
-   transaction: patients, radiomic and genomic features, and one ``images`` row per
+   transaction: patients, radiomic and genomic features, serial measurements
+   (``crlm.ingest.trajectories``), and one ``images`` row per
    patient for the baseline (pre-treatment) CT holding the imaging phenotype the
    generator drew from pre-treatment biology (``metadata.imaging_phenotype``).
 2. :func:`render_stored_images` renders each patient's lesion crops once, from the
@@ -51,7 +52,8 @@ def write_demo_cohort(store, n_patients: int, seed: int, *, cohort: str = config
     the crops rendered from them (:func:`render_stored_images`).
     """
     parts = (st.CohortRows(chunk.patients, chunk.features,
-                           images=baseline_image_rows(chunk.latent) if images else None)
+                           images=baseline_image_rows(chunk.latent) if images else None,
+                           measurements=chunk.measurements)
              for chunk in generate_cohort(n_patients, seed))
     n = st.replace_cohort(store, cohort, parts, kind="synthetic", seed=seed,
                           description=f"synthetic demo cohort, {n_patients:,} patients, "

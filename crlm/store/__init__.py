@@ -15,6 +15,10 @@ from crlm.store.images import (
     replace_images, save_feature_info, save_images,
 )
 from crlm.store.cohorts import CohortRows, replace_cohort
+from crlm.store.measurements import (
+    MEASUREMENT_COLUMNS, append_measurements, count_measurements, load_measurements,
+    replace_measurements,
+)
 from crlm.store.schema import SCHEMA_VERSION
 
 __all__ = [name for name in dir() if not name.startswith("_")]

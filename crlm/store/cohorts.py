@@ -2,7 +2,7 @@
 
 Every path that writes a cohort (the demo build, a file import, tests) goes through
 ``replace_cohort``: the cohort's old rows go (patients, features, their decision
-times, images, models' predictions), the new ones are appended part by part
+times, images, measurements, models' predictions), the new ones are appended part by part
 (so a large synthetic cohort streams), the patient count and content hash are
 recorded, and an import's provenance row is written, all or nothing.
 """
@@ -15,6 +15,7 @@ import pandas as pd
 
 from crlm.store.connection import Store
 from crlm.store.images import save_feature_info, save_images
+from crlm.store.measurements import append_measurements
 from crlm.store.queries import (
     append_features, append_patients, begin_cohort, finish_cohort, record_import,
 )
@@ -23,12 +24,14 @@ from crlm.store.queries import (
 @dataclass(frozen=True)
 class CohortRows:
     """One part of a cohort: patients (the contract's columns), and optionally their long
-    features, the decision time of features, and imaging rows."""
+    features, the decision time of features, imaging rows and serial measurements
+    (``crlm.store.measurements.MEASUREMENT_COLUMNS``)."""
 
     patients: pd.DataFrame
     features: pd.DataFrame | None = None
     feature_info: pd.DataFrame | None = None
     images: pd.DataFrame | None = None
+    measurements: pd.DataFrame | None = None
 
 
 def replace_cohort(store: Store, cohort: str, parts: Iterable[CohortRows], *, kind: str,
@@ -52,6 +55,8 @@ def replace_cohort(store: Store, cohort: str, parts: Iterable[CohortRows], *, ki
                 save_feature_info(cur, cohort, part.feature_info)
             if part.images is not None and len(part.images):
                 save_images(cur, cohort, part.images)
+            if part.measurements is not None and len(part.measurements):
+                append_measurements(cur, cohort, part.measurements)
             if on_part:
                 on_part(len(part.patients))
         n = finish_cohort(cur, cohort)

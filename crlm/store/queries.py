@@ -17,8 +17,8 @@ from crlm.config import PATIENT_COLUMN_NAMES
 from crlm.store.connection import Store, StoreError
 from crlm.store.filters import CohortFilter
 
-TABLES = ("cohorts", "patients", "features", "feature_info", "images", "models",
-          "predictions", "cases", "audit_log", "imports", "schema_version")
+TABLES = ("cohorts", "patients", "features", "feature_info", "images", "measurements",
+          "models", "predictions", "cases", "audit_log", "imports", "schema_version")
 
 
 def _now() -> dt.datetime:
@@ -47,7 +47,8 @@ def load_cohort_info(store: Store, cohort: str) -> dict | None:
 def begin_cohort(cur, cohort: str, *, kind: str, description: str = "", seed: int | None = None,
                  unavailable_columns: Sequence[str] = ()) -> None:
     """Inside a transaction: (re)create the cohort row and remove its old rows."""
-    for table in ("predictions", "features", "feature_info", "images", "patients"):
+    for table in ("predictions", "features", "feature_info", "images", "measurements",
+                  "patients"):
         cur.execute(f"DELETE FROM {table} WHERE cohort = ?", [cohort])
     cur.execute("DELETE FROM models WHERE cohort = ?", [cohort])
     cur.execute("DELETE FROM cohorts WHERE cohort = ?", [cohort])

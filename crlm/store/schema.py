@@ -138,6 +138,23 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "ALTER TABLE images ADD COLUMN crops_sha256 VARCHAR",
         ],
     ),
+    (
+        "measurements over time (serial CEA, target-lesion sums, lesion counts)",
+        [
+            # long format, one value per patient, kind and day; day = days from the start
+            # of first-line treatment (0 = baseline, before the first cycle)
+            """CREATE TABLE measurements (
+                cohort VARCHAR NOT NULL,
+                patient_id VARCHAR NOT NULL,
+                day INTEGER NOT NULL,
+                kind VARCHAR NOT NULL,           -- a crlm.store.measurements.KINDS key
+                value DOUBLE NOT NULL,
+                unit VARCHAR NOT NULL,           -- the kind's unit, after conversion
+                source VARCHAR,                  -- 'synthetic', an import id, 'case'
+                PRIMARY KEY (cohort, patient_id, kind, day)
+            )""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

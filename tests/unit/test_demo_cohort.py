@@ -188,7 +188,8 @@ def test_features_and_latent_contract(cohort, patients):
     assert 18 <= len(RADIOMIC_FEATURES) <= 25 and 28 <= len(GENOMIC_FEATURES) <= 36
     assert {"EREG_expression_z", "AREG_expression_z"} <= set(GENOMIC_FEATURES)
     assert list(cohort.latent.columns) == ["patient_id", "imaging_phenotype", "imaging_signal",
-                                           "genomic_signal"]
+                                           "genomic_signal", "response_latent",
+                                           "best_size_ratio", "progression_months"]
     assert cohort.latent["patient_id"].equals(patients["patient_id"])
 
 
