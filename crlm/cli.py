@@ -144,6 +144,17 @@ def cmd_import(args) -> int:
                               dry_run=args.dry_run, actor="cli")
 
 
+def cmd_import_measurements(args) -> int:
+    from crlm.ingest.measurements_import import import_measurements_command
+
+    if not Path(args.file).is_file():
+        raise CliError(f"no such file: {args.file}")
+    with _open_store(args, create=False, retry_s=5.0) as store:
+        return import_measurements_command(store, args.file, cohort=args.cohort,
+                                           mapping=args.mapping, dry_run=args.dry_run,
+                                           actor="cli")
+
+
 def cmd_import_images(args) -> int:
     from crlm.ingest.image_import import import_images_command
 
@@ -345,6 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cohort", help="cohort name (default: from the file name)")
     p.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("import-measurements", help="import a cohort's serial measurements "
+                                                    "(CEA, target-lesion sums; long format)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--cohort", required=True, help="the cohort whose patients were measured")
+    p.add_argument("--mapping", help="mapping file (YAML): id, time, kind, value and unit "
+                                     "columns (default: patient_id, day, kind, value, unit)")
+    p.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
+    p.set_defaults(func=cmd_import_measurements)
 
     p = sub.add_parser("import-images", help="import a cohort's CT + DICOM SEG folder tree "
                                               "(one folder per patient, the TCIA layout)")
