@@ -6,7 +6,9 @@ interaction p-value is a likelihood-ratio test of
 ``group + subgroup + group x subgroup`` against ``group + subgroup`` on all
 patients; interaction terms exist only for levels holding both groups (the
 reference is the first such level), so ``interaction_df`` may be below
-(levels - 1).
+(levels - 1). ``converged`` is False for a level whose Cox fit did not converge
+(monotone likelihood: the events of one group all come before any of the other's);
+its hazard ratio is then only "very large or very small", as R's coxph warns.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class SubgroupEffect(ResultMixin):
     p_value: float
     estimable: bool
     reason: str
+    converged: bool = True  # False: monotone likelihood, the HR runs off (R warns likewise)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,17 @@ class SubgroupResult(ResultMixin):
     interaction_df: int
     interaction_p_value: float
     min_events: int
+
+
+def _monotone(t: np.ndarray, e: np.ndarray, g: np.ndarray) -> bool:
+    """Whether the Cox partial likelihood of a 0/1 covariate is monotone (the MLE infinite):
+    every event of one group happens when nobody of the other group is still at risk."""
+    for a, b in ((0.0, 1.0), (1.0, 0.0)):
+        ev = t[e & (g == a)]
+        other = t[g == b]
+        if len(other) and (len(ev) == 0 or ev.min() > other.max()):
+            return True
+    return False
 
 
 def _nan_effect(level, n, events, reason):
@@ -81,7 +95,8 @@ def subgroup_effects(time, event, group, subgroup, min_events: int = 5, ties: st
         fit = cox(t[m], e[m], g[m][:, None], ties=ties, with_concordance=False)
         term = fit.terms[0]
         out.append(SubgroupEffect(level, n, d, term.hr, term.ci_lower, term.ci_upper,
-                                  term.p_value, True, ""))
+                                  term.p_value, True, "",
+                                  bool(fit.converged) and not _monotone(t[m], e[m], g[m])))
     stat, df, p = float("nan"), 0, float("nan")
     if len(both_arms) >= 2 and e.any():
         ref = both_arms[0]

@@ -115,3 +115,9 @@ def test_problem_zip_says_why_there_is_no_export():
     with zipfile.ZipFile(io.BytesIO(problem_zip("km", "survival export: no patient"))) as zf:
         assert zf.namelist() == ["km/README.txt"]
         assert zf.read("km/README.txt").decode() == "No R export: survival export: no patient\n"
+
+
+def test_an_export_with_no_number_is_refused():
+    # no model has both classes: nothing the page could show
+    with pytest.raises(ExportInputError, match="nothing to export"):
+        models_export([1, 1, 1], [ModelScores("m", np.array([0.1, 0.2, 0.3]), 0.5)])

@@ -202,3 +202,17 @@ def test_concordance_can_be_skipped():
     fit = stats.cox(t, e, x, with_concordance=False)
     assert np.isnan(fit.concordance)
     np.testing.assert_allclose(fit.coefficients, stats.cox(t, e, x).coefficients)
+
+
+def test_subgroup_level_with_monotone_likelihood_is_flagged_not_converged():
+    # level "a": every event of group 1 comes before anyone of group 0 has left, and the
+    # events of group 0 come after everyone of group 1 has left: the HR runs off to
+    # infinity (R's coxph warns "coefficient may be infinite"); level "b" is ordinary
+    t = [1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6, 7, 8]
+    e = [1, 1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 1]
+    g = [1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 0, 1, 0]
+    sub = ["a"] * 6 + ["b"] * 8
+    res = stats.subgroup_effects(t, e, g, sub, min_events=2)
+    a, b = res.subgroups
+    assert a.estimable and not a.converged and a.hr > 1e3
+    assert b.estimable and b.converged

@@ -162,6 +162,8 @@ class Collector:
             self._items.append(Quantity(f"{prefix}[{i}]", float(v), "curve"))
 
     def quantities(self) -> tuple[Quantity, ...]:
+        if not self._items:
+            raise ExportInputError("nothing to export: no number can be computed on these patients")
         names = [q.name for q in self._items]
         if len(set(names)) != len(names):
             dup = next(n for n in names if names.count(n) > 1)
@@ -191,7 +193,9 @@ suppressPackageStartupMessages({{
 }})
 here <- local({{
   f <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  if (length(f)) dirname(normalizePath(sub("^--file=", "", f[1]))) else getwd()
+  # Rscript writes a space in the script's path as "~+~"
+  if (length(f)) dirname(normalizePath(gsub("~+~", " ", sub("^--file=", "", f[1]), fixed = TRUE)))
+  else getwd()
 }})
 expected <- c(R = "{R}", survival = "{survival}", pROC = "{pROC}")
 installed <- c(R = paste(R.version$major, R.version$minor, sep = "."),
@@ -214,7 +218,7 @@ put <- function(name, value) {{
 _FOOTER = """\
 
 # ---------------------------------------------------------------- ours and R's, side by side
-r <- do.call(rbind, .r_numbers)
+r <- do.call(rbind, c(list(data.frame(quantity = character(0), R = numeric(0))), .r_numbers))
 ours <- read.csv(file.path(here, "ours.csv"), stringsAsFactors = FALSE, fileEncoding = "UTF-8")
 cmp <- data.frame(quantity = ours$quantity, kind = ours$kind, ours = ours$value,
                   R = r$R[match(ours$quantity, r$quantity)], stringsAsFactors = FALSE)

@@ -69,6 +69,7 @@ def subgroups_export(data: pd.DataFrame, subgroups: Sequence[tuple[str, str]], *
     y = np.nan_to_num(out_data["outcome"].to_numpy(float)).astype(bool)
     s = out_data["score"].to_numpy(float)
     out = Collector()
+    notes: list[str] = []
     sorted_levels = []
     for k, label in enumerate(labels, start=1):
         lv = out_data[f"s{k}"].to_numpy(str)
@@ -78,7 +79,10 @@ def subgroups_export(data: pd.DataFrame, subgroups: Sequence[tuple[str, str]], *
             p = f"hr[{label}={eff.level}]"
             out.put(f"{p}.n", eff.n)
             out.put(f"{p}.events", eff.events)
-            if eff.estimable:
+            if eff.estimable and not eff.converged:
+                notes.append(f"{label} = {eff.level}: the Cox fit did not converge (monotone "
+                             "likelihood); its hazard ratio is left out, R's coxph warns likewise")
+            elif eff.estimable:
                 out.put(p, eff.hr)
                 out.put(f"{p}.lower", eff.ci_lower)
                 out.put(f"{p}.upper", eff.ci_upper)
@@ -114,8 +118,8 @@ def subgroups_export(data: pd.DataFrame, subgroups: Sequence[tuple[str, str]], *
     body = _body(labels, sorted_levels, min_events, min_patients_auc, min_patients_km)
     title = title or "Subgroups: hazard ratios with interaction tests, AUC, Kaplan-Meier panels"
     script = build_script(title=title, page="Subgroups", method=_METHOD, body=body)
-    notes = ("subgroup variables are named s1, s2, ... in data.csv; analysis.R names them",)
-    return AnalysisExport("subgroups", title, out_data, script, out.quantities(), notes)
+    notes.append("subgroup variables are named s1, s2, ... in data.csv; analysis.R names them")
+    return AnalysisExport("subgroups", title, out_data, script, out.quantities(), tuple(notes))
 
 
 def _body(labels, sorted_levels, min_events, min_patients_auc, min_patients_km) -> str:
