@@ -43,7 +43,7 @@ from .logistic import (
     logistic,
     unpaired_auc_test,
 )
-from .subgroups import SubgroupEffect, SubgroupResult, subgroup_effects
+from .subgroups import SubgroupEffect, SubgroupResult, monotone_likelihood, subgroup_effects
 from .survival import (
     FollowUpResult,
     KMResult,
@@ -69,7 +69,8 @@ __all__ = [
     "SurvivalAtResult", "TimeDependentAUCResult", "UnpairedAUCTestResult",
     "brier", "calibration", "concordance_index", "cox", "delong_test", "diagnostic_metrics",
     "kaplan_meier", "kaplan_meier_by", "landmark_survival", "likelihood_ratio_test", "logistic",
-    "logrank", "median_follow_up", "net_benefit", "number_at_risk", "proportional_hazards_test",
+    "logrank", "median_follow_up", "monotone_likelihood", "net_benefit", "number_at_risk",
+    "proportional_hazards_test",
     "rmst", "roc", "subgroup_effects", "time_dependent_auc", "unpaired_auc_test",
     "wilson_interval",
 ]

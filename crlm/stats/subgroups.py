@@ -45,13 +45,24 @@ class SubgroupResult(ResultMixin):
     min_events: int
 
 
-def _monotone(t: np.ndarray, e: np.ndarray, g: np.ndarray) -> bool:
-    """Whether the Cox partial likelihood of a 0/1 covariate is monotone (the MLE infinite):
-    every event of one group happens when nobody of the other group is still at risk."""
-    for a, b in ((0.0, 1.0), (1.0, 0.0)):
-        ev = t[e & (g == a)]
-        other = t[g == b]
-        if len(other) and (len(ev) == 0 or ev.min() > other.max()):
+def monotone_likelihood(time, event, group, *, max_groups: int = 16) -> bool:
+    """Whether a Cox model of ``group`` (one indicator per level) has a monotone partial
+    likelihood, so that some hazard ratio is infinite or zero: a set S of levels, holding
+    events, whose patients have all left before the first event outside S. R's ``coxph``
+    warns "coefficient may be infinite" then; our fit returns a very large coefficient.
+    Checks every set of levels up to ``max_groups`` levels (more: False)."""
+    a = prepare(False, time=time, event=event, group=group)
+    t, e = as_time(a["time"]), as_event(a["event"])
+    codes, levels = as_levels(a["group"], "group")
+    k = len(levels)
+    if k < 2 or k > max_groups:
+        return False
+    last = np.array([t[codes == j].max() for j in range(k)])
+    first_event = np.array([t[(codes == j) & e].min() if (e & (codes == j)).any() else np.inf
+                            for j in range(k)])
+    for mask in range(1, 2 ** k - 1):
+        inside = np.array([(mask >> j) & 1 for j in range(k)], dtype=bool)
+        if np.isfinite(first_event[inside]).any() and last[inside].max() < first_event[~inside].min():
             return True
     return False
 
@@ -96,7 +107,7 @@ def subgroup_effects(time, event, group, subgroup, min_events: int = 5, ties: st
         term = fit.terms[0]
         out.append(SubgroupEffect(level, n, d, term.hr, term.ci_lower, term.ci_upper,
                                   term.p_value, True, "",
-                                  bool(fit.converged) and not _monotone(t[m], e[m], g[m])))
+                                  bool(fit.converged) and not monotone_likelihood(t[m], e[m], g[m])))
     stat, df, p = float("nan"), 0, float("nan")
     if len(both_arms) >= 2 and e.any():
         ref = both_arms[0]

@@ -121,3 +121,12 @@ def test_an_export_with_no_number_is_refused():
     # no model has both classes: nothing the page could show
     with pytest.raises(ExportInputError, match="nothing to export"):
         models_export([1, 1, 1], [ModelScores("m", np.array([0.1, 0.2, 0.3]), 0.5)])
+
+
+def test_survival_export_leaves_out_infinite_hazard_ratios():
+    t = [1, 2, 3, 5, 6, 7, 8, 5, 6, 7, 9]
+    e = [1, 1, 0, 1, 0, 1, 1, 1, 1, 0, 1]
+    g = ["c"] * 3 + ["a"] * 4 + ["b"] * 4
+    export = survival_export(pd.DataFrame({"time": t, "event": e, "group": g}), horizon=6)
+    assert not any(name.startswith("hr[") for name in export.numbers)
+    assert "logrank.p" in export.numbers and any("monotone" in n for n in export.notes)

@@ -216,3 +216,15 @@ def test_subgroup_level_with_monotone_likelihood_is_flagged_not_converged():
     a, b = res.subgroups
     assert a.estimable and not a.converged and a.hr > 1e3
     assert b.estimable and b.converged
+
+
+def test_monotone_likelihood_finds_a_set_of_groups_that_leaves_before_the_others_events():
+    # c's patients all leave (times 1-3) before the first event of a or b (time 5): the
+    # HR of c against a runs off to infinity, though the log-likelihood converges
+    t = [1, 2, 3, 5, 6, 7, 8, 5, 6, 7, 9]
+    e = [1, 1, 0, 1, 0, 1, 1, 1, 1, 0, 1]
+    g = ["c"] * 3 + ["a"] * 4 + ["b"] * 4
+    assert stats.monotone_likelihood(t, e, g)
+    # one of c's patients still at risk at time 6: an ordinary, finite fit
+    assert not stats.monotone_likelihood([1, 2, 6] + t[3:], e, g)
+    assert not stats.monotone_likelihood(t, e, ["a"] * 11)

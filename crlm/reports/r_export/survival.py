@@ -104,7 +104,11 @@ def survival_export(data: pd.DataFrame, *, horizon: float, order: Sequence[str] 
         except (ValueError, np.linalg.LinAlgError) as exc:
             notes.append(f"no hazard ratio: {exc}")
         else:
-            if fit.converged:
+            if fit.converged and stats.monotone_likelihood(t, e, g):
+                notes.append("a group's hazard ratio is infinite or zero (monotone likelihood: its "
+                             "patients all left before another group's first event, or the other way "
+                             "round): hazard ratios are left out, R's coxph warns likewise")
+            elif fit.converged:
                 with_cox = True
                 for term in fit.terms:
                     name = f"hr[{term.name} vs {order[0]}]"
