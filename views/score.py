@@ -16,7 +16,7 @@ from crlm.ingest import dicom
 from crlm.models import score_cases
 from crlm.models.similar import SimilarityIndex, similar_patients
 from crlm.reports import CaseReport, build_case_report, figure_png
-from crlm.ui import case_form
+from crlm.ui import case_form, lesions
 
 MODES = ("Form", "Table of cases (CSV / Excel)", "CT series (DICOM .zip) + form")
 RESULT = "score_result"
@@ -188,6 +188,7 @@ if mode == MODES[2]:
         with right:
             st.plotly_chart(fig, width="stretch", key="score_ct_slice_fig",
                             config=figures.plotly_config("ct_slice"))
+        lesions.lesion_attention_section(cohort_name, volume, meta, ct.get("mask"))
 
 # -- input: form (form mode and CT mode) ---------------------------------------------------
 if mode in (MODES[0], MODES[2]):

@@ -56,3 +56,40 @@ def make_ct_slice_figure(slice_hu: np.ndarray, region: Mapping | None = None, *,
                      scaleanchor="x", scaleratio=1)
     apply_house_style(fig, title=title, height=height)
     return fig
+
+
+def make_lesion_explanation_figure(crops: np.ndarray, weights, occlusion: np.ndarray, *,
+                                   patch_px: int, score_kind: str = "score",
+                                   window_hu: tuple[float, float] = CT_WINDOW_HU,
+                                   title: str = "") -> go.Figure:
+    """Each lesion's centre crop slice in grey with its occlusion map over it, titled by
+    its weight in the model's pooling. ``crops``: HU ``[n, slices, H, W]``; ``occlusion``:
+    ``[n, H / patch_px, W / patch_px]`` (score change when the patch is hidden)."""
+    from plotly.subplots import make_subplots
+
+    arr = np.asarray(crops, dtype=float)
+    occ = np.asarray(occlusion, dtype=float)
+    n = len(arr)
+    if occ.shape[0] != n:
+        raise ValueError(f"{n} crops but {occ.shape[0]} occlusion maps")
+    names = [f"lesion {k + 1}: weight {float(w):.2f}" for k, w in enumerate(weights)]
+    fig = make_subplots(rows=1, cols=n, subplot_titles=names, horizontal_spacing=0.04)
+    lo, hi = window_hu
+    limit = float(np.nanmax(np.abs(occ))) or 1.0
+    size = arr.shape[-1]
+    centres = (np.arange(occ.shape[-1]) + 0.5) * patch_px - 0.5
+    for k in range(n):
+        grey = np.clip((arr[k, arr.shape[1] // 2] - lo) / (hi - lo), 0.0, 1.0) * 255.0
+        fig.add_trace(go.Heatmap(z=grey, colorscale="Greys_r", zmin=0, zmax=255,
+                                 showscale=False, hoverinfo="skip"), row=1, col=k + 1)
+        fig.add_trace(go.Heatmap(
+            z=occ[k], x=centres, y=centres, colorscale="RdBu_r", zmin=-limit, zmax=limit,
+            opacity=0.45, showscale=k == n - 1,
+            colorbar=dict(title=dict(text=f"{score_kind}<br>change"), thickness=12),
+            hovertemplate=f"hiding this patch lowers the {score_kind} by %{{z:.3f}}"
+                          "<extra></extra>"), row=1, col=k + 1)
+        fig.update_xaxes(range=[-0.5, size - 0.5], showticklabels=False, row=1, col=k + 1)
+        fig.update_yaxes(range=[size - 0.5, -0.5], showticklabels=False, row=1, col=k + 1,
+                         scaleanchor=f"x{'' if k == 0 else k + 1}", scaleratio=1)
+    apply_house_style(fig, title=title, height=300)
+    return fig

@@ -92,3 +92,15 @@ def lesion_crop(hu_volume: np.ndarray, mask: np.ndarray, spacing_mm: Sequence[fl
             "n_voxels": n_voxels, "volume_ml": round(n_voxels * dz * dy * dx / 1000.0, 3),
             "radius_px": diameter_mm / 2.0 / step}
     return crop, info
+
+
+def split_lesions(mask: np.ndarray, min_voxels: int = 8) -> list[np.ndarray]:
+    """The separate lesions of a region mask ``[z, y, x]``: its 3-D connected components
+    (26-connectivity) of at least ``min_voxels`` voxels, largest first."""
+    msk = np.asarray(mask, dtype=bool)
+    labels, n = ndimage.label(msk, structure=np.ones((3,) * msk.ndim, dtype=bool))
+    if n == 0:
+        return []
+    sizes = np.bincount(labels.ravel())[1:]
+    order = [k + 1 for k in np.argsort(-sizes, kind="stable") if sizes[k] >= min_voxels]
+    return [labels == k for k in order]

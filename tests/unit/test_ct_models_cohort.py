@@ -141,3 +141,84 @@ def test_the_ssl_family_fine_tunes_a_pretrained_encoder(imaging_cohort):
     model = joblib.load(folder / "model.joblib")
     assert model.fit_info["pretrained_encoder"]
     assert model.fit_info["pretraining"]["n_crops"] == len(st.load_lesion_crops(store, "tcia")[0])
+
+
+def test_lesions_of_a_region_are_its_connected_parts_largest_first():
+    from crlm.ingest.crops import split_lesions
+
+    mask = np.zeros((5, 20, 20), dtype=bool)
+    mask[1:4, 2:8, 2:8] = True      # 108 voxels
+    mask[2, 12:15, 12:15] = True    # 9 voxels
+    mask[4, 18, 18] = True          # 1 voxel: below the 8-voxel floor
+    parts = split_lesions(mask)
+    assert [int(p.sum()) for p in parts] == [108, 9]
+    assert not (parts[0] & parts[1]).any()
+
+
+def test_occlusion_and_weights_explain_one_patient_and_draw():
+    from crlm.figures import make_lesion_explanation_figure
+    from crlm.models.ct_explain import explain_lesions
+
+    rng = np.random.default_rng(4)
+    crops = rng.normal(50, 20, (12, 3, 64, 64)).astype(np.int16)
+    owners = np.repeat([f"p{k}" for k in range(6)], 2)
+    cfg = LesionSetConfig(pooling="attention", epochs=1, patience=1, validation_fraction=0)
+    _, model = train_lesion_sets(crops, owners, list(dict.fromkeys(owners)), (np.arange(6) % 2,),
+                                 np.arange(6) % 2, config=cfg, seed=2)
+    case = crops[:3]
+    result = explain_lesions(model, case, patch_px=16)
+    assert result.occlusion.shape == (3, 4, 4)
+    assert sum(result.weights) == pytest.approx(1.0, abs=1e-5)
+    assert result.score == pytest.approx(model.patient_scores(case, ["x"] * 3).iloc[0])
+    assert result.alone[0] == pytest.approx(model.patient_scores(case[:1], ["y"]).iloc[0])
+    # hiding a patch of lesion 2 and scoring by hand gives the stored change
+    hidden = case.copy()
+    hidden[1, :, 16:32, 32:48] = np.median(case[1])
+    by_hand = result.score - model.patient_scores(hidden, ["z"] * 3).iloc[0]
+    assert result.occlusion[1, 1, 2] == pytest.approx(by_hand, abs=1e-6)
+    fig = make_lesion_explanation_figure(case, result.weights, result.occlusion,
+                                         patch_px=16, score_kind=result.score_kind)
+    assert len(fig.data) == 6 and "weight" in fig.layout.annotations[0].text
+
+
+def _lesion_section_script():
+    import os
+    from pathlib import Path
+
+    import numpy as np
+    import pydicom
+
+    from crlm.ingest.dicom import read_series
+    from crlm.ingest.dicom.seg import read_segments
+    from crlm.ui.lesions import lesion_attention_section
+
+    folder = Path(os.environ["CRLM_TEST_PATIENT"])
+    volume, meta = read_series(folder)
+    _, segments = read_segments(pydicom.dcmread(next(folder.rglob("1-1.dcm"))), meta)
+    mask = np.any([s.mask for s in segments if s.label.startswith("Tumor")], axis=0)
+    lesion_attention_section("tcia", volume, meta, mask)
+
+
+@pytest.mark.slow
+def test_the_score_page_section_shows_each_lesion_weight(imaging_cohort, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from crlm.ui import loaders
+
+    store = imaging_cohort["store"]
+    if "os_risk.attention_mil" not in set(st.load_models(store, cohort="tcia")["model_id"]):
+        models.train(store, cohort="tcia", tasks=["os_risk"], families=["attention_mil"],
+                     folds=2, seed=5, artefact_dir=imaging_cohort["root"] / "art",
+                     progress=False, fast=True)
+    monkeypatch.setenv("CRLM_DB", str(store.path))
+    monkeypatch.setenv("CRLM_TEST_PATIENT",
+                       str(imaging_cohort["root"] / "tree" / "CRLM-CT-1001"))
+    at = AppTest.from_function(_lesion_section_script, default_timeout=180).run()
+    try:
+        assert not at.exception, at.exception
+        assert [s.value for s in at.subheader] == ["Lesions: attention and occlusion"]
+        table = next(d.value for d in at.dataframe if "weight" in d.value.columns)
+        assert table["weight"].sum() == pytest.approx(1.0, abs=1e-4)
+        assert any("carries the largest weight" in c.value for c in at.caption)
+    finally:
+        loaders.release_stores()
