@@ -45,24 +45,31 @@ class SubgroupResult(ResultMixin):
     min_events: int
 
 
-def monotone_likelihood(time, event, group, *, max_groups: int = 16) -> bool:
+def monotone_likelihood(time, event, group) -> bool:
     """Whether a Cox model of ``group`` (one indicator per level) has a monotone partial
     likelihood, so that some hazard ratio is infinite or zero: a set S of levels, holding
     events, whose patients have all left before the first event outside S. R's ``coxph``
     warns "coefficient may be infinite" then; our fit returns a very large coefficient.
-    Checks every set of levels up to ``max_groups`` levels (more: False)."""
+
+    A level without events next to levels with events is such a case (its HR is 0).
+    Otherwise S can be taken as the levels whose last time is <= some level's last time
+    c, so checking each c suffices (O(levels^2))."""
     a = prepare(False, time=time, event=event, group=group)
     t, e = as_time(a["time"]), as_event(a["event"])
     codes, levels = as_levels(a["group"], "group")
     k = len(levels)
-    if k < 2 or k > max_groups:
+    if k < 2:
         return False
-    last = np.array([t[codes == j].max() for j in range(k)])
-    first_event = np.array([t[(codes == j) & e].min() if (e & (codes == j)).any() else np.inf
-                            for j in range(k)])
-    for mask in range(1, 2 ** k - 1):
-        inside = np.array([(mask >> j) & 1 for j in range(k)], dtype=bool)
-        if np.isfinite(first_event[inside]).any() and last[inside].max() < first_event[~inside].min():
+    last = np.full(k, -np.inf)
+    np.maximum.at(last, codes, t)
+    first_event = np.full(k, np.inf)
+    np.minimum.at(first_event, codes[e], t[e])
+    has_events = np.isfinite(first_event)
+    if has_events.any() and not has_events.all():
+        return True
+    for c in np.unique(last)[:-1]:
+        inside = last <= c
+        if np.isfinite(first_event[inside]).any() and c < first_event[~inside].min():
             return True
     return False
 

@@ -228,3 +228,24 @@ def test_monotone_likelihood_finds_a_set_of_groups_that_leaves_before_the_others
     # one of c's patients still at risk at time 6: an ordinary, finite fit
     assert not stats.monotone_likelihood([1, 2, 6] + t[3:], e, g)
     assert not stats.monotone_likelihood(t, e, ["a"] * 11)
+
+
+def test_monotone_likelihood_equals_a_search_over_every_set_of_groups():
+    def brute(t, e, g):
+        levels = sorted(set(g))
+        last = np.array([t[g == lv].max() for lv in levels])
+        first = np.array([t[(g == lv) & e].min() if ((g == lv) & e).any() else np.inf for lv in levels])
+        for mask in range(1, 2 ** len(levels) - 1):
+            inside = np.array([(mask >> j) & 1 for j in range(len(levels))], dtype=bool)
+            if np.isfinite(first[inside]).any() and last[inside].max() < first[~inside].min():
+                return True
+        return False
+
+    rng = np.random.default_rng(5)
+    for _ in range(1500):
+        n, k = int(rng.integers(2, 14)), int(rng.integers(2, 6))
+        t = rng.integers(1, 9, n).astype(float)
+        e = rng.random(n) < 0.6
+        g = rng.choice(list("abcde")[:k], n)
+        if len(set(g)) > 1:
+            assert stats.monotone_likelihood(t, e, g) == brute(t, e, g), (t, e, g)
