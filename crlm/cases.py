@@ -63,13 +63,17 @@ CLINICAL_SCORE_LABELS = {
     "game_group": "GAME group",
     "mcs_score": "m-CS score",
 }
-TASK_ORDER = ("response", "anti_egfr_benefit", "os_risk", "pfs_risk")
+TASK_ORDER = ("response", "anti_egfr_benefit", "os_risk", "pfs_risk", "os_after_resection",
+              "recurrence_after_resection")
 TASK_LABELS = {
     "response": "Response (RECIST CR/PR)",
     "anti_egfr_benefit": "Anti-EGFR benefit (RAS wild-type, anti-EGFR planned)",
     "os_risk": "Overall survival risk",
     "pfs_risk": "Progression-free survival risk",
+    "os_after_resection": "Overall survival after hepatectomy",
+    "recurrence_after_resection": "Recurrence after hepatectomy",
 }
+SURVIVAL_TASKS = ("os_risk", "pfs_risk", "os_after_resection", "recurrence_after_resection")
 IMAGING_FAMILIES = {
     "cnn": "Lesion CNN (ResNet-18 on CT crops)",
     "fusion": "Radiomic + genomic fusion (3 : 7)",
@@ -362,7 +366,7 @@ def _finite(x) -> bool:
 def class_label(task: str, predicted: bool | None) -> str:
     if predicted is None:
         return "–"
-    if task in ("os_risk", "pfs_risk"):
+    if task in SURVIVAL_TASKS:
         return "high risk" if predicted else "low risk"
     return "responder" if predicted else "non-responder"
 
@@ -380,6 +384,8 @@ def scores_table(scores: pd.DataFrame, thresholds: Mapping[str, float | None] | 
     """One row per scored model: task, model, version, kind, score, threshold,
     predicted class at the threshold (``thresholds`` overrides the stored one, e.g.
     the threshold set on the Models page), cohort percentile and flags.
+    A model the case does not give enough to answer keeps its raw score but its class
+    reads "not enough information — needed: …" (``crlm.models.requirements``).
     Rows without a score are left out (see ``could_not_score``)."""
     thresholds = dict(thresholds or {})
     labels = dict(model_labels or {})
@@ -390,6 +396,9 @@ def scores_table(scores: pd.DataFrame, thresholds: Mapping[str, float | None] | 
         threshold = thresholds.get(row["model_id"], row.get("threshold"))
         threshold = float(threshold) if _finite(threshold) else None
         predicted = None if threshold is None else bool(float(row["score"]) >= threshold)
+        sufficient = bool(row.get("sufficient", True))
+        shown_class = class_label(row["task"], predicted) if sufficient else (
+            "not enough information — needed: " + ", ".join(row.get("needed") or ()))
         flags = []
         imputed = list(row.get("imputed") or [])
         entries = [c for c in imputed if c in ENTRY_NAMES]
@@ -413,7 +422,8 @@ def scores_table(scores: pd.DataFrame, thresholds: Mapping[str, float | None] | 
             "score": float(row["score"]),
             "shown_score": display_score(row),
             "threshold": threshold,
-            "predicted_class": class_label(row["task"], predicted),
+            "predicted_class": shown_class,
+            "sufficient": sufficient,
             "percentile": float(row["percentile"]) if _finite(row.get("percentile")) else None,
             "n_imputed": len(row.get("imputed") or []),
             "stale": bool(row.get("stale")),
@@ -421,8 +431,8 @@ def scores_table(scores: pd.DataFrame, thresholds: Mapping[str, float | None] | 
         })
     table = pd.DataFrame(out, columns=[
         "case", "task", "task_id", "model_id", "model", "version", "kind", "score",
-        "shown_score", "threshold", "predicted_class", "percentile", "n_imputed", "stale",
-        "flags"])
+        "shown_score", "threshold", "predicted_class", "sufficient", "percentile", "n_imputed",
+        "stale", "flags"])
     order = {t: i for i, t in enumerate(TASK_ORDER)}
     table["_order"] = table["task_id"].map(order).fillna(len(order))
     table["_kind"] = (table["kind"] == "clinical").astype(int)
@@ -445,6 +455,37 @@ def could_not_score(scores: pd.DataFrame, registry: pd.DataFrame | None = None,
                              "reason": f"{label}: no trained model of this family in the "
                                        "registry for this cohort"})
     return pd.DataFrame(rows, columns=["case", "task", "model_id", "reason"])
+
+
+@dataclass(frozen=True)
+class ReasonGroup:
+    """Models without an answer for the same reason: ``reason`` in words, the models
+    (``model_id``) and one detail line per model (its own reason)."""
+
+    reason: str
+    models: tuple[str, ...]
+    details: tuple[str, ...]
+
+    @property
+    def title(self) -> str:
+        n = len(self.models)
+        return f"{self.reason}: {n} model{'' if n == 1 else 's'}"
+
+
+def reason_groups(scores: pd.DataFrame) -> tuple[ReasonGroup, ...]:
+    """The models of ``score_cases``' output that give no answer — no score, or not
+    enough information — grouped by their shared reason (``reason_group``), largest
+    group first."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for r in scores.to_dict("records"):
+        answered = _finite(r.get("score")) and bool(r.get("sufficient", True))
+        if answered:
+            continue
+        key = r.get("reason_group") or r.get("reason") or "no score"
+        groups.setdefault(key, []).append((r["model_id"], r.get("reason") or key))
+    out = [ReasonGroup(reason=k, models=tuple(m for m, _ in v),
+                       details=tuple(f"{m}: {d}" for m, d in v)) for k, v in groups.items()]
+    return tuple(sorted(out, key=lambda g: -len(g.models)))
 
 
 def case_flags(scores: pd.DataFrame) -> dict[str, list[str]]:
@@ -667,3 +708,77 @@ def lesion_feature_frame(case_id: str, features: Mapping[str, float],
     row.update({k: float(v) for k, v in features.items() if k in set(known) and _finite(v)})
     return pd.DataFrame([row])
 
+
+
+# ----------------------------------------------------------------- board answers
+BOARD_COLUMNS = ["case", "task_id", "task", "model_id", "model", "kind", "answered", "answer",
+                 "interval", "calibration", "raw_score"]
+
+
+def board_table(predictions: Sequence, model_labels: Mapping[str, str] | None = None
+                ) -> pd.DataFrame:
+    """What a board reads, one row per model that gave a score: the answer in words
+    (probability or survival at 1, 3 and 5 years, or "not enough information —
+    needed: …"), its interval or prediction set, the calibration it rests on, and the
+    raw score for the data scientist. ``predictions``: ``crlm.models.absolute``
+    ``CasePrediction`` items. Models without a score are left out (``reason_groups``)."""
+    labels = dict(model_labels or {})
+    rows = []
+    for p in predictions:
+        if not _finite(p.raw_score):
+            continue
+        rows.append({"case": p.patient_id, "task_id": p.task,
+                     "task": TASK_LABELS.get(p.task, p.task), "model_id": p.model_id,
+                     "model": labels.get(p.model_id, p.model_id), "kind": p.kind,
+                     "answered": bool(p.answered and not p.needed), "answer": p.headline,
+                     "interval": p.interval_text, "calibration": p.calibration_text,
+                     "raw_score": float(p.raw_score)})
+    table = pd.DataFrame(rows, columns=BOARD_COLUMNS)
+    order = {t: i for i, t in enumerate(TASK_ORDER)}
+    table["_order"] = table["task_id"].map(order).fillna(len(order))
+    table["_kind"] = (table["kind"] == "clinical").astype(int)
+    return table.sort_values(["case", "_order", "_kind", "model_id"], kind="stable") \
+        .drop(columns=["_order", "_kind"]).reset_index(drop=True)
+
+
+SUMMARY_TASKS = {"response": "Response", "anti_egfr_benefit": "Anti-EGFR benefit",
+                 "os_risk": "OS", "pfs_risk": "PFS", "os_after_resection": "OS after resection",
+                 "recurrence_after_resection": "Recurrence-free after resection"}
+
+
+def summary_line(board: pd.DataFrame, headline_models: Mapping[str, str],
+                 missing: Sequence[str] = ()) -> str:
+    """The case in one line: per task, the answer of its headline model (the model the
+    cohort ranks best, ``crlm.models.absolute.headline_models``) with its interval or
+    set, then what is missing."""
+    parts = []
+    for task, name in SUMMARY_TASKS.items():
+        model_id = headline_models.get(task)
+        row = board[board["model_id"] == model_id] if model_id else board.iloc[0:0]
+        if row.empty:
+            continue
+        r = row.iloc[0]
+        if not r["answered"]:
+            parts.append(f"{name}: no answer")
+        elif task in SURVIVAL_TASKS:
+            first = str(r["answer"]).split("; ")
+            parts.append(f"{name}: " + "; ".join(first[1:2] + first[-1:]))
+        else:
+            parts.append(f"{name}: {r['answer'].replace('probability of response ', '')}"
+                         + (f", {r['interval']}" if r["interval"] else ""))
+    if missing:
+        parts.append("missing: " + ", ".join(missing))
+    return " · ".join(parts) if parts else "no model answered"
+
+
+def missing_entries(case: pd.DataFrame) -> list[str]:
+    """Labels of the first row's pre-treatment entries that are unknown."""
+    row = case.iloc[0]
+    out = []
+    for col in ENTRY_COLUMNS:
+        if col.name in AFTER_TREATMENT_ENTRIES:
+            continue
+        v = row.get(col.name)
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            out.append(col.label)
+    return out

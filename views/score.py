@@ -13,19 +13,21 @@ import streamlit as st
 from crlm import cases, config, figures, stats, store, ui
 from crlm.auth import PermissionDenied, check_permission
 from crlm.ingest import dicom
-from crlm.models import score_cases
+from crlm.models import absolute, score_cases
 from crlm.models.similar import SimilarityIndex, similar_patients
 from crlm.reports import CaseReport, build_case_report, figure_png
 from crlm.ui import case_form, lesions
 
+COVERAGES = (0.80, 0.90, 0.95)
 MODES = ("Form", "Table of cases (CSV / Excel)", "CT series (DICOM .zip) + form")
 RESULT = "score_result"
 CT_STATE = "score_ct"
 BATCH_STATE = "score_batch"
 SCORE_COLUMNS_SHOWN = ["model", "version", "kind", "shown_score", "threshold",
                        "predicted_class", "percentile", "flags"]
+BOARD_COLUMNS_SHOWN = ["model", "answer", "interval", "calibration"]
 SCORE_COLUMN_CONFIG = {
-    "shown_score": st.column_config.NumberColumn("score", format="%.3f"),
+    "shown_score": st.column_config.NumberColumn("raw score", format="%.3f"),
     "threshold": st.column_config.NumberColumn("threshold", format="%.3f"),
     "percentile": st.column_config.NumberColumn("cohort percentile", format="%.0f"),
     "predicted_class": "predicted class",
@@ -54,6 +56,12 @@ def _score(frame: pd.DataFrame, cohort: str, features: pd.DataFrame | None = Non
            crops: dict | None = None) -> pd.DataFrame:
     return score_cases(frame, store=ui.get_store(), cohort=cohort, features=features,
                        crops=crops)
+
+
+def _bases(cohort: str, registry: pd.DataFrame) -> dict:
+    """Calibrations of the cohort's models (computed once per model version and cohort
+    content by ``crlm.models.absolute``)."""
+    return absolute.load_bases(ui.get_store(), cohort, registry) if len(registry) else {}
 
 
 def _thresholds(registry: pd.DataFrame) -> dict[str, float | None]:
@@ -241,27 +249,45 @@ if result and mode == MODES[1] and result["source"] != "batch":
     result = None
 
 
-def _show_scores(case: pd.DataFrame, scores: pd.DataFrame, *, imaging: bool) -> pd.DataFrame:
+def _show_scores(case: pd.DataFrame, scores: pd.DataFrame, *, imaging: bool
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, tuple]:
     table = cases.scores_table(scores, thresholds, labels)
     st.subheader("Scores")
+    coverage = st.radio("Coverage of the intervals and prediction sets", COVERAGES, index=1,
+                        format_func=lambda c: f"{c:.0%}", horizontal=True,
+                        key="score_coverage")
+    predictions = absolute.case_predictions(scores, bases, coverage)
+    board = cases.board_table(predictions, labels)
     for task in cases.TASK_ORDER:
-        part = table[table["task_id"] == task]
-        if part.empty:
+        part = board[board["task_id"] == task]
+        raw = table[table["task_id"] == task]
+        if part.empty and raw.empty:
             continue
         st.markdown(f"**{cases.TASK_LABELS[task]}**")
-        st.dataframe(part[SCORE_COLUMNS_SHOWN], hide_index=True, width="stretch",
-                     column_config=SCORE_COLUMN_CONFIG, key=f"score_table_{task}")
-    st.caption("Probability of response for trained response models; a risk score (higher = "
-               "earlier events) for survival models; clinical scores as their own value. "
-               "Predicted class at the threshold set on the Models page (else the stored one). "
-               "Percentile among the cohort's out-of-fold and external scores.")
+        st.dataframe(part[BOARD_COLUMNS_SHOWN], hide_index=True, width="stretch",
+                     key=f"score_board_{task}")
+        with st.expander("Raw scores, thresholds and classes (for the data scientist)"):
+            st.dataframe(raw[SCORE_COLUMNS_SHOWN], hide_index=True, width="stretch",
+                         column_config=SCORE_COLUMN_CONFIG, key=f"score_table_{task}")
+    st.caption(absolute.interval_words("binary", coverage) + " "
+               + absolute.interval_words("survival", coverage))
+    st.caption("A model answers only when the case gives it its required inputs (tumour "
+               "size and count; RAS status for anti-EGFR benefit) and at most half of its "
+               "clinical inputs are imputed. Raw scores: probability of response for trained "
+               "response models, a risk score (higher = earlier events) for survival models, "
+               "clinical scores as their own value; class at the threshold set on the Models "
+               "page (else the stored one); percentile among the cohort's out-of-fold and "
+               "external scores.")
+    groups = cases.reason_groups(scores)
     missing = cases.could_not_score(scores, registry, imaging_given=imaging)
-    if len(missing):
-        st.markdown("**Could not score**")
-        grouped = missing.assign(family=missing["model_id"].str.split(".").str[-1]) \
-            .groupby(["family", "reason"], sort=False)["task"].agg(list).reset_index()
-        st.markdown("\n".join(f"- `{r['family']}` ({', '.join(r['task'])}): {r['reason']}"
-                               for r in grouped.to_dict("records")))
+    extra = missing[missing["case"] == "all"]
+    if groups or len(extra):
+        st.markdown("**No answer**")
+        for group in groups:
+            with st.expander(group.title):
+                st.markdown("\n".join(f"- {d}" for d in group.details))
+        for r in extra.to_dict("records"):
+            st.markdown(f"- {r['reason']}")
     flags = cases.case_flags(scores)
     if flags["imputed_inputs"]:
         st.warning("Imputed by the models (unknown): " + ", ".join(flags["imputed_inputs"]))
@@ -273,7 +299,37 @@ def _show_scores(case: pd.DataFrame, scores: pd.DataFrame, *, imaging: bool) -> 
     if flags["stale_models"]:
         st.warning("Trained on a different version of the cohort (retrain): "
                    + ", ".join(flags["stale_models"]))
-    return table
+    return table, board, predictions
+
+
+def _show_survival(predictions: tuple, coverage: float) -> dict:
+    """The chosen survival model's predicted curve over the Kaplan–Meier curve of the
+    development patients of similar predicted risk."""
+    answered = [p for p in predictions if p.survival is not None]
+    if not answered:
+        return {}
+    st.subheader("Predicted survival")
+    by_id = {p.model_id: p for p in answered}
+    chosen = st.selectbox("Survival model", list(by_id), key="score_survival_model",
+                          format_func=lambda m: f"{cases.TASK_LABELS.get(by_id[m].task, '')}: "
+                                                f"{labels.get(m, m)}")
+    pred = by_id[chosen]
+    basis = bases.get((pred.model_id, pred.model_version))
+    times, surv, lower, upper = basis.calibration.band(pred.raw_score, coverage)
+    _, lo, hi = basis.similar_risk_group(pred.raw_score)
+    km = basis.similar_risk_km(pred.raw_score)
+    fig = figures.make_case_survival_figure(
+        km, times, surv, lower, upper, coverage=coverage,
+        group_label=f"Development patients of similar risk ({len(km.timeline) and int(km.at_risk[0])})",
+        title=f"{labels.get(chosen, chosen)}: predicted survival of the case",
+        horizons=absolute.HORIZONS_MONTHS)
+    st.plotly_chart(fig, width="stretch", key="score_fig_case_survival",
+                    config=figures.plotly_config("score_case_survival"))
+    st.caption(f"{pred.headline}. Dashed: the case's predicted curve with its {coverage:.0%} "
+               f"bootstrap band; solid: Kaplan–Meier of the development patients whose "
+               f"out-of-fold risk score lies in the same fifth as the case's "
+               f"({lo:.3g} to {hi:.3g}). {pred.calibration_text}.")
+    return {"survival_fig": fig}
 
 
 def _where_it_falls(case: pd.DataFrame, scores: pd.DataFrame, table: pd.DataFrame) -> dict:
@@ -291,7 +347,8 @@ def _where_it_falls(case: pd.DataFrame, scores: pd.DataFrame, table: pd.DataFram
     endpoint = right.selectbox("Survival endpoint", list(config.ENDPOINTS), key="score_endpoint")
     out["model_id"] = model_id
     row = table[(table["model_id"] == model_id)]
-    case_score = float(row["score"].iloc[0]) if len(row) else None
+    case_score = float(row["score"].iloc[0]) if len(row) and bool(row["sufficient"].iloc[0]) \
+        else None
     threshold = thresholds.get(model_id)
     preds = ui.load_predictions(filt, task="response", model_id=model_id,
                                 split=["out-of-fold", "external"])
@@ -424,8 +481,11 @@ if result:
                          f"({saved['created_at']:%Y-%m-%d %H:%M}, {saved['created_by']})"):
             st.dataframe(cases.saved_scores_table(saved), hide_index=True, width="stretch",
                          key="score_saved_table")
-    table = _show_scores(case, scores, imaging=result["source"] == "ct")
+    bases = _bases(cohort_name, registry)
+    table, board, predictions = _show_scores(case, scores, imaging=result["source"] == "ct")
+    survival_extras = _show_survival(predictions, st.session_state.get("score_coverage", 0.9))
     extras = _where_it_falls(case, scores, table)
+    extras.update(survival_extras)
     extras["imaging"] = result["source"] == "ct"
 
     st.subheader("Save and report")

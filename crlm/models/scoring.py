@@ -25,6 +25,7 @@ from crlm.models.training import (
     task_frame, training_hash,
 )
 from crlm.models.inputs import INPUT_COLUMNS, model_matrix, validate_patients
+from crlm.models.requirements import NOT_ENOUGH, check_sufficiency, input_label, needs_of
 
 # The inputs each clinical baseline is computed from (for the "missing inputs" reason).
 CLINICAL_INPUTS: dict[str, tuple[str, ...]] = {
@@ -39,7 +40,8 @@ CLINICAL_INPUTS: dict[str, tuple[str, ...]] = {
 
 SCORE_COLUMNS = ("patient_id", "task", "model_id", "model_version", "kind", "family", "score",
                  "threshold", "predicted_class", "percentile", "imputed", "out_of_range",
-                 "contributions", "contribution_method", "stale", "reason")
+                 "contributions", "contribution_method", "stale", "reason", "reason_group",
+                 "sufficient", "needed")
 
 _lock = threading.Lock()
 _models: dict[tuple, object] = {}
@@ -153,7 +155,11 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
     CT lesion crops ``[n_lesions, slices, H, W]`` (HU) for the imaging and fusion
     models; without them those models give a ``reason`` instead of a score.
 
-    One row per case × model (columns ``SCORE_COLUMNS``). ``score`` is a
+    One row per case × model (columns ``SCORE_COLUMNS``). ``sufficient`` says whether
+    the case gives the model enough to answer (``crlm.models.requirements``); when it
+    does not, ``needed`` lists what is missing, ``predicted_class`` is None and the raw
+    ``score`` is kept for the data scientist only. ``reason_group`` is the reason in
+    words shared by every case and model it applies to (for grouping). ``score`` is a
     probability for trained binary models, a risk score for survival models,
     and for clinical baselines the score itself (survival) or its negative
     (response tasks, so that higher means more likely to respond).
@@ -190,13 +196,16 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
         order = {"imaging": 1, "fusion": 2}
         records = sorted(models.to_dict("records"), key=lambda r: order.get(r["kind"], 0))
         scored: dict = {}
+        gated: dict = {}
         try:
             for rec in records:
                 got = _score_model(rec, prepared, matrix, store, artefact_dir, hashes, dist,
                                    explain, crops=crops, scored=scored,
-                                   feature_times=feature_times)
+                                   feature_times=feature_times, gated=gated)
                 for row in got:
                     scored[(row["patient_id"], row["task"], row["family"])] = row["score"]
+                    if not row["sufficient"] and row["needed"]:
+                        gated[(row["patient_id"], row["task"], row["family"])] = row["needed"]
                 rows.extend(got)
         finally:
             limits.restore_original_limits()
@@ -207,7 +216,7 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
 
 def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, artefact_dir,
                  hashes, dist, explain: bool, crops=None, scored=None,
-                 feature_times=None) -> list[dict]:
+                 feature_times=None, gated=None) -> list[dict]:
     task = TASKS.get(rec["task"])
     family = FAMILIES.get(rec["family"])
     version = int(rec["version"])
@@ -218,22 +227,26 @@ def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, ar
             "stale": bool(rec.get("training_hash") != hashes.get(rec["task"])),
             "contribution_method": "none"}
 
-    def empty(i: int, reason: str) -> dict:
+    def empty(i: int, reason: str, group: str = "") -> dict:
         return {**base, "patient_id": cases.at[i, "patient_id"], "score": np.nan,
                 "predicted_class": None, "percentile": np.nan, "imputed": [],
-                "out_of_range": [], "contributions": {}, "reason": reason}
+                "out_of_range": [], "contributions": {}, "reason": reason,
+                "reason_group": group or reason, "sufficient": False, "needed": []}
 
     if task is None or family is None:
-        return [empty(i, f"model {rec['model_id']}: unknown task or family in this release")
+        return [empty(i, f"model {rec['model_id']}: unknown task or family in this release",
+                      "unknown task or family in this release")
                 for i in range(len(cases))]
     if rec["kind"] == "trained":  # a stored model reading an input later than its task's
         refused = plan_inputs(task, rec.get("feature_set") or [], feature_times).refused
         if refused:               # decision time is never used, whatever trained it
-            return [empty(i, f"not used: {refused[0].reason}; retrain the model")
+            return [empty(i, f"not used: {refused[0].reason}; retrain the model",
+                          "reads an input known after its decision time: retrain the model")
                     for i in range(len(cases))]
     applicable = task.applicable(cases).to_numpy()
     idx = np.flatnonzero(applicable)
-    out = {i: empty(i, task.not_applicable_reason(cases.iloc[i]))
+    out = {i: empty(i, task.not_applicable_reason(cases.iloc[i]),
+                    f"applies only to {task.applies_to}")
            for i in range(len(cases)) if not applicable[i]}
     if len(idx):
         sub = cases.iloc[idx]
@@ -251,15 +264,38 @@ def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, ar
                                    folder=_model_folder(rec, store, artefact_dir))
                 results = _trained_rows(model, matrix.iloc[idx], explain)
         except ModelError as exc:
-            results = [{"score": np.nan, "reason": str(exc)} for _ in idx]
+            results = [{"score": np.nan, "reason": str(exc),
+                        "reason_group": "the model cannot be loaded with this installation: "
+                                        "retrain it"} for _ in idx]
         sorted_scores = dist.get((rec["model_id"], version))
+        inputs = list(rec.get("feature_set") or [])
+        needs = needs_of(rec["model_id"], rec["task"], inputs)
         for i, res in zip(idx, results):
             row = empty(i, "")
             row.update(res)
             s = row["score"]
-            if not np.isnan(s):
-                row["percentile"] = _percentile(sorted_scores, s)
+            if np.isnan(s):
+                row["reason_group"] = row.get("reason_group") or row["reason"] or "no score"
+                out[i] = row
+                continue
+            row["percentile"] = _percentile(sorted_scores, s)
+            row["reason_group"] = ""
+            if rec["kind"] == "trained":
+                verdict = check_sufficiency(needs, cases.iloc[i].to_dict(), inputs,
+                                            row["imputed"])
+                row["sufficient"], row["needed"] = verdict.sufficient, list(verdict.needed)
+            elif rec["kind"] == "fusion":
+                parts = [(gated or {}).get((row["patient_id"], rec["task"], name))
+                         for name in ("cnn", "genomic_rf")]
+                needed = [n for p in parts if p for n in p]
+                row["sufficient"], row["needed"] = not needed, needed
+            else:
+                row["sufficient"] = True
+            if row["sufficient"]:
                 row["predicted_class"] = None if threshold is None else bool(s >= threshold)
+            else:
+                row["reason"] = f"{NOT_ENOUGH} — needed: {', '.join(row['needed'])}"
+                row["reason_group"] = row["reason"]
             out[i] = row
     return [out[i] for i in range(len(cases))]
 
@@ -271,7 +307,9 @@ def _image_rows(model, rec: dict, sub: pd.DataFrame, crops, scored) -> list[dict
         case_crops = None if crops is None else crops.get(pid)
         if case_crops is None or not np.size(case_crops):
             rows.append({"score": np.nan, "reason": "needs CT lesion crops of this case "
-                         "(upload a CT series with a lesion segmentation)"})
+                         "(upload a CT series with a lesion segmentation)",
+                         "reason_group": "needs the CT lesion crops of the case (upload a CT "
+                                         "series and mark the lesion)"})
             continue
         task = rec["task"]
         if rec["kind"] == "imaging":
@@ -286,7 +324,9 @@ def _image_rows(model, rec: dict, sub: pd.DataFrame, crops, scored) -> list[dict
             if any(p is None or np.isnan(p) for p in parts):
                 what = ("the CNN and the genomic random forest" if names == ("cnn", "genomic_rf")
                         else f"the {names[0]} and the {names[1]}")
-                rows.append({"score": np.nan, "reason": f"needs both {what} scores of this case"})
+                rows.append({"score": np.nan, "reason": f"needs both {what} scores of this case",
+                             "reason_group": "needs both the CNN and the genomic random "
+                                             "forest scores of the case"})
                 continue
             score = float(model.combine([parts[0]], [parts[1]])[0])
         rows.append({"score": score, "reason": "", "contributions": {},
@@ -303,7 +343,10 @@ def _clinical_rows(family, task, sub: pd.DataFrame) -> list[dict]:
             missing = [c for c in CLINICAL_INPUTS.get(family.column, (family.column,))
                        if pd.isna(case.get(c))]
             rows.append({"score": np.nan, "reason": f"{family.column} cannot be computed: "
-                         f"missing required inputs: {', '.join(missing) or family.column}"})
+                         f"missing required inputs: {', '.join(missing) or family.column}",
+                         "reason_group": "clinical score cannot be computed: missing "
+                                         + ", ".join(input_label(c) for c in missing)
+                                         if missing else "clinical score cannot be computed"})
         else:
             rows.append({"score": float(s), "reason": "",
                          "contributions": {family.column: float(values[len(rows)])},

@@ -1,0 +1,150 @@
+"""Readable answers on the session's demo store: enough data or no answer, grouped
+reasons, probabilities with prediction sets, absolute survival — and their coverage and
+calibration on held-out demo patients (crlm.models.absolute, crlm.models.requirements)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crlm import cases, stats, store
+from crlm.models import absolute, score_cases
+from crlm.models.tasks import TASKS
+from crlm.stats.prediction import conformal_binary, risk_survival_calibration, set_coverage
+
+COMPLETE = {"age_years": 64.0, "sex": "female", "primary_side": "left", "t_stage": "T3",
+            "node_positive": "yes", "grade": "G2", "kras": "wild-type", "nras": "wild-type",
+            "braf_v600e": "wild-type", "msi": "MSS", "her2": "not amplified",
+            "synchronous": "no", "disease_free_interval_months": 14.0, "n_liver_lesions": 3,
+            "max_diameter_cm": 4.0, "bilobar": "no", "extrahepatic_disease": "no",
+            "cea_ng_ml": 35.0, "regimen": "FOLFOX", "biologic": "anti-EGFR"}
+# Held-out check: the development patients' out-of-fold predictions split at random in
+# two halves, one to calibrate, the other to check (exchangeable by construction).
+SPLIT_SEED = 20240601
+
+
+def _score(demo_store, entries, **kw):
+    frame = cases.case_from_form(cases.form_values(entries))
+    return score_cases(frame, store=demo_store, cohort="demo", explain=False, **kw)
+
+
+def _halves(n: int):
+    idx = np.random.default_rng(SPLIT_SEED).permutation(n)
+    return idx[: n // 2], idx[n // 2:]
+
+
+def test_the_empty_form_ct_case_gets_no_class_and_lists_what_is_needed(demo_store, tmp_path):
+    from crlm.ingest.synthetic_ct import make_sample_cases
+
+    sample = make_sample_cases(tmp_path, n=1)[0]
+    ct = cases.read_ct_upload(open(sample.path, "rb").read(), "case_01.zip")
+    feats, crop = cases.lesion_inputs(ct, ct.seg_mask)
+    known = list(store.load_feature_names(demo_store, "demo")["feature"])
+    scores = _score(demo_store, {}, features=cases.lesion_feature_frame("case-1", feats, known),
+                    crops={"case-1": crop})
+    assert scores["predicted_class"].isna().all()            # no model gives a class
+    table = cases.scores_table(scores)
+    assert not table["predicted_class"].isin(
+        ["responder", "non-responder", "high risk", "low risk"]).any()
+    bases = absolute.load_bases(demo_store, "demo", store.load_models(demo_store, cohort="demo"))
+    predictions = absolute.case_predictions(scores, bases)
+    assert not any(p.answered for p in predictions)
+    assert all(p.probability is None and p.survival is None for p in predictions)
+    groups = cases.reason_groups(scores)
+    titles = [g.title for g in groups]
+    assert any(t.startswith("not enough information — needed: Largest lesion diameter, "
+                            "Number of liver lesions") for t in titles)
+    assert "applies only to RAS wild-type patients with anti-EGFR planned: 13 models" in titles
+    # every model is in exactly one group, and a group's details name its models
+    assert sum(len(g.models) for g in groups) == len(scores)
+    assert all(len(g.details) == len(g.models) for g in groups)
+
+
+def test_a_complete_case_gets_probabilities_with_sets_and_survival_with_intervals(demo_store):
+    scores = _score(demo_store, COMPLETE)
+    bases = absolute.load_bases(demo_store, "demo", store.load_models(demo_store, cohort="demo"))
+    predictions = {p.model_id: p for p in absolute.case_predictions(scores, bases, 0.9)}
+    response = predictions["response.logistic"]
+    assert response.answered and 0 < response.probability < 1
+    assert set(response.prediction_set) <= {"responder", "non-responder"}
+    assert "90% prediction set" in response.interval_text
+    assert "slope" in response.calibration_text
+    os_cox = predictions["os_risk.cox"]
+    surv = os_cox.survival
+    assert os_cox.answered and list(surv.times) == [12.0, 36.0, 60.0]
+    assert np.all(surv.lower <= surv.survival) and np.all(surv.survival <= surv.upper)
+    assert surv.survival[0] > surv.survival[1] > surv.survival[2]
+    assert "1 y" in os_cox.headline and "3 y" in os_cox.headline and "5 y" in os_cox.headline
+    board = cases.board_table(tuple(predictions.values()))
+    assert board.loc[board["model_id"] == "os_risk.cox", "answered"].item()
+    line = cases.summary_line(board, absolute.headline_models(
+        store.load_models(demo_store, cohort="demo"), bases), cases.missing_entries(
+        cases.case_from_form(cases.form_values(COMPLETE))))
+    assert "Response:" in line and "OS:" in line and "missing" not in line
+
+
+def test_random_survival_forest_scores_on_another_scale_get_no_absolute_survival(demo_store):
+    # its refitted model sums the cumulative hazard over more event times than its fold
+    # models did, so its scores of new patients sit far above its out-of-fold scores
+    bases = absolute.load_bases(demo_store, "demo", store.load_models(demo_store, cohort="demo"))
+    rsf = bases[next(k for k in bases if k[0] == "os_risk.rsf")]
+    assert isinstance(rsf, absolute.NoCalibration) and "scale" in rsf.reason
+    assert isinstance(bases[next(k for k in bases if k[0] == "os_risk.cox")],
+                      absolute.SurvivalBasis)
+
+
+def _binary_predictions(demo_store, model_id):
+    task = TASKS[model_id.split(".")[0]]
+    preds = store.load_predictions(demo_store, store.CohortFilter(cohort="demo"),
+                                   task=task.name, model_id=model_id,
+                                   split=["out-of-fold"], columns=[task.target])
+    preds = preds.dropna(subset=[task.target])
+    return preds["score"].to_numpy(float), preds[task.target].astype(bool).to_numpy()
+
+
+@pytest.mark.parametrize("model_id", ["response.logistic", "response.random_forest",
+                                      "response.svm", "response.gradient_boosting"])
+def test_conformal_sets_cover_held_out_demo_patients_at_the_chosen_level(demo_store, model_id):
+    # Tolerance: three binomial standard deviations of the held-out coverage plus the
+    # conformal slack 1/(n_calibration + 1) (about 0.07 at 90 % with ~210 patients).
+    prob, y = _binary_predictions(demo_store, model_id)
+    cal_idx, test_idx = _halves(len(prob))
+    cal = conformal_binary(prob[cal_idx], y[cal_idx])
+    for coverage in (0.80, 0.90, 0.95):
+        covered = set_coverage(cal.prediction_sets(prob[test_idx], coverage), y[test_idx])
+        tolerance = 3 * np.sqrt(coverage * (1 - coverage) / len(test_idx)) \
+            + 1 / (len(cal_idx) + 1)
+        assert abs(covered - coverage) <= tolerance, (coverage, covered, tolerance)
+
+
+@pytest.mark.parametrize("model_id", ["os_risk.cox", "os_risk.lasso_cox", "pfs_risk.cox",
+                                      "os_risk.tumour_burden_score"])
+def test_absolute_survival_agrees_with_km_of_held_out_patients_of_similar_risk(demo_store,
+                                                                              model_id):
+    # Calibration-in-the-large on the held-out half (~215 patients): over all of them and
+    # in each quarter of predicted risk, the mean predicted S(t) lies within 2.5
+    # Kaplan-Meier standard errors (+ 0.02) of the KM estimate (overall at 1, 3 and 5
+    # years, about 0.07-0.11; per quarter at 3 years, about 0.15).
+    task = TASKS[model_id.split(".")[0]]
+    preds = store.load_predictions(demo_store, store.CohortFilter(cohort="demo"),
+                                   task=task.name, model_id=model_id, split=["out-of-fold"],
+                                   columns=[task.time_column, task.event_column])
+    preds = preds.dropna(subset=[task.time_column, task.event_column])
+    preds = preds[preds[task.time_column] > 0]
+    risk = preds["score"].to_numpy(float)
+    time = preds[task.time_column].to_numpy(float)
+    event = preds[task.event_column].astype(bool).to_numpy()
+    cal_idx, test_idx = _halves(len(risk))
+    cal = risk_survival_calibration(risk[cal_idx], time[cal_idx], event[cal_idx], n_boot=0)
+    r, t, e = risk[test_idx], time[test_idx], event[test_idx]
+    predicted = np.array([cal.curve(x, [12, 36, 60]) for x in r])
+    km = stats.kaplan_meier(t, e).survival_at([12, 36, 60])
+    tolerance = 2.5 * km.survival_std_err + 0.02
+    assert np.all(np.abs(predicted.mean(axis=0) - km.survival) <= tolerance), \
+        (predicted.mean(axis=0), km.survival, tolerance)
+    quarters = np.clip(np.searchsorted(np.quantile(r, [0.25, 0.5, 0.75]), r, side="right"), 0, 3)
+    for q in range(4):
+        m = quarters == q
+        group = stats.kaplan_meier(t[m], e[m]).survival_at([36])
+        tolerance = 2.5 * group.survival_std_err[0] + 0.02
+        assert abs(predicted[m, 1].mean() - group.survival[0]) <= tolerance, \
+            (q, predicted[m, 1].mean(), group.survival[0], tolerance)
