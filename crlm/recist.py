@@ -94,13 +94,64 @@ def derive_series(days, sums) -> RecistSeries:
 
 def derive_frame(measurements: pd.DataFrame) -> pd.DataFrame:
     """Per patient (``patient_id, day, value`` rows of target-lesion sums): baseline sum,
-    best % change, derived best response and progression day."""
-    rows = []
-    for pid, group in measurements.groupby("patient_id", sort=True, observed=True):
-        r = derive_series(group["day"].to_numpy(), group["value"].to_numpy())
-        base = group.loc[group["day"] <= 0, "value"]
-        rows.append({"patient_id": pid, "baseline_sum_cm": float(base.iloc[-1]) if len(base) else np.nan,
-                     "best_change_pct": r.best_change_pct, "derived_response": r.best_response,
-                     "progression_day": r.progression_day})
-    return pd.DataFrame(rows, columns=["patient_id", "baseline_sum_cm", "best_change_pct",
-                                       "derived_response", "progression_day"])
+    best % change, derived best response and progression day; :func:`derive_series`
+    vectorised over patients (a loop over visit positions, not over patients)."""
+    columns = ["patient_id", "baseline_sum_cm", "best_change_pct", "derived_response",
+               "progression_day"]
+    m = measurements[["patient_id", "day", "value"]].copy()
+    m["patient_id"] = m["patient_id"].astype(str)
+    m = m[np.isfinite(m["value"].to_numpy(float))].sort_values(["patient_id", "day"],
+                                                              kind="stable")
+    if m.empty:
+        return pd.DataFrame(columns=columns)
+    ids, codes = np.unique(m["patient_id"].to_numpy(), return_inverse=True)
+    day = m["day"].to_numpy(float)
+    value = m["value"].to_numpy(float)
+    n = len(ids)
+    base_rows = pd.Series(np.where(day <= 0, np.arange(len(m)), -1)).groupby(codes).max()
+    baseline = np.full(n, np.nan)
+    has = base_rows.to_numpy() >= 0
+    baseline[base_rows.index.to_numpy()[has]] = value[base_rows.to_numpy()[has]]
+    follow = day > 0
+    fc, fd, fv = codes[follow], day[follow], value[follow]
+    position = pd.Series(np.ones(len(fc), int)).groupby(fc).cumsum().to_numpy() - 1
+    width = int(position.max()) + 1 if len(position) else 0
+    days = np.full((n, width), np.nan)
+    sums = np.full((n, width), np.nan)
+    days[fc, position] = fd
+    sums[fc, position] = fv
+    valid = np.isfinite(baseline) & (baseline > 0)
+    nadir = baseline.copy()
+    best = np.full(n, 9)
+    best_change = np.full(n, np.inf)
+    progression = np.full(n, np.nan)
+    stopped = ~valid
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for j in range(width):
+            v = sums[:, j]
+            here = ~stopped & np.isfinite(v)
+            progress = here & (v >= nadir * (1 + PD_CHANGE_PCT / 100)) & \
+                (v - nadir >= PD_ABSOLUTE_CM - 1e-9)
+            progression[progress] = days[progress, j]
+            stopped |= progress
+            ok = here & ~progress
+            change = 100.0 * (v - baseline) / baseline
+            code = np.where(v <= 0, 0, np.where(change <= PR_CHANGE_PCT, 1, 2))
+            best = np.where(ok, np.minimum(best, code), best)
+            best_change = np.where(ok, np.minimum(best_change, change), best_change)
+            nadir = np.where(ok, np.minimum(nadir, v), nadir)
+        any_follow = np.isfinite(sums).any(axis=1) if width else np.zeros(n, bool)
+        all_min = np.nanmin(np.where(np.isfinite(sums), sums, np.inf), axis=1) if width else \
+            np.full(n, np.inf)
+        all_change = 100.0 * (all_min - baseline) / baseline
+    evaluable = valid & any_follow
+    labels = np.asarray(CATEGORIES + ("PD",), dtype=object)
+    response = np.where(best < 9, labels[np.minimum(best, 4)], "PD").astype(object)
+    response[~evaluable] = None
+    change = np.where(best < 9, best_change, all_change)
+    change[~evaluable] = np.nan
+    return pd.DataFrame({
+        "patient_id": ids, "baseline_sum_cm": baseline, "best_change_pct": change,
+        "derived_response": response,
+        "progression_day": [int(x) if np.isfinite(x) else None for x in progression],
+    }, columns=columns)

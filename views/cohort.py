@@ -10,6 +10,7 @@ from crlm.analysis.pages import TABLE_ONE_VARIABLES
 from crlm.reports.r_export import table_one_export
 from crlm.stats.baseline_table import baseline_table
 from crlm.ui.widgets import r_export_button
+from crlm.ui import trajectories as trajectories_ui
 
 SPLIT_CHOICES = ["none", "predicted responder", "ras_status", "primary_side", "tbs_zone",
                  "fong_group", "biologic", "center", "cohort_split", "sex", "hepatectomy"]
@@ -142,6 +143,8 @@ for i, (column, kind) in enumerate(d for d in DISTRIBUTIONS if d[0] not in unava
         st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"distribution_{column}"),
                         key=f"cohort_dist_{column}")
         ui.export_buttons(fig, data, f"distribution_{column}", n=len(data))
+
+trajectories_ui.trajectory_section(filt, cohort)
 
 st.subheader("Provenance")
 if info.get("kind") == "synthetic":

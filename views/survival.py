@@ -11,6 +11,7 @@ from crlm.models import TASKS
 from crlm.reports.r_export import survival_export
 from crlm.ui.widgets import r_export_button
 from crlm.ui import anti_egfr as anti_egfr_ui
+from crlm.ui import trajectories as trajectories_ui
 
 SPLIT_CHOICES = ["predicted responder", "ras_status", "primary_side", "tbs_zone", "fong_group",
                  "biologic", "center", "kras", "braf_v600e", "msi", "game_group", "hepatectomy",
@@ -209,3 +210,5 @@ st.caption(f"Log-rank {figures.format_p(result['logrank_p'])}; hazard ratios fro
 if task == anti_egfr_ui.TASK:
     anti_egfr_ui.survival_section(filt, model_id, records.loc[model_id, "name"], threshold,
                                   records.loc[model_id, "threshold"])
+
+trajectories_ui.landmark_section(filt, endpoint)

@@ -1,0 +1,251 @@
+"""Trajectories of serial measurements: the Cohort page's spaghetti plot and waterfall, and
+the Survival page's landmark analysis by early CEA response. Pure functions of frames.
+
+Conventions:
+
+* time is months from the start of first-line treatment (``day / config.DAYS_PER_MONTH``);
+* a trajectory is shown relative to the patient's baseline (the last value on or before
+  day 0): % change for the target-lesion sum, % of baseline (log axis) for CEA, the count
+  itself for lesion counts;
+* the median trajectory and its band (25th-75th percentile) are taken across patients on
+  a monthly grid, each patient's series interpolated linearly between its own visits and
+  never extrapolated beyond its first and last visit; a grid point with fewer than
+  ``MIN_AT_GRID`` patients is left out;
+* the waterfall's bar is the best % change of the target-lesion sum (``crlm.recist``),
+  one bar per evaluable patient, sorted from the largest increase to the largest decrease;
+* early CEA response: baseline CEA > ``CEA_ELEVATED_NG_ML`` and a fall of at least
+  ``CEA_RESPONSE_FALL`` at the visit nearest the landmark within its window. The landmark
+  analysis keeps only patients still event-free and followed at the landmark and measures
+  time from the landmark (Anderson et al., J Clin Oncol 1983: avoids guarantee-time bias).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from crlm import config, recist
+
+GRID_MONTHS = np.arange(0.0, 12.01, 0.5)
+MIN_AT_GRID = 10
+SPAGHETTI_PER_GROUP = 40
+MAX_WATERFALL_BARS = 2000
+CEA_ELEVATED_NG_ML = 5.0
+CEA_RESPONSE_FALL = 0.5
+LANDMARK_DAY = 56                 # the first restaging at 8 weeks
+LANDMARK_WINDOW_DAYS = (28, config.RESTAGING_LANDMARK_DAYS)
+MISSING_GROUP = "unknown"
+
+
+def relative_values(kind: str, value: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """What the trajectory figure plots for ``kind`` (see the module conventions)."""
+    if kind == "lesion_count":
+        return value
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "cea":
+            return np.where(baseline > 0, 100.0 * value / baseline, np.nan)
+        return recist.change_from_baseline_pct(baseline, value)
+
+
+def axis_label(kind: str) -> str:
+    return {"cea": "CEA, % of baseline", "target_lesion_sum":
+            "Target-lesion sum, % change from baseline",
+            "lesion_count": "Visible liver lesions"}.get(kind, kind)
+
+
+@dataclass(frozen=True)
+class TrajectoryResult:
+    """Per group: the median and band on ``grid_months`` (NaN where too few patients),
+    patients at each grid point, and a sample of individual series (``lines``: patient_id,
+    group, months, value). ``table`` holds every series plotted (for the CSV)."""
+
+    kind: str
+    grid_months: np.ndarray
+    groups: tuple[str, ...]
+    median: dict
+    lower: dict
+    upper: dict
+    n_at_grid: dict
+    n_patients: dict
+    lines: pd.DataFrame
+    table: pd.DataFrame = field(repr=False)
+
+    def summary_table(self) -> pd.DataFrame:
+        rows = []
+        for g in self.groups:
+            for i, t in enumerate(self.grid_months):
+                rows.append({"group": g, "months": t, "median": self.median[g][i],
+                             "q25": self.lower[g][i], "q75": self.upper[g][i],
+                             "n_patients": int(self.n_at_grid[g][i])})
+        return pd.DataFrame(rows)
+
+
+def _with_baseline(m: pd.DataFrame) -> pd.DataFrame:
+    """Rows after the baseline with the patient's baseline value (patients without one go)."""
+    base = m[m["day"] <= 0].sort_values(["patient_id", "day"]).groupby("patient_id")["value"].last()
+    first = pd.DataFrame({"patient_id": base.index, "day": 0, "value": base.to_numpy()})
+    out = pd.concat([first, m[m["day"] > 0]], ignore_index=True)
+    out["baseline"] = out["patient_id"].map(base)
+    out = out[out["baseline"].notna()]
+    return out.sort_values(["patient_id", "day"], kind="stable").reset_index(drop=True)
+
+
+def _interpolate(codes: np.ndarray, months: np.ndarray, values: np.ndarray, n_codes: int,
+                 grid: np.ndarray) -> np.ndarray:
+    """(n_codes, len(grid)) each patient's series on the grid, NaN outside its own range."""
+    order = np.lexsort((months, codes))
+    codes, months, values = codes[order], months[order], values[order]
+    span = float(grid.max() - min(grid.min(), months.min() if len(months) else 0)) + 1.0
+    key = codes * span * 4 + months
+    q = (np.arange(n_codes)[:, None] * span * 4 + grid[None, :]).ravel()
+    right = np.searchsorted(key, q, side="left")
+    right_c = np.clip(right, 0, len(key) - 1)
+    left_c = np.clip(right - 1, 0, len(key) - 1)
+    qc = np.repeat(np.arange(n_codes), len(grid))
+    qt = np.tile(grid, n_codes)
+    exact = (right < len(key)) & (codes[right_c] == qc) & (months[right_c] == qt)
+    inside = ((right < len(key)) & (right > 0) & (codes[right_c] == qc)
+              & (codes[left_c] == qc))
+    t0, t1 = months[left_c], months[right_c]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(t1 > t0, (qt - t0) / (t1 - t0), 0.0)
+    out = np.where(exact, values[right_c],
+                   np.where(inside, values[left_c] + w * (values[right_c] - values[left_c]), np.nan))
+    return out.reshape(n_codes, len(grid))
+
+
+def compute_trajectories(measurements: pd.DataFrame, groups: pd.Series, kind: str, *,
+                         grid_months: np.ndarray = GRID_MONTHS,
+                         per_group: int = SPAGHETTI_PER_GROUP, seed: int = 0) -> TrajectoryResult:
+    """Median trajectories with bands by group. ``groups`` is indexed by patient_id (a patient
+    without a group value is in ``unknown``); ``measurements`` are the store's long rows."""
+    m = measurements[measurements["kind"] == kind]
+    m = _with_baseline(m[["patient_id", "day", "value"]])
+    group_of = groups.astype(object).where(groups.notna(), MISSING_GROUP)
+    m = m[m["patient_id"].isin(group_of.index)]
+    m = m.assign(group=m["patient_id"].map(group_of).astype(str),
+                 months=m["day"] / config.DAYS_PER_MONTH,
+                 shown=relative_values(kind, m["value"].to_numpy(float),
+                                       m["baseline"].to_numpy(float)))
+    m = m[np.isfinite(m["shown"])]
+    names = tuple(sorted(m["group"].unique(), key=lambda g: (g == MISSING_GROUP, g)))
+    median, lower, upper, n_at, n_pat = {}, {}, {}, {}, {}
+    sample = []
+    rng = np.random.default_rng(seed)
+    for g in names:
+        part = m[m["group"] == g]
+        ids, codes = np.unique(part["patient_id"].to_numpy(), return_inverse=True)
+        shown = part["shown"].to_numpy(float)
+        if kind == "cea":
+            shown = np.log(np.maximum(shown, 1e-3))
+        on_grid = _interpolate(codes, part["months"].to_numpy(float), shown, len(ids),
+                               np.asarray(grid_months, float))
+        count = np.isfinite(on_grid).sum(axis=0)
+        with np.errstate(all="ignore"):
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                q = np.nanpercentile(on_grid, [25, 50, 75], axis=0) if len(ids) else \
+                    np.full((3, len(grid_months)), np.nan)
+        q[:, count < MIN_AT_GRID] = np.nan
+        if kind == "cea":
+            q = np.exp(q)
+        lower[g], median[g], upper[g] = q[0], q[1], q[2]
+        n_at[g], n_pat[g] = count, len(ids)
+        chosen = ids if len(ids) <= per_group else np.sort(rng.choice(ids, per_group,
+                                                                      replace=False))
+        sample.append(part[part["patient_id"].isin(chosen)])
+    lines = (pd.concat(sample, ignore_index=True) if sample else m.iloc[:0])[
+        ["patient_id", "group", "months", "shown"]].rename(columns={"shown": "value"})
+    table = m[["patient_id", "group", "day", "months", "value", "baseline", "shown"]].rename(
+        columns={"shown": "plotted"}).reset_index(drop=True)
+    return TrajectoryResult(kind=kind, grid_months=np.asarray(grid_months, float), groups=names,
+                            median=median, lower=lower, upper=upper, n_at_grid=n_at,
+                            n_patients=n_pat, lines=lines, table=table)
+
+
+@dataclass(frozen=True)
+class WaterfallResult:
+    """One bar per evaluable patient (best % change of the target-lesion sum), sorted from
+    the largest increase down; ``shown`` is the bars drawn (evenly thinned by rank above
+    ``MAX_WATERFALL_BARS``) and ``table`` every patient."""
+
+    table: pd.DataFrame
+    shown: pd.DataFrame
+    n_patients: int
+    thinned: bool
+
+
+def compute_waterfall(measurements: pd.DataFrame, groups: pd.Series | None = None, *,
+                      max_bars: int = MAX_WATERFALL_BARS) -> WaterfallResult:
+    sums = measurements[measurements["kind"] == "target_lesion_sum"]
+    derived = recist.derive_frame(sums[["patient_id", "day", "value"]])
+    derived = derived[np.isfinite(derived["best_change_pct"])]
+    if groups is not None:
+        group_of = groups.astype(object).where(groups.notna(), MISSING_GROUP)
+        derived = derived[derived["patient_id"].isin(group_of.index)]
+        derived = derived.assign(group=derived["patient_id"].map(group_of).astype(str))
+    table = derived.sort_values("best_change_pct", ascending=False,
+                                kind="stable").reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    thinned = len(table) > max_bars
+    shown = table.iloc[np.unique(np.linspace(0, len(table) - 1, max_bars).round().astype(int))] \
+        if thinned else table
+    return WaterfallResult(table=table, shown=shown.reset_index(drop=True),
+                           n_patients=len(table), thinned=thinned)
+
+
+def early_cea_response(measurements: pd.DataFrame, *, landmark_day: int = LANDMARK_DAY,
+                       window: tuple[int, int] = LANDMARK_WINDOW_DAYS,
+                       elevated: float = CEA_ELEVATED_NG_ML,
+                       fall: float = CEA_RESPONSE_FALL) -> pd.DataFrame:
+    """Per patient with an elevated baseline CEA and a value in the landmark window:
+    baseline, value nearest the landmark, its day, ratio and ``cea_response`` (ratio <=
+    1 - fall). Reads no value after ``window[1]``."""
+    c = measurements[(measurements["kind"] == "cea") & (measurements["day"] <= window[1])]
+    base = c[c["day"] <= 0].sort_values(["patient_id", "day"]).groupby("patient_id")["value"].last()
+    w = c[(c["day"] >= window[0]) & (c["day"] <= window[1])]
+    w = w.assign(distance=(w["day"] - landmark_day).abs()).sort_values(
+        ["patient_id", "distance", "day"], kind="stable").groupby("patient_id").first()
+    out = pd.DataFrame({"baseline_cea": base}).join(w[["day", "value"]], how="inner")
+    out = out[out["baseline_cea"] > elevated]
+    out = out.rename(columns={"day": "cea_day", "value": "cea_at_landmark"})
+    out["cea_ratio"] = out["cea_at_landmark"] / out["baseline_cea"]
+    out["cea_response"] = out["cea_ratio"] <= 1 - fall
+    return out.reset_index().rename(columns={"index": "patient_id"})
+
+
+@dataclass(frozen=True)
+class LandmarkData:
+    """Patients in a landmark analysis: ``time`` (months from the landmark), ``event`` and
+    ``group``; ``excluded`` counts who left before the landmark and why."""
+
+    landmark_months: float
+    frame: pd.DataFrame
+    excluded: dict
+
+
+def landmark_frame(patients: pd.DataFrame, groups: pd.Series, *, time_column: str,
+                   event_column: str, landmark_day: int = config.RESTAGING_LANDMARK_DAYS
+                   ) -> LandmarkData:
+    """Patients event-free and still followed at the landmark, time measured from it.
+
+    ``groups`` is indexed by patient_id (no value: the patient is not in the analysis).
+    """
+    landmark = landmark_day / config.DAYS_PER_MONTH
+    p = patients[["patient_id", time_column, event_column]].dropna()
+    p = p.assign(group=p["patient_id"].map(groups))
+    no_group = int(p["group"].isna().sum())
+    p = p[p["group"].notna()]
+    before = p[time_column].astype(float) <= landmark
+    events_before = int((before & p[event_column].astype(bool)).sum())
+    censored_before = int((before & ~p[event_column].astype(bool)).sum())
+    kept = p[~before]
+    frame = pd.DataFrame({"patient_id": kept["patient_id"].to_numpy(),
+                          "time": kept[time_column].astype(float).to_numpy() - landmark,
+                          "event": kept[event_column].astype(bool).to_numpy(),
+                          "group": kept["group"].astype(str).to_numpy()})
+    return LandmarkData(landmark_months=landmark, frame=frame,
+                        excluded={"no early value": no_group, "event before the landmark":
+                                  events_before, "censored before the landmark": censored_before})
