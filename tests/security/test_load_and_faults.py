@@ -14,7 +14,8 @@ import pytest
 from crlm import config
 from crlm.store import (
     CohortFilter, Store, StoreBusy, StoreError, count_patients, list_cohorts, load_cases,
-    load_cohort, load_cohort_info, load_predictions, save_case, save_cohort, table_checksums,
+    load_cohort, load_cohort_info, load_images, load_predictions, save_case, save_cohort,
+    table_checksums,
 )
 from crlm.store.backup import backup, read_manifest, restore
 
@@ -183,28 +184,37 @@ def test_kill_9_in_a_save_loop_loses_no_committed_case(store_path):
         assert audit == len(loop)  # case and audit row landed together
 
 
-def test_kill_9_during_cli_demo_build(tmp_path):
+DEMO_MID_WRITE = """
+import sys, time
+from crlm.ingest.demo_images import write_demo_cohort
+from crlm.store import Store
+store = Store(sys.argv[1])
+def pause(n_written):  # called inside the cohort's transaction, after a part is appended
+    print("MID-TRANSACTION", n_written, flush=True)
+    time.sleep(120)
+write_demo_cohort(store, 400, 3, on_chunk=pause)
+"""
+
+
+def test_kill_9_inside_the_demo_cohort_write_leaves_nothing(tmp_path):
+    """Killed while the demo writer's transaction provably holds appended rows (the part
+    callback runs inside it): the store reopens without the cohort, its images or rows."""
     db = tmp_path / "crlm.duckdb"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([PY, "-m", "crlm", "--db", str(db), "demo", "--no-train",
-                             "--patients", "20000"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with Store(db) as s:
+        before = table_checksums(s)
+    proc = _spawn(DEMO_MID_WRITE, str(db))
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not db.exists():
-            time.sleep(0.05)
-        time.sleep(1.0)
+        _wait_for(proc, "MID-TRANSACTION 400")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
     with Store(db) as s:
-        n = count_patients(s, CohortFilter())
-        info = load_cohort_info(s, config.DEMO_COHORT)
-        assert n in (0, 20000)
-        assert (info is None and n == 0) or info["n_patients"] == n
-        table_checksums(s)
+        assert table_checksums(s) == before
+        assert count_patients(s, CohortFilter()) == 0
+        assert load_cohort_info(s, config.DEMO_COHORT) is None
+        assert load_images(s, config.DEMO_COHORT).empty
 
 
 def test_second_process_gets_store_busy_and_retry_succeeds(store_path):
