@@ -12,6 +12,7 @@ from crlm.ingest.importer import (
 from crlm.ingest.mapping import MappingError, builtin_mappings, parse_mapping
 from crlm.privacy import csv_bytes
 from crlm.ui import loaders
+from crlm.ui.image_import import image_import_section
 
 DETECT = "detect from the header"
 UPLOAD = "upload a mapping file (YAML / TOML)"
@@ -117,6 +118,10 @@ elif mapping_ready:
                     st.success(result.summary())
                 else:
                     ui.show_error(result.summary())
+
+_listed = loaders.list_cohorts()
+image_import_section(store, user, list(_listed.loc[_listed["kind"] == "imported", "cohort"])
+                     if len(_listed) else [])
 
 st.subheader("Imported cohorts and their provenance")
 cohorts = loaders.list_cohorts()
