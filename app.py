@@ -20,6 +20,7 @@ PAGES = [
     ("views/survival.py", "Survival", ":material/monitoring:", "browse"),
     ("views/subgroups.py", "Subgroups", ":material/account_tree:", "browse"),
     ("views/score.py", "Score a case", ":material/person_search:", "score"),
+    ("views/board.py", "Board session", ":material/event_note:", "browse"),
     ("views/admin.py", "Admin", ":material/admin_panel_settings:", "import"),
 ]
 

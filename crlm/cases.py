@@ -539,9 +539,11 @@ def _plain(value: Any) -> Any:
 
 def case_record(case: pd.DataFrame, scores: pd.DataFrame, *, cohort: str,
                 thresholds: Mapping[str, float | None] | None = None,
-                image_metadata: Mapping | None = None) -> dict:
+                image_metadata: Mapping | None = None,
+                answers: pd.DataFrame | None = None, summary: str = "") -> dict:
     """What ``store.save_case`` keeps: de-identified entries only (no id, name or
     date), each model's score, version, threshold and class, the clinical scores,
+    the board's answers (``board_table`` rows) and the one-line ``summary`` when given,
     and the image metadata when a CT was read (``image_metadata_record``: allow-listed
     fields only, text screened)."""
     row = case.iloc[0]
@@ -556,7 +558,12 @@ def case_record(case: pd.DataFrame, scores: pd.DataFrame, *, cohort: str,
     out = {
         "inputs": inputs,
         "scores": {"cohort": cohort, "models": models, "could_not_score": missing,
-                   "clinical": {k: _plain(clin[k]) for k in CLINICAL_SCORE_LABELS}},
+                   "clinical": {k: _plain(clin[k]) for k in CLINICAL_SCORE_LABELS},
+                   "answers": [] if answers is None else [
+                       {k: _plain(r[k]) for k in ("task_id", "model_id", "model", "answered",
+                                                  "answer", "interval", "calibration")}
+                       for r in answers.to_dict("records")],
+                   "summary": summary},
         "image_metadata": image_metadata_record(image_metadata),
     }
     return out
@@ -587,6 +594,20 @@ _IDENTIFIER_PATTERNS = (
 )
 
 
+MAX_NOTE_CHARS = 500
+
+
+def screen_note(note: str) -> str:
+    """A board note, stripped, or ``ValueError`` when it is empty, too long or looks like it
+    identifies a patient (the label's screening, ``screen_label``, on up to 500 characters)."""
+    text = (note or "").strip()
+    if not text:
+        raise ValueError("the note is empty")
+    if len(text) > MAX_NOTE_CHARS:
+        raise ValueError(f"the note is {len(text)} characters; keep it under {MAX_NOTE_CHARS}")
+    return _screen(text, "note")
+
+
 def screen_label(label: str) -> str:
     """The label, stripped, or ``ValueError`` when it looks like it identifies a patient.
 
@@ -598,15 +619,19 @@ def screen_label(label: str) -> str:
     if len(text) > MAX_LABEL_CHARS:
         raise ValueError(f"the case label is {len(text)} characters; keep it under "
                          f"{MAX_LABEL_CHARS} (a short non-identifying note)")
+    return _screen(text, "case label")
+
+
+def _screen(text: str, what_text: str) -> str:
     if text:
         _clean, findings = screen_free_text(text)
         if findings:
-            raise ValueError(f"the case label looks like it identifies a patient "
+            raise ValueError(f"the {what_text} looks like it identifies a patient "
                              f"({describe_findings(findings)}); use a non-identifying note "
                              "such as 'MDT week 12, case 3'")
     for pattern, what in _IDENTIFIER_PATTERNS:
         if pattern.search(text):
-            raise ValueError(f"the case label looks like it holds {what}; labels must not "
+            raise ValueError(f"the {what_text} looks like it holds {what}; it must not "
                              "identify a patient (e.g. 'MDT week 12, case 3')")
     return text
 
@@ -764,8 +789,11 @@ def summary_line(board: pd.DataFrame, headline_models: Mapping[str, str],
             first = str(r["answer"]).split("; ")
             parts.append(f"{name}: " + "; ".join(first[1:2] + first[-1:]))
         else:
+            interval = str(r["interval"]).replace(
+                " prediction set: both outcomes (the model cannot tell)", " set: both") \
+                .replace(" prediction set:", " set:")
             parts.append(f"{name}: {r['answer'].replace('probability of response ', '')}"
-                         + (f", {r['interval']}" if r["interval"] else ""))
+                         + (f" ({interval})" if interval else ""))
     if missing:
         parts.append("missing: " + ", ".join(missing))
     return " · ".join(parts) if parts else "no model answered"

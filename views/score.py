@@ -425,7 +425,7 @@ def _where_it_falls(case: pd.DataFrame, scores: pd.DataFrame, table: pd.DataFram
     return out
 
 
-def _report_bytes(case, scores, table, extras, label) -> bytes:
+def _report_bytes(case, scores, board, extras, label, summary) -> bytes:
     figs = {}
     caption = f"{filt.describe()}; {dt.date.today().isoformat()}"
     if extras.get("km_fig") is not None:
@@ -440,14 +440,17 @@ def _report_bytes(case, scores, table, extras, label) -> bytes:
                                                                      and np.isnan(v)) else (
             ("yes" if v else "no") if col.kind == "bool" else
             (f"{v:g}" if isinstance(v, float) else str(v)))
+    groups = pd.DataFrame([{"model_id": f"{len(g.models)} model{'s' * (len(g.models) > 1)}",
+                            "reason": g.reason} for g in cases.reason_groups(scores)],
+                          columns=["model_id", "reason"])
+    notes = [f"Summary: {summary}"]
+    if extras.get("case_group"):
+        notes.append(f"Survival group of the case: {extras['case_group']}")
     report = CaseReport(
-        entries=entries, clinical=cases.clinical_summary(case), scores=table,
-        could_not_score=cases.could_not_score(scores, registry,
-                                              imaging_given=extras.get("imaging", False)),
-        cohort_text=filt.describe(), figures=figs, flags=cases.case_flags(scores),
-        label=label, user=user.get("name", ""), chosen_model=extras.get("model_id", ""),
-        notes=[f"Survival group of the case: {extras['case_group']}"] if extras.get("case_group")
-        else [])
+        entries=entries, clinical=cases.clinical_summary(case), scores=board,
+        could_not_score=groups, cohort_text=filt.describe(), figures=figs,
+        flags=cases.case_flags(scores), label=label, user=user.get("name", ""),
+        chosen_model=extras.get("model_id", ""), notes=notes)
     return build_case_report(report)
 
 
@@ -483,6 +486,9 @@ if result:
                          key="score_saved_table")
     bases = _bases(cohort_name, registry)
     table, board, predictions = _show_scores(case, scores, imaging=result["source"] == "ct")
+    summary = cases.summary_line(board, absolute.headline_models(registry, bases),
+                                 cases.missing_entries(case))
+    st.info(f"In one line: {summary}")
     survival_extras = _show_survival(predictions, st.session_state.get("score_coverage", 0.9))
     extras = _where_it_falls(case, scores, table)
     extras.update(survival_extras)
@@ -498,7 +504,8 @@ if result:
                 check_permission(user, "save_case")
                 clean = cases.screen_label(label)
                 record = cases.case_record(case, scores, cohort=cohort_name, thresholds=thresholds,
-                                           image_metadata=result.get("image_metadata"))
+                                           image_metadata=result.get("image_metadata"),
+                                           answers=board, summary=summary)
                 case_id = store.save_case(ui.get_store(), actor=user.get("name", "unknown"),
                                           inputs=record["inputs"], scores=record["scores"],
                                           label=clean, cohort=cohort_name,
@@ -510,7 +517,8 @@ if result:
         s1.caption("Your role may not save cases.")
     s2.download_button(
         "Download report (PDF)",
-        data=lambda: _report_bytes(case, scores, table, extras, label if label else ""),
+        data=lambda: _report_bytes(case, scores, board, extras, label if label else "",
+                                   summary),
         file_name=figures.safe_filename("case_report", cohort_name,
                                         dt.date.today().isoformat()) + ".pdf",
         mime="application/pdf", key="score_report", on_click="ignore")

@@ -332,7 +332,7 @@ def case_predictions(scores: pd.DataFrame, bases: Mapping[tuple[str, int], objec
             surv = basis.calibration.survival(float(score), horizons, coverage)
             out.append(CasePrediction(
                 answered=True, headline=survival_text(surv),
-                interval_text=f"({coverage:.0%} bootstrap intervals in brackets)",
+                interval_text=f"{coverage:.0%} bootstrap intervals in brackets",
                 calibration_text=(f"Breslow calibration on {basis.calibration.n_calibration} "
                                   f"out-of-fold patients ({basis.calibration.n_events} events)"),
                 needed=(), survival=surv, **common))

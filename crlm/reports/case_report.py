@@ -97,17 +97,40 @@ def _opaque(png: bytes):
         return im.convert("RGB")
 
 
-def build_case_report(report: CaseReport) -> bytes:
-    """The report as PDF bytes: exactly one A4 page."""
+def _new_pdf(title: str, created: dt.datetime):
     from fpdf import FPDF
 
-    created = report.created or dt.datetime.now()
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
-    pdf.set_title("CRLM case report")
+    pdf.set_title(title)
     pdf.set_creator("CRLM Cohort Explorer")
     pdf.set_creation_date(created if created.tzinfo else created.astimezone())
+    return pdf
+
+
+def build_case_report(report: CaseReport) -> bytes:
+    """The report as PDF bytes: exactly one A4 page."""
+    pdf = _new_pdf("CRLM case report", report.created or dt.datetime.now())
+    _draw_case_page(pdf, report)
+    return bytes(pdf.output())
+
+
+def build_board_pack(reports: Sequence[CaseReport], *, heading: str = "") -> bytes:
+    """One PDF for a board meeting: a page per case, each laid out as the one-page case
+    report (``heading`` above each page's title, e.g. the meeting)."""
+    if not reports:
+        raise ValueError("the board pack needs at least one case")
+    pdf = _new_pdf("CRLM board pack" + (f" - {latin1(heading)}" if heading else ""),
+                   dt.datetime.now())
+    for report in reports:
+        _draw_case_page(pdf, report, heading=heading)
+    return bytes(pdf.output())
+
+
+def _draw_case_page(pdf, report: CaseReport, heading: str = "") -> None:
+    """One case on a new A4 page of ``pdf``."""
+    created = report.created or dt.datetime.now()
     pdf.add_page()
     width = PAGE_W - 2 * MARGIN
     bottom = PAGE_H - MARGIN
@@ -118,6 +141,8 @@ def build_case_report(report: CaseReport) -> bytes:
                  new_x="LMARGIN" if ln else "RIGHT", new_y="NEXT" if ln else "TOP")
 
     # -- header and notice
+    if heading:
+        text(heading, 8, "I", h=4)
     text("CRLM Cohort Explorer - case report", 14, "B", h=7)
     meta = [f"Date: {created.strftime('%Y-%m-%d %H:%M')}"]
     if report.user:
@@ -164,9 +189,14 @@ def build_case_report(report: CaseReport) -> bytes:
     tail_h = 26.0
     text("Model scores" + (f" (chosen model: {report.chosen_model})" if report.chosen_model else ""),
          9.5, "B", h=5)
-    cols = [("Task", 42), ("Model", 40), ("v", 6), ("Score", 13), ("Threshold", 15),
-            ("Class", 19), ("Percentile", 15)]
-    cols.append(("Flags", width - sum(w for _, w in cols)))
+    answers = "answer" in report.scores.columns
+    if answers:  # the board's answers: probability or survival, interval or set
+        cols = [("Task", 24), ("Model", 30), ("Answer", 96)]
+        cols.append(("Interval / set", width - sum(w for _, w in cols)))
+    else:
+        cols = [("Task", 42), ("Model", 40), ("v", 6), ("Score", 13), ("Threshold", 15),
+                ("Class", 19), ("Percentile", 15)]
+        cols.append(("Flags", width - sum(w for _, w in cols)))
     row_h = 3.3
     pdf.set_font("Helvetica", "B", 6.8)
     pdf.set_fill_color(235, 235, 235)
@@ -180,6 +210,16 @@ def build_case_report(report: CaseReport) -> bytes:
     pdf.set_font("Helvetica", "", 6.5)
     for rec in shown.to_dict("records"):
         pct = rec.get("percentile")
+        if answers:
+            values = [rec.get("task", ""), rec.get("model", rec.get("model_id", "")),
+                      rec.get("answer", ""), rec.get("interval", "")]
+            for (name, w), v in zip(cols, values):
+                s = latin1(v)
+                while s and pdf.get_string_width(s) > w - 1:
+                    s = s[:-4] + "..." if len(s) > 4 else ""
+                pdf.cell(w, row_h, s, new_x="RIGHT", new_y="TOP")
+            pdf.ln(row_h)
+            continue
         values = [rec.get("task", ""), rec.get("model", rec.get("model_id", "")),
                   str(rec.get("version", "")), _fmt(rec.get("shown_score", rec.get("score"))),
                   _fmt(rec.get("threshold")), rec.get("predicted_class", ""),
@@ -230,5 +270,3 @@ def build_case_report(report: CaseReport) -> bytes:
         for i, (title, png) in enumerate(items):
             x = MARGIN + i * (w + 4)
             pdf.image(_opaque(png), x=x, y=y, w=w, h=figure_h - 1, keep_aspect_ratio=True)
-    out = pdf.output()
-    return bytes(out)

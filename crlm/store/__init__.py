@@ -19,6 +19,10 @@ from crlm.store.measurements import (
     MEASUREMENT_COLUMNS, append_measurements, count_measurements, load_measurements,
     replace_measurements,
 )
+from crlm.store.board import (
+    add_board_item, add_case_note, load_board, load_case_notes, load_meetings, move_board_item,
+    remove_board_item,
+)
 from crlm.store.schema import SCHEMA_VERSION
 
 __all__ = [name for name in dir() if not name.startswith("_")]

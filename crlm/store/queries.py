@@ -18,7 +18,8 @@ from crlm.store.connection import Store, StoreError
 from crlm.store.filters import CohortFilter
 
 TABLES = ("cohorts", "patients", "features", "feature_info", "images", "measurements",
-          "models", "predictions", "cases", "audit_log", "imports", "schema_version")
+          "models", "predictions", "cases", "audit_log", "imports", "board_items",
+          "case_notes", "schema_version")
 
 
 def _now() -> dt.datetime:
@@ -311,6 +312,8 @@ def delete_case(store: Store, case_id: int, *, actor: str) -> bool:
         n = cur.execute("SELECT count(*) FROM cases WHERE case_id = ?", [int(case_id)]).fetchone()[0]
         if not n:
             return False
+        cur.execute("DELETE FROM board_items WHERE case_id = ?", [int(case_id)])
+        cur.execute("DELETE FROM case_notes WHERE case_id = ?", [int(case_id)])
         cur.execute("DELETE FROM cases WHERE case_id = ?", [int(case_id)])
         _audit(cur, actor, "delete_case", f"case:{case_id}", "")
         return True

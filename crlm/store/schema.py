@@ -155,6 +155,30 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        "the board's session: cases of a meeting in order, and notes on saved cases",
+        [
+            """CREATE TABLE board_items (
+                meeting_date DATE NOT NULL,
+                board VARCHAR NOT NULL,          -- the board's label, screened for identifiers
+                case_id BIGINT NOT NULL,         -- cases.case_id
+                position INTEGER NOT NULL,       -- order of discussion, 1 first
+                added_by VARCHAR NOT NULL,
+                added_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (meeting_date, board, case_id)
+            )""",
+            "CREATE SEQUENCE case_note_seq START 1",
+            """CREATE TABLE case_notes (
+                note_id BIGINT PRIMARY KEY DEFAULT nextval('case_note_seq'),
+                case_id BIGINT NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                created_by VARCHAR NOT NULL,
+                meeting_date DATE,
+                board VARCHAR,
+                note VARCHAR NOT NULL            -- free text, screened for identifiers
+            )""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
