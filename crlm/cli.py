@@ -89,8 +89,17 @@ def _train(store, cohort, tasks, families, folds, seed, *, quiet=False, fast=Fal
 
 
 def cmd_train(args) -> int:
+    families = args.family
+    if args.tune:  # the tuned counterparts (nested CV) of the named or default families
+        from crlm.models import FAMILIES
+        from crlm.models.tuning import tunable
+
+        names = families or [n for n, f in FAMILIES.items() if f.default]
+        families = tunable(names)
+        if not families:
+            raise CliError("none of these families has a hyper-parameter search space")
     with _open_store(args, create=False) as store:
-        return _train(store, args.cohort, args.task, args.family, args.folds, args.seed,
+        return _train(store, args.cohort, args.task, families, args.folds, args.seed,
                       quiet=args.quiet, fast=args.fast)
 
 
@@ -331,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=_positive_int(2, 20, "--folds"), default=5)
     p.add_argument("--seed", type=_positive_int(0, 2**32 - 1, "--seed"), default=config.DEFAULT_SEED)
     p.add_argument("--fast", action="store_true", help="smaller models (for tests)")
+    p.add_argument("--tune", action=argparse.BooleanOptionalAction, default=False,
+                   help="train the tuned counterparts (<family>_tuned) of the named or default "
+                        "families: optuna search nested in the cross-validation, fixed budget "
+                        "(see docs/models.md); --no-tune (the default) trains the untuned ones")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("samples", help="write synthetic CT DICOM sample cases (zip + SEG) to try uploads")

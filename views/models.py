@@ -13,6 +13,7 @@ from crlm.privacy import csv_bytes
 from crlm.reports.r_export.inputs import models_export_from_predictions
 from crlm.ui.widgets import r_export_button
 from crlm.ui import anti_egfr as anti_egfr_ui
+from crlm.ui.trees import tree_section
 
 SPLITS = {"out-of-fold": "Out-of-fold (development centres)",
           "external": "External centre",
@@ -20,6 +21,7 @@ SPLITS = {"out-of-fold": "Out-of-fold (development centres)",
 DEFAULT_BASELINES = ("fong_score", "tumour_burden_score", "cea_ng_ml")
 DEFAULT_TRAINED_SHOWN = 4  # best out-of-fold AUC first; more can be added
 NET_BENEFIT_THRESHOLDS = np.round(np.arange(0.01, 0.96, 0.01), 2)
+TD_AUC_MONTHS = (12.0, 36.0, 60.0)  # cumulative/dynamic AUC(t), IPCW (crlm.stats)
 
 
 def _by_auc(records: pd.DataFrame) -> list[str]:
@@ -80,9 +82,15 @@ def _concordance(fkey: tuple, task: str, split: str) -> pd.DataFrame:
         if len(part) < 2 or not part[event_col].astype(bool).any():
             continue
         c = stats.concordance_index(part[time_col], part[event_col].astype(bool), part["score"])
+        try:
+            td_auc = stats.time_dependent_auc(part[time_col], part[event_col].astype(bool),
+                                              part["score"], times=TD_AUC_MONTHS).auc
+        except ValueError:  # too few patients under this filter
+            td_auc = [np.nan] * len(TD_AUC_MONTHS)
         rows.append({"model_id": model_id, "n": len(part),
                      "events": int(part[event_col].astype(bool).sum()),
-                     "harrell_c": c.concordance})
+                     "harrell_c": c.concordance,
+                     **{f"auc_{int(t)}m": a for t, a in zip(TD_AUC_MONTHS, td_auc)}})
     return pd.DataFrame(rows)
 
 
@@ -232,6 +240,9 @@ def _model_cards(records: pd.DataFrame, task: str) -> None:
         left_card.dataframe(card.inputs_frame(), hide_index=True, width="stretch")
         if len(card.refused):
             right_card.dataframe(card.refused_frame(), hide_index=True, width="stretch")
+        if len(card.details):  # the tree, the costs, the selected inputs, the search
+            st.dataframe(card.details_frame(), hide_index=True, width="stretch")
+        tree_section(records.loc[card_id], card_id)
         st.download_button("Model card (CSV)", key=f"models_card_csv_{card_id}",
                            data=lambda: csv_bytes(pd.concat(
                                [card.summary(), card.inputs_frame().rename(
@@ -274,9 +285,13 @@ if TASKS[task].kind != "binary":
             table = table.assign(model=table["model_id"].map(records["name"]),
                                  kind=table["model_id"].map(records["kind"]))
             st.caption(SPLITS[split])
-            st.dataframe(table[["model", "kind", "n", "events", "harrell_c"]].round(3),
+            td_cols = [f"auc_{int(t)}m" for t in TD_AUC_MONTHS]
+            st.dataframe(table[["model", "kind", "n", "events", "harrell_c", *td_cols]].round(3),
                          hide_index=True, width="stretch")
-    st.caption("Higher risk score = shorter survival. Kaplan–Meier curves by predicted "
+    st.caption("Higher risk score = shorter survival. auc_12m / 36m / 60m: time-dependent "
+               "(cumulative/dynamic) AUC at 1, 3 and 5 years: deaths or events by then against "
+               "patients still event-free, censoring weighted by inverse probability (empty "
+               "where no patient is followed that long). Kaplan–Meier curves by predicted "
                "response are on the Survival page.")
     _model_cards(records, task)
     st.stop()

@@ -36,6 +36,7 @@ class ModelCard:
     training_hash: str
     inputs: tuple[tuple[str, str], ...]
     refused: tuple[tuple[str, str], ...]
+    details: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_record(cls, record: Mapping) -> "ModelCard":
@@ -58,7 +59,8 @@ class ModelCard:
             external_centres=tuple(card.get("external_centres") or ()),
             training_hash=str(record.get("training_hash") or ""),
             inputs=tuple((i["name"], i["known_at"]) for i in inputs),
-            refused=tuple((r["name"], r["reason"]) for r in card.get("refused_inputs") or ()))
+            refused=tuple((r["name"], r["reason"]) for r in card.get("refused_inputs") or ()),
+            details=tuple((str(k), str(v)) for k, v in (card.get("estimator") or {}).items()))
 
     def summary(self) -> pd.DataFrame:
         """The card's facts as (item, value) rows."""
@@ -84,6 +86,11 @@ class ModelCard:
 
     def inputs_frame(self) -> pd.DataFrame:
         return pd.DataFrame(list(self.inputs), columns=["input", "known at"])
+
+    def details_frame(self) -> pd.DataFrame:
+        """What the estimator says about itself: tree splits, costs, selected inputs,
+        hyper-parameter search space and chosen values."""
+        return pd.DataFrame(list(self.details), columns=["item", "value"])
 
     def refused_frame(self) -> pd.DataFrame:
         return pd.DataFrame(list(self.refused), columns=["not used", "why"])

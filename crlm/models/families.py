@@ -15,6 +15,7 @@ from typing import Callable
 
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from crlm.models import families_review as _review
 from crlm.models.tasks import BINARY, SURVIVAL
 
 ALL_FEATURE_SETS = ("clinical", "radiomic", "genomic")
@@ -203,6 +204,23 @@ for _family in (
     Family("rsf", SURVIVAL, "Random survival forest", build=_rsf),
     Family("gb_survival", SURVIVAL, "Gradient-boosted Cox", build=_gb_survival),
     Family("deepsurv", SURVIVAL, "DeepSurv (torch)", build=_deepsurv),
+    # the review's further families (crlm.models.families_review)
+    Family("cart", BINARY, "Decision tree (CART, depth ≤ 3)", build=_review.cart,
+           explainer="tree"),
+    Family("gaussian_nb", BINARY, "Gaussian naive Bayes", build=_review.gaussian_nb),
+    Family("cost_sensitive_rf", BINARY, f"Cost-sensitive random forest ({_review.COST_LABEL})",
+           build=_review.cost_sensitive_rf, explainer="tree"),
+    Family("lightgbm", BINARY, "LightGBM gradient-boosted trees", build=_review.lightgbm),
+    Family("lightgbm_top6", BINARY, "LightGBM on its top 6 inputs (GBDT-Top6)",
+           build=_review.lightgbm_top6),
+    Family("ft_transformer", BINARY, "Tabular Transformer (FT-Transformer, torch)",
+           build=_review.ft_transformer, default=False),
+    Family("elastic_net_cox", SURVIVAL, "Elastic-net Cox (L1 : L2 = 1 : 1)",
+           build=_review.elastic_net_cox, explainer="linear"),
+    Family("lightgbm_cox", SURVIVAL, "LightGBM Cox (gradient-boosted trees)",
+           build=_review.lightgbm_cox),
+    Family("lightgbm_cox_top6", SURVIVAL, "LightGBM Cox on its top 6 inputs (GBDT-Top6)",
+           build=_review.lightgbm_cox_top6),
     Family("fong_score", ANY, "Fong clinical risk score", kind="clinical",
            column="fong_score", explainer="none", feature_sets=("clinical",)),
     Family("game_score", ANY, "GAME score", kind="clinical", column="game_score",

@@ -253,6 +253,7 @@ def model_card(task: Task, family: Family, trained: TrainedModel, dev: pd.DataFr
     """What a board needs to know to read a model's numbers: task, decision time, every
     input with the time it is known, the training rows, the external centre."""
     from crlm.models.decision import known_at_of
+    from crlm.models.families_review import card_details_of
 
     if plan is not None:
         inputs = [{"name": n, "known_at": k} for n, k in zip(plan.used, plan.used_known_at)]
@@ -268,7 +269,8 @@ def model_card(task: Task, family: Family, trained: TrainedModel, dev: pd.DataFr
             "development_centres": sorted(map(str, dev["center"].dropna().unique())),
             "external_centres": sorted(map(str, ext["center"].dropna().unique())),
             "n_comparison": int(len(trained.comparison)),
-            "comparison": task.comparison_label}
+            "comparison": task.comparison_label,
+            "estimator": card_details_of(trained.model)}
 
 
 def register(store, *, cohort: str, task: Task, family: Family, trained: TrainedModel,

@@ -1,0 +1,146 @@
+"""A tabular Transformer in torch, FT-Transformer style (Gorishniy et al. 2021), for the
+attention-based tabular models of the review (Saber et al.'s TabNet, §4.2).
+
+Every preprocessed input column j becomes a token ``x_j · W_j + b_j`` (its own
+``d_token``-wide embedding); a learned [CLS] token is prepended; ``n_layers``
+pre-norm Transformer encoder layers attend over the tokens; the [CLS] output,
+normalised, gives the logit. One-hot levels are tokens like numbers (the shared
+preprocessing has already turned categories into 0/1 columns).
+
+Training as the other torch networks (``crlm.models.neural``): full batch, AdamW,
+the weights of the epoch with the lowest loss on an inner stratified validation
+split (20 %), early stopping after ``patience`` epochs, seeded from
+``random_state`` without touching torch's global generator, one CPU thread. It
+computes in float32 (attention in float64 buys nothing here) and returns float64.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted
+
+from crlm.models.neural import _cpu_threads, _device
+
+
+def _network(n_features: int, d_token: int, n_heads: int, n_layers: int, dropout: float):
+    import torch
+    from torch import nn
+
+    class FTTransformer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(n_features, d_token) / np.sqrt(d_token))
+            self.bias = nn.Parameter(torch.zeros(n_features, d_token))
+            self.cls = nn.Parameter(torch.randn(1, 1, d_token) / np.sqrt(d_token))
+            layer = nn.TransformerEncoderLayer(
+                d_model=d_token, nhead=n_heads, dim_feedforward=2 * d_token, dropout=dropout,
+                batch_first=True, norm_first=True)
+            self.encoder = nn.TransformerEncoder(layer, num_layers=n_layers,
+                                                 enable_nested_tensor=False)
+            self.norm = nn.LayerNorm(d_token)
+            self.head = nn.Linear(d_token, 1)
+
+        def forward(self, x):
+            tokens = x.unsqueeze(-1) * self.weight + self.bias          # (n, features, d)
+            cls = self.cls.expand(x.shape[0], -1, -1)
+            out = self.encoder(torch.cat([cls, tokens], dim=1))
+            return self.head(torch.relu(self.norm(out[:, 0]))).squeeze(-1)
+
+    return FTTransformer()
+
+
+class FTTransformerClassifier(ClassifierMixin, BaseEstimator):
+    """Feature-token Transformer for a binary label (probability of class 1)."""
+
+    def __init__(self, d_token: int = 8, n_heads: int = 2, n_layers: int = 1,
+                 dropout: float = 0.0, learning_rate: float = 0.003, weight_decay: float = 1e-3,
+                 max_epochs: int = 200, patience: int = 25, validation_fraction: float = 0.2,
+                 random_state: int = 0, device: str = "cpu"):
+        self.d_token = d_token
+        self.n_heads = n_heads
+        self.n_layers = n_layers
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.device = device
+
+    def fit(self, X, y):
+        import torch
+
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y).astype(int)
+        self.classes_ = np.unique(y)
+        if self.classes_.size != 2:
+            raise ValueError("FTTransformerClassifier needs both classes in the training labels")
+        target = (y == self.classes_[1]).astype(np.float32)
+        idx = np.arange(len(y))
+        strat = target.astype(int) if np.bincount(target.astype(int)).min() >= 2 else None
+        train_idx, val_idx = train_test_split(idx, test_size=self.validation_fraction,
+                                              stratify=strat, random_state=int(self.random_state))
+        device = _device(self.device)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        with torch.random.fork_rng(devices=devices), _cpu_threads(1):
+            torch.manual_seed(int(self.random_state))
+            net = _network(X.shape[1], int(self.d_token), int(self.n_heads), int(self.n_layers),
+                           float(self.dropout)).to(device)
+            opt = torch.optim.AdamW(net.parameters(), lr=self.learning_rate,
+                                    weight_decay=self.weight_decay)
+            xt = torch.as_tensor(X, device=device)
+            yt = torch.as_tensor(target, device=device)
+            best, best_state, since = np.inf, None, 0
+            self.n_epochs_ = 0
+            for epoch in range(int(self.max_epochs)):
+                net.train()
+                opt.zero_grad()
+                loss = loss_fn(net(xt[train_idx]), yt[train_idx])
+                loss.backward()
+                opt.step()
+                net.eval()
+                with torch.no_grad():
+                    val = float(loss_fn(net(xt[val_idx]), yt[val_idx]))
+                self.n_epochs_ = epoch + 1
+                if val < best - 1e-6:
+                    best, since = val, 0
+                    best_state = copy.deepcopy({k: v.detach().cpu()
+                                                for k, v in net.state_dict().items()})
+                else:
+                    since += 1
+                    if since >= self.patience:
+                        break
+        net = net.cpu()
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        net.eval()
+        self.network_ = net
+        self.best_validation_loss_ = float(best)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        import torch
+
+        check_is_fitted(self, "network_")
+        X = np.asarray(X, dtype=np.float32)
+        with torch.no_grad(), _cpu_threads(1):
+            out = self.network_(torch.as_tensor(X))
+        return out.numpy().astype(float)
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+
+    def card_details(self, names) -> dict:
+        return {"architecture": (f"{self.n_layers} pre-norm encoder layers, {self.n_heads} heads, "
+                                 f"token width {self.d_token}, {len(names)} feature tokens + [CLS]"),
+                "epochs trained": str(self.n_epochs_)}
