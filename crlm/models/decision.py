@@ -20,6 +20,10 @@ from typing import Iterable, Mapping
 from crlm import config
 
 IMAGING_INPUT = "ct_lesion_crops"
+# serial measurements as a whole input of the sequence models: up to the first-restaging
+# landmark, or the baseline visit only (the cut-off: ``measurement_cutoff_day``)
+SERIAL_INPUTS = {"serial_measurements": config.RESTAGING,
+                 "serial_measurements_baseline": config.STAGING}
 
 
 def known_at_of(name: str, feature_times: Mapping[str, str] | None = None) -> str:
@@ -31,9 +35,23 @@ def known_at_of(name: str, feature_times: Mapping[str, str] | None = None) -> st
         return column.known_at
     if name == IMAGING_INPUT:
         return config.FEATURE_SET_KNOWN_AT["imaging"]
+    if name in SERIAL_INPUTS:
+        return SERIAL_INPUTS[name]
     if feature_times and name in feature_times:
         return feature_times[name]
     return config.UNKNOWN_TIME
+
+
+def measurement_cutoff_day(decision_time: str) -> int | None:
+    """The last day (from treatment start) of serial measurements a task deciding at
+    ``decision_time`` may read: the baseline (day 0) at staging and with the plan, up to the
+    first-restaging landmark at restaging and after surgery (later values are follow-up,
+    never an input: ``config.measurement_known_at``); None (no measurement) otherwise."""
+    if decision_time in (config.STAGING, config.PLAN):
+        return 0
+    if decision_time in (config.RESTAGING, config.SURGERY):
+        return config.RESTAGING_LANDMARK_DAYS
+    return None
 
 
 @dataclass(frozen=True)

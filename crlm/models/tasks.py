@@ -46,6 +46,14 @@ class Task:
     population: tuple[tuple[str, object], ...] = ()
     comparison: tuple[tuple[str, object], ...] = ()
     comparison_label: str = ""
+    landmark_days: int = 0
+    default: bool = True
+
+    @property
+    def landmark_months(self) -> float:
+        """A landmark task's patients are event-free and followed at the landmark, and
+        their time runs from it (0 for every other task)."""
+        return self.landmark_days / config.DAYS_PER_MONTH
 
     @property
     def is_binary(self) -> bool:
@@ -95,14 +103,14 @@ class Task:
         for col in self.outcome_columns:
             known &= frame[col].notna()
         if self.kind == SURVIVAL:
-            known &= pd.to_numeric(frame[self.time_column], errors="coerce") > 0
+            known &= pd.to_numeric(frame[self.time_column], errors="coerce") > self.landmark_months
         return known
 
     def outcome(self, frame: pd.DataFrame):
         """The outcome of ``frame``'s rows: a 0/1 int array, or (time, event) arrays."""
         if self.kind == BINARY:
             return frame[self.target].astype(bool).astype(int).to_numpy()
-        time = frame[self.time_column].astype(float).to_numpy()
+        time = frame[self.time_column].astype(float).to_numpy() - self.landmark_months
         event = frame[self.event_column].astype(bool).to_numpy()
         return time, event
 
@@ -137,6 +145,22 @@ TASKS: dict[str, Task] = {
         "Progression or recurrence after hepatectomy", time_column="pfs_months",
         event_column="pfs_event", applies_to="patients who had a hepatectomy",
         decision_time=config.SURGERY, population=RESECTED),
+    # landmark at the first restaging: what is still unknown there (not the RECIST response,
+    # which the restaging measures); trained when named (python -m crlm train --task ...)
+    "pfs_after_restaging": Task(
+        "pfs_after_restaging", SURVIVAL, "Progression-free survival after the first restaging",
+        time_column="pfs_months", event_column="pfs_event",
+        applies_to="patients alive and progression-free at the first restaging (landmark "
+                   f"{config.RESTAGING_LANDMARK_DAYS} days after the start of treatment)",
+        decision_time=config.RESTAGING, landmark_days=config.RESTAGING_LANDMARK_DAYS,
+        default=False),
+    "os_after_restaging": Task(
+        "os_after_restaging", SURVIVAL, "Overall survival after the first restaging",
+        time_column="os_months", event_column="os_event",
+        applies_to="patients alive at the first restaging (landmark "
+                   f"{config.RESTAGING_LANDMARK_DAYS} days after the start of treatment)",
+        decision_time=config.RESTAGING, landmark_days=config.RESTAGING_LANDMARK_DAYS,
+        default=False),
 }
 
 

@@ -420,7 +420,8 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
           fast: bool = False) -> TrainingReport:
     """Train, validate and register every requested family for every requested task.
 
-    ``families=None`` means every default family (all tabular families and
+    ``tasks=None`` means every default task (the landmark tasks at the first restaging,
+    ``default=False``, are trained when named). ``families=None`` means every default family (all tabular families and
     clinical baselines) and, when the cohort holds stored CT lesion crops, the CT
     families of ``crlm.models.ct_models`` (``attention_mil``, ``cnn_cox``,
     ``ct_fusion``); the anti-EGFR ``cnn``, ``fusion`` and ``fusion_stacked`` are
@@ -438,7 +439,7 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
     from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
-    task_list = [get_task(t) for t in (tasks or list(TASKS))]
+    task_list = [get_task(t) for t in (tasks or [n for n, t in TASKS.items() if t.default])]
     if families:
         family_list = [get_family(f) for f in families]
     else:

@@ -66,7 +66,8 @@ def load_measurements(store: Store, filt: CohortFilter | str, *,
         extra.append(int(max_day))
     cur = store.cursor()
     if patient_ids is not None:
-        cur.register("_wanted_measurement_ids", pd.DataFrame({"patient_id": list(patient_ids)}))
+        cur.register("_wanted_measurement_ids", pd.DataFrame(
+            {"patient_id": pd.Series([str(i) for i in patient_ids], dtype=object)}))
         clauses.append("m.patient_id IN (SELECT patient_id FROM _wanted_measurement_ids)")
     return cur.execute(
         "SELECT m.patient_id, m.day, m.kind, m.value, m.unit, m.source FROM measurements m "
