@@ -27,6 +27,9 @@ if [ "$(cat "$pstamp" 2>/dev/null)" != "$pwant" ] || [ ! -x .venv/bin/crlm ]; th
   echo "$pwant" > "$pstamp"
 fi
 
+# .venv-federated: flwr for python -m crlm federated (its protobuf/starlette pins differ)
+bash scripts/setup_federated.sh
+
 if ! command -v chromium >/dev/null 2>&1; then
   echo "setup: installing Debian's chromium (figure export, browser tests)" >&2
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -1,0 +1,1 @@
+"""Flower components of a federated CRLM run (see crlm.federated)."""
