@@ -95,3 +95,17 @@ def test_sequence_families_register_out_of_fold_and_external_predictions(small_s
     assert (patients.loc[preds["patient_id"], "pfs_months"] > landmark).all()
     card = models.available_models(small_store, "demo")
     assert "pfs_after_restaging.gru_sequence" in set(card["model_id"])
+
+
+def test_paired_comparison_on_the_same_patients():
+    from crlm.analysis.sequence_report import compare_on_same_patients
+
+    rng = np.random.default_rng(0)
+    time = rng.exponential(10, 200)
+    event = rng.random(200) < 0.7
+    good = -time + rng.normal(0, 3, 200)          # informative risk
+    table = compare_on_same_patients(time, event, {"gru_sequence": good, "same": good.copy(),
+                                                   "noise": rng.normal(size=200)}, n_boot=50)
+    rows = table.set_index("model")
+    assert rows.loc["same", "difference"] == 0 and rows.loc["same", "ci_upper"] == 0
+    assert rows.loc["noise", "ci_lower"] > 0 and np.isnan(rows.loc["gru_sequence", "difference"])
