@@ -125,36 +125,12 @@ def _show(value: Any) -> str:
 
 
 def check_value(col: Column, value: Any) -> tuple[Any, str | None]:
-    """``(typed value, problem)`` for one entry; missing/unknown gives ``(None, None)``."""
-    if _is_blank(value):
-        return None, None
-    if col.kind == "category":
-        text = str(value).strip()
-        for level in col.levels:
-            if text.lower() == level.lower():
-                return level, None
-        return None, f"{_show(value)!r} is not one of {', '.join(col.levels)} (or unknown)"
-    if col.kind == "bool":
-        if isinstance(value, (bool, np.bool_)):
-            return bool(value), None
-        text = str(value).strip().lower()
-        if text in ("yes", "y", "true", "t", "1", "1.0"):
-            return True, None
-        if text in ("no", "n", "false", "f", "0", "0.0"):
-            return False, None
-        return None, f"{_show(value)!r} is not yes/no (or unknown)"
-    try:
-        number = float(str(value).strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        return None, f"{_show(value)!r} is not a number"
-    if not math.isfinite(number):
-        return None, f"{_show(value)!r} is not a finite number"
-    if col.kind == "int" and number != round(number):
-        return None, f"{number:g} is not a whole number"
-    unit = f" {col.unit}" if col.unit else ""
-    if (col.lo is not None and number < col.lo) or (col.hi is not None and number > col.hi):
-        return None, f"{number:g} is outside the allowed range {col.lo:g}–{col.hi:g}{unit}"
-    return (int(round(number)) if col.kind == "int" else number), None
+    """``(typed value, problem)`` for one entry; missing/unknown gives ``(None, None)``.
+    The contract's one parser (``Column.parse``) decides."""
+    parsed = col.parse(value)
+    if parsed.problem and col.kind in ("category", "bool"):
+        return None, f"{parsed.problem} (or unknown)"
+    return parsed.value, parsed.problem
 
 
 def _typed_frame(rows: list[dict], ids: list[str]) -> pd.DataFrame:

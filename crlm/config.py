@@ -6,9 +6,11 @@ Units are part of the names: months for time, cm for diameters, ng/mL for CEA.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
@@ -61,6 +63,42 @@ def known_by(known_at: str, decision_time: str) -> bool:
     return DECISION_TIMES.index(known_at) <= DECISION_TIMES.index(decision_time)
 
 
+# The one set of yes / no spellings every entry point accepts (form, upload, import, filters,
+# scoring), compared after strip() and lower().
+YES_TOKENS = frozenset({"yes", "y", "true", "t", "1", "1.0"})
+NO_TOKENS = frozenset({"no", "n", "false", "f", "0", "0.0"})
+# Cells that mean "not known" in every column.
+MISSING_TOKENS = frozenset({"", "unknown", "na", "n/a", "nan", "none", "null", "<na>"})
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, NA, NaT and the ``MISSING_TOKENS`` spellings."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip().lower() in MISSING_TOKENS
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # an array or a container is not one missing value
+        return False
+
+
+def _show_value(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+@dataclass(frozen=True)
+class ParsedValue:
+    """A contract value parsed by ``Column.parse``: the typed value (None when missing or
+    bad) and the problem in one line (None when fine)."""
+
+    value: Any
+    problem: str | None = None
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of the ``patients`` table.
@@ -86,6 +124,55 @@ class Column:
     derived: bool = False
     known_at: str = STAGING
     model_input: bool = True
+
+    def parse(self, value: Any) -> ParsedValue:
+        """The one parser of this column's values for every entry point.
+
+        Missing (None, NaN, "", "unknown", ...) gives ``ParsedValue(None)``. A category
+        matches its levels case-insensitively and returns the contract's spelling; a
+        yes/no takes ``YES_TOKENS`` / ``NO_TOKENS`` (and booleans, 0 and 1); a number
+        must be finite, whole for ``int``, inside ``lo``..``hi``. Text and dates pass
+        through as they are.
+        """
+        if self.kind == "category" and isinstance(value, str):  # a level may be spelt "unknown"
+            for level in self.levels:
+                if value.strip().lower() == level.lower():
+                    return ParsedValue(level)
+        if is_missing(value):
+            return ParsedValue(None)
+        if self.kind in ("text", "date"):
+            return ParsedValue(value)
+        if self.kind == "category":
+            text = str(value).strip()
+            for level in self.levels:
+                if text.lower() == level.lower():
+                    return ParsedValue(level)
+            if not self.levels:
+                return ParsedValue(text)
+            return ParsedValue(None, f"{_show_value(value)!r} is not one of "
+                                     f"{', '.join(self.levels)}")
+        if self.kind == "bool":
+            if isinstance(value, bool) or type(value).__name__ == "bool_":
+                return ParsedValue(bool(value))
+            text = str(value).strip().lower()
+            if text in YES_TOKENS:
+                return ParsedValue(True)
+            if text in NO_TOKENS:
+                return ParsedValue(False)
+            return ParsedValue(None, f"{_show_value(value)!r} is not yes/no")
+        try:
+            number = float(str(value).strip()) if isinstance(value, str) else float(value)
+        except (TypeError, ValueError):
+            return ParsedValue(None, f"{_show_value(value)!r} is not a number")
+        if not math.isfinite(number):
+            return ParsedValue(None, f"{_show_value(value)!r} is not a finite number")
+        if self.kind == "int" and number != round(number):
+            return ParsedValue(None, f"{number:g} is not a whole number")
+        if (self.lo is not None and number < self.lo) or (self.hi is not None and number > self.hi):
+            unit = f" {self.unit}" if self.unit else ""
+            return ParsedValue(None, f"{number:g} is outside the allowed range "
+                                     f"{self.lo:g}–{self.hi:g}{unit}")
+        return ParsedValue(int(round(number)) if self.kind == "int" else number)
 
     @property
     def sql_type(self) -> str:

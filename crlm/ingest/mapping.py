@@ -42,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from crlm.config import COLUMNS_BY_NAME, KNOWN_AT_LEVELS, Column
+from crlm.config import COLUMNS_BY_NAME, KNOWN_AT_LEVELS, NO_TOKENS, YES_TOKENS, Column
 
 DAYS_PER_MONTH = 30.4375
 
@@ -59,8 +59,8 @@ UNIT_ALIASES = {"mo": "months", "month": "months", "day": "days", "d": "days", "
                 "ug/l": "ug/L", "µg/l": "µg/L", "millimetres": "mm", "millimeters": "mm",
                 "centimetres": "cm", "centimeters": "cm"}
 
-TRUE_TOKENS = frozenset({"1", "true", "yes", "y", "t"})
-FALSE_TOKENS = frozenset({"0", "false", "no", "n", "f"})
+TRUE_TOKENS = YES_TOKENS    # the contract's one set of yes / no spellings
+FALSE_TOKENS = NO_TOKENS
 DEFAULT_MISSING = ("", "na", "n/a", "#n/a", "nan", "nat", "null", "<na>")
 
 BUILTIN_PACKAGE = "crlm.ingest.mappings"

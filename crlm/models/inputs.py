@@ -34,8 +34,6 @@ NON_INPUT_COLUMNS: tuple[str, ...] = tuple(
 )
 MISSING_LEVEL = "missing"
 
-_TRUE = {"true", "yes", "y", "1", "1.0", "t"}
-_FALSE = {"false", "no", "n", "0", "0.0", "f"}
 
 
 def _is_missing(value) -> bool:
@@ -54,9 +52,9 @@ def _as_bool(value):
     if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
         return bool(value)
     text = str(value).strip().lower()
-    if text in _TRUE:
+    if text in config.YES_TOKENS:
         return True
-    if text in _FALSE:
+    if text in config.NO_TOKENS:
         return False
     raise ValueError
 
@@ -99,39 +97,12 @@ def validate_patients(frame: pd.DataFrame, feature_names=()) -> tuple[pd.DataFra
             continue
         typed = []
         for i, v in enumerate(values):
-            if _is_missing(v):
-                typed.append(None if col.kind in ("category", "bool") else np.nan)
-                continue
-            if col.kind == "category":
-                text = str(v).strip()
-                if col.levels and text not in col.levels:
-                    problems.append(
-                        f"row {i}, column {name}: {v!r} is not one of {', '.join(col.levels)}")
-                    text = None
-                typed.append(text)
-            elif col.kind == "bool":
-                try:
-                    typed.append(_as_bool(v))
-                except ValueError:
-                    problems.append(f"row {i}, column {name}: {v!r} is not yes/no")
-                    typed.append(None)
-            else:
-                try:
-                    x = float(v)
-                except (TypeError, ValueError):
-                    problems.append(f"row {i}, column {name}: {v!r} is not a number")
-                    typed.append(np.nan)
-                    continue
-                if not np.isfinite(x):
-                    problems.append(f"row {i}, column {name}: {v!r} is not a finite number")
-                elif col.kind == "int" and x != round(x):
-                    problems.append(f"row {i}, column {name}: {v!r} is not a whole number")
-                elif (col.lo is not None and x < col.lo) or (col.hi is not None and x > col.hi):
-                    unit = f" {col.unit}" if col.unit else ""
-                    problems.append(
-                        f"row {i}, column {name}: {x:g} is outside the allowed range "
-                        f"{col.lo:g}–{col.hi:g}{unit}")
-                typed.append(x)
+            parsed = col.parse(v)  # the contract's one parser
+            if parsed.problem:
+                problems.append(f"row {i}, column {name}: {parsed.problem}")
+            value = parsed.value
+            typed.append((None if col.kind in ("category", "bool") else np.nan)
+                         if value is None else value)
         out[name] = pd.Series(typed, index=frame.index,
                               dtype=object if col.kind in ("category", "bool") else float)
     if problems:
