@@ -288,6 +288,10 @@ if TASKS[task].kind != "binary":
             td_cols = [f"auc_{int(t)}m" for t in TD_AUC_MONTHS]
             st.dataframe(table[["model", "kind", "n", "events", "harrell_c", *td_cols]].round(3),
                          hide_index=True, width="stretch")
+            r_export_button(lambda f=filt, s=split, ids=list(table["model_id"]):  # on click
+                            models_export_from_predictions(_predictions(f, task, s), records,
+                                                           task=task, split=s, model_ids=ids),
+                            f"concordance_{task}_{split}")
     st.caption("Higher risk score = shorter survival. auc_12m / 36m / 60m: time-dependent "
                "(cumulative/dynamic) AUC at 1, 3 and 5 years: deaths or events by then against "
                "patients still event-free, censoring weighted by inverse probability (empty "

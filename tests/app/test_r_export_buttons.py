@@ -29,3 +29,11 @@ def test_cohort_page_offers_the_r_script_download_after_table_one(demo_store_pat
     assert not at.exception, at.exception
     labels = [b.label for b in at.get("download_button")]
     assert labels[labels.index("R script (zip)") - 1] == "Download table (CSV)"
+
+
+def test_models_page_for_a_survival_task_offers_the_r_script_download(demo_store_path):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("views/models.py").run()
+    at.selectbox(key="models_task").set_value("os_risk").run()
+    assert not at.exception, at.exception
+    assert "R script (zip)" in [b.label for b in at.get("download_button")]

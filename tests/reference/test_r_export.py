@@ -22,7 +22,8 @@ import pandas as pd
 import pytest
 
 from crlm.reports.r_export import (
-    ModelScores, models_export, subgroups_export, survival_export, table_one_export,
+    ModelScores, concordance_export, models_export, subgroups_export, survival_export,
+    table_one_export,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -172,6 +173,29 @@ def test_subgroups_export_on_colon_agrees_with_r(colon, rscript, tmp_path):
         <= set(cmp["quantity"])
 
 
+def test_concordance_export_on_colon_and_lung_agrees_with_r(colon, rscript, tmp_path):
+    # survival tasks on the Models page: Harrell's C and the time-dependent AUC, here at the
+    # two reference cases (colon 5 years, logistic risk; lung 1 year, age), whose AUC is
+    # riskRegression::Score's (tests/reference/data/r_results.json)
+    import json
+
+    ref = json.loads((DATA / "r_results.json").read_text())["td_auc"]
+    export = concordance_export(colon.time, colon.status,
+                                [ModelScores("logistic risk", colon.risk.to_numpy()),
+                                 ModelScores("age", colon.age.to_numpy(float))],
+                                times=[365, 1095, 1826.25])
+    run_in_r(export, tmp_path / "colon", rscript)
+    assert export.numbers["survival_model[logistic risk].auc_1826.25"] == pytest.approx(
+        ref["colon_os_5y_logistic"]["auc"], rel=1e-6)
+    lung = pd.read_csv(DATA / "lung.csv")
+    export = concordance_export(lung.time, lung.event, [ModelScores("age", lung.age.to_numpy(float)),
+                                                        ModelScores("ECOG", lung["ph.ecog"].to_numpy(float))],
+                                times=[365])
+    run_in_r(export, tmp_path / "lung", rscript)
+    assert export.numbers["survival_model[age].auc_365"] == pytest.approx(ref["lung_1y_age"]["auc"], rel=1e-6)
+    assert export.numbers["survival_model[ECOG].n"] == 227  # one ECOG missing
+
+
 # ------------------------------------------------------------------ the demo cohort
 def test_survival_export_on_the_demo_cohort_agrees_with_r(demo_store, rscript, tmp_path):
     from crlm.reports.r_export.inputs import survival_inputs
@@ -227,8 +251,9 @@ def test_export_analysis_refuses_bad_choices(demo_store_path, tmp_path, capsys):
 @pytest.mark.parametrize("page,options", [
     ("table1", ["--split-by", "predicted responder"]),
     ("subgroups", ["--endpoint", "PFS"]),
+    ("models", ["--task", "os_risk"]),
 ])
-def test_table_one_and_subgroups_exports_from_the_cli_agree_with_r(demo_store_path, rscript, tmp_path,
+def test_table_one_subgroups_and_survival_task_exports_from_the_cli_agree_with_r(demo_store_path, rscript, tmp_path,
                                                                     page, options):
     from crlm.cli import main
 

@@ -12,9 +12,9 @@ and ``README.txt``. Run ``Rscript analysis.R`` in the unzipped folder; it writes
 ``comparison.csv`` (quantity, ours, R, agree) next to itself and exits with
 status 1 if a number differs by more than 1e-6 relative (1e-12 absolute).
 
-Builders: :func:`survival_export` (Survival page), :func:`models_export`
-(Models page), :func:`table_one_export` (Cohort page, Table 1) and
-:func:`subgroups_export` (Subgroups page).
+Builders: :func:`survival_export` (Survival page), :func:`models_export` (Models
+page; :func:`concordance_export` for its survival tasks), :func:`table_one_export`
+(Cohort page, Table 1) and :func:`subgroups_export` (Subgroups page).
 """
 from crlm.reports.r_export._common import (
     EXPECTED_R_VERSIONS,
@@ -22,11 +22,13 @@ from crlm.reports.r_export._common import (
     ExportInputError,
     problem_zip,
 )
+from crlm.reports.r_export.concordance import concordance_export
 from crlm.reports.r_export.models import ModelScores, models_export
 from crlm.reports.r_export.subgroups import subgroups_export
 from crlm.reports.r_export.survival import survival_export
 from crlm.reports.r_export.table_one import table_one_export
 
 __all__ = ["AnalysisExport", "EXPECTED_R_VERSIONS", "ExportInputError", "ModelScores",
+           "concordance_export",
            "models_export", "problem_zip", "subgroups_export", "survival_export",
            "table_one_export"]

@@ -108,7 +108,8 @@ def models_inputs(store, filt: CohortFilter, *, task: str = "response", split: s
     display names."""
     if task not in TASKS or TASKS[task].kind != "binary":
         binary = [t for t in TASKS if TASKS[t].kind == "binary"]
-        raise ExportInputError(f"task must be one of {', '.join(binary)}, got {task!r}")
+        raise ExportInputError(f"task must be one of {', '.join(binary)} (survival tasks: "
+                               f"concordance_export_from_predictions), got {task!r}")
     records = load_models(store, cohort=filt.cohort, task=task)
     if records.empty:
         raise ExportInputError(f"no model for task {task} in cohort {filt.cohort!r}")
@@ -159,8 +160,36 @@ def models_from_predictions(preds: pd.DataFrame, records: pd.DataFrame, *, task:
                         names[chosen] if chosen else None, f"{TASKS[task].label}: {split} predictions")
 
 
+def concordance_export_from_predictions(preds: pd.DataFrame, records: pd.DataFrame, *, task: str,
+                                        split: str, model_ids: Sequence[str] | None = None):
+    """The Models page's survival-task table (Harrell's C, time-dependent AUC) as an R export,
+    from its predictions frame (patient_id, model_id, score, the task's time and event)."""
+    from crlm.reports.r_export.concordance import concordance_export
+
+    time_col, event_col = TASKS[task].time_column, TASKS[task].event_column
+    ids = list(model_ids) if model_ids is not None else list(dict.fromkeys(preds["model_id"]))
+    preds = preds[preds["model_id"].isin(ids)]
+    if preds.empty:
+        raise ExportInputError(f"no {split} predictions of task {task} under the filter")
+    wide = preds.pivot_table(index="patient_id", columns="model_id", values="score")
+    first = preds.drop_duplicates("patient_id").set_index("patient_id").reindex(wide.index)
+    names = {m: str(records.loc[m, "name"]) if m in records.index else m for m in ids}
+    if len(set(names.values())) != len(ids):
+        names = {m: m for m in ids}
+    models = [ModelScores(names[m], wide[m].to_numpy(float) if m in wide else
+                          np.full(len(wide), np.nan)) for m in ids]
+    event = first[event_col].map(lambda v: np.nan if pd.isna(v) else float(bool(v))).to_numpy(float)
+    return concordance_export(pd.to_numeric(first[time_col], errors="coerce").to_numpy(float), event,
+                              models, title=f"{TASKS[task].label}: {split} predictions")
+
+
 def models_export_from_predictions(preds: pd.DataFrame, records: pd.DataFrame, **choices):
-    """:func:`models_from_predictions` then :func:`models_export` (the Models page's button)."""
+    """:func:`models_from_predictions` then :func:`models_export` (the Models page's button);
+    for a survival task :func:`concordance_export_from_predictions`."""
+    task = choices["task"]
+    if TASKS[task].kind != "binary":
+        return concordance_export_from_predictions(
+            preds, records, task=task, split=choices["split"], model_ids=choices.get("model_ids"))
     inputs = models_from_predictions(preds, records, **choices)
     return models_export(inputs.outcome, inputs.models, reference=inputs.reference,
                          chosen=inputs.chosen, title=inputs.title)
@@ -272,6 +301,16 @@ def export_from_store(store, page: str, filt: CohortFilter, *, endpoint: str = "
                                  model_id=model_id, threshold=threshold)
         return survival_export(inputs.data, order=inputs.order, horizon=horizon, endpoint=endpoint,
                                title=inputs.title)
+    if page == "models" and (task or "response") in TASKS and TASKS[task or "response"].kind != "binary":
+        records = load_models(store, cohort=filt.cohort, task=task)
+        if records.empty:
+            raise ExportInputError(f"no model for task {task} in cohort {filt.cohort!r}")
+        t = TASKS[task]
+        preds = load_predictions(store, filt, task=task, split=prediction_split,
+                                 columns=(t.time_column, t.event_column))
+        return concordance_export_from_predictions(preds, records.set_index("model_id", drop=False),
+                                                   task=task, split=prediction_split,
+                                                   model_ids=model_ids)
     if page == "models":
         inputs = models_inputs(store, filt, task=task or "response", split=prediction_split,
                                model_ids=model_ids, reference=reference, chosen=chosen)
