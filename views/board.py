@@ -13,6 +13,7 @@ from crlm import cases, figures, store, ui
 from crlm.auth import PermissionDenied, check_permission
 
 MESSAGE = "board_message"
+CLEAR_NOTE = "board_clear_note"
 
 user = ui.require_role("browse")
 ui.page_header("Board session", "The cases of a meeting in the order the board discusses "
@@ -37,6 +38,8 @@ except ValueError as exc:
     ui.show_error(str(exc))
     st.stop()
 
+if st.session_state.get(CLEAR_NOTE):  # a recorded note leaves its box empty
+    st.session_state[st.session_state.pop(CLEAR_NOTE)] = ""
 if st.session_state.get(MESSAGE):
     st.success(st.session_state.pop(MESSAGE))
 
@@ -49,6 +52,7 @@ def _act(fn, done: str, **kwargs) -> None:
         st.session_state[MESSAGE] = done
         st.rerun()
     except (ValueError, PermissionDenied) as exc:
+        st.session_state.pop(CLEAR_NOTE, None)
         ui.show_error(f"Not done: {exc}")
 
 
@@ -96,6 +100,7 @@ else:
                                 "names, numbers or dates)", key=f"board_note_{entry.case_id}",
                                 max_chars=cases.MAX_NOTE_CHARS, height=80)
             if st.button("Add note", key=f"board_add_note_{entry.case_id}"):
+                st.session_state[CLEAR_NOTE] = f"board_note_{entry.case_id}"
                 _act(boards.add_note, f"Note recorded on case {entry.case_id}.",
                      case_id=entry.case_id, note=note, meeting_date=meeting_date,
                      board=board_name)

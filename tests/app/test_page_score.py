@@ -20,6 +20,8 @@ ENTRIES = {"max_diameter_cm": 4.0, "n_liver_lesions": 3, "cea_ng_ml": 35.0,
            "kras": "wild-type", "nras": "wild-type", "node_positive": "yes",
            "biologic": "anti-EGFR", "primary_side": "left", "age_years": 64.0,
            "extrahepatic_disease": "no"}
+# the tasks that apply to ENTRIES (no hepatectomy: the post-resection tasks do not)
+SHOWN_TASKS = ("response", "anti_egfr_benefit", "os_risk", "pfs_risk")
 
 
 @pytest.fixture()
@@ -53,9 +55,9 @@ def _fill(at: AppTest, entries=ENTRIES) -> None:
 def _shown_scores(at: AppTest) -> pd.DataFrame:
     """The page's score tables, one per task in the page's task order."""
     tables = [d.value for d in at.dataframe if "predicted_class" in d.value.columns]
-    assert len(tables) == len(cases.TASK_ORDER)  # every task applies to the test case
+    assert len(tables) == len(SHOWN_TASKS)  # every pre-treatment task applies to the case
     return pd.concat([t.assign(task=cases.TASK_LABELS[task])
-                      for t, task in zip(tables, cases.TASK_ORDER)], ignore_index=True)
+                      for t, task in zip(tables, SHOWN_TASKS)], ignore_index=True)
 
 
 def _errors(at: AppTest) -> str:
@@ -81,7 +83,7 @@ def test_form_scores_equal_score_cases(at, score_store):
     assert len(merged) == len(expected) == len(shown) > 10
     assert (merged["shown_score_page"] - merged["shown_score_direct"]).abs().max() < 1e-12
     assert (merged["predicted_class_page"] == merged["predicted_class_direct"]).all()
-    assert set(shown["task"]) == {cases.TASK_LABELS[t] for t in cases.TASK_ORDER}
+    assert set(shown["task"]) == {cases.TASK_LABELS[t] for t in SHOWN_TASKS}
     # anti-EGFR benefit applies (RAS wild-type, anti-EGFR planned) and the page says where
     # the case falls: distribution, ROC, KM, contributions; similar patients listed
     assert len(at.get("plotly_chart")) >= 4
@@ -244,3 +246,42 @@ def test_ct_upload_with_seg_and_a_drawn_region(at, score_store, tmp_path):
     at.button(key="score_run").click().run()
     assert not at.exception, at.exception
     assert _shown_scores_present(at)
+
+
+def _answers(at: AppTest) -> pd.DataFrame:
+    return pd.concat([d.value for d in at.dataframe if "answer" in d.value.columns],
+                     ignore_index=True)
+
+
+def test_the_empty_form_gets_no_class_only_what_is_needed_and_grouped_reasons(at, score_store):
+    at.button(key="score_run").click().run()
+    assert not at.exception, at.exception
+    answers = _answers(at)
+    assert len(answers) and answers["answer"].str.startswith(
+        "not enough information — needed:").all()
+    assert answers["answer"].str.contains("Largest lesion diameter").any()
+    raw = [d.value for d in at.dataframe if "predicted_class" in d.value.columns]
+    classes = pd.concat(raw)["predicted_class"]
+    assert not classes.isin(["responder", "non-responder", "high risk", "low risk"]).any()
+    titles = [e.label for e in at.expander]
+    n = len(store.load_models(score_store, cohort="demo", task="anti_egfr_benefit"))
+    assert f"applies only to RAS wild-type patients with anti-EGFR planned: {n} models" in titles
+    assert not [b for b in at.selectbox if b.key == "score_survival_model"]  # no curve
+
+
+def test_a_case_gets_probabilities_with_sets_and_survival_at_1_3_5_years(at):
+    _fill(at)
+    at.button(key="score_run").click().run()
+    assert not at.exception, at.exception
+    answers = _answers(at)
+    binary = answers[answers["answer"].str.startswith("probability of response")]
+    assert len(binary) and binary["interval"].str.startswith("90% prediction set:").all()
+    assert binary["calibration"].str.contains("out-of-fold calibration").all()
+    survival = answers[answers["answer"].str.startswith("1 y")]
+    assert len(survival) and survival["answer"].str.contains("3 y").all()
+    assert any("the 90% interval is the range" in c.value for c in at.caption)
+    assert any(i.value.startswith("In one line: Response:") for i in at.info)
+    at.radio(key="score_coverage").set_value(0.95).run()
+    answers = _answers(at)
+    assert answers.loc[answers["answer"].str.startswith("probability"),
+                       "interval"].str.startswith("95% prediction set:").all()
