@@ -523,6 +523,10 @@ if result:
                                         dt.date.today().isoformat()) + ".pdf",
         mime="application/pdf", key="score_report", on_click="ignore")
 
+from crlm.ui.case_trajectory import case_trajectory_section  # noqa: E402
+
+case_trajectory_section(filt)
+
 # -- saved cases ------------------------------------------------------------------------------
 st.divider()
 st.subheader("Saved cases")

@@ -249,3 +249,62 @@ def landmark_frame(patients: pd.DataFrame, groups: pd.Series, *, time_column: st
     return LandmarkData(landmark_months=landmark, frame=frame,
                         excluded={"no early value": no_group, "event before the landmark":
                                   events_before, "censored before the landmark": censored_before})
+
+
+@dataclass(frozen=True)
+class CaseSeries:
+    """One case's entered series of one kind, checked: ``frame`` (day, value, months,
+    plotted), ``problems`` (one line each, by row), and what the series says by the
+    conventions above (``summary``: change at the last value, RECIST, CEA response)."""
+
+    kind: str
+    frame: pd.DataFrame
+    problems: tuple[str, ...]
+    summary: dict
+
+
+def case_series(entries: pd.DataFrame, kind: str) -> CaseSeries:
+    """Check an entered series (columns ``day``, ``value``; rows with both empty are
+    ignored): days in -365 ... 3,650, values numbers within the kind's range, one baseline
+    on or before day 0, one value a day."""
+    spec = config.MEASUREMENT_KINDS[kind]
+    raw = entries.loc[:, ["day", "value"]].copy()
+    raw = raw[~(raw["day"].isna() & raw["value"].isna())].reset_index(drop=True)
+    problems = []
+    day = pd.to_numeric(raw["day"], errors="coerce")
+    value = pd.to_numeric(raw["value"], errors="coerce")
+    for i in range(len(raw)):
+        if not np.isfinite(day[i]) or not -365 <= day[i] <= 3650:
+            problems.append(f"row {i + 1}: day must be a number from -365 to 3,650")
+        if not np.isfinite(value[i]) or not spec.lo <= value[i] <= spec.hi:
+            problems.append(f"row {i + 1}: {spec.label} must be a number from {spec.lo:g} to "
+                            f"{spec.hi:g} {spec.unit}")
+    frame = pd.DataFrame({"day": day, "value": value}).dropna()
+    if frame["day"].duplicated().any():
+        problems.append("two values on the same day")
+    if not (frame["day"] <= 0).any():
+        problems.append("a baseline value (day 0 or before) is needed")
+    if problems:
+        return CaseSeries(kind, frame.iloc[:0], tuple(problems), {})
+    frame = frame.sort_values("day").reset_index(drop=True)
+    baseline = float(frame.loc[frame["day"] <= 0, "value"].iloc[-1])
+    shown = frame[frame["day"] >= 0] if (frame["day"] == 0).any() else pd.concat(
+        [pd.DataFrame({"day": [0.0], "value": [baseline]}), frame[frame["day"] > 0]])
+    shown = shown.assign(months=shown["day"] / config.DAYS_PER_MONTH,
+                         plotted=relative_values(kind, shown["value"].to_numpy(float),
+                                                 np.full(len(shown), baseline)))
+    summary: dict = {"baseline": baseline}
+    later = frame[frame["day"] > 0]
+    if len(later):
+        summary["last_day"] = int(later["day"].iloc[-1])
+        summary["last_change_pct"] = float(recist.change_from_baseline_pct(
+            baseline, later["value"].iloc[-1]))
+    if kind == "target_lesion_sum":
+        r = recist.derive_series(frame["day"], frame["value"])
+        summary["recist"] = r.best_response
+        summary["best_change_pct"] = r.best_change_pct
+    if kind == "cea":
+        m = frame.assign(patient_id="case", kind="cea")
+        early = early_cea_response(m)
+        summary["cea_response"] = None if early.empty else bool(early["cea_response"].iloc[0])
+    return CaseSeries(kind, shown.reset_index(drop=True), (), summary)

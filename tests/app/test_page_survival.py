@@ -30,7 +30,8 @@ def test_predicted_responder_split_is_the_default(survival_page):
     assert {"n", "Events", "Median, months (95% CI)", "1-year (95% CI)", "3-year (95% CI)",
             "5-year (95% CI)", "RMST 36 mo (95% CI)"} <= set(table.columns)
     assert table.iloc[0, -1] == "reference"
-    assert len(at.get("plotly_chart")) == 1
+    # the Kaplan-Meier curves, and the landmark analysis by early CEA response below them
+    assert [c.key for c in at.get("plotly_chart")] == ["survival_km", "survival_landmark_cea"]
 
 
 def test_every_control_changes_the_result(survival_page):

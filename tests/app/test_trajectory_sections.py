@@ -68,3 +68,21 @@ def test_survival_page_shows_the_landmark_analysis(app):
     assert any("guarantee-time bias" in c.value for c in at.caption)
     at.selectbox(key="survival_endpoint").set_value("PFS").run()
     assert not at.exception, at.exception
+
+
+def test_score_page_offers_the_case_series_over_the_cohort(trajectory_store, app):
+    from crlm import models
+    from crlm import store as st
+
+    store = st.Store(trajectory_store)
+    try:  # the Score page needs a model in the registry: a clinical baseline is enough
+        models.train(store, tasks=["response"], families=["fong_score"], folds=3,
+                     progress=False, artefact_dir=trajectory_store.parent / "models")
+    finally:
+        store.close()
+    at = app.run()
+    at.switch_page("views/score.py").run()
+    assert not at.exception, at.exception
+    assert any("serial values" in s.value for s in at.subheader)
+    at.selectbox(key="score_traj_kind").set_value("target_lesion_sum").run()
+    assert not at.exception, at.exception

@@ -96,3 +96,18 @@ def test_vectorised_recist_equals_the_per_patient_rule():
         assert (pd.isna(day) and one.progression_day is None) or day == one.progression_day
         a, b = fast.loc[pid, "best_change_pct"], one.best_change_pct
         assert (np.isnan(a) and np.isnan(b)) or np.isclose(a, b)
+
+
+def test_a_case_series_is_checked_and_summarised():
+    entries = pd.DataFrame({"day": [-7, 28, 56, None], "value": [40.0, 25.0, 16.0, None]})
+    s = tr.case_series(entries, "cea")
+    assert not s.problems
+    assert s.frame["plotted"].tolist()[0] == 100.0 and np.isclose(s.frame["plotted"].iloc[-1], 40.0)
+    assert s.summary["cea_response"] is True and s.summary["last_change_pct"] == -60.0
+    sums = tr.case_series(pd.DataFrame({"day": [0, 56], "value": [10.0, 6.0]}),
+                          "target_lesion_sum")
+    assert sums.summary["recist"] == "PR" and sums.summary["best_change_pct"] == -40.0
+    bad = tr.case_series(pd.DataFrame({"day": [10, "x"], "value": [-1.0, 3.0]}), "cea")
+    assert bad.problems == ("row 1: CEA must be a number from 0 to 100000 ng/mL",
+                            "row 2: day must be a number from -365 to 3,650",
+                            "a baseline value (day 0 or before) is needed")
