@@ -286,12 +286,23 @@ def read_segments(ds: Dataset, reference_meta: dict, key: bytes | str | None = N
     targets = np.empty(n_frames, dtype=int)
     numbers = np.empty(n_frames, dtype=int)
     worst_z, worst_xy = 0.0, 0.0
+    per_frame = list(ds.get("PerFrameFunctionalGroupsSequence") or [])
+    shared = (ds.get("SharedFunctionalGroupsSequence") or [None])[0]
+
+    def group(i: int, name: str):  # the frame's functional group, else the shared one
+        for holder in ((per_frame[i] if i < len(per_frame) else None), shared):
+            if holder is not None and name in holder:
+                seq = holder[name].value
+                if seq:
+                    return seq[0]
+        return None
+
     for i in range(n_frames):
-        per = _functional_group(ds, i, "SegmentIdentificationSequence")
+        per = group(i, "SegmentIdentificationSequence")
         numbers[i] = int(per.ReferencedSegmentNumber) if per is not None else 1
-        pos_item = _functional_group(ds, i, "PlanePositionSequence")
-        ori_item = _functional_group(ds, i, "PlaneOrientationSequence")
-        meas = _functional_group(ds, i, "PixelMeasuresSequence")
+        pos_item = group(i, "PlanePositionSequence")
+        ori_item = group(i, "PlaneOrientationSequence")
+        meas = group(i, "PixelMeasuresSequence")
         if pos_item is None or "ImagePositionPatient" not in pos_item:
             checks["slice_positions"] = f"SEG frame {i + 1} has no plane position"
             break
