@@ -155,10 +155,11 @@ fast = t3.checkbox("Quick (smaller models)", key="admin_train_fast",
                    help="Fewer trees and epochs: minutes become seconds, estimates are noisier.")
 st.caption("Trains every default family for every task the cohort's columns support, with "
            "out-of-fold and external-centre predictions, and makes them the current models. "
-           "Tasks the cohort cannot support are skipped with the reason. The CT CNN and the "
-           "fusion models need the cohort's CT crops and train from the command line: "
-           "`python -m crlm train --task anti_egfr_benefit --family genomic_rf --family cnn "
-           "--family fusion --family fusion_stacked`.")
+           "Tasks the cohort cannot support are skipped with the reason. A cohort with "
+           "imported CT crops also gets its CT models (attention-MIL, CT Cox, CT fusion; "
+           "minutes each on a CPU). The anti-EGFR CNN and its fusions train from the command "
+           "line: `python -m crlm train --task anti_egfr_benefit --family genomic_rf --family "
+           "cnn --family fusion --family fusion_stacked`.")
 if st.button(f"Train the models of '{train_cohort}'", key="admin_train"):
     try:
         check_permission(user, "retrain")
