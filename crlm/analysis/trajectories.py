@@ -81,14 +81,34 @@ class TrajectoryResult:
         return pd.DataFrame(rows)
 
 
-def _with_baseline(m: pd.DataFrame) -> pd.DataFrame:
-    """Rows after the baseline with the patient's baseline value (patients without one go)."""
-    base = m[m["day"] <= 0].sort_values(["patient_id", "day"]).groupby("patient_id")["value"].last()
-    first = pd.DataFrame({"patient_id": base.index, "day": 0, "value": base.to_numpy()})
-    out = pd.concat([first, m[m["day"] > 0]], ignore_index=True)
-    out["baseline"] = out["patient_id"].map(base)
-    out = out[out["baseline"].notna()]
-    return out.sort_values(["patient_id", "day"], kind="stable").reset_index(drop=True)
+def _coded(m: pd.DataFrame, group_of: pd.Series) -> pd.DataFrame:
+    """Rows from the baseline on, as integer patient codes: ``code, day, value, baseline,
+    group`` with one baseline row at day 0 (the last value on or before day 0); patients
+    without a baseline or a group go. Integer work throughout: 10^6-row frames stay fast."""
+    codes, uniques = pd.factorize(m["patient_id"].to_numpy(), sort=False)
+    day = m["day"].to_numpy(float)
+    value = m["value"].to_numpy(float)
+    order = np.lexsort((day, codes))
+    codes, day, value = codes[order], day[order], value[order]
+    n = len(uniques)
+    pre = day <= 0
+    base_row = np.full(n, -1)
+    np.maximum.at(base_row, codes[pre], np.flatnonzero(pre))
+    baseline = np.where(base_row >= 0, value[np.maximum(base_row, 0)], np.nan)
+    group = group_of.reindex(pd.Index(uniques)).to_numpy(dtype=object)
+    keep_patient = (base_row >= 0) & pd.notna(group)
+    post = ~pre & keep_patient[codes]
+    first = np.flatnonzero(keep_patient)
+    out_codes = np.concatenate([first, codes[post]])
+    out = pd.DataFrame({"code": out_codes,
+                        "day": np.concatenate([np.zeros(len(first)), day[post]]),
+                        "value": np.concatenate([baseline[first], value[post]]),
+                        "baseline": baseline[out_codes]})
+    out = out.iloc[np.lexsort((out["day"].to_numpy(), out_codes))].reset_index(drop=True)
+    out["group"] = group[out["code"].to_numpy()].astype(str)
+    out["patient_id"] = pd.Categorical.from_codes(out["code"].to_numpy(),
+                                                  categories=pd.Index(uniques).astype(str))
+    return out
 
 
 def _interpolate(codes: np.ndarray, months: np.ndarray, values: np.ndarray, n_codes: int,
@@ -120,47 +140,48 @@ def compute_trajectories(measurements: pd.DataFrame, groups: pd.Series, kind: st
                          per_group: int = SPAGHETTI_PER_GROUP, seed: int = 0) -> TrajectoryResult:
     """Median trajectories with bands by group. ``groups`` is indexed by patient_id (a patient
     without a group value is in ``unknown``); ``measurements`` are the store's long rows."""
-    m = measurements[measurements["kind"] == kind]
-    m = _with_baseline(m[["patient_id", "day", "value"]])
+    m = measurements[(measurements["kind"] == kind).to_numpy()]
     group_of = groups.astype(object).where(groups.notna(), MISSING_GROUP)
-    m = m[m["patient_id"].isin(group_of.index)]
-    m = m.assign(group=m["patient_id"].map(group_of).astype(str),
-                 months=m["day"] / config.DAYS_PER_MONTH,
-                 shown=relative_values(kind, m["value"].to_numpy(float),
-                                       m["baseline"].to_numpy(float)))
-    m = m[np.isfinite(m["shown"])]
+    group_of.index = group_of.index.astype(str)
+    group_of = group_of[~group_of.index.duplicated()]
+    m = _coded(m.assign(patient_id=m["patient_id"].astype(str)), group_of)
+    shown = relative_values(kind, m["value"].to_numpy(float), m["baseline"].to_numpy(float))
+    m = m.assign(months=m["day"].to_numpy() / config.DAYS_PER_MONTH, shown=shown)
+    m = m[np.isfinite(shown)]
     names = tuple(sorted(m["group"].unique(), key=lambda g: (g == MISSING_GROUP, g)))
     median, lower, upper, n_at, n_pat = {}, {}, {}, {}, {}
     sample = []
     rng = np.random.default_rng(seed)
+    grid = np.asarray(grid_months, float)
+    group_col = m["group"].to_numpy()
     for g in names:
-        part = m[m["group"] == g]
-        ids, codes = np.unique(part["patient_id"].to_numpy(), return_inverse=True)
-        shown = part["shown"].to_numpy(float)
+        part = m[group_col == g]
+        ids, codes = np.unique(part["code"].to_numpy(), return_inverse=True)
+        values = part["shown"].to_numpy(float)
         if kind == "cea":
-            shown = np.log(np.maximum(shown, 1e-3))
-        on_grid = _interpolate(codes, part["months"].to_numpy(float), shown, len(ids),
-                               np.asarray(grid_months, float))
+            values = np.log(np.maximum(values, 1e-3))
+        on_grid = _interpolate(codes, part["months"].to_numpy(float), values, len(ids), grid)
         count = np.isfinite(on_grid).sum(axis=0)
-        with np.errstate(all="ignore"):
-            import warnings
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                q = np.nanpercentile(on_grid, [25, 50, 75], axis=0) if len(ids) else \
-                    np.full((3, len(grid_months)), np.nan)
-        q[:, count < MIN_AT_GRID] = np.nan
+        q = np.full((3, len(grid)), np.nan)
+        enough = count >= MIN_AT_GRID
+        if enough.any():
+            q[:, enough] = np.nanpercentile(on_grid[:, enough], [25, 50, 75], axis=0)
         if kind == "cea":
             q = np.exp(q)
         lower[g], median[g], upper[g] = q[0], q[1], q[2]
         n_at[g], n_pat[g] = count, len(ids)
         chosen = ids if len(ids) <= per_group else np.sort(rng.choice(ids, per_group,
                                                                       replace=False))
-        sample.append(part[part["patient_id"].isin(chosen)])
-    lines = (pd.concat(sample, ignore_index=True) if sample else m.iloc[:0])[
-        ["patient_id", "group", "months", "shown"]].rename(columns={"shown": "value"})
-    table = m[["patient_id", "group", "day", "months", "value", "baseline", "shown"]].rename(
-        columns={"shown": "plotted"}).reset_index(drop=True)
-    return TrajectoryResult(kind=kind, grid_months=np.asarray(grid_months, float), groups=names,
+        sample.append(part[np.isin(part["code"].to_numpy(), chosen)])
+    lines = (pd.concat(sample, ignore_index=True) if sample else m.iloc[:0])
+    lines = pd.DataFrame({"patient_id": lines["patient_id"].astype(str).to_numpy(),
+                          "group": lines["group"].to_numpy(), "months": lines["months"].to_numpy(),
+                          "value": lines["shown"].to_numpy()})
+    table = pd.DataFrame({"patient_id": m["patient_id"], "group": m["group"].to_numpy(),
+                          "day": m["day"].to_numpy(), "months": m["months"].to_numpy(),
+                          "value": m["value"].to_numpy(), "baseline": m["baseline"].to_numpy(),
+                          "plotted": m["shown"].to_numpy()})
+    return TrajectoryResult(kind=kind, grid_months=grid, groups=names,
                             median=median, lower=lower, upper=upper, n_at_grid=n_at,
                             n_patients=n_pat, lines=lines, table=table)
 
@@ -201,19 +222,51 @@ def early_cea_response(measurements: pd.DataFrame, *, landmark_day: int = LANDMA
                        elevated: float = CEA_ELEVATED_NG_ML,
                        fall: float = CEA_RESPONSE_FALL) -> pd.DataFrame:
     """Per patient with an elevated baseline CEA and a value in the landmark window:
-    baseline, value nearest the landmark, its day, ratio and ``cea_response`` (ratio <=
-    1 - fall). Reads no value after ``window[1]``."""
-    c = measurements[(measurements["kind"] == "cea") & (measurements["day"] <= window[1])]
-    base = c[c["day"] <= 0].sort_values(["patient_id", "day"]).groupby("patient_id")["value"].last()
-    w = c[(c["day"] >= window[0]) & (c["day"] <= window[1])]
-    w = w.assign(distance=(w["day"] - landmark_day).abs()).sort_values(
-        ["patient_id", "distance", "day"], kind="stable").groupby("patient_id").first()
-    out = pd.DataFrame({"baseline_cea": base}).join(w[["day", "value"]], how="inner")
-    out = out[out["baseline_cea"] > elevated]
-    out = out.rename(columns={"day": "cea_day", "value": "cea_at_landmark"})
+    baseline, value nearest the landmark (the earlier on a tie), its day, ratio and
+    ``cea_response`` (ratio <= 1 - fall). Reads no value after ``window[1]``."""
+    c = measurements[((measurements["kind"] == "cea") & (measurements["day"] <= window[1]))
+                     .to_numpy()]
+    codes, uniques = pd.factorize(c["patient_id"].astype(str).to_numpy(), sort=True)
+    day = c["day"].to_numpy(float)
+    value = c["value"].to_numpy(float)
+    n = len(uniques)
+    pre = day <= 0
+    # baseline: the last value on or before day 0
+    base_key = np.where(pre, day, -np.inf)
+    order = np.lexsort((base_key, codes))
+    last = np.r_[codes[order][1:] != codes[order][:-1], True] if len(order) else np.zeros(0, bool)
+    baseline = np.full(n, np.nan)
+    rows = order[last]
+    baseline[codes[rows]] = np.where(pre[rows], value[rows], np.nan)
+    # the value nearest the landmark within the window (the earlier day on a tie)
+    inside = (day >= window[0]) & (day <= window[1])
+    distance = np.where(inside, np.abs(day - landmark_day), np.inf)
+    order = np.lexsort((day, distance, codes))
+    first = np.r_[True, codes[order][1:] != codes[order][:-1]] if len(order) else np.zeros(0, bool)
+    rows = order[first]
+    at = np.full(n, np.nan)
+    at_day = np.full(n, np.nan)
+    ok = inside[rows]
+    at[codes[rows[ok]]] = value[rows[ok]]
+    at_day[codes[rows[ok]]] = day[rows[ok]]
+    keep = np.isfinite(at)
+    return cea_response_from_values(pd.DataFrame({
+        "patient_id": uniques[keep].astype(object), "baseline": baseline[keep],
+        "day": at_day[keep], "value": at[keep]}), elevated=elevated, fall=fall)
+
+
+def cea_response_from_values(values: pd.DataFrame, *, elevated: float = CEA_ELEVATED_NG_ML,
+                             fall: float = CEA_RESPONSE_FALL) -> pd.DataFrame:
+    """Early CEA response from per-patient ``patient_id, baseline, day, value`` (the value
+    nearest the landmark; ``crlm.store.load_landmark_values`` gives them in one query)."""
+    v = values[values["baseline"].to_numpy(float) > elevated]
+    out = pd.DataFrame({"patient_id": v["patient_id"].astype(object).to_numpy(),
+                        "baseline_cea": v["baseline"].to_numpy(float),
+                        "cea_day": v["day"].to_numpy(float),
+                        "cea_at_landmark": v["value"].to_numpy(float)})
     out["cea_ratio"] = out["cea_at_landmark"] / out["baseline_cea"]
     out["cea_response"] = out["cea_ratio"] <= 1 - fall
-    return out.reset_index().rename(columns={"index": "patient_id"})
+    return out
 
 
 @dataclass(frozen=True)

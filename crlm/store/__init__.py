@@ -16,8 +16,8 @@ from crlm.store.images import (
 )
 from crlm.store.cohorts import CohortRows, replace_cohort
 from crlm.store.measurements import (
-    MEASUREMENT_COLUMNS, append_measurements, count_measurements, load_measurements,
-    replace_measurements,
+    MEASUREMENT_COLUMNS, append_measurements, count_measurements, load_landmark_values,
+    load_measurements, replace_measurements,
 )
 from crlm.store.board import (
     add_board_item, add_case_note, load_board, load_case_notes, load_meetings, move_board_item,

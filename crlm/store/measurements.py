@@ -83,3 +83,26 @@ def count_measurements(store: Store, cohort: str) -> pd.DataFrame:
     return store.cursor().execute(
         "SELECT kind, count(*) AS n_rows, count(DISTINCT patient_id) AS n_patients "
         "FROM measurements WHERE cohort = ? GROUP BY kind ORDER BY kind", [cohort]).df()
+
+
+def load_landmark_values(store: Store, filt: CohortFilter | str, kind: str, *,
+                         landmark_day: int, window: tuple[int, int]) -> pd.DataFrame:
+    """Per patient matching ``filt``: the baseline (the last value on or before day 0) and
+    the value nearest ``landmark_day`` within ``window`` (the earlier day on a tie), with
+    its day. Reads no row after ``window[1]``; one query."""
+    filt = CohortFilter(cohort=filt) if isinstance(filt, str) else filt
+    where, params = filt.where()
+    lo, hi = int(window[0]), int(window[1])
+    return store.cursor().execute(
+        "WITH m AS (SELECT patient_id, day, value FROM measurements "
+        "  WHERE cohort = ? AND kind = ? AND day <= ? AND patient_id IN "
+        f"  (SELECT patient_id FROM patients WHERE {where})), "
+        "base AS (SELECT patient_id, arg_max(value, day) AS baseline FROM m WHERE day <= 0 "
+        "  GROUP BY patient_id), "
+        "near AS (SELECT patient_id, arg_min(value, abs(day - ?) * 100000 + day) AS value, "
+        "  arg_min(day, abs(day - ?) * 100000 + day) AS day FROM m "
+        "  WHERE day BETWEEN ? AND ? GROUP BY patient_id) "
+        "SELECT base.patient_id, base.baseline, near.day, near.value FROM base "
+        "JOIN near USING (patient_id) ORDER BY base.patient_id",
+        [filt.cohort, kind, hi, *params, int(landmark_day), int(landmark_day), lo, hi],
+    ).df()

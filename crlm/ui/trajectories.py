@@ -16,16 +16,26 @@ from crlm.ui.widgets import export_buttons, get_threshold, selected_model
 GROUP_CHOICES = ("responder", "predicted responder", "ras_status", "biologic", "primary_side",
                  "none")
 KIND_CHOICES = ("target_lesion_sum", "cea", "lesion_count")
+MAX_PATIENTS = 5_000      # trajectories and waterfall of a larger cohort: a seeded sample
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _measurements(path: str, key: tuple, max_day: int | None = None) -> pd.DataFrame:
-    return st_store.load_measurements(loaders._open_store(path), loaders.filter_from_key(key),
-                                      max_day=max_day)
+def _measurements(path: str, key: tuple, max_day: int | None = None,
+                  sample: int | None = None) -> tuple[pd.DataFrame, int, int]:
+    filt = loaders.filter_from_key(key)
+    ids = None
+    n_total = loaders.count_patients(filt)
+    if sample is not None and n_total > sample:
+        every = loaders.load_cohort(filt, columns=["patient_id"])["patient_id"].to_numpy()
+        ids = np.sort(np.random.default_rng(0).choice(every, sample, replace=False))
+    frame = st_store.load_measurements(loaders._open_store(path), filt, max_day=max_day,
+                                       patient_ids=ids)
+    return frame, (n_total if ids is None else len(ids)), n_total
 
 
-def load_measurements(filt, max_day: int | None = None) -> pd.DataFrame:
-    return _measurements(loaders.store_path(), loaders.filter_key(filt), max_day)
+def _has_measurements(filt) -> bool:
+    return not _measurements(loaders.store_path(), loaders.filter_key(filt), 0,
+                             MAX_PATIENTS)[0].empty
 
 
 def _groups(filt, cohort: pd.DataFrame, by: str, model_id: str | None,
@@ -49,7 +59,7 @@ def _trajectory(path: str, key: tuple, kind: str, by: str, model_id: str | None,
                 threshold: float | None):
     filt = loaders.filter_from_key(key)
     cohort = loaders.load_cohort(filt)
-    m = load_measurements(filt)
+    m, _, _ = _measurements(path, key, None, MAX_PATIENTS)
     result = tr.compute_trajectories(m, _groups(filt, cohort, by, model_id, threshold), kind)
     label = config.MEASUREMENT_KINDS[kind].label
     fig = make_trajectory_figure(result, y_label=tr.axis_label(kind),
@@ -61,7 +71,7 @@ def _trajectory(path: str, key: tuple, kind: str, by: str, model_id: str | None,
 def _waterfall(path: str, key: tuple, by: str, model_id: str | None, threshold: float | None):
     filt = loaders.filter_from_key(key)
     cohort = loaders.load_cohort(filt)
-    m = load_measurements(filt)
+    m, _, _ = _measurements(path, key, None, MAX_PATIENTS)
     groups = None if by == "none" else _groups(filt, cohort, by, model_id, threshold)
     result = tr.compute_waterfall(m, groups)
     fig = make_waterfall_figure(result, color_by="derived_response",
@@ -72,7 +82,8 @@ def _waterfall(path: str, key: tuple, by: str, model_id: str | None, threshold: 
 def trajectory_section(filt, cohort: pd.DataFrame) -> None:
     """The Cohort page's 'Over time' section."""
     st.subheader("Over time")
-    m = load_measurements(filt)
+    m, n_sampled, n_total = _measurements(loaders.store_path(), loaders.filter_key(filt), None,
+                                          MAX_PATIENTS)
     if m.empty:
         st.info("No serial measurements in this cohort: import them with "
                 "`python -m crlm import-measurements FILE --cohort "
@@ -103,7 +114,9 @@ def trajectory_section(filt, cohort: pd.DataFrame) -> None:
     st.caption(f"Thin lines: up to {tr.SPAGHETTI_PER_GROUP} patients per group; thick line: "
                "median across patients with its 25th–75th percentile band (each series "
                "interpolated between its own visits, never beyond them; a point needs "
-               f"{tr.MIN_AT_GRID} patients). Time from the start of first-line treatment.")
+               f"{tr.MIN_AT_GRID} patients). Time from the start of first-line treatment."
+               + (f" Trajectories and waterfall of a random {n_sampled:,} of the {n_total:,} "
+                  "patients (seeded; the same sample for both)." if n_sampled < n_total else ""))
     export_buttons(fig, result.table, f"trajectory_{kind}_{by.replace(' ', '_')}",
                    n=int(sum(result.n_patients.values())))
     wf, wfig = _waterfall(loaders.store_path(), key, by, model_id, threshold)
@@ -125,7 +138,10 @@ def trajectory_section(filt, cohort: pd.DataFrame) -> None:
 def _landmark(path: str, key: tuple, endpoint: str):
     filt = loaders.filter_from_key(key)
     cohort = loaders.load_cohort(filt)
-    early = tr.early_cea_response(load_measurements(filt, max_day=config.RESTAGING_LANDMARK_DAYS))
+    values = st_store.load_landmark_values(loaders._open_store(path), filt, "cea",
+                                           landmark_day=tr.LANDMARK_DAY,
+                                           window=tr.LANDMARK_WINDOW_DAYS)
+    early = tr.cea_response_from_values(values)
     groups = early.set_index("patient_id")["cea_response"].map(
         {True: "CEA fall ≥ 50 %", False: "CEA fall < 50 %"})
     time_col, event_col = config.ENDPOINTS[endpoint]
@@ -145,7 +161,7 @@ def _landmark(path: str, key: tuple, endpoint: str):
 def landmark_section(filt, endpoint: str) -> None:
     """The Survival page's landmark analysis by early CEA response."""
     st.subheader("Landmark analysis: early CEA response")
-    if load_measurements(filt, max_day=0).empty:
+    if not _has_measurements(filt):
         st.info("No serial CEA in this cohort: import measurements with "
                 f"`python -m crlm import-measurements FILE --cohort {filt.cohort}`.")
         return

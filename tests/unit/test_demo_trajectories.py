@@ -149,3 +149,12 @@ def test_the_demo_build_stores_the_measurements_and_a_rebuild_replaces_them(tmp_
         assert st.table_checksums(store)["measurements"][0] == len(expected)
     finally:
         store.close()
+
+
+def test_the_landmark_analysis_uses_the_same_early_cea_response(cohort):
+    from crlm.analysis.trajectories import early_cea_response
+
+    mine = early_cea_response(cohort.measurements).set_index("patient_id")
+    here = _cea_response(cohort.measurements)
+    assert mine.index.tolist() == here.index.tolist()
+    assert (mine["cea_response"] == here["cea_response"]).all()
