@@ -158,3 +158,20 @@ def test_the_landmark_analysis_uses_the_same_early_cea_response(cohort):
     here = _cea_response(cohort.measurements)
     assert mine.index.tolist() == here.index.tolist()
     assert (mine["cea_response"] == here["cea_response"]).all()
+
+
+def test_the_landmark_query_equals_the_frame_computation(tmp_path):
+    from crlm.analysis import trajectories as tr
+    from crlm.ingest.demo_images import write_demo_cohort
+
+    store = st.Store(tmp_path / "landmark.duckdb")
+    try:
+        write_demo_cohort(store, 400, 9, images=False)
+        values = st.load_landmark_values(store, "demo", "cea", landmark_day=tr.LANDMARK_DAY,
+                                         window=tr.LANDMARK_WINDOW_DAYS)
+        from_query = tr.cea_response_from_values(values).reset_index(drop=True)
+        from_frame = tr.early_cea_response(st.load_measurements(store, "demo"))
+        assert len(from_query) > 100
+        pd.testing.assert_frame_equal(from_query, from_frame, check_dtype=False)
+    finally:
+        store.close()
