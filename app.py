@@ -19,6 +19,7 @@ PAGES = [
     ("views/models.py", "Models", ":material/query_stats:", "browse"),
     ("views/survival.py", "Survival", ":material/monitoring:", "browse"),
     ("views/subgroups.py", "Subgroups", ":material/account_tree:", "browse"),
+    ("views/clusters.py", "Clusters", ":material/bubble_chart:", "browse"),
     ("views/score.py", "Score a case", ":material/person_search:", "score"),
     ("views/board.py", "Board session", ":material/event_note:", "browse"),
     ("views/admin.py", "Admin", ":material/admin_panel_settings:", "import"),
