@@ -60,6 +60,9 @@ def write_demo_cohort(store, n_patients: int, seed: int, *, cohort: str = config
                                       f"seed {seed}", on_part=on_chunk)
     if images:
         render_stored_images(store, cohort, seed)
+        from crlm.ingest.serial_ct import render_restaging_images
+
+        render_restaging_images(store, cohort, seed)
     return n
 
 

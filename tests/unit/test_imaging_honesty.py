@@ -42,8 +42,13 @@ def test_crops_are_identical_with_the_outcomes_removed(tmp_path):
     np.testing.assert_array_equal(crops, crops_blind)
     assert index.equals(index_blind)
     images = st.load_images(store, "demo")
-    assert (images["time_point"] == config.BASELINE_CT).all()
-    assert (images["known_at"] == config.STAGING).all() and images["has_crops"].all()
+    baseline = images[images["time_point"] == config.BASELINE_CT]
+    assert len(baseline) == 200
+    assert (baseline["known_at"] == config.STAGING).all() and baseline["has_crops"].all()
+    # the other rows are the first restaging CT (crlm.ingest.serial_ct), known at restaging
+    follow_up = images[images["time_point"] != config.BASELINE_CT]
+    assert (follow_up["time_point"] == "restaging").all()
+    assert (follow_up["known_at"] == config.RESTAGING).all()
     store.close()
     store_blind.close()
 
