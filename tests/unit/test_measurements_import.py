@@ -157,3 +157,17 @@ def test_cli_import_measurements(demo_store, tmp_path, capsys):
     out = io.StringIO()
     assert import_measurements_command(demo_store, str(tmp_path / "missing.csv"), cohort="demo",
                                        out=out) == 2
+
+
+def test_the_command_line_runs_the_import(demo_store, tmp_path, capsys):
+    from crlm.cli import main
+
+    path = tmp_path / "m.csv"
+    m = st.load_measurements(demo_store, "demo")
+    m[["patient_id", "day", "kind", "value", "unit"]].to_csv(path, index=False)
+    db = str(demo_store.path)
+    demo_store.close()
+    assert main(["--db", db, "-q", "import-measurements", str(path), "--cohort", "demo",
+                 "--dry-run"]) == 0
+    assert "dry run: nothing written" in capsys.readouterr().out
+    assert main(["--db", db, "-q", "import-measurements", str(path), "--cohort", "nope"]) == 2
