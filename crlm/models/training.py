@@ -415,6 +415,15 @@ class TrainingReport:
         return [str(s) for s in self.skipped]
 
 
+def default_families(store, cohort: str) -> list[Family]:
+    """What ``train`` fits when no family is named: every default family, and the CT
+    families (``default_with_images``) when the cohort holds stored CT lesion crops."""
+    from crlm.models.ct_models import has_stored_crops
+
+    images = has_stored_crops(store, cohort)
+    return [f for f in FAMILIES.values() if f.default or (images and f.default_with_images)]
+
+
 def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, folds: int = 5,
           seed: int = config.DEFAULT_SEED, artefact_dir=None, progress: bool = True,
           fast: bool = False) -> TrainingReport:
@@ -440,14 +449,8 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
     from tqdm.auto import tqdm
 
     task_list = [get_task(t) for t in (tasks or [n for n, t in TASKS.items() if t.default])]
-    if families:
-        family_list = [get_family(f) for f in families]
-    else:
-        from crlm.models.ct_models import has_stored_crops
-
-        images = has_stored_crops(store, cohort)
-        family_list = [f for f in FAMILIES.values()
-                       if f.default or (images and f.default_with_images)]
+    family_list = ([get_family(f) for f in families] if families
+                   else default_families(store, cohort))
     seed, folds = int(seed), int(folds)
     root = artefact_root(artefact_dir if artefact_dir is not None else default_artefact_dir(store))
     data = load_modelling_data(store, cohort)

@@ -42,8 +42,16 @@ def imaging_cohort(tmp_path_factory):
 
 @pytest.mark.slow
 def test_train_cohort_gives_ct_and_fusion_models_like_any_other(imaging_cohort):
+    from crlm.models.training import default_families
+
     store = imaging_cohort["store"]
+    # with crops the CT families are among the defaults; the test trains them and the Cox
+    # model (the other default families are tested elsewhere)
+    defaults = [f.name for f in default_families(store, "tcia")]
+    assert {"attention_mil", "cnn_cox", "ct_fusion", "cox"} <= set(defaults)
+    assert "attention_mil_ssl" not in defaults
     report = models.train(store, cohort="tcia", tasks=["os_risk"], folds=2, seed=5,
+                          families=["cox", "attention_mil", "cnn_cox", "ct_fusion"],
                           artefact_dir=imaging_cohort["root"] / "art", progress=False,
                           fast=True)
     ids = set(report.table["model"])
@@ -93,6 +101,7 @@ def test_an_uploaded_case_is_scored_by_the_ct_models_and_their_fusion(imaging_co
     store = imaging_cohort["store"]
     if "os_risk.ct_fusion" not in set(st.load_models(store, cohort="tcia")["model_id"]):
         models.train(store, cohort="tcia", tasks=["os_risk"], folds=2, seed=5,
+                     families=["cox", "attention_mil", "cnn_cox", "ct_fusion"],
                      artefact_dir=imaging_cohort["root"] / "art", progress=False, fast=True)
     crops, index = st.load_lesion_crops(store, "tcia")
     pid = index["patient_id"].iloc[0]
@@ -220,5 +229,44 @@ def test_the_score_page_section_shows_each_lesion_weight(imaging_cohort, monkeyp
         table = next(d.value for d in at.dataframe if "weight" in d.value.columns)
         assert table["weight"].sum() == pytest.approx(1.0, abs=1e-4)
         assert any("carries the largest weight" in c.value for c in at.caption)
+    finally:
+        loaders.release_stores()
+
+
+@pytest.mark.slow
+def test_the_models_and_subgroups_pages_show_the_ct_models(imaging_cohort, monkeypatch,
+                                                            tmp_path):
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from crlm import auth
+    from crlm.ui import loaders
+
+    store = imaging_cohort["store"]
+    if "os_risk.ct_fusion" not in set(st.load_models(store, cohort="tcia")["model_id"]):
+        models.train(store, cohort="tcia", tasks=["os_risk"], folds=2, seed=5,
+                     families=["cox", "attention_mil", "cnn_cox", "ct_fusion"],
+                     artefact_dir=imaging_cohort["root"] / "art", progress=False, fast=True)
+    users = tmp_path / "users.toml"
+    auth.add_user(users, "adam", "admin", "admin-password-1")
+    monkeypatch.setenv("CRLM_DB", str(store.path))
+    monkeypatch.setenv("CRLM_USERS", str(users))
+    monkeypatch.delenv("CRLM_DEMO_MODE", raising=False)
+    app = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "app.py")
+    at = AppTest.from_file(app, default_timeout=240)
+    at.session_state["auth_user"] = {"name": "adam", "role": "admin", "source": "local",
+                                     "signed_in_at": time.time()}
+    try:
+        at.run()
+        for page in ("views/models.py", "views/subgroups.py"):
+            at.switch_page(page).run()
+            assert not at.exception, (page, at.exception)
+        at.switch_page("views/models.py").run()
+        shown = " ".join(d.value.to_csv() for d in at.dataframe) + " ".join(
+            str(s.options) for s in at.selectbox) + " ".join(
+            str(m.options) for m in at.multiselect)
+        assert "attention" in shown.lower() and "ct_fusion" in shown.replace(
+            "CT + clinical", "ct_fusion")
     finally:
         loaders.release_stores()
