@@ -43,10 +43,13 @@ def _similarity_index(path: str, key: tuple) -> tuple[SimilarityIndex, pd.DataFr
 
 @st.cache_resource(show_spinner="Loading the models…", max_entries=4)
 def _warm_models(path: str, cohort: str, versions: tuple) -> bool:
-    """Load every current model of the cohort once per process (score_cases keeps them),
-    so that the first Score click does not pay for loading; best effort."""
+    """Load every current model of the cohort and calibrate its answers once per process
+    (score_cases and crlm.models.absolute keep them), so that the first Score click does
+    not pay for it; best effort."""
     try:
         score_cases(cases.case_from_form({}), store=ui.get_store(), cohort=cohort, explain=False)
+        absolute.load_bases(ui.get_store(), cohort, store.load_models(ui.get_store(),
+                                                                      cohort=cohort))
     except Exception:  # the real scoring call reports any problem with its message
         return False
     return True

@@ -14,9 +14,14 @@ exchangeability of the calibration and new patients, the set contains the true c
 with probability at least ``1 − α`` (marginal coverage, not per patient).
 
 Absolute survival from a risk score (Royston & Altman 2013, "external validation of a
-Cox model"): a one-covariate Cox model ``h(t | r) = h0(t) · exp(β · z)`` with
-``z = (r − centre) / scale`` is fitted to the out-of-fold risk scores with Breslow
-ties, and ``h0`` is Breslow's baseline cumulative hazard, so that
+Cox model"): a one-covariate Cox model ``h(t | r) = h0(t) · exp(β · z)`` is fitted to
+the out-of-fold risk scores with Breslow ties, and ``h0`` is Breslow's baseline
+cumulative hazard. ``z`` is the risk on a normal-score scale by default
+(``scale="rank-normal"``: ``z = Φ⁻¹(F(r))`` with ``F`` the mid-rank distribution of the
+calibration risks, a new risk outside their range taken at ``0.5 / n`` from the end),
+so that a skewed score (CEA in ng/mL, the tumour burden score, a forest's summed
+hazard) calibrates as well as a linear predictor and an extreme value cannot
+extrapolate; ``scale="linear"`` uses ``z = (r − mean) / SD``. Then
 ``S(t | r) = exp(−H0(t) · exp(β · z))``. This works the same way for every survival
 family (Cox, random survival forest, boosting, DeepSurv, clinical scores). The interval
 is the percentile interval of ``S(t | r)`` over ``n_boot`` bootstrap resamples of the
@@ -178,6 +183,7 @@ class RiskSurvivalCalibration(ResultMixin):
     centre: float
     scale: float
     beta: float
+    reference: np.ndarray     # sorted calibration risks (rank-normal scale), else empty
     event_times: np.ndarray
     cumhaz: np.ndarray
     boot_beta: np.ndarray
@@ -190,6 +196,8 @@ class RiskSurvivalCalibration(ResultMixin):
         r = float(risk)
         if not math.isfinite(r):
             raise ValueError(f"risk must be finite, got {risk!r}")
+        if len(self.reference):
+            return float(_normal_scores(self.reference, np.array([r]))[0])
         return (r - self.centre) / self.scale
 
     def _cumhaz_at(self, cumhaz: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -255,12 +263,28 @@ class RiskSurvivalCalibration(ResultMixin):
         return float(self.event_times[below[0]]) if len(below) else float("nan")
 
 
+def _normal_scores(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``Φ⁻¹`` of the mid-rank distribution of sorted ``reference`` at ``values``."""
+    from scipy import special
+
+    n = len(reference)
+    below = np.searchsorted(reference, values, side="left")
+    upto = np.searchsorted(reference, values, side="right")
+    p = np.clip((below + upto) / (2.0 * n), 0.5 / n, 1 - 0.5 / n)
+    return special.ndtri(p)
+
+
+SCALES = ("rank-normal", "linear")
+
+
 def risk_survival_calibration(risk, time, event, *, n_boot: int = 200,
-                              random_state: int = 0, dropna: bool = False
-                              ) -> RiskSurvivalCalibration:
+                              random_state: int = 0, scale: str = "rank-normal",
+                              dropna: bool = False) -> RiskSurvivalCalibration:
     """Fit the Breslow calibration of ``risk`` (higher = earlier events) on out-of-fold
-    ``risk`` with follow-up ``time`` (months) and ``event`` (1 = event), and its
-    ``n_boot`` bootstrap refits (seeded by ``random_state``)."""
+    ``risk`` with follow-up ``time`` (months) and ``event`` (1 = event), on the ``scale``
+    of the module doc, and its ``n_boot`` bootstrap refits (seeded by ``random_state``)."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     a = prepare(dropna, risk=risk, time=time, event=event)
     r = as_float(a["risk"], "risk")
     t = as_time(a["time"])
@@ -274,8 +298,9 @@ def risk_survival_calibration(risk, time, event, *, n_boot: int = 200,
     order = np.argsort(t, kind="stable")
     r, t, e = r[order], t[order], e[order]
     centre = float(np.mean(r))
-    scale = float(np.std(r)) or 1.0
-    z = (r - centre) / scale
+    sd = float(np.std(r)) or 1.0
+    reference = np.sort(r) if scale == "rank-normal" else np.zeros(0)
+    z = _normal_scores(reference, r) if len(reference) else (r - centre) / sd
     event_times, first = np.unique(t, return_index=True)
     keep = np.array([e[i:j].any() for i, j in zip(first, list(first[1:]) + [len(t)])])
     event_times, first = event_times[keep], first[keep]
@@ -288,6 +313,7 @@ def risk_survival_calibration(risk, time, event, *, n_boot: int = 200,
     else:
         boot_beta, boot_cumhaz = np.zeros(0), np.zeros((0, len(event_times)))
     return RiskSurvivalCalibration(
-        centre=centre, scale=scale, beta=float(beta[0]), event_times=event_times,
+        centre=centre, scale=sd, beta=float(beta[0]), reference=reference,
+        event_times=event_times,
         cumhaz=np.cumsum(dh0[0]), boot_beta=boot_beta, boot_cumhaz=boot_cumhaz,
         n_calibration=int(len(t)), n_events=int(e.sum()), max_time=float(t.max()))

@@ -94,7 +94,9 @@ def test_ct_upload_scores_and_report_downloads(score_url, page, tmp_path):
     _score(page)
     body = page.locator("body").inner_text()
     assert "Response (RECIST CR/PR)" in body and "Overall survival risk" in body
-    assert "Could not score" in body and "no trained model of this family" in body
+    assert "No answer" in body and "no trained model of this family" in body
+    # the lesion count is not entered: no trained model gives a class, each says why
+    assert "not enough information — needed: Number of liver lesions" in body
     assert "Lesion features used by the tabular models" in body
     wait_for_app(page)
     screenshot(page, "score_ct_sample", tmp_path)

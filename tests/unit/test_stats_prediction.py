@@ -50,7 +50,8 @@ def test_conformal_coverage_on_simulated_patients(coverage):
 def test_breslow_baseline_by_hand():
     # three patients, equal risk (beta 0), events at 1, 2 and 3 months:
     # H0 = 1/3, 1/3 + 1/2, 1/3 + 1/2 + 1 -> S(2) = exp(-5/6)
-    cal = risk_survival_calibration([1.0, 1.0, 1.0], [1, 2, 3], [1, 1, 1], n_boot=0)
+    cal = risk_survival_calibration([1.0, 1.0, 1.0], [1, 2, 3], [1, 1, 1], n_boot=0,
+                                    scale="linear")
     assert cal.beta == 0.0
     assert list(cal.cumhaz) == pytest.approx([1 / 3, 5 / 6, 11 / 6])
     assert cal.curve(1.0, [0.5, 2, 2.5])[1] == pytest.approx(math.exp(-5 / 6))
@@ -65,7 +66,7 @@ def test_breslow_slope_equals_the_cox_fit_with_breslow_ties():
     risk = rng.normal(size=300)
     time = np.round(rng.exponential(np.exp(-0.7 * risk)) * 20) + 1   # many ties
     event = rng.uniform(size=300) < 0.7
-    cal = risk_survival_calibration(risk, time, event, n_boot=0)
+    cal = risk_survival_calibration(risk, time, event, n_boot=0, scale="linear")
     z = (risk - risk.mean()) / risk.std()
     ref = stats.cox(time, event, z, ties="breslow", with_concordance=False)
     assert cal.beta == pytest.approx(math.log(ref.terms[0].hr), abs=1e-8)
@@ -78,7 +79,8 @@ def test_absolute_survival_matches_the_truth_and_its_interval_covers_it():
     t_event = rng.exponential(1 / (0.02 * np.exp(0.8 * x)))
     t_cens = rng.uniform(24, 120, size=2000)
     time, event = np.minimum(t_event, t_cens), t_event <= t_cens
-    cal = risk_survival_calibration(x, time, event, n_boot=200, random_state=1)
+    cal = risk_survival_calibration(x, time, event, n_boot=200, random_state=1,
+                                    scale="linear")
     truth = math.exp(-0.02 * 36 * math.exp(0.8))
     surv = cal.survival(1.0, [12, 36, 60], coverage=0.95)
     assert surv.survival[1] == pytest.approx(truth, abs=0.03)
@@ -93,3 +95,23 @@ def test_survival_beyond_follow_up_is_not_extrapolated():
     assert np.isfinite(surv.survival[0]) and np.isnan(surv.survival[1])
     with pytest.raises(ValueError, match="no events"):
         risk_survival_calibration([0.0, 1.0], [5, 10], [0, 0])
+
+
+def test_the_rank_normal_scale_is_robust_to_a_skewed_score_and_bounds_extremes():
+    # a log-normal score (like CEA) whose log is the linear predictor: calibrating the raw
+    # score linearly misses the hazard's shape, the normal scores of its ranks do not
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=3000)
+    score = np.exp(1.5 * x)
+    t_event = rng.exponential(1 / (0.02 * np.exp(0.8 * x)))
+    t_cens = rng.uniform(24, 120, size=3000)
+    time, event = np.minimum(t_event, t_cens), t_event <= t_cens
+    ranked = risk_survival_calibration(score, time, event, n_boot=0)
+    linear = risk_survival_calibration(score, time, event, n_boot=0, scale="linear")
+    high = float(np.exp(1.5 * 1.5))                       # x = 1.5
+    truth = math.exp(-0.02 * 36 * math.exp(0.8 * 1.5))
+    assert ranked.curve(high, [36])[0] == pytest.approx(truth, abs=0.04)
+    assert abs(linear.curve(high, [36])[0] - truth) > 0.1
+    # a score far beyond the calibration range is taken at the last rank, not extrapolated
+    assert ranked.curve(1e9, [36])[0] == pytest.approx(ranked.curve(score.max(), [36])[0],
+                                                       abs=0.01)
