@@ -12,6 +12,7 @@ from crlm.models import multiomics  # noqa: F401  (registers the cnn and fusion 
 from crlm.models import ct_models  # noqa: F401  (attention-MIL, CT Cox and CT fusion families)
 from crlm.models import tuning  # noqa: F401  (the <family>_tuned families: nested-CV search)
 from crlm.models import sequence  # noqa: F401  (GRU over serial measurements, landmark tasks)
+from crlm.models import cnn_rnn  # noqa: F401  (CNN-RNN over serial CT, landmark tasks)
 from crlm.models.artefacts import ModelError, library_versions
 from crlm.models.families import (
     CLINICAL_BASELINES, FAMILIES, TABULAR_FAMILIES, Family, get_family, register_family,

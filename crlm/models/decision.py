@@ -23,7 +23,8 @@ IMAGING_INPUT = "ct_lesion_crops"
 # serial measurements as a whole input of the sequence models: up to the first-restaging
 # landmark, or the baseline visit only (the cut-off: ``measurement_cutoff_day``)
 SERIAL_INPUTS = {"serial_measurements": config.RESTAGING,
-                 "serial_measurements_baseline": config.STAGING}
+                 "serial_measurements_baseline": config.STAGING,
+                 "serial_ct_lesion_crops": config.RESTAGING}
 
 
 def known_at_of(name: str, feature_times: Mapping[str, str] | None = None) -> str:
