@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from crlm import config, figures, stats, ui
+from crlm.analysis.extras import table_one_variables
 from crlm.analysis.pages import TABLE_ONE_VARIABLES
 from crlm.reports.r_export import table_one_export
 from crlm.stats.baseline_table import baseline_table
@@ -28,7 +29,7 @@ def _view(view: tuple) -> tuple[pd.DataFrame, str | None]:
     model id, threshold)``; the predicted-responder split is added from the predictions."""
     params, split, model_id, threshold = view
     filt = ui.filter_from_key(params)
-    cohort = ui.load_cohort(filt)
+    cohort = ui.loaders.load_cohort_with_extras(filt)
     if split is None or model_id is None:
         return cohort, split
     preds = ui.load_predictions(filt, task="response", model_id=model_id,
@@ -38,18 +39,22 @@ def _view(view: tuple) -> tuple[pd.DataFrame, str | None]:
     return cohort.assign(**{PREDICTED: cohort["patient_id"].map(label)}), PREDICTED
 
 
+def _variables(view: tuple, cohort: pd.DataFrame, by: str | None) -> list:
+    """Table 1's contract variables and the cohort's own (extra) variables."""
+    extras = table_one_variables(ui.loaders.load_extra_variables(ui.filter_from_key(view[0]).cohort))
+    return [v for v in TABLE_ONE_VARIABLES + extras if v[0] in cohort.columns and v[0] != by]
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def _table_one(view: tuple) -> pd.DataFrame:
     cohort, by = _view(view)
-    variables = [v for v in TABLE_ONE_VARIABLES if v[0] in cohort.columns and v[0] != by]
-    return baseline_table(cohort, variables, by=by).table
+    return baseline_table(cohort, _variables(view, cohort, by), by=by).table
 
 
 def _table_one_export(view: tuple):
     """Table 1 of a view as data + R script (built on click, off the script thread)."""
     cohort, by = _view(view)
-    return table_one_export(cohort, [v for v in TABLE_ONE_VARIABLES if v[0] in cohort.columns
-                                     and v[0] != by], by=by)
+    return table_one_export(cohort, _variables(view, cohort, by), by=by)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -99,9 +104,12 @@ st.subheader("Baseline characteristics")
 models = ui.load_models(filt.cohort, task="response")
 trained = models[models["kind"] != "clinical"] if len(models) else models
 left, right = st.columns([1, 1])
-split = left.selectbox("Split by", SPLIT_CHOICES, index=0, key="cohort_split_by",
+extra_labels = {v.key: v.label for v in ui.loaders.load_extra_variables(filt.cohort)
+                if v.categorical}
+split = left.selectbox("Split by", SPLIT_CHOICES + list(extra_labels), index=0,
+                       key="cohort_split_by",
                        format_func=lambda c: config.COLUMNS_BY_NAME[c].label
-                       if c in config.COLUMNS_BY_NAME else c)
+                       if c in config.COLUMNS_BY_NAME else extra_labels.get(c, c))
 by = None if split == "none" else split
 model_id = threshold = None
 if split == "predicted responder":

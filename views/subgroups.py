@@ -7,12 +7,13 @@ import pandas as pd
 import streamlit as st
 
 from crlm import config, figures, stats, ui
+from crlm.analysis import extras
 from crlm.models import TASKS
 from crlm.analysis.pages import SUBGROUP_COLUMNS
 from crlm.analysis.pages import SUBGROUP_MIN_EVENTS as MIN_EVENTS
 from crlm.analysis.pages import SUBGROUP_MIN_PATIENTS_AUC as MIN_PATIENTS_AUC
 from crlm.analysis.pages import SUBGROUP_MIN_PATIENTS_KM as MIN_PATIENTS_KM
-from crlm.analysis.pages import subgroup_levels as _levels
+from crlm.analysis.pages import subgroup_levels
 from crlm.reports.r_export.inputs import subgroups_export_from_predictions
 from crlm.ui.widgets import r_export_button
 
@@ -20,13 +21,32 @@ RESPONSE_TASKS = ("response", "anti_egfr_benefit")
 PREDICTION_SPLITS = ("out-of-fold", "external")
 ENDPOINT_NAMES = {"OS": "Overall survival", "PFS": "Progression-free survival"}
 PREDICTED = ("Predicted non-responder", "Predicted responder")
+PREDICTION = "predicted response"
+ARM_SUBGROUP_COLUMNS = ["sex", *SUBGROUP_COLUMNS]
+
+
+def _extra_variable(column: str):
+    """The cohort's own variable ``extra:<name>`` (of the cohort in the sidebar)."""
+    cohort = ui.current_filter().cohort
+    return next(v for v in ui.loaders.load_extra_variables(cohort) if v.key == column)
 
 
 def _label(column: str) -> str:
+    if extras.is_extra(column):
+        return _extra_variable(column).label
     return config.COLUMNS_BY_NAME[column].label
 
 
+def _levels(series, column: str):
+    """Subgroup levels per patient; the cohort's own numeric variables cut at the median."""
+    if extras.is_extra(column):
+        return extras.extra_groups(series, _extra_variable(column)).groups
+    return subgroup_levels(series, column)
+
+
 def _ordered(levels, column: str) -> list[str]:
+    if extras.is_extra(column):
+        return extras.order_groups(levels, _extra_variable(column))
     present = list(dict.fromkeys(levels))
     known = [lv for lv in config.COLUMNS_BY_NAME[column].levels if lv in present]
     return known + sorted(lv for lv in present if lv not in known)
@@ -45,6 +65,9 @@ def _data(filt, task: str, model_id: str, threshold: float, endpoint: str) -> pd
                                 columns=tuple(dict.fromkeys([time_col, event_col, target]
                                                             + SUBGROUP_COLUMNS)))
     preds = preds.drop_duplicates("patient_id")
+    if ui.loaders.load_extra_variables(filt.cohort):
+        own = ui.loaders.load_cohort_with_extras(filt, columns=["patient_id"])
+        preds = preds.merge(own, on="patient_id", how="left")
     return preds.assign(predicted=(preds["score"].to_numpy(float) >= threshold).astype(int))
 
 
@@ -125,6 +148,77 @@ def _panels(fkey: tuple, task: str, model_id: str, threshold: float, endpoint: s
     return panels, pvalues
 
 
+@st.cache_data(show_spinner="Fitting subgroup hazard ratios…", max_entries=32)
+def _arm_forest(fkey: tuple, compare: str, reference: str, compared: str, endpoint: str,
+                columns: tuple) -> pd.DataFrame:
+    """Hazard ratio of one level of the cohort's own variable against another, per subgroup."""
+    filt = ui.filter_from_key(fkey)
+    variables = {v.key: v for v in ui.loaders.load_extra_variables(filt.cohort)}
+    time_col, event_col = config.ENDPOINTS[endpoint]
+    contract = [c for c in columns if not extras.is_extra(c)]
+    data = ui.loaders.load_cohort_with_extras(filt, columns=[time_col, event_col, *contract])
+    groupings = {}
+    for column in columns:
+        if extras.is_extra(column):
+            groupings[variables[column].label] = extras.extra_groups(data[column],
+                                                                     variables[column])
+        else:
+            levels = _levels(data[column], column)
+            groupings[_label(column)] = extras.ExtraGroups(levels, tuple(_ordered(levels, column)))
+    result = extras.compare_within_subgroups(
+        data[time_col], data[event_col], data[compare], reference, compared, groupings,
+        min_events=MIN_EVENTS)
+    if not result.n:
+        return pd.DataFrame()
+    rows = figures.forest_rows(result.results)
+    position = {label: i for i, label in enumerate(result.order)}
+    rank = {(label, level): k for label, order in result.order.items()
+            for k, level in enumerate(order)}
+    rows = rows.assign(_variable=rows["variable"].map(position),
+                       _level=[rank.get(key, 99) for key in zip(rows["variable"], rows["level"])])
+    return rows.sort_values(["_variable", "_level"], kind="stable").drop(
+        columns=["_variable", "_level"]).reset_index(drop=True)
+
+
+def _arm_section(filt, variable, extra_variables) -> None:
+    """The cohort's own variable (a trial's arm) compared within subgroups."""
+    levels = list(variable.levels)
+    c1, c2, c3 = st.columns([1, 1, 0.8])
+    reference = c1.selectbox("Reference level", levels, index=0, key="subgroups_arm_reference")
+    others = [lv for lv in levels if lv != reference]
+    compared = c2.selectbox("Compared level", others, index=len(others) - 1,
+                            key="subgroups_arm_compared")
+    endpoint = c3.selectbox("Endpoint", list(config.ENDPOINTS), key="subgroups_arm_endpoint",
+                            format_func=ENDPOINT_NAMES.get)
+    unavailable = set((ui.load_cohort_info(filt.cohort) or {}).get("unavailable_columns") or [])
+    labels = {v.key: v.label for v in extra_variables}
+    options = [c for c in ARM_SUBGROUP_COLUMNS if c not in unavailable] + [
+        v.key for v in extra_variables if v.key != variable.key]
+    columns = st.multiselect("Subgroup variables", options, default=options,
+                             key="subgroups_arm_columns",
+                             format_func=lambda c: labels.get(c) or _label(c))
+    if not columns:
+        st.info("Choose at least one subgroup variable.")
+        return
+    rows = _arm_forest(ui.filter_key(filt), variable.key, reference, compared, endpoint,
+                       tuple(columns))
+    if rows.empty:
+        st.info(f"No patient in {reference} or {compared} with a known endpoint matches the "
+                "current filter.")
+        return
+    st.subheader(f"{ENDPOINT_NAMES[endpoint]}: {compared} vs {reference} within subgroups")
+    fig = figures.make_forest_figure(rows, title=f"{ENDPOINT_NAMES[endpoint]}: {variable.label} "
+                                                 f"{compared} vs {reference}")
+    name = f"forest_{endpoint}_{variable.name}"
+    st.plotly_chart(fig, width="stretch", theme=None, config=figures.plotly_config(name),
+                    key="subgroups_arm_forest")
+    ui.export_buttons(fig, rows, name, n=int(rows.groupby("variable")["n"].sum().max()))
+    st.caption(f"Cox model within each level (Efron ties); levels with fewer than {MIN_EVENTS} "
+               "events or without both arms are shown as not estimable. Interaction p: "
+               f"likelihood-ratio test of {variable.label.lower()} × subgroup. Numeric "
+               "variables are cut at their median.")
+
+
 # -- page -------------------------------------------------------------------------
 filt = ui.current_filter()
 ui.require_role("browse")
@@ -133,6 +227,18 @@ ui.page_header("Subgroups", "Predicted responders vs non-responders within each 
 models = ui.load_models(filt.cohort)
 trained = models[(models["kind"] != "clinical") & models["task"].isin(RESPONSE_TASKS)] \
     if len(models) else models
+extra_variables = ui.loaders.load_extra_variables(filt.cohort)
+arm_variables = {v.key: v for v in sorted(  # a treatment (known with the plan) first
+    (v for v in extra_variables if v.categorical and len(v.levels) >= 2),
+    key=lambda v: v.known_at != "treatment plan")}
+if arm_variables:
+    compare = st.selectbox(
+        "Compare", ([PREDICTION] if not trained.empty else []) + list(arm_variables),
+        key="subgroups_compare", format_func=lambda c: "Predicted responders vs non-responders"
+        if c == PREDICTION else f"{arm_variables[c].label} (this cohort's variable)")
+    if compare != PREDICTION:
+        _arm_section(filt, arm_variables[compare], extra_variables)
+        st.stop()
 if trained.empty:
     st.info("No trained response model yet: train the models with `python -m crlm train`.")
     st.stop()
@@ -145,8 +251,10 @@ model_id = ui.selected_model(task, _by_auc(records), container=c2)
 endpoint = c3.selectbox("Endpoint", list(config.ENDPOINTS), key="subgroups_endpoint",
                         format_func=ENDPOINT_NAMES.get)
 threshold = float(ui.get_threshold(model_id, records.loc[model_id, "threshold"]))
-columns = st.multiselect("Subgroup variables", SUBGROUP_COLUMNS, default=SUBGROUP_COLUMNS,
-                         key="subgroups_columns", format_func=_label)
+extra_labels = {v.key: v.label for v in extra_variables}
+columns = st.multiselect("Subgroup variables", SUBGROUP_COLUMNS + list(extra_labels),
+                         default=SUBGROUP_COLUMNS, key="subgroups_columns",
+                         format_func=lambda c: extra_labels.get(c) or _label(c))
 st.caption(f"{records.loc[model_id, 'name']}: predicted responder when score ≥ {threshold:.3f} "
            "(set on the Models page); out-of-fold and external predictions. "
            f"Applies to: {TASKS[task].applies_to}.")
@@ -166,7 +274,8 @@ fig = figures.make_forest_figure(rows, title=f"{ENDPOINT_NAMES[endpoint]}: predi
 st.plotly_chart(fig, width="stretch", theme=None, config=figures.plotly_config(f"forest_{endpoint}_{model_id}"),
                 key="subgroups_forest")
 ui.export_buttons(fig, rows, f"forest_{endpoint}_{model_id}", n=int(rows.groupby("variable")["n"].sum().max()))
-r_export_button(lambda f=filt, k=key, c=tuple(columns): subgroups_export_from_predictions(  # on click
+r_export_button(lambda f=filt, k=key, c=tuple(x for x in columns if not extras.is_extra(x)):
+                subgroups_export_from_predictions(  # on click; the contract's subgroups
     _data(f, *k[1:]), task=k[1], endpoint=k[4], columns=c), f"subgroups_{endpoint}_{model_id}")
 st.caption(f"Cox model within each level (Efron ties); levels with fewer than {MIN_EVENTS} events "
            "or without both predicted groups are shown as not estimable. Interaction p: "
@@ -180,7 +289,8 @@ st.plotly_chart(fig, width="stretch", theme=None, config=figures.plotly_config(f
 ui.export_buttons(fig, auc, f"auc_subgroups_{model_id}", n=int(auc.groupby("variable")["n"].sum().max()))
 
 st.subheader("Kaplan–Meier curves per subgroup level")
-km_by = st.selectbox("Panels by", columns, key="subgroups_km_by", format_func=_label)
+km_by = st.selectbox("Panels by", columns, key="subgroups_km_by",
+                     format_func=lambda c: extra_labels.get(c) or _label(c))
 panels, pvalues = _panels(*key, km_by)
 fig = figures.make_km_grid_figure(panels, logrank_p=pvalues,
                                   title=f"{ENDPOINT_NAMES[endpoint]} by predicted response, "

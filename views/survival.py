@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from crlm import config, figures, stats, ui
+from crlm.analysis import extras
 from crlm.models import TASKS
 from crlm.reports.r_export import survival_export
 from crlm.ui.widgets import r_export_button
@@ -22,7 +23,16 @@ PREDICTED = ("Predicted non-responder", "Predicted responder")
 PREDICTION_SPLITS = ("out-of-fold", "external")
 
 
+def _extra(choice: str):
+    """The cohort's own variable named by a split choice ``extra:<name>``."""
+    cohort = ui.current_filter().cohort
+    return next(v for v in ui.loaders.load_extra_variables(cohort) if v.key == choice)
+
+
 def _label(choice: str) -> str:
+    if extras.is_extra(choice):
+        var = _extra(choice)
+        return var.label if var.categorical else f"{var.label} (cut at the median)"
     return config.COLUMNS_BY_NAME[choice].label if choice in config.COLUMNS_BY_NAME else \
         ("No split (whole cohort)" if choice == "none" else "Predicted responder (model)")
 
@@ -43,6 +53,9 @@ def _groups(filt, split_by: str, task: str | None, model_id: str | None,
         frame = preds.drop_duplicates("patient_id")
         group = np.where(frame["score"].to_numpy(float) >= float(threshold), PREDICTED[1], PREDICTED[0])
         frame = frame.assign(group=group)
+    elif extras.is_extra(split_by):
+        frame = ui.loaders.load_cohort_with_extras(filt, columns=[time_col, event_col])
+        frame = frame.assign(group=extras.extra_groups(frame[split_by], _extra(split_by)).groups)
     else:
         cols = [time_col, event_col] + ([split_by] if split_by != "none" else [])
         frame = ui.load_cohort(filt, columns=cols)
@@ -63,6 +76,8 @@ def _order(levels, split_by: str) -> list[str]:
     levels = list(dict.fromkeys(levels))
     if split_by == "predicted responder":
         return [g for g in PREDICTED if g in levels]
+    if extras.is_extra(split_by):
+        return extras.order_groups(levels, _extra(split_by))
     col = config.COLUMNS_BY_NAME.get(split_by)
     known = list(col.levels) if col is not None and col.levels else sorted(levels)
     ordered = [lv for lv in known if lv in levels]
@@ -148,7 +163,9 @@ c1, c2, c3 = st.columns([0.8, 1.4, 1.4])
 endpoint = c1.selectbox("Endpoint", list(config.ENDPOINTS), key="survival_endpoint",
                         format_func=lambda e: {"OS": "Overall survival",
                                                "PFS": "Progression-free survival"}[e])
-split_by = c2.selectbox("Split by", SPLIT_CHOICES, key="survival_split_by", format_func=_label)
+extra_labels = {v.key: _label(v.key) for v in ui.loaders.load_extra_variables(filt.cohort)}
+split_by = c2.selectbox("Split by", SPLIT_CHOICES + list(extra_labels), key="survival_split_by",
+                        format_func=lambda c: extra_labels.get(c) or _label(c))
 task = model_id = threshold = None
 if split_by == "predicted responder":
     models = ui.load_models(filt.cohort)

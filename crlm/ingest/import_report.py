@@ -17,6 +17,22 @@ from crlm.config import (
 from crlm.ingest.mapping import (
     Mapping,
 )
+@dataclass(frozen=True)
+class ExtraColumn:
+    """An extra column as it will be stored: decision time, kind, level names, label, unit."""
+
+    name: str
+    known_at: str = UNKNOWN_TIME
+    kind: str = "numeric"                   # 'numeric' or 'categorical'
+    levels: tuple[str, ...] = ()
+    label: str = ""
+    unit: str = ""
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "known_at": self.known_at, "kind": self.kind,
+                "levels": list(self.levels), "label": self.label, "unit": self.unit}
+
+
 @dataclass(frozen=True, eq=False)
 class ValidationReport:
     """What validation found, before anything is written.
@@ -43,6 +59,7 @@ class ValidationReport:
     derived_preview: pd.DataFrame
     score_disagreements: pd.DataFrame
     extra_known_at: tuple[str, ...] = ()  # decision time of each extra column, same order
+    extra_details: tuple[ExtraColumn, ...] = ()  # kind, levels, label, unit, same order
 
     @property
     def ok(self) -> bool:
@@ -61,6 +78,7 @@ class ValidationReport:
             "dropped_columns": list(self.dropped_columns),
             "extra_columns": list(self.extra_columns),
             "extra_known_at": list(self.extra_known_at),
+            "extra_details": [e.to_dict() for e in self.extra_details],
             "unavailable_columns": list(self.unavailable_columns),
             "derived_preview": self.derived_preview.to_dict(orient="records"),
             "score_disagreements": self.score_disagreements.to_dict(orient="records"),
@@ -109,6 +127,10 @@ class ValidationReport:
             times = self.extra_known_at or (UNKNOWN_TIME,) * len(self.extra_columns)
             lines.append("kept as extra features (known at): " + ", ".join(
                 f"{c} ({t})" for c, t in zip(self.extra_columns, times)))
+            categorical = [e for e in self.extra_details if e.kind == "categorical"]
+            if categorical:
+                lines.append("categorical extra variables (levels): " + "; ".join(
+                    f"{e.name} ({', '.join(e.levels)})" for e in categorical))
             unknown_time = [c for c, t in zip(self.extra_columns, times) if t == UNKNOWN_TIME]
             if unknown_time:
                 lines.append("no model reads these until the mapping says when they are known "

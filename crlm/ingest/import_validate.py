@@ -17,14 +17,10 @@ from crlm.config import (
     UNKNOWN_TIME,
     Column,
 )
-from crlm.ingest.mapping import (
-    FALSE_TOKENS,
-    TRUE_TOKENS,
-    Mapping,
-    normalise_header,
-)
+from crlm.ingest.mapping import Mapping, normalise_header
 from crlm.ingest.import_columns import _Cells, _parse_column, _Problems, _shorten
-from crlm.ingest.import_report import PreparedImport, ValidationReport
+from crlm.ingest.import_extras import parse_extra
+from crlm.ingest.import_report import ExtraColumn, PreparedImport, ValidationReport
 from crlm.ingest.table_read import UNCACHED_FORMULA
 
 EXTRA_FEATURE_SET = "extra"
@@ -236,31 +232,31 @@ def prepare_table(frame: pd.DataFrame, mapping: Mapping, *, source_name: str = "
 
     # -- extra features ----------------------------------------------------------
     feature_parts = []
+    extra_details = []
     for key in extra:
         cells = _Cells(frame[by_header[key]])
-        missing = cells.missing_mask(mapping.missing_tokens(""))
-        values = cells.numeric.copy()
-        if cells.text is not None:
-            yes = np.asarray(cells.lower.isin(TRUE_TOKENS), dtype=bool)
-            no = np.asarray(cells.lower.isin(FALSE_TOKENS), dtype=bool)
-            values[np.isnan(values) & yes] = 1.0
-            values[np.isnan(values) & no] = 0.0
-        values[missing] = np.nan
-        not_numeric = ~missing & np.isnan(values)
+        info = mapping.extra_info.get(key)
+        parsed = parse_extra(cells, key, info, mapping.missing_tokens(""))
+        missing = parsed.missing
         if by_header[key] in formula_cells:
             rows = np.flatnonzero(formula_cells[by_header[key]]) + 1
             warnings.append(f"extra column {key!r}: {len(rows)} formula cell(s) without a saved "
                             f"result were left empty (rows {', '.join(map(str, rows[:20]))}"
                             f"{' …' if len(rows) > 20 else ''})")
-        if not_numeric.any():
-            warnings.append(f"extra column {key!r}: {int(not_numeric.sum())} value(s) are not "
-                            "numbers and were left empty")
-        summaries.append({"column": f"extra:{key}", "source": by_header[key], "unit": "",
+        warnings.extend(parsed.warnings)
+        if parsed.problem:
+            file_problems.append(parsed.problem)
+        extra_details.append(ExtraColumn(
+            name=key, known_at=mapping.known_at.get(key, UNKNOWN_TIME), kind=parsed.kind,
+            levels=parsed.levels, label=(info.label if info else "") or key,
+            unit=info.unit if info else ""))
+        summaries.append({"column": f"extra:{key}", "source": by_header[key],
+                          "unit": info.unit if info else "",
                           "missing": int(missing.sum()),
                           "missing_pct": round(100.0 * missing.sum() / n, 1) if n else 0.0,
                           "coded_missing": int((missing & ~cells.na).sum()),
-                          "problems": int(not_numeric.sum())})
-        kept = values[accepted]
+                          "problems": parsed.n_bad})
+        kept = parsed.values[accepted]
         present = ~np.isnan(kept)
         if present.any():
             feature_parts.append(pd.DataFrame({
@@ -282,7 +278,7 @@ def prepare_table(frame: pd.DataFrame, mapping: Mapping, *, source_name: str = "
 
     report = ValidationReport(
         source_name=source_name, mapping_name=mapping.name, rows_read=n,
-        rows_accepted=rows_accepted,
+        rows_accepted=rows_accepted if not file_problems else 0,
         rejected_rows=tuple(int(r) + 1 for r in np.flatnonzero(rejected)),
         file_problems=tuple(file_problems), warnings=tuple(warnings),
         problems=problems.frame(), columns=pd.DataFrame(
@@ -291,6 +287,7 @@ def prepare_table(frame: pd.DataFrame, mapping: Mapping, *, source_name: str = "
         unknown_columns=tuple(unknown), dropped_columns=tuple(dropped),
         extra_columns=tuple(extra),
         extra_known_at=tuple(mapping.known_at.get(k, UNKNOWN_TIME) for k in extra),
+        extra_details=tuple(extra_details),
         unavailable_columns=tuple(
             c for c in PATIENT_COLUMN_NAMES if c in set(unavailable)),
         derived_preview=_derived_preview(patients),

@@ -117,9 +117,12 @@ def import_file(store, source: str | os.PathLike | bytes, *, name: str | None = 
     if len(features):
         features["patient_id"] = features["patient_id"].map(lookup)
     description = f"imported from {source_name} ({chosen.name} mapping)"
+    details = report.extra_details
     feature_info = pd.DataFrame({
-        "feature_set": EXTRA_FEATURE_SET, "feature": list(report.extra_columns),
-        "known_at": list(report.extra_known_at)})
+        "feature_set": EXTRA_FEATURE_SET, "feature": [e.name for e in details],
+        "known_at": [e.known_at for e in details], "label": [e.label for e in details],
+        "unit": [e.unit for e in details], "kind": [e.kind for e in details],
+        "levels": [list(e.levels) for e in details]})
     n_patients = store_api.replace_cohort(
         store, cohort, [store_api.CohortRows(patients, features, feature_info)],
         kind="imported", description=description,

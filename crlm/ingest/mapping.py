@@ -17,6 +17,10 @@ all optional except ``name``:
                  plan``, ``restaging``, ``after surgery``, ``outcome``); an extra feature
                  without one is ``unknown`` and no model reads it. Contract columns have
                  their time fixed by the contract and cannot be given one here.
+``extra_info``   extra header -> {``label``, ``unit``, ``levels``, ``labels``}: how a page names
+                 an extra variable; ``levels`` (source values, in order) makes it categorical,
+                 ``labels`` (source value -> shown level) renames levels. A non-numeric extra
+                 without levels becomes categorical with its observed levels.
 ``drop``         source headers that are dropped and reported (free text, identifiers)
 ``unavailable``  contract columns this source cannot provide (pages hide or grey them out)
 ``proxies``      contract column -> {source: header, values: {source value: number}}:
@@ -67,7 +71,8 @@ BUILTIN_PACKAGE = "crlm.ingest.mappings"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HEADER_RE = re.compile(r"[\s\-_]+")
 _KNOWN_KEYS = ("name", "description", "columns", "codes", "missing", "column_missing", "units",
-               "defaults", "extra", "known_at", "drop", "unavailable", "proxies", "proxy_scores",
+               "defaults", "extra", "known_at", "extra_info", "drop", "unavailable", "proxies",
+               "proxy_scores",
                "compare", "detect")
 
 
@@ -113,6 +118,31 @@ class Proxy:
 
 
 @dataclass(frozen=True)
+class ExtraInfo:
+    """How an extra column is named and typed: label, unit, and for a categorical one its
+    levels (source value tokens, in order) with the level names shown (``labels``)."""
+
+    label: str = ""
+    unit: str = ""
+    levels: tuple[str, ...] = ()             # value_token of each source value, in order
+    labels: dict[str, str] = field(default_factory=dict)   # source token -> level shown
+
+    @property
+    def categorical(self) -> bool:
+        return bool(self.levels)
+
+    def level_names(self) -> tuple[str, ...]:
+        return tuple(self.labels.get(t, t) for t in self.levels)
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "unit": self.unit, "levels": list(self.levels),
+                "labels": dict(self.labels)}
+
+
+MAX_EXTRA_LEVELS = 20   # a categorical extra column with more distinct values is refused
+
+
+@dataclass(frozen=True)
 class Mapping:
     """A validated mapping; keys of ``columns``, ``extra``, ``drop``, ``detect`` are normalised."""
 
@@ -126,6 +156,7 @@ class Mapping:
     defaults: dict[str, Any] = field(default_factory=dict)
     extra: tuple[str, ...] = ()
     known_at: dict[str, str] = field(default_factory=dict)
+    extra_info: dict[str, ExtraInfo] = field(default_factory=dict)
     drop: tuple[str, ...] = ()
     unavailable: tuple[str, ...] = ()
     proxies: dict[str, Proxy] = field(default_factory=dict)
@@ -155,6 +186,7 @@ class Mapping:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["proxies"] = {k: v.to_dict() for k, v in self.proxies.items()}
+        out["extra_info"] = {k: v.to_dict() for k, v in self.extra_info.items()}
         return out
 
 
@@ -315,6 +347,12 @@ def mapping_from_dict(raw: Any, *, source: str = "<mapping>") -> Mapping:
             raise MappingError(f"{where}: known_at[{header!r}]: {when!r} is not one of "
                                f"{', '.join(KNOWN_AT_LEVELS)}")
         known_at[key] = when.strip().lower()
+    extra_info = {}
+    for header, spec in _table(raw, "extra_info", where).items():
+        key = _header(header, f"{where}: extra_info")
+        if key not in extra:
+            raise MappingError(f"{where}: extra_info[{header!r}]: not one of the extra columns")
+        extra_info[key] = _extra_info(spec, f"{where}: extra_info[{header!r}]")
     unavailable = tuple(_target(t, f"{where}: unavailable") for t in _list(raw, "unavailable",
                                                                           where))
     proxies: dict[str, Proxy] = {}
@@ -344,7 +382,8 @@ def mapping_from_dict(raw: Any, *, source: str = "<mapping>") -> Mapping:
     detect = tuple(_header(h, f"{where}: detect") for h in _list(raw, "detect", where))
     return Mapping(name=name, description=description, columns=columns, codes=codes,
                    missing=missing, column_missing=column_missing, units=units,
-                   defaults=defaults, extra=extra, known_at=known_at, drop=drop,
+                   defaults=defaults, extra=extra, known_at=known_at,
+                   extra_info=extra_info, drop=drop,
                    unavailable=unavailable,
                    proxies=proxies, proxy_scores=proxy_scores, compare=compare, detect=detect,
                    source=source)
@@ -412,6 +451,52 @@ def _code_key(value: Any, where: str) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and not _finite(value):
         raise MappingError(f"{where}: a source value must be finite, got {value!r}")
     return value_token(value)
+
+
+def _extra_info(spec: Any, where: str) -> ExtraInfo:
+    """An ``extra_info`` entry: ``{label, unit, levels, labels}``, every key optional."""
+    if not isinstance(spec, dict):
+        raise MappingError(f"{where} must be a table with label, unit, levels, labels")
+    unknown = [str(k) for k in spec if k not in ("label", "unit", "levels", "labels")]
+    if unknown:
+        raise MappingError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                           "allowed: label, unit, levels, labels")
+    texts = {}
+    for key in ("label", "unit"):
+        value = spec.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str) or len(value) > 80:
+            raise MappingError(f"{where}: {key} must be text of at most 80 characters, "
+                               f"got {value!r}")
+        texts[key] = value.strip()
+    raw_levels = spec.get("levels", []) or []
+    levels = tuple(_token_list(raw_levels, f"{where}: levels"))
+    spelled = {t: (str(v).strip() if not isinstance(v, float) else value_token(v))
+               for t, v in zip(levels, raw_levels)}   # a level shown as written
+    if len(set(levels)) != len(levels):
+        raise MappingError(f"{where}: levels lists a value twice")
+    if len(levels) > MAX_EXTRA_LEVELS:
+        raise MappingError(f"{where}: {len(levels)} levels; at most {MAX_EXTRA_LEVELS}")
+    labels_raw = spec.get("labels", {}) or {}
+    if not isinstance(labels_raw, dict):
+        raise MappingError(f"{where}: labels must be a table of source value -> level name")
+    labels = {}
+    for k, v in labels_raw.items():
+        token = _code_key(k, f"{where}: labels")
+        if not isinstance(v, (str, int, float)) or isinstance(v, bool) or not str(v).strip():
+            raise MappingError(f"{where}: labels[{k!r}] must be a level name, got {v!r}")
+        labels[token] = str(v).strip()
+    if labels and not levels:
+        levels = tuple(labels)
+    stray = [k for k in labels if k not in levels]
+    if stray:
+        raise MappingError(f"{where}: labels name value(s) not in levels: {', '.join(stray)}")
+    labels = {t: labels.get(t, spelled.get(t, t)) for t in levels}
+    names = [labels[t] for t in levels]
+    if len(set(names)) != len(names):
+        raise MappingError(f"{where}: two levels have the same name")
+    return ExtraInfo(label=texts["label"], unit=texts["unit"], levels=levels, labels=labels)
 
 
 def _finite(value: int | float) -> bool:

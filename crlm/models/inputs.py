@@ -171,6 +171,30 @@ def model_matrix(frame: pd.DataFrame, columns) -> pd.DataFrame:
     return pd.DataFrame(data, index=frame.index)
 
 
+def one_hot_categorical_features(wide: pd.DataFrame, info: pd.DataFrame
+                                 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """An import's categorical extra features (stored as level codes, their level names in
+    ``feature_info``) as one 0/1 column per level, named ``<feature>=<level>``; missing
+    stays missing. Returns the wide frame and, per categorical feature, its new columns
+    (each with the feature's decision time). Numeric features are left as they are."""
+    expanded: dict[str, list[str]] = {}
+    if "kind" not in info.columns:
+        return wide, expanded
+    out = wide
+    for row in info[info["kind"] == "categorical"].itertuples():
+        name, levels = str(row.feature), list(row.levels or [])
+        if name not in out.columns or not levels:
+            continue
+        codes = pd.to_numeric(out[name], errors="coerce").to_numpy(dtype=float)
+        columns = {}
+        for k, level in enumerate(levels):
+            column = np.where(np.isnan(codes), np.nan, (codes == k).astype(float))
+            columns[f"{name}={level}"] = column
+        out = out.drop(columns=[name]).assign(**columns)
+        expanded[name] = list(columns)
+    return out, expanded
+
+
 def split_columns(columns) -> tuple[list[str], list[str]]:
     """(numeric-like, categorical) among ``columns``; booleans and features are numeric."""
     categorical = [c for c in columns if c in CATEGORICAL_INPUTS]

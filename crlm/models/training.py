@@ -23,7 +23,7 @@ from crlm.models.decision import InputPlan, candidate_columns, plan_inputs
 from crlm.models.evaluation import metrics_for
 from crlm.models.families import FAMILIES, Family, get_family
 from crlm.models.fitted import FittedModel, build_pipeline
-from crlm.models.inputs import canonical_patients
+from crlm.models.inputs import canonical_patients, one_hot_categorical_features
 from crlm.models.survival import survival_target
 from crlm.models.tasks import BINARY, TASKS, Task, get_task
 
@@ -107,7 +107,13 @@ def load_modelling_data(store, cohort: str) -> ModellingData:
     info = st.load_feature_info(store, cohort)
     for feature, known_at in zip(info["feature"], info["known_at"]):
         times[str(feature)] = str(known_at)
-    wide = st.load_features(store, cohort)
+    wide, one_hot = one_hot_categorical_features(st.load_features(store, cohort), info)
+    for feature, columns in one_hot.items():   # a categorical extra enters as its levels
+        for fs, names_in_set in sets.items():
+            if feature in names_in_set:
+                at = names_in_set.index(feature)
+                sets[fs] = names_in_set[:at] + columns + names_in_set[at + 1:]
+        times.update({c: times.get(feature, config.UNKNOWN_TIME) for c in columns})
     if len(wide.columns) > 1:
         clash = [c for c in wide.columns if c != "patient_id" and c in frame.columns]
         if clash:

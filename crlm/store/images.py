@@ -154,18 +154,26 @@ def save_feature_info(cur, cohort: str, info: pd.DataFrame) -> None:
     if missing:
         raise ValueError(f"feature info lacks columns: {', '.join(missing)}")
     frame = pd.DataFrame({c: info[c] if c in info.columns else None
-                          for c in need + ["label", "unit"]})
+                          for c in need + ["label", "unit", "kind", "levels"]})
+    frame["kind"] = frame["kind"].astype(object).where(frame["kind"].notna(), "numeric")
+    frame["levels"] = [json.dumps(list(v)) if isinstance(v, (list, tuple)) and len(v) else None
+                       for v in frame["levels"]]
     cur.register("_incoming_feature_info", frame)
     try:
         cur.execute("DELETE FROM feature_info WHERE cohort = ? AND (feature_set, feature) IN "
                     "(SELECT feature_set, feature FROM _incoming_feature_info)", [cohort])
-        cur.execute("INSERT INTO feature_info SELECT ?, feature_set, feature, known_at, label, "
-                    "unit FROM _incoming_feature_info", [cohort])
+        cur.execute("INSERT INTO feature_info (cohort, feature_set, feature, known_at, label, "
+                    "unit, kind, levels) SELECT ?, feature_set, feature, known_at, label, unit, "
+                    "kind, levels FROM _incoming_feature_info", [cohort])
     finally:
         cur.unregister("_incoming_feature_info")
 
 
 def load_feature_info(store: Store, cohort: str) -> pd.DataFrame:
-    return store.cursor().execute(
-        "SELECT feature_set, feature, known_at, label, unit FROM feature_info WHERE cohort = ? "
-        "ORDER BY feature_set, feature", [cohort]).df()
+    """feature_set, feature, known_at, label, unit, kind ('numeric' unless 'categorical')
+    and levels (a list of level names, empty for a numeric feature)."""
+    frame = store.cursor().execute(
+        "SELECT feature_set, feature, known_at, label, unit, coalesce(kind, 'numeric') AS kind, "
+        "levels FROM feature_info WHERE cohort = ? ORDER BY feature_set, feature", [cohort]).df()
+    frame["levels"] = [json.loads(v) if isinstance(v, str) and v else [] for v in frame["levels"]]
+    return frame

@@ -179,6 +179,15 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        "imported extra variables: numeric or categorical, with their level names",
+        [
+            # kind: 'numeric' or 'categorical'; levels: JSON list of level names, a
+            # categorical feature's value being the code (0, 1, ...) of its level
+            "ALTER TABLE feature_info ADD COLUMN kind VARCHAR",
+            "ALTER TABLE feature_info ADD COLUMN levels VARCHAR",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

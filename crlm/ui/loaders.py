@@ -114,6 +114,36 @@ def load_features(cohort: str, feature_sets: Sequence[str] | None = None) -> pd.
 
 
 @st.cache_data(show_spinner=False, ttl=30)
+def _load_extra_variables(path: str, cohort: str):
+    from crlm.analysis.extras import load_extra_variables as load
+    return load(_open_store(path), cohort)
+
+
+def load_extra_variables(cohort: str):
+    """The cohort's own (extra) variables: ``crlm.analysis.extras.ExtraVariable`` records."""
+    return _load_extra_variables(store_path(), cohort)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _load_cohort_with_extras(path: str, key: tuple, columns: tuple | None) -> pd.DataFrame:
+    from crlm.analysis.extras import with_extra_values
+    filt = filter_from_key(key)
+    if columns is not None and "patient_id" not in columns:
+        columns = ("patient_id",) + columns
+    patients = store.load_cohort(_open_store(path), filt, columns)
+    variables = _load_extra_variables(path, filt.cohort)
+    wide = _load_features(path, filt.cohort, ("extra",)) if variables else None
+    return with_extra_values(patients, wide, variables) if variables else patients
+
+
+def load_cohort_with_extras(filt: CohortFilter, columns: Sequence[str] | None = None
+                            ) -> pd.DataFrame:
+    """The filtered cohort plus one ``extra:<name>`` column per extra variable."""
+    return _load_cohort_with_extras(store_path(), filter_key(filt),
+                                    tuple(columns) if columns else None)
+
+
+@st.cache_data(show_spinner=False, ttl=30)
 def _list_cohorts(path: str) -> pd.DataFrame:
     return store.list_cohorts(_open_store(path))
 
