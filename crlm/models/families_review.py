@@ -52,6 +52,23 @@ def _lgbm_params(seed: int) -> dict:
             "force_col_wise": True}
 
 
+def _fit_lightgbm(model, X, y):
+    """``model.fit`` with LightGBM's own failure (on a tiny cohort: no input it can split
+    with the leaf sizes asked) turned into the ``ValueError`` training reports as skipped.
+    Leaves may hold at most a tenth of the training patients, so a small cohort still
+    gets splits."""
+    import lightgbm as lgb
+
+    n = int(np.asarray(X).shape[0])
+    model.set_params(min_child_samples=int(max(2, min(model.min_child_samples, n // 10))),
+                     min_data_in_bin=int(max(1, min(3, n // 10))))
+    try:
+        return model.fit(np.asarray(X, dtype=float), y)
+    except lgb.basic.LightGBMError as exc:
+        raise ValueError(f"LightGBM could not fit {n} training patients: "
+                         f"{str(exc).splitlines()[0]}") from None
+
+
 # -- CART --------------------------------------------------------------------------
 class ReadableTree(DecisionTreeClassifier):
     """A shallow CART (Gini): scikit-learn's tree with ``tree_structure(names)`` for
@@ -137,12 +154,12 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
         import lightgbm as lgb
 
         y = np.asarray(y).astype(int)
-        self.booster_model_ = lgb.LGBMClassifier(
+        self.booster_model_ = _fit_lightgbm(lgb.LGBMClassifier(
             n_estimators=int(self.n_estimators), learning_rate=float(self.learning_rate),
             num_leaves=int(self.num_leaves), min_child_samples=int(self.min_child_samples),
             reg_lambda=float(self.reg_lambda), subsample=float(self.subsample), subsample_freq=1,
             colsample_bytree=float(self.colsample_bytree), **_lgbm_params(self.random_state)
-        ).fit(np.asarray(X, dtype=float), y)
+        ), X, y)
         self.classes_ = self.booster_model_.classes_
         self.n_features_in_ = int(np.asarray(X).shape[1])
         return self
@@ -214,13 +231,13 @@ class LightGBMCox(BaseEstimator):
         label = signed_time(y)
         if not (label > 0).any():
             raise ValueError("LightGBM Cox needs at least one event in the training data")
-        self.booster_model_ = lgb.LGBMRegressor(
+        self.booster_model_ = _fit_lightgbm(lgb.LGBMRegressor(
             objective=cox_objective, n_estimators=int(self.n_estimators),
             learning_rate=float(self.learning_rate), num_leaves=int(self.num_leaves),
             min_child_samples=int(self.min_child_samples), reg_lambda=float(self.reg_lambda),
             subsample=float(self.subsample), subsample_freq=1,
             colsample_bytree=float(self.colsample_bytree), **_lgbm_params(self.random_state)
-        ).fit(np.asarray(X, dtype=float), label)
+        ), X, label)
         self.n_features_in_ = int(np.asarray(X).shape[1])
         return self
 

@@ -171,7 +171,7 @@ def trained_store(tmp_path_factory):
         artefact_dir=root / "art", progress=False, fast=True,
         families=["cart", "gaussian_nb", "cost_sensitive_rf", "lightgbm", "lightgbm_top6",
                   "elastic_net_cox", "lightgbm_cox", "lightgbm_cox_top6", "cart_tuned",
-                  "elastic_net_cox_tuned"])
+                  "elastic_net_cox_tuned", "fong_score"])
     yield store, report
     store.close()
 
@@ -256,3 +256,41 @@ def test_train_cli_tune_names_the_tuned_families(monkeypatch):
     assert seen["families"] == ["cart_tuned", "lightgbm_cox_tuned"]
     assert cli.main(["train", "--no-tune", "--family", "cart"]) == 0
     assert seen["families"] == ["cart"]
+
+
+def test_comparison_table_lists_every_model_with_delong_against_fong(trained_store):
+    from crlm.models.comparison import compare, markdown
+
+    store, report = trained_store
+    rows = {r.model_id: r for r in compare(store, "demo")}
+    assert set(rows) == set(report.table["model"])
+    assert rows["response.fong_score"].delong_p_vs_fong == "reference"
+    p = rows["response.lightgbm"].delong_p_vs_fong
+    assert p == "< 0.001" or 0 <= float(p) <= 1
+    assert rows["os_risk.lightgbm_cox"].out_of_fold and rows["os_risk.lightgbm_cox"].td_auc_36m
+    assert rows["os_risk.lightgbm_cox"].delong_p_vs_fong == ""  # DeLong is for binary tasks
+    text = markdown(list(rows.values()))
+    assert text.count("\n") == len(rows) + 1
+
+
+def test_new_families_train_on_an_imported_tcia_cohort(tmp_path):
+    """The TCIA table has no response and 30 patients: the survival families train (LightGBM
+    with leaves small enough for the cohort), the binary tasks are skipped with a reason."""
+    from crlm.ingest.importer import import_file
+    from tests.unit.test_import_tcia import tcia_frame
+
+    path = tmp_path / "tcia.csv"
+    tcia_frame().to_csv(path, index=False)
+    store = st.Store(tmp_path / "tcia.duckdb")
+    try:
+        assert import_file(store, path, cohort="tcia").written
+        report = models.train(store, cohort="tcia", folds=2, fast=True, progress=False,
+                              artefact_dir=tmp_path / "art",
+                              families=["cart", "lightgbm", "elastic_net_cox", "lightgbm_cox",
+                                        "lightgbm_cox_top6"])
+    finally:
+        store.close()
+    trained = set(report.table["model"])
+    assert {"os_risk.elastic_net_cox", "os_risk.lightgbm_cox", "os_risk.lightgbm_cox_top6",
+            "pfs_risk.lightgbm_cox"} <= trained
+    assert any("task response" in line for line in report.skipped_lines())
