@@ -9,8 +9,9 @@ crops and no family list is given, or when named):
   stored crop (:mod:`crlm.models.pretraining`); trained when named;
 * ``cnn_cox`` — survival tasks: the lesion encoder with the mean over lesions and a Cox
   head (the CT risk model of a cohort with OS / DFS and no response, such as TCIA);
-* ``ct_fusion`` — stacking of the task's CT model with the cohort's other modality trained
-  in the same run: the genomic random forest where there is one, else the clinical
+* ``ct_fusion`` — stacking of the task's CT model (``attention_mil_ssl`` when trained in the
+  run, else ``attention_mil``, else ``cnn_cox`` / ``cnn``) with the cohort's other modality
+  trained in the same run: the genomic random forest where there is one, else the clinical
   logistic regression (binary), or the Cox model (survival). Cross-fitted on the task's
   folds: each fold's stacker sees only the other folds' out-of-fold scores; the external
   centre gets the stacker fitted on all out-of-fold scores.
@@ -33,8 +34,10 @@ from crlm.models.tasks import BINARY, SURVIVAL
 
 CT_EPOCHS, CT_EPOCHS_FAST = 25, 6
 CT_PATIENCE, CT_PATIENCE_FAST = 8, 3
-CT_PARTS = {BINARY: ("attention_mil", "attention_mil_ssl", "cnn"),
-            SURVIVAL: ("attention_mil", "attention_mil_ssl", "cnn_cox")}
+# the CT model a fusion stacks: the first of these trained in the run (a fixed rule, not a
+# choice on the out-of-fold scores); the pre-trained encoder first
+CT_PARTS = {BINARY: ("attention_mil_ssl", "attention_mil", "cnn"),
+            SURVIVAL: ("attention_mil_ssl", "attention_mil", "cnn_cox")}
 PARTNERS = {BINARY: ("genomic_rf", "logistic", "lasso_logistic"),
             SURVIVAL: ("cox", "lasso_cox")}
 
