@@ -46,6 +46,11 @@ N_TRIALS = 12
 N_TRIALS_FAST = 4
 INNER_FOLDS = 3
 TUNED_SUFFIX = "_tuned"
+# Forests: a forest only gets better with more trees and the best leaf size and features
+# per split barely depend on their number, so the trials are scored with the family's
+# fast (smaller) forest and only the final refit grows the full one. Boosting is searched
+# at full size (its learning rate and number of trees go together).
+SEARCH_WITH_SMALL_FOREST = frozenset({"random_forest", "genomic_rf", "cost_sensitive_rf", "rsf"})
 
 # Search spaces: parameter -> (kind, low, high) or ("categorical", choices).
 # Parameter names are those of the family's estimator (nested with ``__``).
@@ -162,9 +167,11 @@ class TunedEstimator(BaseEstimator):
                                       random_state=int(self.random_state))
                       .split(np.zeros(len(strata)), strata))
         base = self._base()
+        search_base = (FAMILIES[self.family].build(int(self.random_state), True)
+                       if self.family in SEARCH_WITH_SMALL_FOREST else base)
 
         def objective(trial) -> float:
-            est = clone(base).set_params(**_suggest(trial, space))
+            est = clone(search_base).set_params(**_suggest(trial, space))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 scores = [_inner_score(est, X, y, tr, te, survival) for tr, te in splits]
@@ -205,10 +212,12 @@ class TunedEstimator(BaseEstimator):
         def fmt(v):
             return f"{v:.4g}" if isinstance(v, float) else str(v)
 
+        small = (" with the family's small (fast) forest; the final fit grows the full one"
+                 if self.family in SEARCH_WITH_SMALL_FOREST else "")
         out = {"hyper-parameter search": (
                    f"optuna TPE (seed {self.random_state}), {self.n_trials_} trials, each scored "
                    f"by {self.inner_folds}-fold inner cross-validation on the training rows "
-                   "only (nested in the outer folds)"),
+                   f"only (nested in the outer folds){small}"),
                "search space": self.search_space_,
                "chosen values (final fit)": ", ".join(f"{k} = {fmt(v)}"
                                                       for k, v in self.best_params_.items()),

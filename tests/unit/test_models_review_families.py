@@ -294,3 +294,14 @@ def test_new_families_train_on_an_imported_tcia_cohort(tmp_path):
     assert {"os_risk.elastic_net_cox", "os_risk.lightgbm_cox", "os_risk.lightgbm_cox_top6",
             "pfs_risk.lightgbm_cox"} <= trained
     assert any("task response" in line for line in report.skipped_lines())
+
+
+def test_forest_trials_use_the_small_forest_and_the_final_fit_the_full_one():
+    from crlm.models.tuning import TunedEstimator
+
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(150, 3))
+    y = (x[:, 0] + rng.normal(size=150) > 0).astype(int)
+    tuned = TunedEstimator(family="random_forest", n_trials=2, random_state=1).fit(x, y)
+    assert tuned.estimator_.n_estimators == 200  # the full forest in the final fit
+    assert "small (fast) forest" in tuned.card_details(["a", "b", "c"])["hyper-parameter search"]
