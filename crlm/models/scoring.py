@@ -343,10 +343,10 @@ def _clinical_rows(family, task, sub: pd.DataFrame) -> list[dict]:
             missing = [c for c in CLINICAL_INPUTS.get(family.column, (family.column,))
                        if pd.isna(case.get(c))]
             rows.append({"score": np.nan, "reason": f"{family.column} cannot be computed: "
-                         f"missing required inputs: {', '.join(missing) or family.column}",
-                         "reason_group": "clinical score cannot be computed: missing "
-                                         + ", ".join(input_label(c) for c in missing)
-                                         if missing else "clinical score cannot be computed"})
+                         "missing required inputs: "
+                         + (", ".join(input_label(c) for c in missing) or family.column),
+                         "reason_group": "clinical score cannot be computed: an input it is "
+                                         "built from is unknown"})
         else:
             rows.append({"score": float(s), "reason": "",
                          "contributions": {family.column: float(values[len(rows)])},
