@@ -27,6 +27,8 @@ def tree_section(record: pd.Series, model_id: str) -> None:
         return
     from crlm.models.families_review import TreeNode
 
+    if not st.toggle("Draw the decision tree", value=False, key=f"models_tree_show_{model_id}"):
+        return
     try:
         nodes = [TreeNode(**n) for n in _nodes(str(record["artefact_path"]), model_id,
                                                 int(record["version"]))]
