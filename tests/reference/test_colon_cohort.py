@@ -294,3 +294,26 @@ def test_a_bad_extra_info_entry_is_refused_with_its_key(extra_info, message):
     with pytest.raises(MappingError) as exc:
         parse_mapping(text)
     assert message in str(exc.value)
+
+
+def test_the_pages_r_exports_by_arm_run_in_r_and_agree(colon, tmp_path):
+    """The Survival page's KM-by-arm and the Cohort page's Table 1 split by arm, exported
+    as data + R script, give R's numbers (the script compares them itself)."""
+    from crlm.analysis.pages import TABLE_ONE_VARIABLES
+    from crlm.reports.r_export import survival_export, table_one_export
+    from tests.reference.test_r_export import _r_ready, run_in_r
+
+    if not _r_ready():
+        pytest.skip("Rscript with survival and pROC not installed (scripts/setup_r.sh)")
+    variables, frame, _ = colon
+    rx = next(v for v in variables if v.name == "rx")
+    groups = extras.extra_groups(frame["extra:rx"], rx)
+    data = pd.DataFrame({"time": frame["os_months"].to_numpy(float),
+                         "event": frame["os_event"].astype(bool).to_numpy(),
+                         "group": groups.groups})
+    run_in_r(survival_export(data, order=groups.order, horizon=36.0), tmp_path / "km",
+             shutil.which("Rscript"))
+    rows = [v for v in TABLE_ONE_VARIABLES + extras.table_one_variables(variables)
+            if v[0] in frame.columns and v[0] != rx.key and frame[v[0]].notna().any()]
+    run_in_r(table_one_export(frame, rows, by=rx.key), tmp_path / "table1",
+             shutil.which("Rscript"))
