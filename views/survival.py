@@ -31,8 +31,7 @@ def _extra(choice: str):
 
 def _label(choice: str) -> str:
     if extras.is_extra(choice):
-        var = _extra(choice)
-        return var.label if var.categorical else f"{var.label} (cut at the median)"
+        return _extra(choice).label   # a numeric one: its two values (0/1) or its median
     return config.COLUMNS_BY_NAME[choice].label if choice in config.COLUMNS_BY_NAME else \
         ("No split (whole cohort)" if choice == "none" else "Predicted responder (model)")
 

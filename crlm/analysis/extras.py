@@ -8,9 +8,10 @@ refer to one as ``extra:<name>`` so that it never clashes with a contract column
 * :func:`with_extra_values` — a patients frame with one column per extra variable,
   categorical ones as ordered categoricals of their level names;
 * :func:`extra_groups` — a variable as groups for a split: a categorical one by its
-  levels (in the mapping's order), a numeric one cut at its median
-  (``≤ m`` / ``> m``, the median of the patients given); missing values are
-  ``unknown``, last;
+  levels (in the mapping's order), a numeric one with two values (0/1) by its values,
+  any other numeric one cut at its median (``≤ m`` / ``> m``, the median of the
+  patients given; ``< m`` / ``≥ m`` when the median is the largest value); missing
+  values are ``unknown``, last;
 * :func:`table_one_variables` — Table 1 rows for the extra variables.
 """
 from __future__ import annotations
@@ -137,11 +138,20 @@ def extra_groups(values: pd.Series, variable: ExtraVariable) -> ExtraGroups:
     else:
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         missing = np.isnan(numbers)
-        if (~missing).any():
+        distinct = np.unique(numbers[~missing])
+        if 1 <= len(distinct) <= 2:          # a yes/no (0/1) variable: its two values
+            cut = None
+            text = np.array([f"{v:g}" for v in numbers], dtype=object)
+            order = [f"{v:g}" for v in distinct]
+        elif len(distinct):
             cut = float(np.median(numbers[~missing]))
-            low, high = f"≤ {cut:g}", f"> {cut:g}"
-            text = np.where(numbers <= cut, low, high).astype(object)
-            order = [g for g in (low, high) if (text[~missing] == g).any()]
+            if cut < distinct[-1]:
+                low, high = f"≤ {cut:g}", f"> {cut:g}"
+                text = np.where(numbers <= cut, low, high).astype(object)
+            else:                              # the median is the largest value
+                low, high = f"< {cut:g}", f"≥ {cut:g}"
+                text = np.where(numbers < cut, low, high).astype(object)
+            order = [low, high]
         else:
             cut, text, order = None, np.full(len(numbers), UNKNOWN, dtype=object), []
         text[missing] = UNKNOWN
@@ -156,8 +166,8 @@ def order_groups(present, variable: ExtraVariable) -> list[str]:
     ``> m``), anything else sorted, ``unknown`` last."""
     present = list(dict.fromkeys(str(p) for p in present))
     known = [lv for lv in variable.levels if lv in present]
-    known += sorted((p for p in present if p.startswith(("≤ ", "> ")) and p not in known),
-                    key=lambda p: not p.startswith("≤"))
+    known += sorted((p for p in present if p.startswith(("≤ ", "> ", "< ", "≥ "))
+                     and p not in known), key=lambda p: not p.startswith(("≤", "<")))
     rest = sorted(p for p in present if p not in known and p != UNKNOWN)
     return known + rest + ([UNKNOWN] if UNKNOWN in present else [])
 

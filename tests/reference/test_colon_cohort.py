@@ -317,3 +317,16 @@ def test_the_pages_r_exports_by_arm_run_in_r_and_agree(colon, tmp_path):
             if v[0] in frame.columns and v[0] != rx.key and frame[v[0]].notna().any()]
     run_in_r(table_one_export(frame, rows, by=rx.key), tmp_path / "table1",
              shutil.which("Rscript"))
+
+
+def test_a_yes_no_extra_splits_by_value_and_a_median_at_the_maximum_splits_below_it():
+    yes_no = extras.ExtraVariable(name="obstruct", label="Obstruction")
+    # median 1 here: "≤ 1" would hold everybody, so a 0/1 variable splits by its values
+    grouping = extras.extra_groups(pd.Series([0.0, 1.0, 1.0, 1.0, np.nan]), yes_no)
+    assert grouping.order == ("0", "1", "unknown") and grouping.cut is None
+    assert grouping.groups.tolist() == ["0", "1", "1", "1", "unknown"]
+    # median 3 is the largest value: < 3 vs ≥ 3
+    grouping = extras.extra_groups(pd.Series([1.0, 2.0, 3.0, 3.0, 3.0]), yes_no)
+    assert grouping.order == ("< 3", "≥ 3")
+    assert grouping.groups.tolist() == ["< 3", "< 3", "≥ 3", "≥ 3", "≥ 3"]
+    assert extras.order_groups(["≥ 3", "unknown", "< 3"], yes_no) == ["< 3", "≥ 3", "unknown"]
