@@ -162,8 +162,16 @@ c1, c2, c3 = st.columns([0.8, 1.4, 1.4])
 endpoint = c1.selectbox("Endpoint", list(config.ENDPOINTS), key="survival_endpoint",
                         format_func=lambda e: {"OS": "Overall survival",
                                                "PFS": "Progression-free survival"}[e])
-extra_labels = {v.key: _label(v.key) for v in ui.loaders.load_extra_variables(filt.cohort)}
-split_by = c2.selectbox("Split by", SPLIT_CHOICES + list(extra_labels), key="survival_split_by",
+own = ui.loaders.load_extra_variables(filt.cohort)
+extra_labels = {v.key: _label(v.key) for v in own}
+choices = SPLIT_CHOICES + list(extra_labels)
+all_models = ui.load_models(filt.cohort)
+default = "predicted responder"
+if all_models.empty or not all_models["task"].isin(RESPONSE_TASKS).any():
+    # no response model (a survival-only cohort): its own treatment variable, if any
+    arms = sorted((v for v in own if v.categorical), key=lambda v: v.known_at != "treatment plan")
+    default = arms[0].key if arms else "none"
+split_by = c2.selectbox("Split by", choices, index=choices.index(default), key="survival_split_by",
                         format_func=lambda c: extra_labels.get(c) or _label(c))
 task = model_id = threshold = None
 if split_by == "predicted responder":
