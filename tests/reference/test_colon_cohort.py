@@ -331,3 +331,52 @@ def test_a_yes_no_extra_splits_by_value_and_a_median_at_the_maximum_splits_below
     assert grouping.order == ("< 3", "≥ 3")
     assert grouping.groups.tolist() == ["< 3", "< 3", "≥ 3", "≥ 3", "≥ 3"]
     assert extras.order_groups(["≥ 3", "unknown", "< 3"], yes_no) == ["< 3", "≥ 3", "unknown"]
+
+
+@pytest.mark.slow
+def test_extra_variables_are_subgroups_of_a_response_model(tmp_path, monkeypatch):
+    """With a response model registered, the Subgroups page compares predicted responders
+    within the cohort's own variables too (the arm by level, nodes cut at the median)."""
+    from streamlit.testing.v1 import AppTest
+
+    from crlm import auth
+    from crlm.store import save_model
+
+    frame = pd.read_csv(DATA / "colon_trial.csv")
+    rng = np.random.default_rng(22)
+    frame["best_response"] = rng.choice(["CR", "PR", "SD", "PD"], size=len(frame))
+    frame.to_csv(tmp_path / "colon.csv", index=False)
+    (tmp_path / "colon.yaml").write_text(MAPPING)
+    path = tmp_path / "colon.duckdb"
+    with Store(path) as store:
+        assert import_file(store, tmp_path / "colon.csv", mapping=tmp_path / "colon.yaml",
+                           cohort="colon").written
+        ids = load_cohort(store, CohortFilter(cohort="colon"), ["patient_id", "age_years"])
+        save_model(store, {"model_id": "response.logistic", "name": "Logistic regression",
+                           "family": "logistic", "task": "response", "cohort": "colon",
+                           "kind": "trained", "feature_set": ["age_years"], "threshold": 0.5},
+                   pd.DataFrame({"patient_id": ids["patient_id"], "split": "out-of-fold",
+                                 "score": (ids["age_years"] - 18) / 67.0}))
+    users = tmp_path / "users.toml"
+    auth.add_user(users, "vera", "viewer", "viewer-password-1")
+    monkeypatch.setenv("CRLM_DB", str(path))
+    monkeypatch.setenv("CRLM_USERS", str(users))
+    monkeypatch.delenv("CRLM_DEMO_MODE", raising=False)
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["auth_user"] = {"name": "vera", "role": "viewer", "source": "local",
+                                     "signed_in_at": time.time()}
+    try:
+        at.run()
+        at.switch_page("views/subgroups.py").run()
+        assert not at.exception, at.exception
+        assert at.selectbox(key="subgroups_compare").value == "predicted response"
+        at.multiselect(key="subgroups_columns").set_value(["extra:rx", "extra:nodes"]).run()
+        assert not at.exception, at.exception
+        spec = str(json.loads(at.get("plotly_chart")[0].proto.spec))
+        assert "Treatment arm" in spec and "Lev+5FU" in spec and "≤ 2" in spec
+        at.selectbox(key="subgroups_km_by").set_value("extra:rx").run()
+        assert not at.exception, at.exception
+    finally:
+        from crlm.ui import loaders
+
+        loaders.release_stores()
