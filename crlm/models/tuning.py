@@ -155,6 +155,7 @@ class TunedEstimator(BaseEstimator):
         import optuna
 
         X = np.asarray(X, dtype=float)
+        y = np.asarray(y)  # positional indexing below (a labelled Series would not be)
         space = SEARCH_SPACES[self.family]
         survival = y.dtype.names is not None
         if survival:
