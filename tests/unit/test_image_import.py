@@ -167,3 +167,12 @@ def test_cli_import_images_prints_the_report(store, tree, capsys):
     assert "dry run: 2 patient(s) with 3 lesion(s)" in out and "folder 4" in out
     assert main(["--db", path, "-q", "import-images", root, "--cohort", "nope"]) == 2
     assert "no cohort 'nope'" in capsys.readouterr().out
+
+
+def test_the_ct_families_are_defaults_only_once_the_cohort_has_crops(store, tree):
+    from crlm.models.training import default_families
+
+    ct = {"attention_mil", "cnn_cox", "ct_fusion"}
+    assert not ct & {f.name for f in default_families(store, "tcia")}
+    import_images(store, tree / "Colorectal-Liver-Metastases", cohort="tcia")
+    assert ct <= {f.name for f in default_families(store, "tcia")}
