@@ -18,38 +18,42 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
 from crlm.models.neural import _cpu_threads, _device
 
 
+class FTTransformer(nn.Module):
+    """Feature tokens + [CLS] → pre-norm Transformer encoder → logit (module level, so that
+    a fitted model pickles)."""
+
+    def __init__(self, n_features: int, d_token: int, n_heads: int, n_layers: int,
+                 dropout: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_features, d_token) / np.sqrt(d_token))
+        self.bias = nn.Parameter(torch.zeros(n_features, d_token))
+        self.cls = nn.Parameter(torch.randn(1, 1, d_token) / np.sqrt(d_token))
+        layer = nn.TransformerEncoderLayer(
+            d_model=d_token, nhead=n_heads, dim_feedforward=2 * d_token, dropout=dropout,
+            batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=n_layers,
+                                             enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_token)
+        self.head = nn.Linear(d_token, 1)
+
+    def forward(self, x):
+        tokens = x.unsqueeze(-1) * self.weight + self.bias          # (n, features, d)
+        cls = self.cls.expand(x.shape[0], -1, -1)
+        out = self.encoder(torch.cat([cls, tokens], dim=1))
+        return self.head(torch.relu(self.norm(out[:, 0]))).squeeze(-1)
+
+
 def _network(n_features: int, d_token: int, n_heads: int, n_layers: int, dropout: float):
-    import torch
-    from torch import nn
-
-    class FTTransformer(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.weight = nn.Parameter(torch.randn(n_features, d_token) / np.sqrt(d_token))
-            self.bias = nn.Parameter(torch.zeros(n_features, d_token))
-            self.cls = nn.Parameter(torch.randn(1, 1, d_token) / np.sqrt(d_token))
-            layer = nn.TransformerEncoderLayer(
-                d_model=d_token, nhead=n_heads, dim_feedforward=2 * d_token, dropout=dropout,
-                batch_first=True, norm_first=True)
-            self.encoder = nn.TransformerEncoder(layer, num_layers=n_layers,
-                                                 enable_nested_tensor=False)
-            self.norm = nn.LayerNorm(d_token)
-            self.head = nn.Linear(d_token, 1)
-
-        def forward(self, x):
-            tokens = x.unsqueeze(-1) * self.weight + self.bias          # (n, features, d)
-            cls = self.cls.expand(x.shape[0], -1, -1)
-            out = self.encoder(torch.cat([cls, tokens], dim=1))
-            return self.head(torch.relu(self.norm(out[:, 0]))).squeeze(-1)
-
-    return FTTransformer()
+    return FTTransformer(n_features, d_token, n_heads, n_layers, dropout)
 
 
 class FTTransformerClassifier(ClassifierMixin, BaseEstimator):
@@ -72,8 +76,6 @@ class FTTransformerClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
 
     def fit(self, X, y):
-        import torch
-
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y).astype(int)
         self.classes_ = np.unique(y)
@@ -125,8 +127,6 @@ class FTTransformerClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def decision_function(self, X) -> np.ndarray:
-        import torch
-
         check_is_fitted(self, "network_")
         X = np.asarray(X, dtype=np.float32)
         with torch.no_grad(), _cpu_threads(1):

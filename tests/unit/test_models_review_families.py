@@ -103,6 +103,11 @@ def test_ft_transformer_learns_a_simple_signal_and_is_seeded():
     p = a.predict_proba(x)[:, 1]
     np.testing.assert_array_equal(p, b.predict_proba(x)[:, 1])
     assert roc(y, p).auc > 0.8
+    # a fitted network pickles (the artefact) and predicts the same after loading
+    import pickle
+
+    again = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(again.predict_proba(x)[:, 1], p)
 
 
 @pytest.fixture(scope="module")
