@@ -179,7 +179,7 @@ class TunedEstimator(BaseEstimator):
             scores = [s for s in scores if np.isfinite(s)]
             return float(np.mean(scores)) if scores else 0.5
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are counted, not printed
         study = optuna.create_study(direction="maximize",
                                     sampler=optuna.samplers.TPESampler(seed=int(self.random_state)))
         # a trial whose values fail numerically (a too weak penalty) is marked failed and
