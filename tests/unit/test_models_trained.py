@@ -35,7 +35,7 @@ def _predictions(store, **kw) -> pd.DataFrame:
 def test_every_family_is_registered_for_every_task_it_serves(trained):
     reg = st.load_models(trained["store"], cohort="demo")
     ids = set(reg["model_id"])
-    for task in models.TASKS.values():
+    for task in (t for t in models.TASKS.values() if t.default):  # others train when named
         for name, family in FAMILIES.items():
             if family.serves(task) and family.trainer is None and family.default:
                 assert f"{task.name}.{name}" in ids
@@ -159,7 +159,7 @@ def test_score_cases_flags_imputed_and_out_of_range_inputs(trained):
         features = [c for c in inputs[row.model_id] if c not in CANDIDATE_INPUT_COLUMNS]
         assert features and set(features) <= set(row.imputed)
     fong = scored[scored["model_id"] == "os_risk.fong_score"].iloc[0]
-    assert np.isnan(fong["score"]) and "max_diameter_cm" in fong["reason"]
+    assert np.isnan(fong["score"]) and "Largest lesion diameter" in fong["reason"]
     for row in ml.itertuples():
         assert row.contribution_method != "none"
         assert set(row.contributions) == set(inputs[row.model_id])
@@ -175,7 +175,10 @@ def test_score_cases_marks_anti_egfr_not_applicable(trained):
     other = scored[(scored["task"] == "response") & (scored["kind"] == "trained")]
     assert other["score"].notna().all()
     assert other["percentile"].between(0, 100).all()
-    assert other["predicted_class"].isin([True, False]).all()
+    # a class where the model had enough of the case's inputs; none where it had not
+    answered = other["predicted_class"].isin([True, False])
+    assert answered.sum() >= len(other) - 2
+    assert other.loc[~answered, "reason"].str.contains("not enough information").all()
 
 
 def test_score_cases_rejects_bad_values_and_reports_unknown_columns(trained):
