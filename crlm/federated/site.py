@@ -396,8 +396,10 @@ def _register(store, cohort: str, data: SiteData, cfg: dict, arrays: dict) -> di
     card.update({"federated_run": spec.run_id, "sites": consortium.get("federated", {}).get("sites", []),
                  "n_training": consortium.get("federated", {}).get("n_training", card["n_training"])})
     metrics["card"] = card
-    version = int(st.load_models(store, current_only=False).pipe(
-        lambda m: (m.loc[m["model_id"] == model_id, "version"].max() if len(m) else 0) or 0)) + 1
+    registered = st.load_models(store, current_only=False)
+    mine = registered.loc[registered["model_id"] == model_id, "version"] if len(registered) \
+        else registered.get("version", [])
+    version = int(mine.max()) + 1 if len(mine) else 1
     root = default_artefact_dir(store)
     thash = training_hash(data.frame)
     path = save_artefact(model, model_id=model_id, version=version, family=spec.family,
