@@ -30,3 +30,17 @@ class ResultMixin:
 
     def to_dict(self) -> dict:
         return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+class TermsMixin:
+    """``term_names`` and ``term(name)`` for a regression result with a ``terms`` tuple."""
+
+    @property
+    def term_names(self) -> list[str]:
+        return [t.name for t in self.terms]
+
+    def term(self, name: str):
+        for t in self.terms:
+            if t.name == name:
+                return t
+        raise ValueError(f"no term {name!r} in this model; terms are {self.term_names}")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ._dist import chi2_sf, norm_sf, z_quantile
-from ._result import ResultMixin
+from ._result import ResultMixin, TermsMixin
 from ._validate import as_event, as_levels, as_time, check_conf_level, prepare
 from .concordance import _jit, pair_counts
 
@@ -130,7 +130,7 @@ class PHTestResult(ResultMixin):
 
 
 @dataclass(frozen=True)
-class CoxResult(ResultMixin):
+class CoxResult(TermsMixin, ResultMixin):
     """A fitted Cox model. ``hr`` = exp(coef) per unit of the covariate."""
 
     terms: list[CoxTerm]
@@ -147,16 +147,6 @@ class CoxResult(ResultMixin):
     conf_level: float
     stratified: bool = False
     _fit: object = field(default=None, repr=False, compare=False)
-
-    @property
-    def term_names(self) -> list[str]:
-        return [t.name for t in self.terms]
-
-    def term(self, name: str) -> CoxTerm:
-        for t in self.terms:
-            if t.name == name:
-                return t
-        raise ValueError(f"no term {name!r} in this model; terms are {self.term_names}")
 
     def likelihood_ratio(self) -> tuple[float, int, float]:
         """LR test of the model against the null model: (statistic, df, p)."""

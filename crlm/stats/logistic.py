@@ -33,7 +33,7 @@ import numpy as np
 from scipy import special
 
 from ._dist import norm_sf, z_quantile
-from ._result import ResultMixin
+from ._result import ResultMixin, TermsMixin
 from ._validate import as_event, check_conf_level, prepare
 from .cox import _design
 
@@ -55,7 +55,7 @@ class LogisticTerm(ResultMixin):
 
 
 @dataclass(frozen=True)
-class LogisticResult(ResultMixin):
+class LogisticResult(TermsMixin, ResultMixin):
     """A fitted logistic regression (see module doc)."""
 
     terms: list[LogisticTerm]
@@ -72,16 +72,6 @@ class LogisticResult(ResultMixin):
     converged: bool
     separation: bool
     conf_level: float
-
-    @property
-    def term_names(self) -> list[str]:
-        return [t.name for t in self.terms]
-
-    def term(self, name: str) -> LogisticTerm:
-        for t in self.terms:
-            if t.name == name:
-                return t
-        raise ValueError(f"no term {name!r} in this model; terms are {self.term_names}")
 
     @property
     def aic(self) -> float:
