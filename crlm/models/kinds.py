@@ -14,9 +14,10 @@ CLINICAL = "clinical"    # a published score read from a stored column; not trai
 TRAINED = "trained"      # a tabular family trained by cross-validation
 IMAGING = "imaging"      # reads stored CT lesion crops
 FUSION = "fusion"        # stacks other models' scores
+SEQUENCE = "sequence"    # reads serial measurements or serial CT up to a landmark
 FEDERATED = "federated"  # trained across sites; registered in each site's store
 
-KINDS = (CLINICAL, TRAINED, IMAGING, FUSION, FEDERATED)
+KINDS = (CLINICAL, TRAINED, IMAGING, FUSION, SEQUENCE, FEDERATED)
 
 
 def is_clinical_score(kind) -> bool:
