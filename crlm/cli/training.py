@@ -1,0 +1,102 @@
+"""Commands that build models: ``demo`` (the synthetic cohort, then its models) and
+``train`` (every family for every task on a cohort)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from crlm import config
+from crlm.cli.common import FOLDS, SEED, CliError, open_store, positive_int
+
+
+def cmd_demo(args) -> int:
+    from tqdm import tqdm
+
+    from crlm.ingest.demo_images import write_demo_cohort
+
+    path = config.db_path(args.db)
+    if args.imaging and args.patients > config.DEMO_IMAGING_MAX_PATIENTS:
+        print(f"note: baseline CT crops are rendered for demo cohorts of up to "
+              f"{config.DEMO_IMAGING_MAX_PATIENTS:,} patients; this one is built without "
+              "images, so without the CT models", file=sys.stderr)
+        args.imaging = False
+    with open_store(args) as store:
+        total = args.patients
+        with tqdm(total=total, unit="patients", desc="demo cohort", file=sys.stderr,
+                  disable=args.quiet) as bar:
+            n = write_demo_cohort(store, total, args.seed, images=args.imaging,
+                                  on_chunk=bar.update)
+        store.checkpoint()
+        print(f"demo cohort: {n:,} patients written to {path}"
+              + (" with their baseline CT lesion crops" if args.imaging else ""))
+        if args.train:
+            from crlm.models import FAMILIES
+
+            # the default families; with images (not --fast) the anti-EGFR CT CNN and its
+            # fusions too. The CT families of any cohort (attention-MIL, CT Cox, CT fusion)
+            # are left to `train` (minutes each on a CPU).
+            families = [n for n, f in FAMILIES.items() if f.default]
+            if args.imaging and not args.fast:
+                families += ["cnn", "fusion", "fusion_stacked"]
+            return train_and_report(store, config.DEMO_COHORT, None, families, args.folds,
+                                    args.seed, quiet=args.quiet, fast=args.fast)
+    return 0
+
+
+def train_and_report(store, cohort, tasks, families, folds, seed, *, quiet=False,
+                     fast=False) -> int:
+    """Train, then print the results table (unless quiet) and what was skipped."""
+    from crlm import models
+
+    report = models.train(store, cohort=cohort, tasks=tasks, families=families, folds=folds,
+                          seed=seed, progress=not quiet, fast=fast)
+    if not quiet and len(report):
+        print(report.table.to_string(index=False))
+    if report.skipped:
+        print(f"skipped {len(report.skipped)}:")
+        for line in report.skipped_lines():
+            print(f"  {line}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    families = args.family
+    if args.tune:  # the tuned counterparts (nested CV) of the named or default families
+        from crlm.models import FAMILIES
+        from crlm.models.tuning import tunable
+
+        names = families or [n for n, f in FAMILIES.items() if f.default]
+        families = tunable(names)
+        if not families:
+            raise CliError("none of these families has a hyper-parameter search space")
+    with open_store(args, create=False) as store:
+        return train_and_report(store, args.cohort, args.task, families, args.folds, args.seed,
+                                quiet=args.quiet, fast=args.fast)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="build the synthetic demo cohort (and train its models)")
+    p.add_argument("--patients", type=positive_int(10, 5_000_000, "--patients"),
+                   default=config.DEFAULT_DEMO_PATIENTS)
+    p.add_argument("--seed", type=SEED, default=config.DEFAULT_SEED)
+    p.add_argument("--no-train", dest="train", action="store_false",
+                   help="only write the cohort, do not train models")
+    p.add_argument("--folds", type=FOLDS, default=5)
+    p.add_argument("--fast", action="store_true", help="smaller models (for tests)")
+    p.add_argument("--no-imaging", dest="imaging", action="store_false",
+                   help="no baseline CT crops, and so no CT CNN and fusion models (about a "
+                        "minute and a half of the build; those are never trained with --fast)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train every model family for every task on a cohort")
+    p.add_argument("--cohort", default=config.DEMO_COHORT)
+    p.add_argument("--task", action="append", help="task to train (repeatable; default all)")
+    p.add_argument("--family", action="append", help="model family (repeatable; default all)")
+    p.add_argument("--folds", type=FOLDS, default=5)
+    p.add_argument("--seed", type=SEED, default=config.DEFAULT_SEED)
+    p.add_argument("--fast", action="store_true", help="smaller models (for tests)")
+    p.add_argument("--tune", action=argparse.BooleanOptionalAction, default=False,
+                   help="train the tuned counterparts (<family>_tuned) of the named or default "
+                        "families: optuna search nested in the cross-validation, fixed budget "
+                        "(see docs/models.md); --no-tune (the default) trains the untuned ones")
+    p.set_defaults(func=cmd_train)
