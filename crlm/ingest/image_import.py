@@ -243,7 +243,7 @@ def read_patient_folder(folder: Path, *, key: bytes | None = None):
     says why)."""
     from crlm.ingest.crops import lesion_crop
     from crlm.ingest.dicom import DicomError, read_series
-    from crlm.ingest.dicom.reader import _sop_name
+    from crlm.ingest.dicom.ct_files import sop_name
     from crlm.ingest.dicom.seg import read_segments
 
     digest = hashlib.sha256()
@@ -254,7 +254,7 @@ def read_patient_folder(folder: Path, *, key: bytes | None = None):
     except DicomError as exc:
         problems.append(str(exc).replace(str(folder), "the folder"))
         return None, None, info, digest.hexdigest()
-    info["series_found"] = tuple(f"{n} x {_sop_name(s) if s != 'other' else 'other file'}"
+    info["series_found"] = tuple(f"{n} x {sop_name(s) if s != 'other' else 'other file'}"
                                  for s, n in sorted(counts.items()))
     try:
         volume, meta = read_series(folder, key=key)

@@ -19,7 +19,7 @@ from pydicom.dataset import Dataset
 
 from crlm.ingest.dicom.deid import default_key, remap_uid
 from crlm.ingest.dicom.errors import DicomError
-from crlm.ingest.dicom.reader import SEGMENTATION_STORAGE, _functional_group
+from crlm.ingest.dicom.ct_files import SEGMENTATION_STORAGE, functional_group
 from crlm.ingest.dicom.sources import collect_members, describe_source
 
 
@@ -114,13 +114,13 @@ def read_seg(
     spacing = reference_meta.get("slice_spacing_mm") or reference_meta.get("slice_thickness_mm") or 1.0
     mask = np.zeros((len(slice_positions), rows, cols), dtype=bool)
     for i in range(n_frames):
-        per = _functional_group(ds, i, "SegmentIdentificationSequence")
+        per = functional_group(ds, i, "SegmentIdentificationSequence")
         seg_no = int(per.ReferencedSegmentNumber) if per is not None else 1
         if segment_number is not None and seg_no != segment_number:
             continue
-        pos_item = _functional_group(ds, i, "PlanePositionSequence")
-        ori_item = _functional_group(ds, i, "PlaneOrientationSequence")
-        meas = _functional_group(ds, i, "PixelMeasuresSequence")
+        pos_item = functional_group(ds, i, "PlanePositionSequence")
+        ori_item = functional_group(ds, i, "PlaneOrientationSequence")
+        meas = functional_group(ds, i, "PixelMeasuresSequence")
         if pos_item is None or "ImagePositionPatient" not in pos_item:
             raise DicomError(f"{where}: frame {i + 1} has no plane position")
         position = np.asarray([float(v) for v in pos_item.ImagePositionPatient])

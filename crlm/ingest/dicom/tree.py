@@ -19,7 +19,7 @@ import pydicom
 
 from crlm.ingest.dicom.deid import deidentify
 from crlm.ingest.dicom.errors import DicomError
-from crlm.ingest.dicom.reader import _file_problem
+from crlm.ingest.dicom.ct_files import file_problem
 from crlm.ingest.dicom.sources import DEFAULT_LIMITS, Source, ZipLimits, collect_members, describe_source
 
 
@@ -69,7 +69,7 @@ def deidentify_tree(
                 continue
             except Exception as exc:
                 raise DicomError(f"{label}: {member.name}: unreadable DICOM ({exc})") from exc
-            problem = _file_problem(ds)
+            problem = file_problem(ds)
             if problem and problem.startswith(("truncated", "corrupt", "no SOP")):
                 raise DicomError(f"{label}: {member.name}: {problem}")
             clean = deidentify(ds, key)

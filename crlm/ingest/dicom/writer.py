@@ -27,7 +27,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
 from crlm.ingest.dicom.errors import DicomError
-from crlm.ingest.dicom.reader import CT_IMAGE_STORAGE
+from crlm.ingest.dicom.ct_files import CT_IMAGE_STORAGE
 
 SYNTHETIC_PATIENT_NAME = "SYNTHETIC^DEMO"
 SYNTHETIC_MANUFACTURER = "CRLM Cohort Explorer (synthetic)"
