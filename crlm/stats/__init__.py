@@ -43,22 +43,19 @@ from .logistic import (
     logistic,
     unpaired_auc_test,
 )
+from .logrank_test import LogrankResult, logrank
+from .restricted_mean import RMSTGroup, RMSTResult, rmst
 from .subgroups import SubgroupEffect, SubgroupResult, monotone_likelihood, subgroup_effects
 from .survival import (
     FollowUpResult,
     KMResult,
     LandmarkResult,
-    LogrankResult,
-    RMSTGroup,
-    RMSTResult,
     SurvivalAtResult,
     kaplan_meier,
     kaplan_meier_by,
     landmark_survival,
-    logrank,
     median_follow_up,
     number_at_risk,
-    rmst,
 )
 
 __all__ = [

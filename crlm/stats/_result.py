@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ._dist import norm_sf, z_quantile
+
 
 def plain(value: Any) -> Any:
     """numpy arrays and scalars to lists and Python numbers (NaN kept as float nan)."""
@@ -44,3 +46,28 @@ class TermsMixin:
             if t.name == name:
                 return t
         raise ValueError(f"no term {name!r} in this model; terms are {self.term_names}")
+
+
+def covariance_from_information(info: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(covariance, standard errors)``: the inverse information (pseudo-inverse when it
+    is singular) and the square roots of its diagonal."""
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        cov = np.linalg.pinv(info)
+    return cov, np.sqrt(np.clip(np.diag(cov), 0, None))
+
+
+def wald_terms(term_type: type, names: list[str], coef: np.ndarray, se: np.ndarray,
+               conf_level: float) -> list:
+    """One ``term_type(name, coef, exp(coef), se, ci_lower, ci_upper, z, p_value)`` per
+    coefficient: Wald interval ``exp(coef ± z se)`` and two-sided Wald p-value."""
+    q = z_quantile(conf_level)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        zstat = coef / se
+        return [
+            term_type(name, float(coef[k]), float(np.exp(coef[k])), float(se[k]),
+                      float(np.exp(coef[k] - q * se[k])), float(np.exp(coef[k] + q * se[k])),
+                      float(zstat[k]), float(2 * norm_sf(abs(zstat[k]))))
+            for k, name in enumerate(names)
+        ]

@@ -35,7 +35,8 @@ import numpy as np
 from ._dist import z_quantile
 from ._result import ResultMixin
 from .diagnostic import ROCResult, roc, wilson_interval
-from .survival import KMResult, LogrankResult, kaplan_meier, logrank
+from .logrank_test import LogrankResult, logrank
+from .survival import KMResult, kaplan_meier
 
 MIN_CELL = 5
 

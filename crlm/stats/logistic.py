@@ -32,10 +32,9 @@ import numpy as np
 
 from scipy import special
 
-from ._dist import norm_sf, z_quantile
-from ._result import ResultMixin, TermsMixin
+from ._design import check_not_constant, design_matrix, drop_missing
+from ._result import ResultMixin, TermsMixin, covariance_from_information, wald_terms
 from ._validate import as_event, check_conf_level, prepare
-from .cox import _design
 
 SEPARATION_EPS = 1e-8  # a fitted probability this close to 0 or 1 flags separation
 
@@ -100,33 +99,16 @@ def logistic(y, covariates, conf_level: float = 0.95, *, dropna: bool = False,
     covariate, or an outcome with one class only, raises ``ValueError``.
     """
     conf_level = check_conf_level(conf_level)
-    x, names = _design(covariates)
-    a = prepare(dropna=False, y=y)
-    yy = a["y"]
-    if x.shape[0] != len(yy):
-        raise ValueError(f"covariates has {x.shape[0]} rows but y has length {len(yy)}")
-    missing = np.isnan(x).any(axis=1)
-    if yy.dtype.kind in "fc":
-        missing |= np.isnan(yy)
-    elif yy.dtype.kind == "O":
-        missing |= np.array([v is None or v != v for v in yy], dtype=bool)
-    if missing.any():
-        if not dropna:
-            cols = [names[k] for k in range(x.shape[1]) if np.isnan(x[:, k]).any()]
-            where = f"covariates {cols}" if cols else "y"
-            raise ValueError(f"{where} have {int(missing.sum())} row(s) with missing values; "
-                             "remove them or pass dropna=True")
-        x, yy = x[~missing], yy[~missing]
-    yb = as_event(yy, "y")
+    x, names = design_matrix(covariates)
+    x, a = drop_missing(x, names, prepare(dropna=False, y=y), dropna, "y")
+    yb = as_event(a["y"], "y")
     n, events = len(yb), int(yb.sum())
     if n == 0:
         raise ValueError("y is empty: at least one patient is needed")
     if events in (0, n):
         which = "no positive" if events == 0 else "no negative"
         raise ValueError(f"y has {which} outcomes: logistic regression needs both classes")
-    const = [names[k] for k in np.flatnonzero(x.std(axis=0) == 0)]
-    if const:
-        raise ValueError(f"covariate(s) {const} are constant; remove them from the model")
+    check_not_constant(x, names)
     design = np.column_stack([np.ones(n), x])
     yf = yb.astype(float)
     beta = np.zeros(design.shape[1])
@@ -158,21 +140,9 @@ def logistic(y, covariates, conf_level: float = 0.95, *, dropna: bool = False,
     p = 1.0 / (1.0 + np.exp(-eta))
     w = p * (1 - p)
     info = design.T @ (design * w[:, None])
-    try:
-        cov = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        cov = np.linalg.pinv(info)
-    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    cov, se = covariance_from_information(info)
     separation = bool(np.any(p < SEPARATION_EPS) or np.any(p > 1 - SEPARATION_EPS))
-    z = z_quantile(conf_level)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        zstat = beta / se
-        all_terms = [
-            LogisticTerm(name, float(beta[k]), float(np.exp(beta[k])), float(se[k]),
-                         float(np.exp(beta[k] - z * se[k])), float(np.exp(beta[k] + z * se[k])),
-                         float(zstat[k]), float(2 * norm_sf(abs(zstat[k]))))
-            for k, name in enumerate(["(Intercept)"] + names)
-        ]
+    all_terms = wald_terms(LogisticTerm, ["(Intercept)"] + names, beta, se, conf_level)
     null = _null_loglik(yb)
     return LogisticResult(all_terms[1:], all_terms[0], beta[1:].copy(), cov, float(loglik),
                           float(null), float(-2 * loglik), float(-2 * null), int(n), events,

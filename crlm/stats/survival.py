@@ -1,4 +1,4 @@
-"""Kaplan–Meier curves, number at risk, follow-up, log-rank test, RMST, landmarks.
+"""Kaplan–Meier curves and what is read off them: number at risk, follow-up, landmarks.
 
 Conventions (those of R's ``survival`` package, version 3):
 
@@ -13,15 +13,18 @@ Conventions (those of R's ``survival`` package, version 3):
 * Median and its confidence interval: R's ``quantile.survfit`` — the first time
   the curve (resp. its confidence bounds) falls to 0.5 or below; where a curve is
   exactly 0.5 on a flat segment the midpoint of that segment is used.
+
+The log-rank test is in :mod:`crlm.stats.logrank_test`, the restricted mean
+survival time in :mod:`crlm.stats.restricted_mean`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ._dist import chi2_sf, norm_sf, z_quantile
+from ._dist import z_quantile
 from ._result import ResultMixin
 from ._validate import (
     as_event,
@@ -29,7 +32,6 @@ from ._validate import (
     as_time,
     check_conf_level,
     prepare,
-    require_nonempty,
 )
 
 CONF_TYPES = ("log-log", "log", "plain")
@@ -268,155 +270,6 @@ def median_follow_up(time, event, conf_level: float = 0.95, conf_type: str = "lo
     return FollowUpResult(km.median, km.median_ci, km.n, conf_type)
 
 
-# --------------------------------------------------------------------------- log-rank
-@dataclass(frozen=True)
-class LogrankResult(ResultMixin):
-    """Log-rank test (R ``survdiff``, rho = 0); observed/expected summed over strata."""
-
-    statistic: float
-    df: int
-    p_value: float
-    groups: list
-    n: np.ndarray
-    observed: np.ndarray
-    expected: np.ndarray
-
-
-def _logrank_pieces(t: np.ndarray, e: np.ndarray, g: np.ndarray, k: int):
-    """Observed, expected and variance matrix of one stratum (value sorts per group)."""
-    all_sorted = [np.sort(t[g == j]) for j in range(k)]
-    ev_sorted = [np.sort(t[(g == j) & e]) for j in range(k)]
-    merged = np.sort(np.concatenate(ev_sorted), kind="stable")
-    if len(merged) == 0:
-        return np.zeros(k), np.zeros(k), np.zeros((k, k))
-    times = merged[np.concatenate((merged[1:] != merged[:-1], [True]))]
-    at_risk = np.column_stack([len(a) - np.searchsorted(a, times, side="left") for a in all_sorted])
-    dead = np.column_stack([np.searchsorted(a, times, side="right") - np.searchsorted(a, times, side="left")
-                            for a in ev_sorted]).astype(float)
-    at_risk = at_risk.astype(float)
-    d = dead.sum(axis=1)
-    r = at_risk.sum(axis=1)
-    frac = at_risk / r[:, None]
-    expected = (d[:, None] * frac).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = np.where(r > 1, d * (r - d) / (r - 1), 0.0)
-    var = np.diag((c[:, None] * frac).sum(axis=0)) - (frac * c[:, None]).T @ frac
-    return dead.sum(axis=0), expected, var
-
-
-def logrank(time, event, group, strata=None, *, dropna: bool = False) -> LogrankResult:
-    """Log-rank test of two or more groups, optionally stratified (R ``survdiff``).
-
-    The chi-square uses groups with expected > 0, dropping the first of them
-    (R's convention); ``df`` = that number of groups minus one. With fewer than
-    two groups with expected events the statistic is 0, df 0 and p 1.
-    """
-    a = prepare(dropna, time=time, event=event, group=group, strata=strata)
-    t, e = as_time(a["time"]), as_event(a["event"])
-    require_nonempty(len(t))
-    g, levels = as_levels(a["group"], "group")
-    k = len(levels)
-    s = as_levels(a["strata"], "strata")[0] if "strata" in a else np.zeros(len(t), np.int64)
-    observed = np.zeros(k)
-    expected = np.zeros(k)
-    var = np.zeros((k, k))
-    for level in np.unique(s):
-        m = s == level
-        o_s, e_s, v_s = _logrank_pieces(t[m], e[m], g[m], k)
-        observed += o_s
-        expected += e_s
-        var += v_s
-    use = np.flatnonzero(expected > 0)
-    df = len(use) - 1
-    if df < 1:
-        stat = 0.0
-        p = 1.0
-        df = max(df, 0)
-    else:
-        idx = use[1:]
-        diff = (observed - expected)[idx]
-        vv = var[np.ix_(idx, idx)]
-        stat = float(diff @ np.linalg.solve(vv, diff))
-        p = float(chi2_sf(stat, df))
-    n = np.bincount(g, minlength=k)
-    return LogrankResult(stat, int(df), p, levels, n, observed, expected)
-
-
-# --------------------------------------------------------------------------- RMST
-@dataclass(frozen=True)
-class RMSTGroup(ResultMixin):
-    group: Any
-    rmst: float
-    se: float
-    ci_lower: float
-    ci_upper: float
-    n: int
-
-
-@dataclass(frozen=True)
-class RMSTResult(ResultMixin):
-    """Restricted mean survival time up to ``horizon`` (survRM2 convention).
-
-    RMST = area under the Kaplan–Meier curve on [0, horizon]; variance
-    ``sum_j A_j^2 d_j / (n_j (n_j - d_j))`` over event times t_j <= horizon, with
-    A_j the area from t_j to the horizon (terms with n_j = d_j are 0). For two
-    groups ``difference`` = second level minus first, normal CI and p.
-    """
-
-    horizon: float
-    groups: list[RMSTGroup]
-    difference: float | None = None
-    difference_ci: tuple[float, float] | None = None
-    difference_p_value: float | None = None
-    conf_level: float = 0.95
-
-
-def _rmst_one(t: np.ndarray, e: np.ndarray, horizon: float) -> tuple[float, float]:
-    if len(t) == 0:
-        return float("nan"), float("nan")
-    times, at_risk, events, _ = _risk_table(t, e)
-    surv = np.cumprod(1.0 - events / at_risk)
-    idx = times <= horizon
-    wk_time = np.concatenate((times[idx], [horizon]))
-    wk_surv = surv[idx]
-    n_r, n_e = at_risk[idx].astype(float), events[idx].astype(float)
-    areas = np.diff(np.concatenate(([0.0], wk_time))) * np.concatenate(([1.0], wk_surv))
-    rmst = float(areas.sum())
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wk_var = np.where(n_r - n_e == 0, 0.0, n_e / (n_r * (n_r - n_e)))
-    tail_area = np.cumsum(areas[1:][::-1])[::-1]  # area from t_j to horizon
-    var = float(np.sum(tail_area ** 2 * wk_var))
-    return rmst, float(np.sqrt(var))
-
-
-def rmst(time, event, horizon: float, group=None, conf_level: float = 0.95,
-         *, dropna: bool = False) -> RMSTResult:
-    """Restricted mean survival time per group (see :class:`RMSTResult`)."""
-    conf_level = check_conf_level(conf_level)
-    horizon = float(horizon)
-    if not np.isfinite(horizon) or horizon <= 0:
-        raise ValueError(f"horizon must be a positive number, got {horizon}")
-    a = prepare(dropna, time=time, event=event, group=group)
-    t, e = as_time(a["time"]), as_event(a["event"])
-    require_nonempty(len(t))
-    if "group" in a:
-        codes, levels = as_levels(a["group"], "group")
-    else:
-        codes, levels = np.zeros(len(t), dtype=np.int64), ["all"]
-    z = z_quantile(conf_level)
-    out = []
-    for k, level in enumerate(levels):
-        m = codes == k
-        r, se = _rmst_one(t[m], e[m], horizon)
-        out.append(RMSTGroup(level, r, se, r - z * se, r + z * se, int(m.sum())))
-    if len(out) == 2:
-        diff = out[1].rmst - out[0].rmst
-        se = float(np.hypot(out[0].se, out[1].se))
-        p = float(2 * norm_sf(abs(diff) / se)) if se > 0 else float("nan")
-        return RMSTResult(horizon, out, diff, (diff - z * se, diff + z * se), p, conf_level)
-    return RMSTResult(horizon, out, conf_level=conf_level)
-
-
 # --------------------------------------------------------------------------- landmarks
 @dataclass(frozen=True)
 class LandmarkResult(ResultMixin):
@@ -453,3 +306,4 @@ def landmark_survival(time, event, group, times: Sequence[float] = (12, 36, 60),
     stack = lambda name: np.vstack([getattr(r, name) for r in rows]) if rows else np.zeros((0, len(q)))
     return LandmarkResult(q, list(curves.keys()), stack("survival"), stack("ci_lower"),
                           stack("ci_upper"), stack("at_risk").astype(np.int64), conf_type)
+
