@@ -127,18 +127,44 @@ def _no_control_note(study: ae.AntiEgfrStudy) -> None:
                 "(or widen the filter) to see the chemotherapy arm.")
 
 
+def _open_section(heading: str, filt, model_id: str, threshold: float,
+                  caption) -> ae.AntiEgfrStudy | None:
+    """A section's heading, chemotherapy-arm choice, study and ``caption(study)``; ``None``
+    (after the error message) when the study cannot be computed."""
+    st.subheader(heading)
+    study = _study_or_none(filt, model_id, threshold, _chemo_arm(st))
+    if study is not None:
+        st.caption(caption(study))
+        _no_control_note(study)
+    return study
+
+
+def _chart(fig, key: str, name: str, rows, n: int) -> None:
+    """A study figure at full width with its export buttons (figure and numbers)."""
+    st.plotly_chart(fig, width="stretch", theme=None, key=key,
+                    config=figures.plotly_config(name))
+    widgets.export_buttons(fig, rows, name, n=n)
+
+
+def _csv_button(label: str, table: pd.DataFrame, file_name: str, key: str) -> None:
+    """Every number of a section as one CSV, built when clicked."""
+    st.download_button(label, data=lambda: figures.figure_data_csv(table), file_name=file_name,
+                       mime="text/csv", key=key, on_click="ignore")
+
+
 def models_section(filt, model_id: str, model_name: str, threshold: float, stored) -> None:
     """Models page: benefit, not prognosis — AUC by arm, interaction, multivariable model."""
-    st.subheader("Benefit, not prognosis: the multi-omics study's design on this cohort")
-    chemo_arm = _chemo_arm(st)
-    study = _study_or_none(filt, model_id, threshold, chemo_arm)
+    study = _open_section(
+        "Benefit, not prognosis: the multi-omics study's design on this cohort",
+        filt, model_id, threshold,
+        lambda study: f"{model_name}: RAS wild-type patients; anti-EGFR arm = out-of-fold and "
+                      f"external predictions of anti-EGFR patients (n = {study.n_treated:,}); "
+                      f"{study.control_arm_phrase} arm = the final model's scores of patients "
+                      f"never in training (n = {study.n_control:,}); "
+                      f"{_threshold_note(threshold, stored)}.")
     if study is None:
         return
-    st.caption(f"{model_name}: RAS wild-type patients; anti-EGFR arm = out-of-fold and external "
-               f"predictions of anti-EGFR patients (n = {study.n_treated:,}); "
-               f"{study.control_arm_phrase} arm = the final model's scores of patients never in "
-               f"training (n = {study.n_control:,}); {_threshold_note(threshold, stored)}.")
-    _no_control_note(study)
+    chemo_arm = study.chemo_arm
     table = study.table()
     name = figures.safe_filename("anti_egfr_study", model_id, chemo_arm)
     left, right = st.columns([3, 2])
@@ -147,10 +173,8 @@ def models_section(filt, model_id: str, model_name: str, threshold: float, store
         curves = {a.arm + " arm": a.roc for a in (d.treated, d.control) if a.roc is not None}
         if curves:
             fig = figures.make_roc_figure(curves, title=f"{model_name}: response by arm")
-            st.plotly_chart(fig, width="stretch", theme=None, key="anti_egfr_roc",
-                            config=figures.plotly_config(f"{name}_roc"))
-            widgets.export_buttons(fig, ae.roc_table(study), f"{name}_roc",
-                                   n=d.treated.n + d.control.n)
+            _chart(fig, "anti_egfr_roc", f"{name}_roc", ae.roc_table(study),
+                   d.treated.n + d.control.n)
         else:
             st.info("No arm has both responders and non-responders under this filter.")
     with right:
@@ -173,10 +197,8 @@ def models_section(filt, model_id: str, model_name: str, threshold: float, store
                                                    "signature-high vs low",
                                      estimate_header="OR / HR (95% CI)",
                                      title=f"{model_name}: signature effect by arm")
-    st.plotly_chart(fig, width="stretch", theme=None, key="anti_egfr_interaction",
-                    config=figures.plotly_config(f"{name}_interaction"))
-    widgets.export_buttons(fig, rows, f"{name}_interaction",
-                           n=study.n_treated + study.n_control)
+    _chart(fig, "anti_egfr_interaction", f"{name}_interaction", rows,
+           study.n_treated + study.n_control)
     _ours(table, ("response interaction", "PFS interaction"))
 
     st.markdown("**The signature next to the established biomarkers** (anti-EGFR arm; "
@@ -185,9 +207,7 @@ def models_section(filt, model_id: str, model_name: str, threshold: float, store
     fig = figures.make_forest_figure(rows, x_label="Odds ratio (response) / hazard ratio (PFS)",
                                      estimate_header="OR / HR (95% CI)",
                                      title=f"{model_name} and established biomarkers")
-    st.plotly_chart(fig, width="stretch", theme=None, key="anti_egfr_multivariable",
-                    config=figures.plotly_config(f"{name}_multivariable"))
-    widgets.export_buttons(fig, rows, f"{name}_multivariable", n=study.n_treated)
+    _chart(fig, "anti_egfr_multivariable", f"{name}_multivariable", rows, study.n_treated)
     fitted = "; ".join(
         f"{mv.outcome} model on {mv.n:,} of {mv.n + mv.n_unknown:,} anti-EGFR patients "
         f"({mv.events:,} {'responders' if mv.outcome == ae.RESPONSE else 'events'})"
@@ -196,9 +216,8 @@ def models_section(filt, model_id: str, model_name: str, threshold: float, store
     left_out = ae.excluded_biomarkers(study)
     st.caption(f"Complete cases: {fitted}; the others have an entered biomarker unknown."
                + (f" Not entered — {left_out}." if left_out else ""))
-    st.download_button("All numbers of this section (CSV)",
-                       data=lambda: figures.figure_data_csv(table), file_name=f"{name}.csv",
-                       mime="text/csv", key="anti_egfr_models_csv", on_click="ignore")
+    _csv_button("All numbers of this section (CSV)", table, f"{name}.csv",
+                "anti_egfr_models_csv")
     st.caption("AUC with DeLong 95% CI, arms compared by pROC's unpaired DeLong test; ratios "
                "with Wald 95% CIs; interaction p: likelihood-ratio test of the signature × "
                "treatment term (logistic for response, Cox with Efron ties for PFS). A "
@@ -209,28 +228,25 @@ def models_section(filt, model_id: str, model_name: str, threshold: float, store
 
 def survival_section(filt, model_id: str, model_name: str, threshold: float, stored) -> None:
     """Survival page: PFS by signature group within the anti-EGFR and the chemotherapy arm."""
-    st.subheader("PFS by signature within each arm (the multi-omics study's design)")
-    chemo_arm = _chemo_arm(st)
-    study = _study_or_none(filt, model_id, threshold, chemo_arm)
+    study = _open_section(
+        "PFS by signature within each arm (the multi-omics study's design)",
+        filt, model_id, threshold,
+        lambda study: f"{model_name}, RAS wild-type patients; "
+                      f"{_threshold_note(threshold, stored)}; the same threshold in both arms.")
     if study is None:
         return
-    st.caption(f"{model_name}, RAS wild-type patients; {_threshold_note(threshold, stored)}; "
-               "the same threshold in both arms.")
-    _no_control_note(study)
+    chemo_arm = study.chemo_arm
     panels = {s.arm: (s.curves or None) for s in study.pfs_by_arm}
     p = {s.arm: s.logrank_p for s in study.pfs_by_arm}
     fig = figures.make_km_grid_figure(panels, cols=2, title=f"PFS by signature: {model_name}",
                                       logrank_p=p, show_ci=False)
     name = figures.safe_filename("anti_egfr_pfs", model_id, chemo_arm)
-    st.plotly_chart(fig, width="stretch", theme=None, key="anti_egfr_km",
-                    config=figures.plotly_config(name))
-    widgets.export_buttons(fig, ae.km_table(study), name, n=sum(s.n for s in study.pfs_by_arm))
+    _chart(fig, "anti_egfr_km", name, ae.km_table(study), sum(s.n for s in study.pfs_by_arm))
     table = study.table()
     _ours(table, ("PFS by signature", "PFS interaction"))
     _paper_box(("PFS by signature",), "anti_egfr_survival")
-    st.download_button("All numbers of the study design (CSV)",
-                       data=lambda: figures.figure_data_csv(table), file_name=f"{name}_numbers.csv",
-                       mime="text/csv", key="anti_egfr_survival_csv", on_click="ignore")
+    _csv_button("All numbers of the study design (CSV)", table, f"{name}_numbers.csv",
+                "anti_egfr_survival_csv")
     st.caption("Kaplan–Meier medians with 95% CIs (log-log); hazard ratios from a Cox model "
                "within each arm (Efron ties); interaction p: likelihood-ratio test of the "
                "signature × treatment term.")
