@@ -10,8 +10,8 @@ CT: CT Image Storage, Explicit VR Little Endian, signed 16-bit stored values,
 Rescale Slope 1, Rescale Intercept -1024 (stored = round(HU) + 1024), axial
 orientation ``1,0,0,0,1,0``; volume index ``z`` is written at position
 ``origin_z + z × slice spacing`` (ascending, i.e. index 0 is the most caudal).
-SEG: Segmentation Storage (binary, one segment "liver lesion"), written with
-highdicom, on the same grid as the CT.
+SEG: Segmentation Storage (binary; one segment "liver lesion", or liver, vessels and
+tumours), written with highdicom, on the same grid as the CT.
 """
 from __future__ import annotations
 
@@ -161,67 +161,15 @@ def write_seg_file(
     patient_label: str,
     segment_label: str = "liver lesion",
 ) -> Path:
-    """Write a binary DICOM SEG of ``mask[z, y, x]`` over the CT files ``ct_paths``.
+    """Write a binary DICOM SEG of ``mask[z, y, x]`` over the CT files ``ct_paths``: one
+    neoplasm segment named ``segment_label`` (see :func:`write_segmentation_file`).
 
     The mask's z index follows the CT slices sorted by position along the slice
     normal (as :func:`.reader.read_series` orders them).
     """
-    import highdicom as hd
-    from pydicom.sr.codedict import codes
-
-    datasets = [pydicom.dcmread(p) for p in ct_paths]
-    normal = np.cross(
-        np.asarray(datasets[0].ImageOrientationPatient[:3], float),
-        np.asarray(datasets[0].ImageOrientationPatient[3:], float),
-    )
-    datasets.sort(key=lambda d: float(np.dot(np.asarray(d.ImagePositionPatient, float), normal)))
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape != (len(datasets), int(datasets[0].Rows), int(datasets[0].Columns)):
-        raise DicomError(
-            f"mask shape {mask.shape} does not match the CT series "
-            f"({len(datasets)}, {datasets[0].Rows}, {datasets[0].Columns})"
-        )
-    if not mask.any():
-        raise DicomError("the lesion mask is empty")
-    description = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label=segment_label,
-        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-        segmented_property_type=codes.SCT.Neoplasm,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        seg = hd.seg.Segmentation(
-            source_images=datasets,
-            pixel_array=mask.astype(np.uint8),
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=[description],
-            series_instance_uid=synthetic_uid(seed, patient_label, "seg-series"),
-            series_number=100,
-            sop_instance_uid=synthetic_uid(seed, patient_label, "seg"),
-            instance_number=1,
-            manufacturer=SYNTHETIC_MANUFACTURER,
-            manufacturer_model_name="synthetic_ct",
-            software_versions="1",
-            device_serial_number="SYNTHETIC",
-            series_description="Synthetic lesion region",
-        )
-    # fixed dates, times and UIDs so the same call writes the same bytes
-    dimension_uid = synthetic_uid(seed, patient_label, "seg-dimension-organization")
-    for elem in seg.iterall():
-        if elem.keyword in ("InstanceCreationDate", "ContentDate", "SeriesDate"):
-            elem.value = "20000101"
-        elif elem.keyword in ("InstanceCreationTime", "ContentTime", "SeriesTime"):
-            elem.value = "120000"
-        elif elem.keyword == "ContributionDateTime":
-            elem.value = "20000101120000"
-        elif elem.keyword == "DimensionOrganizationUID":
-            elem.value = dimension_uid
-    path = Path(out_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    seg.save_as(path)
-    return path
+    return write_segmentation_file(out_path, ct_paths, [(segment_label, "neoplasm", mask)],
+                                   seed, patient_label,
+                                   series_description="Synthetic lesion region")
 
 
 # Segment kinds of :func:`write_segmentation_file`: (category, property type) as SNOMED codes.
@@ -241,6 +189,7 @@ def write_segmentation_file(
     segments: Sequence[tuple[str, str, np.ndarray]],
     seed: int,
     patient_label: str,
+    series_description: str = "Synthetic liver, vessel and tumour segmentation",
 ) -> Path:
     """Write a multi-segment binary DICOM SEG over the CT files ``ct_paths``.
 
@@ -294,9 +243,10 @@ def write_segmentation_file(
             manufacturer_model_name="synthetic_ct",
             software_versions="1",
             device_serial_number="SYNTHETIC",
-            series_description="Synthetic liver, vessel and tumour segmentation",
+            series_description=series_description,
             omit_empty_frames=True,
         )
+    # fixed dates, times and UIDs so the same call writes the same bytes
     dimension_uid = synthetic_uid(seed, patient_label, "seg-dimension-organization")
     for elem in seg.iterall():
         if elem.keyword in ("InstanceCreationDate", "ContentDate", "SeriesDate"):
