@@ -380,9 +380,9 @@ def test_radiomic_features_and_the_ct_phenotype_come_from_pre_treatment_biology_
     phenotype is the same for two patients that differ only downstream."""
     import inspect
 
-    from crlm.ingest import demo
+    from crlm.ingest import demo_features
 
-    params = set(inspect.signature(demo._radiomic_matrix).parameters)
+    params = set(inspect.signature(demo_features.radiomic_matrix).parameters)
     assert not params & {"hepatectomy", "is_responder", "anti_egfr", "biologic", "regimen"}
     cohort = generate_cohort_frames(400, 5)
     patients = cohort.patients.set_index("patient_id")
