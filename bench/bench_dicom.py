@@ -27,7 +27,8 @@ def _baseline(folder: Path) -> np.ndarray:
 
 def run(quick: bool) -> list[Result]:
     from crlm.ingest.dicom import read_series, region_mask, write_ct_series
-    from crlm.models.imaging import ResNet18, case_crop, cnn_predict, lesion_features
+    from crlm.models.cnn import ResNet18, cnn_predict
+    from crlm.models.imaging import case_crop, lesion_features
 
     n_slices, size = (20, 256) if quick else (100, 512)
     rng = np.random.default_rng(0)

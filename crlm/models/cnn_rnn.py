@@ -1,7 +1,7 @@
 """CNN-RNN over serial CT (Lu et al.'s design) for the landmark tasks at the first restaging.
 
 Per patient and time point (the baseline CT, the first restaging CT), every lesion crop
-goes through the ResNet-18 lesion encoder of :mod:`crlm.models.imaging` (without its last
+goes through the ResNet-18 lesion encoder of :mod:`crlm.models.cnn` (without its last
 layer); the lesion embeddings are averaged per time point; a GRU runs over the time points,
 each step's input being that embedding, the months from the start of treatment and a
 "no visible lesion" flag (a restaging CT showing no lesion); the last hidden state gives
@@ -25,7 +25,7 @@ from crlm import config
 from crlm import store as st
 from crlm.models.decision import measurement_cutoff_day
 from crlm.models.families import Family, register_family
-from crlm.models.imaging import HU_WINDOW, _augment, prepare_crops
+from crlm.models.cnn import HU_WINDOW, _augment, prepare_crops
 from crlm.models.sequence import LANDMARK_TASKS, SequenceCox
 from crlm.models.tasks import SURVIVAL
 
@@ -41,7 +41,7 @@ def _network(in_channels: int):
     import torch
     from torch import nn
 
-    from crlm.models.imaging import ResNet18
+    from crlm.models.cnn import ResNet18
 
     class CnnRnn(nn.Module):
         def __init__(self):
@@ -168,12 +168,11 @@ def _predict(net, data: SerialCtData, patients: np.ndarray) -> np.ndarray:
 
 
 def _fit(data: SerialCtData, train: np.ndarray, time, event, *, seed: int, fast: bool):
-    import copy
-
     import torch
     from sklearn.model_selection import train_test_split
 
     from crlm.models.neural import _cpu_threads
+    from crlm.models.torch_fit import fit_network, seeded
 
     train = train[data.has_baseline[train]]
     strat = event[train].astype(int) if 2 <= event[train].sum() <= len(train) - 2 else None
@@ -182,37 +181,19 @@ def _fit(data: SerialCtData, train: np.ndarray, time, event, *, seed: int, fast:
     epochs, patience = (EPOCHS_FAST, PATIENCE_FAST) if fast else (EPOCHS, PATIENCE)
     t_all = torch.as_tensor(time, dtype=torch.float32)
     e_all = torch.as_tensor(event.astype(float), dtype=torch.float32)
-    with torch.random.fork_rng(devices=[]), _cpu_threads(1):
-        torch.manual_seed(int(seed) % (2**63 - 1))
+    with seeded(int(seed) % (2**63 - 1)), _cpu_threads(1):
         net = _network(data.x.shape[1] if len(data.x) else 3)
         gen = torch.Generator().manual_seed(int(seed))
         opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
-        best, best_state, stale, history = np.inf, None, 0, []
-        for epoch in range(epochs):
-            net.train()
-            order = fit_p[torch.randperm(len(fit_p), generator=gen).numpy()]
-            for start in range(0, len(order), BATCH_PATIENTS):
-                patients = order[start:start + BATCH_PATIENTS]
-                if len(patients) < 2:
-                    continue
-                opt.zero_grad(set_to_none=True)
-                loss = _cox(net(*data.batch(patients, gen)), t_all[patients], e_all[patients])
-                loss.backward()
-                opt.step()
-            net.eval()
-            with torch.no_grad():
-                val = float(_cox(net(*data.batch(val_p)), t_all[val_p], e_all[val_p]))
-            history.append({"epoch": epoch + 1, "validation_loss": val})
-            if val < best - 1e-4:
-                best, stale = val, 0
-                best_state = copy.deepcopy(net.state_dict())
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    return net.eval(), {"history": history, "best_validation_loss": best}
+
+        def loss_of(patients, augment_with=gen):
+            return _cox(net(*data.batch(patients, augment_with)), t_all[patients], e_all[patients])
+
+        fitted = fit_network(net, opt, loss_of, fit_p, max_epochs=epochs, patience=patience,
+                             validation=lambda: loss_of(val_p, None),
+                             batch_size=BATCH_PATIENTS, generator=gen, min_delta=1e-4)
+    history = [{"epoch": e.epoch, "validation_loss": e.validation_loss} for e in fitted.history]
+    return net.eval(), {"history": history, "best_validation_loss": fitted.best_loss}
 
 
 def train_cnn_rnn(*, store, cohort, task, family, dev, ext, fold_of, seed, fast, columns,

@@ -1,7 +1,7 @@
 """Patient-level CT models over the set of a patient's lesions.
 
 A patient is a set of lesion crops (``[n_lesions, slices, H, W]``, any ``n_lesions``).
-Each crop goes through the ResNet-18 lesion encoder of :mod:`crlm.models.imaging`
+Each crop goes through the ResNet-18 lesion encoder of :mod:`crlm.models.cnn`
 (without its last layer: one embedding per lesion); the embeddings are pooled into one
 patient embedding and a linear head gives one number per patient:
 
@@ -29,9 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crlm.models.imaging import (
+from crlm.models.cnn import (
     HU_WINDOW, _augment, _deterministic, _resolve_device, _threads, prepare_crops,
 )
+from crlm.models.torch_fit import fit_network, seeded
 
 POOLINGS = ("mean", "attention")
 HEADS = ("binary", "cox")
@@ -46,7 +47,7 @@ def _torch():
 def _build():
     torch = _torch()
     nn = torch.nn
-    from crlm.models.imaging import ResNet18
+    from crlm.models.cnn import ResNet18
 
     class LesionSetNet(nn.Module):
         """Encoder -> (mean | gated attention) pooling per patient -> linear head."""
@@ -214,53 +215,28 @@ def _fit(x, crop_index, bounds, targets, stratum, train, cfg: LesionSetConfig, s
         fit_p, val_p = train_test_split(train, test_size=cfg.validation_fraction,
                                         stratify=strat,
                                         random_state=int(rng.integers(2**31 - 1)))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(rng.integers(2**31 - 1)))
+    with seeded(int(rng.integers(2**31 - 1))):
         net = LesionSetNet(x.shape[1], cfg.base_width, cfg.input_size, cfg.pooling)
     if encoder_state is not None:
         net.encoder.load_state_dict(encoder_state)
     net = net.to(device)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
     optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best, best_state, best_epoch, stale, history = float("inf"), None, 0, 0, []
-    for epoch in range(int(cfg.epochs)):
-        net.train()
-        order = fit_p[torch.randperm(len(fit_p), generator=gen).numpy()]
-        total, count = 0.0, 0
-        for start in range(0, len(order), cfg.batch_patients):
-            patients = order[start:start + cfg.batch_patients]
-            if len(patients) < 2:
-                continue
-            xb, bb = _batch(x, crop_index, bounds, patients)
-            xb = _augment(xb, gen).to(device)
-            optimiser.zero_grad(set_to_none=True)
-            out, _ = net(xb, bb.to(device))
-            loss = _loss(cfg, out, targets, patients)
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach()) * len(patients)
-            count += len(patients)
-        train_loss = total / max(count, 1)
-        if len(val_p) >= 2:
-            net.eval()
-            with torch.no_grad():
-                xb, bb = _batch(x, crop_index, bounds, val_p)
-                out, _ = net(xb.to(device), bb.to(device))
-                val_loss = float(_loss(cfg, out, targets, val_p))
-        else:
-            val_loss = train_loss
-        history.append({"epoch": epoch + 1, "train_loss": train_loss, "validation_loss": val_loss})
-        if val_loss < best - 1e-4:
-            best, best_epoch, stale = val_loss, epoch + 1, 0
-            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= cfg.patience:
-                break
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    return net.cpu().eval(), {"best_epoch": best_epoch, "best_validation_loss": best,
-                              "history": history}
+
+    def loss_of(patients, augment: bool = True):
+        xb, bb = _batch(x, crop_index, bounds, patients)
+        if augment:
+            xb = _augment(xb, gen)
+        out, _ = net(xb.to(device), bb.to(device))
+        return _loss(cfg, out, targets, patients)
+
+    fitted = fit_network(net, optimiser, loss_of, fit_p, max_epochs=cfg.epochs,
+                         patience=cfg.patience, batch_size=cfg.batch_patients, generator=gen,
+                         validation=(lambda: loss_of(val_p, augment=False))
+                         if len(val_p) >= 2 else None, min_delta=1e-4)
+    return net.cpu().eval(), {"best_epoch": fitted.best_epoch,
+                              "best_validation_loss": fitted.best_loss,
+                              "history": fitted.history_dicts()}
 
 
 def _predict(net, x, crop_index, bounds, patients, cfg) -> np.ndarray:

@@ -2,7 +2,7 @@
 with the genomic random forest, registered through the same family registry,
 folds, registry rows and predictions as every other model.
 
-* ``cnn`` — ResNet-18 (``crlm.models.imaging.train_cnn``) on lesion crops,
+* ``cnn`` — ResNet-18 (``crlm.models.cnn.train_cnn``) on lesion crops,
   trained with the task's own patient folds; a patient's score is the mean of
   its lesions' probabilities.
 * ``fusion`` — ``0.3 × p_cnn + 0.7 × p_genomic_rf`` (the 3 : 7 weighting of the
@@ -27,6 +27,7 @@ import pandas as pd
 
 from crlm import config
 from crlm import store as st
+from crlm.models.cnn import CnnModel
 from crlm.models.families import Family, register_family
 from crlm.models.tasks import BINARY
 
@@ -38,30 +39,6 @@ CNN_EPOCHS = 25
 CNN_PATIENCE = 8
 CNN_LEARNING_RATE = 5e-3
 CNN_BATCH_SIZE = 32
-
-
-class CnnModel:
-    """A trained lesion CNN as saved in an artefact: configuration and CPU weights."""
-
-    def __init__(self, network):
-        self.config = dict(network.config)
-        self.state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
-        self.fit_info = getattr(network, "fit_info_", {})
-
-    def network(self):
-        from crlm.models.imaging import ResNet18
-
-        cfg = self.config
-        net = ResNet18(cfg["in_channels"], cfg["n_classes"], cfg["base_width"],
-                       cfg["input_size"], tuple(cfg["hu_window"]))
-        net.load_state_dict(self.state)
-        return net.eval()
-
-    def patient_scores(self, crops: np.ndarray, owners) -> pd.Series:
-        from crlm.models.imaging import cnn_predict, patient_scores
-
-        probabilities = cnn_predict(self.network(), crops, device="cpu")
-        return patient_scores(probabilities, owners)
 
 
 @dataclass(frozen=True)
@@ -124,7 +101,7 @@ def train_cnn_family(*, store, cohort, task, family, dev, ext, fold_of, seed, fa
                      previous, on_fold=None, comparison=None):
     """Cross-validated CNN on the task's patients (same folds), refit for the external centre
     and the task's comparison population."""
-    from crlm.models.imaging import train_cnn
+    from crlm.models.cnn import train_cnn
     from crlm.models.training import check_development_only
 
     TrainedModel = _imports()
@@ -152,7 +129,7 @@ def train_cnn_family(*, store, cohort, task, family, dev, ext, fold_of, seed, fa
     if on_fold:
         for _ in range(int(np.max(fold_of)) + 2):
             on_fold()
-    from crlm.models.imaging import patient_scores
+    from crlm.models.cnn import patient_scores
 
     oof = patient_scores(oof_crops, dev_owners).reindex(dev.index.astype(str)).to_numpy()
     model = CnnModel(network)

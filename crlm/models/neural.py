@@ -12,7 +12,6 @@ that a fitted estimator pickles and loads anywhere.
 from __future__ import annotations
 
 import contextlib
-import copy
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -20,6 +19,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from crlm.models.survival import split_target
+from crlm.models.torch_fit import fit_network, seeded
 
 
 def _device(name: str):
@@ -78,39 +78,22 @@ class _TorchBase(BaseEstimator):
             idx, test_size=self.validation_fraction, stratify=strat,
             random_state=int(self.random_state))
         device = _device(self.device)
-        devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), _cpu_threads(1):
-            torch.manual_seed(int(self.random_state))
+        with seeded(self.random_state, device), _cpu_threads(1):
             net = _network(X.shape[1], tuple(self.hidden_layer_sizes), self.dropout).to(device)
             opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate,
                                    weight_decay=self.weight_decay)
             xt = torch.as_tensor(X, dtype=torch.float64, device=device)
             tt = [torch.as_tensor(t, dtype=torch.float64, device=device) for t in targets]
-            best, best_state, since = np.inf, None, 0
-            self.n_epochs_ = 0
-            for epoch in range(int(self.max_epochs)):
-                net.train()
-                opt.zero_grad()
-                loss = loss_fn(net(xt[train_idx]).squeeze(-1), *[t[train_idx] for t in tt])
-                loss.backward()
-                opt.step()
-                net.eval()
-                with torch.no_grad():
-                    val = float(loss_fn(net(xt[val_idx]).squeeze(-1), *[t[val_idx] for t in tt]))
-                self.n_epochs_ = epoch + 1
-                if val < best - 1e-6:
-                    best, since = val, 0
-                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})
-                else:
-                    since += 1
-                    if since >= self.patience:
-                        break
-        net = net.cpu()
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        net.eval()
+
+            def loss_of(rows):
+                return loss_fn(net(xt[rows]).squeeze(-1), *[t[rows] for t in tt])
+
+            fitted = fit_network(net, opt, loss_of, train_idx, max_epochs=self.max_epochs,
+                                 patience=self.patience, validation=lambda: loss_of(val_idx))
+        net = net.cpu().eval()
+        self.n_epochs_ = fitted.n_epochs
         self.network_ = net
-        self.best_validation_loss_ = float(best)
+        self.best_validation_loss_ = fitted.best_loss
         self.n_features_in_ = X.shape[1]
         return self
 

@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from crlm import config
-from crlm.models.imaging import (
+from crlm.models.cnn import (
     HU_WINDOW, ResNet18, _augment, _deterministic, _resolve_device, _threads, prepare_crops,
 )
 

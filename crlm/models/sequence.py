@@ -25,8 +25,6 @@ checked again here: a frame holding a later day raises.
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandas as pd
 
@@ -157,6 +155,7 @@ class SequenceCox:
         from sklearn.model_selection import train_test_split
 
         from crlm.models.neural import _cox_loss, _cpu_threads
+        from crlm.models.torch_fit import fit_network, seeded
 
         X, lengths = np.asarray(X, float), np.asarray(lengths, int)
         mask = np.arange(X.shape[1])[None, :] < lengths[:, None]
@@ -168,8 +167,7 @@ class SequenceCox:
         strat = event.astype(int) if 2 <= event.sum() <= len(event) - 2 else None
         tr, va = train_test_split(np.arange(len(X)), test_size=self.validation_fraction,
                                   stratify=strat, random_state=int(self.random_state))
-        with torch.random.fork_rng(devices=[]), _cpu_threads(1):
-            torch.manual_seed(int(self.random_state))
+        with seeded(self.random_state), _cpu_threads(1):
             net = _gru_network(int(self.hidden))
             opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate,
                                    weight_decay=self.weight_decay)
@@ -177,27 +175,13 @@ class SequenceCox:
             lt = torch.as_tensor(lengths, dtype=torch.long)
             tt = torch.as_tensor(np.asarray(time, float), dtype=torch.float64)
             et = torch.as_tensor(event.astype(float), dtype=torch.float64)
-            best, best_state, since = np.inf, None, 0
-            for epoch in range(int(self.max_epochs)):
-                net.train()
-                opt.zero_grad()
-                loss = _cox_loss(net(xt[tr], lt[tr]), tt[tr], et[tr])
-                loss.backward()
-                opt.step()
-                net.eval()
-                with torch.no_grad():
-                    val = float(_cox_loss(net(xt[va], lt[va]), tt[va], et[va]))
-                if val < best - 1e-6:
-                    best, since = val, 0
-                    best_state = copy.deepcopy(net.state_dict())
-                else:
-                    since += 1
-                    if since >= self.patience:
-                        break
-            self.n_epochs_ = epoch + 1
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        net.eval()
+
+            def loss_of(rows):
+                return _cox_loss(net(xt[rows], lt[rows]), tt[rows], et[rows])
+
+            fitted = fit_network(net, opt, loss_of, tr, max_epochs=self.max_epochs,
+                                 patience=self.patience, validation=lambda: loss_of(va))
+            self.n_epochs_ = fitted.n_epochs
         self.state_ = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         self._network = net
         return self

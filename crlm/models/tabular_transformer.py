@@ -7,15 +7,13 @@ pre-norm Transformer encoder layers attend over the tokens; the [CLS] output,
 normalised, gives the logit. One-hot levels are tokens like numbers (the shared
 preprocessing has already turned categories into 0/1 columns).
 
-Training as the other torch networks (``crlm.models.neural``): full batch, AdamW,
+Training as the other torch networks (``crlm.models.torch_fit``): full batch, AdamW,
 the weights of the epoch with the lowest loss on an inner stratified validation
 split (20 %), early stopping after ``patience`` epochs, seeded from
 ``random_state`` without touching torch's global generator, one CPU thread. It
 computes in float32 (attention in float64 buys nothing here) and returns float64.
 """
 from __future__ import annotations
-
-import copy
 
 import numpy as np
 import torch
@@ -25,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from crlm.models.neural import _cpu_threads, _device
+from crlm.models.torch_fit import fit_network, seeded
 
 
 class FTTransformer(nn.Module):
@@ -87,42 +86,24 @@ class FTTransformerClassifier(ClassifierMixin, BaseEstimator):
         train_idx, val_idx = train_test_split(idx, test_size=self.validation_fraction,
                                               stratify=strat, random_state=int(self.random_state))
         device = _device(self.device)
-        devices = [device.index or 0] if device.type == "cuda" else []
         loss_fn = torch.nn.BCEWithLogitsLoss()
-        with torch.random.fork_rng(devices=devices), _cpu_threads(1):
-            torch.manual_seed(int(self.random_state))
+        with seeded(self.random_state, device), _cpu_threads(1):
             net = _network(X.shape[1], int(self.d_token), int(self.n_heads), int(self.n_layers),
                            float(self.dropout)).to(device)
             opt = torch.optim.AdamW(net.parameters(), lr=self.learning_rate,
                                     weight_decay=self.weight_decay)
             xt = torch.as_tensor(X, device=device)
             yt = torch.as_tensor(target, device=device)
-            best, best_state, since = np.inf, None, 0
-            self.n_epochs_ = 0
-            for epoch in range(int(self.max_epochs)):
-                net.train()
-                opt.zero_grad()
-                loss = loss_fn(net(xt[train_idx]), yt[train_idx])
-                loss.backward()
-                opt.step()
-                net.eval()
-                with torch.no_grad():
-                    val = float(loss_fn(net(xt[val_idx]), yt[val_idx]))
-                self.n_epochs_ = epoch + 1
-                if val < best - 1e-6:
-                    best, since = val, 0
-                    best_state = copy.deepcopy({k: v.detach().cpu()
-                                                for k, v in net.state_dict().items()})
-                else:
-                    since += 1
-                    if since >= self.patience:
-                        break
-        net = net.cpu()
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        net.eval()
+
+            def loss_of(rows):
+                return loss_fn(net(xt[rows]), yt[rows])
+
+            fitted = fit_network(net, opt, loss_of, train_idx, max_epochs=self.max_epochs,
+                                 patience=self.patience, validation=lambda: loss_of(val_idx))
+        net = net.cpu().eval()
+        self.n_epochs_ = fitted.n_epochs
         self.network_ = net
-        self.best_validation_loss_ = float(best)
+        self.best_validation_loss_ = fitted.best_loss
         self.n_features_in_ = X.shape[1]
         return self
 

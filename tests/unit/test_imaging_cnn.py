@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from crlm.models.imaging import (
+from crlm.models.cnn import (
     ResNet18, cnn_predict, load_cnn, patient_scores, prepare_crops, save_cnn, train_cnn,
 )
 
