@@ -33,6 +33,7 @@ import hashlib
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -48,7 +49,7 @@ from crlm.ingest.image_folder import (
     is_tumour,
     read_patient_folder,
 )
-from crlm.ingest.image_import_report import ImageImportReport, ImageImportResult, PatientImport
+from crlm.ingest.image_import_report import ImageImportReport, PatientImport
 
 __all__ = [
     "IMAGES_MAPPING", "RTSTRUCT_STORAGE", "SEGMENTATION_STORAGE", "TUMOUR_CODES",
@@ -62,6 +63,29 @@ IMAGES_MAPPING = "dicom-ct-seg"
 
 class ImageImportRefused(ValueError):
     """An image import that cannot start (no such folder, no such cohort, bad name)."""
+
+
+@dataclass(frozen=True, eq=False)
+class ImageImportResult:
+    report: ImageImportReport
+    import_id: str
+    source_sha256: str
+    dry_run: bool
+    written: bool
+
+    def summary(self) -> str:
+        r = self.report
+        if self.dry_run:
+            return (f"dry run: {r.n_imported} patient(s) with {r.n_lesions} lesion(s) would be "
+                    f"imported into cohort {r.cohort!r}; nothing written")
+        if not self.written:
+            return f"nothing imported into cohort {r.cohort!r}: no patient folder could be read"
+        return (f"imported the baseline CT of {r.n_imported} patient(s), {r.n_lesions} lesion "
+                f"crop(s), into cohort {r.cohort!r} (import {self.import_id})")
+
+    def to_dict(self) -> dict:
+        return {"import_id": self.import_id, "source_sha256": self.source_sha256,
+                "dry_run": self.dry_run, "written": self.written, **self.report.to_dict()}
 
 
 # ---------------------------------------------------------------- the tree

@@ -115,26 +115,3 @@ class ImageImportReport:
             lines.append(f"cohort patients without an image folder: "
                          f"{self.cohort_patients_without_images}")
         return "\n".join(lines)
-
-
-@dataclass(frozen=True, eq=False)
-class ImageImportResult:
-    report: ImageImportReport
-    import_id: str
-    source_sha256: str
-    dry_run: bool
-    written: bool
-
-    def summary(self) -> str:
-        r = self.report
-        if self.dry_run:
-            return (f"dry run: {r.n_imported} patient(s) with {r.n_lesions} lesion(s) would be "
-                    f"imported into cohort {r.cohort!r}; nothing written")
-        if not self.written:
-            return f"nothing imported into cohort {r.cohort!r}: no patient folder could be read"
-        return (f"imported the baseline CT of {r.n_imported} patient(s), {r.n_lesions} lesion "
-                f"crop(s), into cohort {r.cohort!r} (import {self.import_id})")
-
-    def to_dict(self) -> dict:
-        return {"import_id": self.import_id, "source_sha256": self.source_sha256,
-                "dry_run": self.dry_run, "written": self.written, **self.report.to_dict()}

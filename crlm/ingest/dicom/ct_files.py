@@ -98,12 +98,18 @@ def file_problem(ds: Dataset) -> str | None:
     return None
 
 
+def read_dataset(member: Member) -> Dataset:
+    """The DICOM object in ``member``, pydicom's warnings about damaged files silenced;
+    raises what pydicom raises on a file it cannot read."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with member.open() as fh:
+            return pydicom.dcmread(fh, force=False)
+
+
 def _parse(member: Member) -> tuple[DicomFile | None, str | None]:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with member.open() as fh:
-                ds = pydicom.dcmread(fh, force=False)
+        ds = read_dataset(member)
     except InvalidDicomError:
         return None, "not a DICOM file (no 'DICM' marker after the 128-byte preamble)"
     except (EOFError, OSError) as exc:

@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 
 from crlm.ingest.dicom.deid import default_key, remap_uid
 from crlm.ingest.dicom.errors import DicomError
-from crlm.ingest.dicom.ct_files import SEGMENTATION_STORAGE, functional_group
+from crlm.ingest.dicom.ct_files import SEGMENTATION_STORAGE, functional_group, read_dataset
 from crlm.ingest.dicom.sources import collect_members, describe_source
 
 
@@ -29,10 +28,7 @@ def _find_segs(source: Any) -> list[tuple[str, Dataset]]:
     found = []
     for member in collect_members(source):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with member.open() as fh:
-                    ds = pydicom.dcmread(fh, force=False)
+            ds = read_dataset(member)
         except Exception:
             continue
         if str(ds.get("SOPClassUID", "")) == SEGMENTATION_STORAGE:
