@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
@@ -22,8 +23,11 @@ CATEGORY_FILTERS: tuple[str, ...] = (
 # Numeric columns that can be filtered by an inclusive range.
 RANGE_FILTERS: tuple[str, ...] = ("age_years", "tumour_burden_score", "cea_ng_ml", "fong_score")
 UNKNOWN = "unknown"  # the level that selects NULL (test not done / not recorded)
-# Every URL query parameter a filter reads (others are ignored, and the sidebar says so).
+# Every URL query parameter a filter reads (others are ignored, and the sidebar says so),
+# besides ``extra:<name>``: a cohort's own variable (levels ``a,b`` or a range ``lo..hi``).
 QUERY_KEYS: tuple[str, ...] = ("cohort", "from", "to", *CATEGORY_FILTERS, *RANGE_FILTERS)
+EXTRA_KEY_PREFIX = "extra:"
+_RANGE_TEXT = re.compile(r"^[-+0-9.eE]*\.\.[-+0-9.eE]*$")
 # Diagnosis dates a filter may name (the sidebar's date pickers offer the same span).
 DATE_MIN = dt.date(1990, 1, 1)
 DATE_MAX = dt.date(2100, 1, 1)
@@ -49,6 +53,10 @@ class CohortFilter:
     ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    # The cohort's own (extra) variables by name: chosen level names of a categorical one
+    # (``unknown`` selects a missing value), an inclusive range of a numeric one.
+    extra_levels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    extra_ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.cohort, str) or not self.cohort.strip():
@@ -93,6 +101,30 @@ class CohortFilter:
             raise FilterError(f"date range: {self.date_from} is after {self.date_to}")
         object.__setattr__(self, "categories", cats)
         object.__setattr__(self, "ranges", rng)
+        self._check_extras()
+
+    def _check_extras(self) -> None:
+        levels, ranges = {}, {}
+        for name, values in dict(self.extra_levels).items():
+            _extra_name(name)
+            values = tuple(dict.fromkeys(str(v) for v in values))
+            if any(len(v) > 200 for v in values):
+                raise FilterError(f"{EXTRA_KEY_PREFIX}{name}: value too long")
+            if values:
+                levels[name] = tuple(sorted(values))
+        for name, bounds in dict(self.extra_ranges).items():
+            _extra_name(name)
+            if name in levels:
+                raise FilterError(f"{EXTRA_KEY_PREFIX}{name}: both levels and a range")
+            key = f"{EXTRA_KEY_PREFIX}{name}"
+            lo, hi = (tuple(bounds) + (None, None))[:2]
+            lo, hi = _number(key, lo), _number(key, hi)
+            if lo is not None and hi is not None and lo > hi:
+                raise FilterError(f"{key}: lower bound {lo:g} is above upper bound {hi:g}")
+            if lo is not None or hi is not None:
+                ranges[name] = (lo, hi)
+        object.__setattr__(self, "extra_levels", levels)
+        object.__setattr__(self, "extra_ranges", ranges)
 
     # -- SQL -----------------------------------------------------------------
     def where(self) -> tuple[str, list]:
@@ -129,6 +161,28 @@ class CohortFilter:
         if self.date_to:
             clauses.append("diagnosis_date <= ?")
             params.append(self.date_to)
+        for name, values in sorted(self.extra_levels.items()):
+            parts = []
+            known = [v for v in values if v != UNKNOWN]
+            if known:  # a stored level code, read as its level name through feature_info
+                parts.append(
+                    "patient_id IN (SELECT f.patient_id FROM features f JOIN feature_info i "
+                    "ON i.cohort = f.cohort AND i.feature_set = f.feature_set "
+                    "AND i.feature = f.feature WHERE f.cohort = ? AND f.feature_set = ? "
+                    "AND f.feature = ? AND f.value IS NOT NULL AND list_extract(from_json("
+                    "i.levels, '[\"VARCHAR\"]'), CAST(f.value AS BIGINT) + 1) IN ("
+                    + ", ".join("?" for _ in known) + "))")
+                params.extend([self.cohort, _EXTRA_SET, name, *known])
+            if UNKNOWN in values:
+                parts.append(_NO_EXTRA)
+                params.extend([self.cohort, _EXTRA_SET, name])
+            clauses.append("(" + " OR ".join(parts) + ")")
+        for name, (lo, hi) in sorted(self.extra_ranges.items()):
+            bounds = "".join(f" AND f.value {op} ?" for op, v in ((">=", lo), ("<=", hi))
+                             if v is not None)
+            clauses.append(_HAS_EXTRA[:-1] + bounds + ")")
+            params.extend([self.cohort, _EXTRA_SET, name,
+                           *(v for v in (lo, hi) if v is not None)])
         return " AND ".join(clauses), params
 
     # -- words and links ----------------------------------------------------
@@ -145,6 +199,11 @@ class CohortFilter:
             parts.append(f"{col.label} {lo_s}–{hi_s}{unit}")
         if self.date_from or self.date_to:
             parts.append(f"diagnosed {self.date_from or ''}–{self.date_to or ''}")
+        for name, values in sorted(self.extra_levels.items()):
+            parts.append(f"{name}: {', '.join(values)}")
+        for name, (lo, hi) in sorted(self.extra_ranges.items()):
+            parts.append(f"{name} {'' if lo is None else f'{lo:g}'}–"
+                         f"{'' if hi is None else f'{hi:g}'}")
         return "; ".join(parts) if len(parts) > 1 else parts[0] + " (all patients)"
 
     def to_query_params(self) -> dict[str, str]:
@@ -157,12 +216,17 @@ class CohortFilter:
             out["from"] = self.date_from.isoformat()
         if self.date_to:
             out["to"] = self.date_to.isoformat()
+        for name, values in self.extra_levels.items():
+            out[EXTRA_KEY_PREFIX + name] = ",".join(values)
+        for name, (lo, hi) in self.extra_ranges.items():
+            out[EXTRA_KEY_PREFIX + name] = (f"{'' if lo is None else f'{lo:g}'}.."
+                                            f"{'' if hi is None else f'{hi:g}'}")
         return out
 
     @classmethod
     def from_query_params(cls, params: Mapping[str, str]) -> "CohortFilter":
         """Parse URL query parameters; unknown keys are ignored, bad values raise FilterError."""
-        cats, rng = {}, {}
+        cats, rng, extra_levels, extra_ranges = {}, {}, {}, {}
         for key, raw in params.items():
             if isinstance(raw, (list, tuple)):
                 raw = raw[-1] if raw else ""
@@ -174,16 +238,41 @@ class CohortFilter:
                 if not sep:
                     raise FilterError(f"{key}: expected 'low..high', got {raw!r}")
                 rng[key] = (lo or None, hi or None)
+            elif isinstance(key, str) and key.startswith(EXTRA_KEY_PREFIX):
+                name = key[len(EXTRA_KEY_PREFIX):]
+                if is_extra_range_text(raw):
+                    lo, _, hi = raw.partition("..")
+                    extra_ranges[name] = (lo or None, hi or None)
+                else:
+                    extra_levels[name] = tuple(v for v in raw.split(",") if v)
         return cls(
             cohort=str(params.get("cohort") or DEMO_COHORT),
             categories=cats,
             ranges=rng,
             date_from=_date("from", params.get("from")),
             date_to=_date("to", params.get("to")),
+            extra_levels=extra_levels,
+            extra_ranges=extra_ranges,
         )
 
     def with_cohort(self, cohort: str) -> "CohortFilter":
         return replace(self, cohort=cohort)
+
+
+_EXTRA_SET = "extra"  # the feature set of an import's own variables
+_HAS_EXTRA = ("patient_id IN (SELECT f.patient_id FROM features f WHERE f.cohort = ? "
+              "AND f.feature_set = ? AND f.feature = ? AND f.value IS NOT NULL)")
+_NO_EXTRA = "patient_id NOT IN" + _HAS_EXTRA[len("patient_id IN"):]
+
+
+def is_extra_range_text(raw: str) -> bool:
+    """True for a link value that reads as a range ``lo..hi`` (either end may be empty)."""
+    return bool(_RANGE_TEXT.match(str(raw)))
+
+
+def _extra_name(name) -> None:
+    if not isinstance(name, str) or not name.strip() or len(name) > 120:
+        raise FilterError(f"{EXTRA_KEY_PREFIX}{str(name)[:40]}: not a variable name")
 
 
 def _ident(column: str) -> str:

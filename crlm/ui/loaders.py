@@ -178,3 +178,27 @@ def load_audit_log(limit: int = 200) -> pd.DataFrame:
 def clear_caches() -> None:
     """After a write (import, retrain): drop cached query results."""
     st.cache_data.clear()
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def _recorded_columns(path: str, cohort: str, columns: tuple) -> tuple[str, ...]:
+    return tuple(store.load_recorded_columns(_open_store(path), cohort, columns))
+
+
+def recorded_columns(cohort: str, columns: Sequence[str]) -> tuple[str, ...]:
+    """Those of ``columns`` that the cohort records (at least one known value)."""
+    return _recorded_columns(store_path(), cohort, tuple(columns))
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def _extra_spans(path: str, cohort: str) -> dict:
+    spans = store.load_extra_spans(_open_store(path), cohort)
+    return {str(r.feature): (float(r.lo), float(r.hi), bool(r.whole), int(r.n))
+            for r in spans.itertuples()}
+
+
+def extra_spans(cohort: str) -> dict[str, tuple[float, float, bool, int]]:
+    """Per extra variable with a value: (lowest, highest, every value whole, number of
+    patients with a value)."""
+    return _extra_spans(store_path(), cohort)
+

@@ -9,8 +9,9 @@ import streamlit as st
 
 from crlm import config
 from crlm.store import CATEGORY_FILTERS, RANGE_FILTERS, UNKNOWN, CohortFilter, FilterError
-from crlm.store.filters import DATE_MAX, DATE_MIN, QUERY_KEYS
+from crlm.store.filters import DATE_MAX, DATE_MIN, EXTRA_KEY_PREFIX, QUERY_KEYS
 from crlm.ui import loaders
+from crlm.ui.extra_filters import extra_filters
 
 _FILTER_KEY = "shared_filter"
 _MOLECULAR = ("ras_status", "kras", "nras", "braf_v600e", "msi", "her2")
@@ -20,6 +21,8 @@ _SCORES = ("game_group",)  # categories drawn in the "Scores and CEA" expander
 # Ranges besides age: a "from" and a "to" box each (empty = open), in the same expander.
 _RANGES = tuple(c for c in RANGE_FILTERS if c != "age_years")
 assert set(_MAIN + _MOLECULAR + _SCORES) == set(CATEGORY_FILTERS), "every filter has a control"
+# Columns whose control is drawn only when the selected cohort records them.
+_RECORDED = (*CATEGORY_FILTERS, *RANGE_FILTERS, "diagnosis_date")
 
 
 def show_error(message: str) -> None:
@@ -56,7 +59,8 @@ def _as_typed(text: str) -> str:
 
 
 def _initial_filter() -> CohortFilter:
-    params = {k: st.query_params.get_all(k)[-1] for k in st.query_params.keys()}
+    params = {k: st.query_params.get_all(k)[-1] for k in st.query_params.keys()
+              if not k.startswith(EXTRA_KEY_PREFIX)}  # the cohort's own: extra_filters
     unknown = [k for k in params if k not in QUERY_KEYS]
     if unknown:
         shown = ", ".join(repr(k[:40]) for k in unknown[:5]) + (", …" if len(unknown) > 5 else "")
@@ -84,6 +88,25 @@ def _drop_unavailable(cohort: str, column: str, options: list[str]) -> None:
         label = config.COLUMNS_BY_NAME[column].label
         _note_filter_problem(f"Ignored the filter {label}: {', '.join(map(repr, missing))} "
                              f"(not in cohort {cohort!r}).")
+
+
+def _clear_unrecorded(cohort: str, recorded: set[str]) -> None:
+    """Empty the filters on columns the cohort does not record (their controls are not
+    drawn); a value a link gave one is named as ignored."""
+    for column in _RECORDED:
+        if column in recorded:
+            continue
+        label = config.COLUMNS_BY_NAME[column].label
+        keys = ([f"flt_{column}"] if column in CATEGORY_FILTERS
+                else ["flt_age"] if column == "age_years"
+                else ["flt_dates"] if column == "diagnosis_date"
+                else [_range_key(column, end) for end in ("lo", "hi")])
+        empty = {"flt_age": (18, 100), "flt_dates": (None, None)}
+        if any(st.session_state.get(k) not in (None, [], empty.get(k)) for k in keys):
+            _note_filter_problem(f"Ignored the filter {label}: not recorded in cohort "
+                                 f"{cohort!r}.")
+        for k in keys:
+            st.session_state[k] = empty.get(k, [] if column in CATEGORY_FILTERS else None)
 
 
 def _restore_filter_state() -> None:
@@ -128,35 +151,52 @@ def sidebar_filters() -> CohortFilter:
               for row in cohorts.itertuples()} if len(cohorts) else {}
     cohort = sb.selectbox("Cohort", names, key="flt_cohort",
                           format_func=lambda c: labels.get(c, c))
-    for column in _MAIN:
+    recorded = set(loaders.recorded_columns(cohort, _RECORDED))
+    _clear_unrecorded(cohort, recorded)
+    for column in (c for c in _MAIN if c in recorded):
         options = _options(cohort, column)
         _drop_unavailable(cohort, column, options)
         sb.multiselect(config.COLUMNS_BY_NAME[column].label, options,
                        key=f"flt_{column}", placeholder="all")
-    sb.slider("Age (years)", 18, 100, key="flt_age")
-    with sb.expander("Molecular", expanded=any(st.session_state.get(f"flt_{c}") for c in _MOLECULAR)):
-        for column in _MOLECULAR:
-            options = _options(cohort, column)
-            _drop_unavailable(cohort, column, options)
-            st.multiselect(config.COLUMNS_BY_NAME[column].label, options,
-                           key=f"flt_{column}", placeholder="all")
-    scores_set = (any(st.session_state.get(f"flt_{c}") for c in _SCORES)
+    if "age_years" in recorded:
+        sb.slider("Age (years)", 18, 100, key="flt_age")
+    molecular = [c for c in _MOLECULAR if c in recorded]
+    if molecular:
+        with sb.expander("Molecular", expanded=any(st.session_state.get(f"flt_{c}")
+                                                   for c in molecular)):
+            for column in molecular:
+                options = _options(cohort, column)
+                _drop_unavailable(cohort, column, options)
+                st.multiselect(config.COLUMNS_BY_NAME[column].label, options,
+                               key=f"flt_{column}", placeholder="all")
+    scores = [c for c in _SCORES if c in recorded]
+    ranges_shown = [c for c in _RANGES if c in recorded]
+    scores_set = (any(st.session_state.get(f"flt_{c}") for c in scores)
                   or any(st.session_state.get(_range_key(c, e)) is not None
-                         for c in _RANGES for e in ("lo", "hi")))
-    with sb.expander("Scores and CEA", expanded=scores_set):
-        for column in _SCORES:
-            options = _options(cohort, column)
-            _drop_unavailable(cohort, column, options)
-            st.multiselect(config.COLUMNS_BY_NAME[column].label, options,
-                           key=f"flt_{column}", placeholder="all")
-        for column in _RANGES:
-            _range_inputs(column)
-    with sb.expander("Diagnosis date"):
-        d_from, d_to = st.session_state["flt_dates"]
-        d_from = st.date_input("From", value=d_from, min_value=DATE_MIN,
-                               max_value=DATE_MAX, key="flt_date_from")
-        d_to = st.date_input("To", value=d_to, min_value=DATE_MIN,
-                             max_value=DATE_MAX, key="flt_date_to")
+                         for c in ranges_shown for e in ("lo", "hi")))
+    if scores or ranges_shown:
+        with sb.expander("Scores and CEA", expanded=scores_set):
+            for column in scores:
+                options = _options(cohort, column)
+                _drop_unavailable(cohort, column, options)
+                st.multiselect(config.COLUMNS_BY_NAME[column].label, options,
+                               key=f"flt_{column}", placeholder="all")
+            for column in ranges_shown:
+                _range_inputs(column)
+    d_from, d_to = st.session_state["flt_dates"]
+    if "diagnosis_date" in recorded:
+        with sb.expander("Diagnosis date"):
+            d_from = st.date_input("From", value=d_from, min_value=DATE_MIN,
+                                   max_value=DATE_MAX, key="flt_date_from")
+            d_to = st.date_input("To", value=d_to, min_value=DATE_MIN,
+                                 max_value=DATE_MAX, key="flt_date_to")
+    else:
+        d_from = d_to = None
+    extra_levels, extra_ranges = extra_filters(cohort, _note_filter_problem)
+    missing = [c for c in _RECORDED if c not in recorded]
+    if missing:
+        sb.caption("Not recorded in this cohort, so not offered as a filter: "
+                   + ", ".join(config.COLUMNS_BY_NAME[c].label for c in missing) + ".")
 
     age_lo, age_hi = st.session_state["flt_age"]
     ranges = {}
@@ -173,6 +213,8 @@ def sidebar_filters() -> CohortFilter:
             ranges=ranges,
             date_from=d_from or None,
             date_to=d_to or None,
+            extra_levels=extra_levels,
+            extra_ranges=extra_ranges,
         )
     except FilterError as exc:
         sb.error(_as_typed(str(exc)))

@@ -1,0 +1,97 @@
+"""The cohort filter on an import's own variables (the colon trial's arm, nodes,
+differentiation), counted against pandas on the CSV, and what a cohort records."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from crlm.ingest.importer import import_file
+from crlm.store import (
+    CATEGORY_FILTERS, RANGE_FILTERS, CohortFilter, FilterError, Store, count_patients,
+    load_cohort, load_extra_spans, load_recorded_columns,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "reference" / "data"
+
+
+@pytest.fixture(scope="module")
+def colon_store(tmp_path_factory):
+    from tests.reference.test_colon_cohort import MAPPING
+
+    root = tmp_path_factory.mktemp("colon_filters")
+    (root / "colon.yaml").write_text(MAPPING)
+    store = Store(root / "colon.duckdb")
+    assert import_file(store, DATA / "colon_trial.csv", mapping=root / "colon.yaml",
+                       cohort="colon").written
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def csv() -> pd.DataFrame:
+    return pd.read_csv(DATA / "colon_trial.csv")
+
+
+@pytest.mark.parametrize("levels, ranges, expected", [
+    ({"rx": ("Lev+5FU",)}, {}, lambda d: d["rx"] == "Lev+5FU"),
+    ({"rx": ("Obs", "Lev")}, {}, lambda d: d["rx"].isin(["Obs", "Lev"])),
+    ({"differ": ("poor",)}, {}, lambda d: d["differ"] == 3),
+    ({"differ": ("unknown",)}, {}, lambda d: d["differ"].isna()),
+    ({"differ": ("well", "unknown")}, {}, lambda d: (d["differ"] == 1) | d["differ"].isna()),
+    ({}, {"nodes": (3, None)}, lambda d: d["nodes"] >= 3),
+    ({}, {"nodes": (None, 2)}, lambda d: d["nodes"] <= 2),
+    ({"rx": ("Obs",)}, {"nodes": (1, 4), "extent": (3, 3)},
+     lambda d: (d["rx"] == "Obs") & d["nodes"].between(1, 4) & (d["extent"] == 3)),
+])
+def test_extra_filters_count_what_pandas_counts(colon_store, csv, levels, ranges, expected):
+    filt = CohortFilter(cohort="colon", extra_levels=levels, extra_ranges=ranges)
+    n = int(expected(csv).sum())
+    assert 0 < n < len(csv)
+    assert count_patients(colon_store, filt) == n
+    assert len(load_cohort(colon_store, filt, ["patient_id"])) == n
+    # combined with a contract column's filter
+    both = CohortFilter(cohort="colon", categories={"sex": ("male",)}, extra_levels=levels,
+                        extra_ranges=ranges)
+    assert count_patients(colon_store, both) == int((expected(csv) & (csv["sex"] == 1)).sum())
+
+
+def test_extra_filters_round_trip_through_a_link():
+    filt = CohortFilter(cohort="colon", extra_levels={"rx": ("Lev+5FU", "Obs")},
+                        extra_ranges={"nodes": (2, None), "age x": (1.5, 7.25)})
+    params = filt.to_query_params()
+    assert params["extra:rx"] == "Lev+5FU,Obs" and params["extra:nodes"] == "2.."
+    assert params["extra:age x"] == "1.5..7.25"
+    assert CohortFilter.from_query_params(params) == filt
+    assert "rx: Lev+5FU, Obs" in filt.describe() and "nodes 2–" in filt.describe()
+
+
+def test_a_level_or_name_from_a_link_is_a_bound_value_never_sql(colon_store):
+    hostile = "Obs') OR 1=1 --"
+    filt = CohortFilter(cohort="colon", extra_levels={hostile: (hostile,)})
+    where, params = filt.where()
+    assert hostile not in where and hostile in params
+    assert count_patients(colon_store, filt) == 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"extra_ranges": {"nodes": (5, 2)}}, "extra:nodes: lower bound 5 is above upper bound 2"),
+    ({"extra_ranges": {"nodes": ("a", None)}}, "extra:nodes: 'a' is not a number"),
+    ({"extra_levels": {"": ("x",)}}, "not a variable name"),
+    ({"extra_levels": {"rx": ("Obs",)}, "extra_ranges": {"rx": (1, 2)}}, "both levels and a range"),
+])
+def test_a_bad_extra_filter_is_refused_with_its_name(kwargs, message):
+    with pytest.raises(FilterError, match=message):
+        CohortFilter(cohort="colon", **kwargs)
+
+
+def test_recorded_columns_and_extra_spans(colon_store, csv):
+    recorded = load_recorded_columns(colon_store, "colon", (*CATEGORY_FILTERS, *RANGE_FILTERS))
+    # ras_status is stored as 'unknown' for every patient: not recorded
+    assert recorded == ["center", "cohort_split", "sex", "age_years"]
+    spans = load_extra_spans(colon_store, "colon").set_index("feature")
+    assert (spans.loc["nodes", "lo"], spans.loc["nodes", "hi"]) == (csv["nodes"].min(),
+                                                                    csv["nodes"].max())
+    assert spans.loc["nodes", "n"] == csv["nodes"].notna().sum()
+    assert bool(spans.loc["rx", "whole"]) and spans.loc["rx", "hi"] == 2
