@@ -15,6 +15,7 @@ from crlm.store.images import (
     replace_images, save_feature_info, save_images,
 )
 from crlm.store.cohorts import CohortRows, replace_cohort
+from crlm.store.extras import load_extra_spans, load_recorded_columns
 from crlm.store.measurements import (
     MEASUREMENT_COLUMNS, append_measurements, count_measurements, load_landmark_values,
     load_measurements, replace_measurements,
