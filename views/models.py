@@ -7,12 +7,13 @@ import pandas as pd
 import streamlit as st
 
 from crlm import figures, stats, ui
-from crlm.models import TASKS
+from crlm.models import TASKS, kinds
 from crlm.models.cards import ModelCard
 from crlm.privacy import csv_bytes
 from crlm.reports.r_export.inputs import models_export_from_predictions
 from crlm.ui.widgets import r_export_button
 from crlm.ui import anti_egfr as anti_egfr_ui
+from crlm.ui import survival_models as survival_ui
 from crlm.ui.trees import tree_section
 
 SPLITS = {"out-of-fold": "Out-of-fold (development centres)",
@@ -21,7 +22,6 @@ SPLITS = {"out-of-fold": "Out-of-fold (development centres)",
 DEFAULT_BASELINES = ("fong_score", "tumour_burden_score", "cea_ng_ml")
 DEFAULT_TRAINED_SHOWN = 4  # best out-of-fold AUC first; more can be added
 NET_BENEFIT_THRESHOLDS = np.round(np.arange(0.01, 0.96, 0.01), 2)
-TD_AUC_MONTHS = (12.0, 36.0, 60.0)  # cumulative/dynamic AUC(t), IPCW (crlm.stats)
 
 
 def _by_auc(records: pd.DataFrame) -> list[str]:
@@ -71,40 +71,13 @@ def _delong(fkey: tuple, task: str, split: str, reference: str) -> dict:
     return out
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _concordance(fkey: tuple, task: str, split: str) -> pd.DataFrame:
-    preds = _predictions(ui.current_filter(), task, split)
-    time_col, event_col = TASKS[task].time_column, TASKS[task].event_column
-    rows = []
-    for model_id, part in preds.groupby("model_id", sort=False):
-        part = part.dropna(subset=[time_col, event_col, "score"])
-        part = part[part[time_col] > 0]
-        if len(part) < 2 or not part[event_col].astype(bool).any():
-            continue
-        c = stats.concordance_index(part[time_col], part[event_col].astype(bool), part["score"])
-        try:
-            td_auc = stats.time_dependent_auc(part[time_col], part[event_col].astype(bool),
-                                              part["score"], times=TD_AUC_MONTHS).auc
-        except ValueError:  # too few patients under this filter
-            td_auc = [np.nan] * len(TD_AUC_MONTHS)
-        rows.append({"model_id": model_id, "n": len(part),
-                     "events": int(part[event_col].astype(bool).sum()),
-                     "harrell_c": c.concordance,
-                     **{f"auc_{int(t)}m": a for t, a in zip(TD_AUC_MONTHS, td_auc)}})
-    return pd.DataFrame(rows)
-
-
-def _is_probability(scores: np.ndarray) -> bool:
-    return len(scores) > 0 and float(np.min(scores)) >= 0 and float(np.max(scores)) <= 1
-
-
 def _model_table(results: dict, records: pd.DataFrame, delong: dict, reference: str) -> pd.DataFrame:
     rows = []
     for model_id, (r, y, s) in results.items():
         rec = records.loc[model_id]
         threshold = ui.get_threshold(model_id, rec["threshold"])
         m = stats.diagnostic_metrics(y, s, float(threshold))
-        prob = rec["kind"] != "clinical" and _is_probability(s)
+        prob = kinds.shows_probability(rec["kind"], s)
         cal = stats.calibration(y, s) if prob else None
         rows.append({
             "model": rec["name"], "model_id": model_id, "kind": rec["kind"], "n": r.n,
@@ -147,7 +120,7 @@ def _roc_panel(filt, task: str, split: str, records: pd.DataFrame, shown: list[s
         return None
     name = lambda m: records.loc[m, "name"]
     curves = {name(m): v[0] for m, v in results.items()}
-    baselines = [name(m) for m in results if records.loc[m, "kind"] == "clinical"]
+    baselines = [name(m) for m in results if kinds.is_clinical_score(records.loc[m, "kind"])]
     points = {}
     if chosen in results:
         r, y, s = results[chosen]
@@ -180,7 +153,7 @@ def _calibration_panel(filt, task: str, splits: list[str], records: pd.DataFrame
         if res is None:
             continue
         _, y, s = res
-        if not _is_probability(s) or records.loc[chosen, "kind"] == "clinical":
+        if not kinds.shows_probability(records.loc[chosen, "kind"], s):
             st.info(f"{records.loc[chosen, 'name']} gives a score, not a probability: "
                     "calibration and net benefit apply to probability models only.")
             return
@@ -214,7 +187,7 @@ def _threshold_slider(filt, task: str, split: str, records: pd.DataFrame, chosen
     stored = float(rec["threshold"]) if pd.notna(rec["threshold"]) else 0.5
     current = float(ui.get_threshold(chosen, stored))
     res = _roc_by_model(ui.filter_key(filt), task, split).get(chosen)
-    if rec["kind"] != "clinical" and (res is None or _is_probability(res[2])):
+    if not kinds.is_clinical_score(rec["kind"]) and (res is None or kinds.is_probability(res[2])):
         lo, hi, step = 0.0, 1.0, 0.01
     else:
         scores = res[2] if res is not None else np.array([stored])
@@ -273,35 +246,13 @@ st.caption(f"Applies to: {TASKS[task].applies_to}. Decision time: "
            f"{TASKS[task].decision_time} (models read only what is known by then). "
            f"Filter: {filt.describe()}.")
 
-if TASKS[task].kind != "binary":
-    st.subheader("Concordance (Harrell's C)")
-    cols = st.columns(len(splits))
-    for col, split in zip(cols, splits):
-        with col:
-            table = _concordance(ui.filter_key(filt), task, split)
-            if table.empty:
-                st.info(f"No {SPLITS[split].lower()} predictions under this filter.")
-                continue
-            table = table.assign(model=table["model_id"].map(records["name"]),
-                                 kind=table["model_id"].map(records["kind"]))
-            st.caption(SPLITS[split])
-            td_cols = [f"auc_{int(t)}m" for t in TD_AUC_MONTHS]
-            st.dataframe(table[["model", "kind", "n", "events", "harrell_c", *td_cols]].round(3),
-                         hide_index=True, width="stretch")
-            r_export_button(lambda f=filt, s=split, ids=list(table["model_id"]):  # on click
-                            models_export_from_predictions(_predictions(f, task, s), records,
-                                                           task=task, split=s, model_ids=ids),
-                            f"concordance_{task}_{split}")
-    st.caption("Higher risk score = shorter survival. auc_12m / 36m / 60m: time-dependent "
-               "(cumulative/dynamic) AUC at 1, 3 and 5 years: deaths or events by then against "
-               "patients still event-free, censoring weighted by inverse probability (empty "
-               "where no patient is followed that long). Kaplan–Meier curves by predicted "
-               "response are on the Survival page.")
+if not TASKS[task].is_binary:
+    survival_ui.survival_task(filt, task, splits, records)
     _model_cards(records, task)
     st.stop()
 
-trained = [m for m in records.index if records.loc[m, "kind"] != "clinical"]
-clinical = [m for m in records.index if records.loc[m, "kind"] == "clinical"]
+trained = list(kinds.trained_only(records).index)
+clinical = list(kinds.clinical_only(records).index)
 best_trained = [m for m in _by_auc(records) if m in trained][:DEFAULT_TRAINED_SHOWN]
 default_shown = best_trained + [m for m in clinical if m.split(".", 1)[1] in DEFAULT_BASELINES]
 shown = c3.multiselect("Models shown", list(records.index), default=default_shown,
@@ -330,7 +281,7 @@ st.caption("AUC with DeLong 95% CI; sensitivity, specificity, PPV and NPV at eac
 st.subheader(f"Calibration and net benefit: {records.loc[chosen, 'name']}")
 _calibration_panel(filt, task, splits, records, chosen)
 
-if task == anti_egfr_ui.TASK and records.loc[chosen, "kind"] != "clinical" \
+if task == anti_egfr_ui.TASK and not kinds.is_clinical_score(records.loc[chosen, "kind"]) \
         and pd.notna(records.loc[chosen, "threshold"]):
     anti_egfr_ui.models_section(filt, chosen, records.loc[chosen, "name"],
                                 float(ui.get_threshold(chosen, records.loc[chosen, "threshold"])),

@@ -1,5 +1,6 @@
 """Survival: Kaplan–Meier curves of overall or progression-free survival, split by a model's
-predicted response (at the threshold set on the Models page) or by a clinical group."""
+predicted response (at the threshold set on the Models page), a survival model's predicted
+risk group (tertiles) or a clinical group."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,8 @@ import streamlit as st
 
 from crlm import config, figures, stats, ui
 from crlm.analysis import extras
-from crlm.models import TASKS
+from crlm.analysis import survival_models as sm
+from crlm.models import TASKS, kinds
 from crlm.reports.r_export import survival_export
 from crlm.ui.widgets import r_export_button
 from crlm.ui import anti_egfr as anti_egfr_ui
@@ -21,6 +23,7 @@ RESPONSE_TASKS = ("response", "anti_egfr_benefit")
 LANDMARKS = (12, 36, 60)
 PREDICTED = ("Predicted non-responder", "Predicted responder")
 PREDICTION_SPLITS = ("out-of-fold", "external")
+RISK = "risk group:"   # a split by a survival model's predicted risk: RISK + model_id
 
 
 def _extra(choice: str):
@@ -30,6 +33,10 @@ def _extra(choice: str):
 
 
 def _label(choice: str) -> str:
+    if choice.startswith(RISK):
+        model_id = choice.removeprefix(RISK)
+        names = ui.load_models(ui.current_filter().cohort).set_index("model_id")["name"]
+        return f"Predicted risk: {names.get(model_id, model_id)} (tertiles)"
     if extras.is_extra(choice):
         return _extra(choice).label   # a numeric one: its two values (0/1) or its median
     return config.COLUMNS_BY_NAME[choice].label if choice in config.COLUMNS_BY_NAME else \
@@ -52,6 +59,11 @@ def _groups(filt, split_by: str, task: str | None, model_id: str | None,
         frame = preds.drop_duplicates("patient_id")
         group = np.where(frame["score"].to_numpy(float) >= float(threshold), PREDICTED[1], PREDICTED[0])
         frame = frame.assign(group=group)
+    elif split_by.startswith(RISK):
+        preds = ui.load_predictions(filt, model_id=split_by.removeprefix(RISK),
+                                    split=list(PREDICTION_SPLITS), columns=(time_col, event_col))
+        frame = preds.drop_duplicates("patient_id").dropna(subset=["score"])
+        frame = frame.assign(group=sm.risk_groups(frame["score"]).groups if len(frame) else [])
     elif extras.is_extra(split_by):
         frame = ui.loaders.load_cohort_with_extras(filt, columns=[time_col, event_col])
         frame = frame.assign(group=extras.extra_groups(frame[split_by], _extra(split_by)).groups)
@@ -75,6 +87,8 @@ def _order(levels, split_by: str) -> list[str]:
     levels = list(dict.fromkeys(levels))
     if split_by == "predicted responder":
         return [g for g in PREDICTED if g in levels]
+    if split_by.startswith(RISK):
+        return [g for g in sm.group_names(3) if g in levels]
     if extras.is_extra(split_by):
         return extras.order_groups(levels, _extra(split_by))
     col = config.COLUMNS_BY_NAME.get(split_by)
@@ -164,24 +178,24 @@ endpoint = c1.selectbox("Endpoint", list(config.ENDPOINTS), key="survival_endpoi
                                                "PFS": "Progression-free survival"}[e])
 own = ui.loaders.load_extra_variables(filt.cohort)
 extra_labels = {v.key: _label(v.key) for v in own}
-choices = SPLIT_CHOICES + list(extra_labels)
-all_models = ui.load_models(filt.cohort)
+all_models = kinds.trained_only(ui.load_models(filt.cohort))
+has_response = len(all_models) > 0 and all_models["task"].isin(RESPONSE_TASKS).any()
+task_of = dict(zip(all_models["model_id"], all_models["task"])) if len(all_models) else {}
+survival_models = [m for m, t in task_of.items() if t in TASKS and not TASKS[t].is_binary]
+risk_labels = {RISK + m: _label(RISK + m) for m in survival_models}
+choices = [c for c in SPLIT_CHOICES if has_response or c != "predicted responder"]
+choices = choices[:-1] + list(risk_labels) + list(extra_labels) + choices[-1:]
 default = "predicted responder"
-if all_models.empty or not all_models["task"].isin(RESPONSE_TASKS).any():
-    # no response model (a survival-only cohort): its own treatment variable, if any
+if not has_response:
+    # no response model (a survival-only cohort): its own treatment variable, if any,
+    # else a survival model's risk groups
     arms = sorted((v for v in own if v.categorical), key=lambda v: v.known_at != "treatment plan")
-    default = arms[0].key if arms else "none"
+    default = arms[0].key if arms else (next(iter(risk_labels), "none"))
 split_by = c2.selectbox("Split by", choices, index=choices.index(default), key="survival_split_by",
-                        format_func=lambda c: extra_labels.get(c) or _label(c))
+                        format_func=lambda c: extra_labels.get(c) or risk_labels.get(c) or _label(c))
 task = model_id = threshold = None
 if split_by == "predicted responder":
-    models = ui.load_models(filt.cohort)
-    trained = models[(models["kind"] != "clinical") & models["task"].isin(RESPONSE_TASKS)] \
-        if len(models) else models
-    if trained.empty:
-        st.info("No trained response model yet: train the models with `python -m crlm train`, "
-                "or split by a clinical group.")
-        st.stop()
+    trained = all_models[all_models["task"].isin(RESPONSE_TASKS)]
     tasks = [t for t in RESPONSE_TASKS if t in set(trained["task"])]
     task = c3.selectbox("Prediction task", tasks, key="survival_task",
                         format_func=lambda t: TASKS[t].label)
@@ -191,6 +205,11 @@ if split_by == "predicted responder":
     st.caption(f"{records.loc[model_id, 'name']}: predicted responder when score ≥ "
                f"{threshold:.3f} (set on the Models page); out-of-fold and external predictions. "
                f"Applies to: {TASKS[task].applies_to}.")
+elif split_by.startswith(RISK):
+    risk_task = task_of[split_by.removeprefix(RISK)]
+    st.caption(f"Tertiles of the model's risk score on its out-of-fold and external "
+               f"predictions ({TASKS[risk_task].label}); Kaplan–Meier, log-rank and hazard "
+               "ratios by predicted risk group, more on the Models page.")
 o1, o2 = st.columns([1, 2])
 show_ci = o1.checkbox("Show 95% confidence bands", value=True, key="survival_show_ci")
 horizon = float(o2.slider("RMST horizon (months)", 12, 120, 36, step=6, key="survival_rmst_horizon"))
