@@ -14,6 +14,11 @@ without ``password_hash`` can only sign in through the hospital's OIDC provider
 Roles are ordered ``viewer < clinician < admin``; ``ACTIONS`` names the least
 role each action needs. ``check_permission`` is the guard every action that
 writes (save a case, import, retrain, manage users) calls first.
+
+A person using the app is a :class:`User` (name, role, how they signed in, no
+password material); an entry of the users file is an :class:`Account` (with the
+hash, for the checks); ``list_users`` gives :class:`UserListing` rows (whether a
+password is set, never the hash).
 """
 from __future__ import annotations
 
@@ -23,16 +28,20 @@ import os
 import re
 import tempfile
 import threading
-import time
 import tomllib
-from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from crlm import config
+from crlm.signin_limiter import (  # noqa: F401  (re-exported: callers read them here)
+    LOCK_WINDOW_S,
+    MAX_FAILURES,
+    SignInLimiter,
+    default_limiter,
+)
 
 log = logging.getLogger("crlm.auth")
 
@@ -51,8 +60,6 @@ USERS_ENV = "CRLM_USERS"
 DEFAULT_USERS_FILE = config.DATA_DIR / "users.toml"
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
-MAX_FAILURES = 5
-LOCK_WINDOW_S = 300.0
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,127}$")
 
 _HASHER = PasswordHasher()
@@ -60,6 +67,64 @@ _HASHER = PasswordHasher()
 # failed sign-in the same whether or not the user exists.
 _DUMMY_HASH = _HASHER.hash("crlm-no-such-user-placeholder")
 _FILE_LOCK = threading.RLock()
+
+
+@dataclass(frozen=True)
+class User:
+    """Who is using the app.
+
+    ``source``: ``"local"`` (users file and password), ``"oidc"`` (the hospital's
+    identity provider), ``"demo"`` (demo mode) or ``"none"`` (nobody signed in).
+    A local sign-in also carries when it happened, its session id and the
+    fingerprint of the password hash (``crlm.sessions.fingerprint``, which
+    changes with the password), so that every run can re-check the session;
+    no password and no hash.
+    """
+
+    name: str
+    role: str
+    source: str = "local"
+    signed_in_at: float = 0.0
+    session_id: str = ""
+    fingerprint: str = field(default="", repr=False)
+
+    @property
+    def signed_in(self) -> bool:
+        """Whether this is a user with a known role (not the anonymous placeholder)."""
+        return self.role in ROLES
+
+    @property
+    def is_demo(self) -> bool:
+        return self.source == "demo"
+
+    def may(self, action_or_role: str) -> bool:
+        """Whether this user's role allows ``action_or_role`` (see :func:`role_allows`)."""
+        return role_allows(self.role, action_or_role)
+
+
+ANONYMOUS = User("", "", source="none")
+
+
+@dataclass(frozen=True)
+class Account:
+    """One entry of the users file; ``password_hash`` is ``None`` for a single sign-on user."""
+
+    name: str
+    role: str
+    password_hash: str | None = field(default=None, repr=False)
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
+
+
+@dataclass(frozen=True)
+class UserListing:
+    """A row of :func:`list_users`: the name, the role and whether a password is set."""
+
+    name: str
+    role: str
+    has_password: bool
 
 
 class UsersFileError(ValueError):
@@ -98,13 +163,13 @@ def role_allows(role: str | None, action_or_role: str) -> bool:
     return ROLES.index(role) >= ROLES.index(needed)
 
 
-def check_permission(user: dict | None, action: str) -> None:
-    """Raise ``PermissionDenied`` unless ``user`` (``{"name", "role"}``) may do ``action``."""
+def check_permission(user: User | None, action: str) -> None:
+    """Raise ``PermissionDenied`` unless ``user`` may do ``action``."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
-    role = (user or {}).get("role")
+    role = user.role if user is not None else None
     if not role_allows(role, action):
-        name = (user or {}).get("name") or "anonymous"
+        name = (user.name if user is not None else "") or "anonymous"
         log.warning("permission denied: %s (role %s) tried %s", safe_name(name), role, action)
         raise PermissionDenied(
             f"{action}: needs role {ACTIONS[action]}, but {name} has role {role or 'none'}"
@@ -158,8 +223,8 @@ def _check_password(name: str, password: str) -> str:
     return password
 
 
-def load_users(path: str | os.PathLike | None = None) -> dict[str, dict]:
-    """``{name: {"role": ..., "password_hash": ... (optional)}}``; empty if there is no file."""
+def load_users(path: str | os.PathLike | None = None) -> dict[str, Account]:
+    """``{name: Account}``; empty if there is no file."""
     p = users_path(path)
     if not p.exists():
         return {}
@@ -177,8 +242,8 @@ def load_users(path: str | os.PathLike | None = None) -> dict[str, dict]:
         if not isinstance(entry, dict) or entry.get("role") not in ROLES:
             raise UsersFileError(f"users file {p}: user {safe_name(name)!r} needs a role "
                                  f"({', '.join(ROLES)})")
-        users[str(name).lower()] = {k: v for k, v in entry.items()
-                                    if k in ("role", "password_hash")}
+        key = str(name).lower()
+        users[key] = Account(key, entry["role"], entry.get("password_hash"))
     return users
 
 
@@ -195,15 +260,15 @@ def _quote(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _write_users(p: Path, users: dict[str, dict]) -> None:
+def _write_users(p: Path, users: dict[str, Account]) -> None:
     lines = ["# CRLM Cohort Explorer users: manage with `python -m crlm users ...`.",
              "# Passwords are argon2id hashes; keep this file readable by the app only.", ""]
     for name in sorted(users):
         entry = users[name]
         lines.append(f"[users.{_quote(name)}]")
-        lines.append(f"role = {_quote(entry['role'])}")
-        if entry.get("password_hash"):
-            lines.append(f"password_hash = {_quote(entry['password_hash'])}")
+        lines.append(f"role = {_quote(entry.role)}")
+        if entry.password_hash:
+            lines.append(f"password_hash = {_quote(entry.password_hash)}")
         lines.append("")
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".users-", suffix=".toml", dir=p.parent)
@@ -221,13 +286,14 @@ def _write_users(p: Path, users: dict[str, dict]) -> None:
 
 
 def add_user(path: str | os.PathLike | None, name: str, role: str,
-             password: str | None) -> dict:
-    """Add a user; ``password=None`` makes an OIDC-only user. Returns ``{"name", "role"}``."""
+             password: str | None) -> User:
+    """Add a user; ``password=None`` makes an OIDC-only user. Returns the new user."""
     name = normalise_name(name)
     _check_role(role)
-    entry = {"role": role}
+    password_hash = None
     if password is not None:
-        entry["password_hash"] = _HASHER.hash(_check_password(name, password))
+        password_hash = _HASHER.hash(_check_password(name, password))
+    entry = Account(name, role, password_hash)
     p = users_path(path)
     with _FILE_LOCK:
         users = load_users(p)
@@ -236,141 +302,85 @@ def add_user(path: str | os.PathLike | None, name: str, role: str,
         users[name] = entry
         _write_users(p, users)
     log.info("user added: %s (role %s)", name, role)
-    return {"name": name, "role": role}
+    return User(name, role)
 
 
-def set_role(path: str | os.PathLike | None, name: str, role: str) -> dict:
-    name = normalise_name(name)
-    _check_role(role)
+@contextlib.contextmanager
+def _editing(path: str | os.PathLike | None, name: str):
+    """The users of the file, under the lock, for a change to the listed user ``name``;
+    written back when the block ends without an error."""
     p = users_path(path)
     with _FILE_LOCK:
         users = load_users(p)
         if name not in users:
             raise UsersFileError(f"no user {name!r} in {p}")
-        users[name]["role"] = role
+        yield users
         _write_users(p, users)
+
+
+def set_role(path: str | os.PathLike | None, name: str, role: str) -> User:
+    name = normalise_name(name)
+    _check_role(role)
+    with _editing(path, name) as users:
+        users[name] = replace(users[name], role=role)
     log.info("user role changed: %s -> %s", name, role)
-    return {"name": name, "role": role}
+    return User(name, role)
 
 
 def set_password(path: str | os.PathLike | None, name: str, password: str) -> None:
     name = normalise_name(name)
-    p = users_path(path)
-    with _FILE_LOCK:
-        users = load_users(p)
-        if name not in users:
-            raise UsersFileError(f"no user {name!r} in {p}")
-        users[name]["password_hash"] = _HASHER.hash(_check_password(name, password))
-        _write_users(p, users)
+    with _editing(path, name) as users:
+        users[name] = replace(
+            users[name], password_hash=_HASHER.hash(_check_password(name, password)))
     log.info("password changed: %s", name)
 
 
 def remove_user(path: str | os.PathLike | None, name: str) -> None:
     name = normalise_name(name)
-    p = users_path(path)
-    with _FILE_LOCK:
-        users = load_users(p)
-        if name not in users:
-            raise UsersFileError(f"no user {name!r} in {p}")
+    with _editing(path, name) as users:
         del users[name]
-        _write_users(p, users)
     log.info("user removed: %s", name)
 
 
-def list_users(path: str | os.PathLike | None = None) -> list[dict]:
-    """``[{"name", "role", "password": bool}]`` sorted by name (never the hashes)."""
-    return [{"name": n, "role": e["role"], "password": bool(e.get("password_hash"))}
-            for n, e in sorted(load_users(path).items())]
+def list_users(path: str | os.PathLike | None = None) -> list[UserListing]:
+    """The users sorted by name, each with whether a password is set (never the hashes)."""
+    return [UserListing(n, e.role, e.has_password) for n, e in sorted(load_users(path).items())]
 
 
 def lookup_role(path: str | os.PathLike | None, name: str) -> str | None:
     """The role of a listed user, ``None`` if not listed (or the name is not allowed)."""
     try:
-        return load_users(path).get(normalise_name(name), {}).get("role")
+        entry = load_users(path).get(normalise_name(name))
     except UsersFileError:
         return None
+    return entry.role if entry is not None else None
 
 
-def verify(path: str | os.PathLike | None, name: str, password: str) -> dict | None:
-    """``{"name", "role"}`` if the password is right, else ``None`` (no rate limiting here)."""
+def verify(path: str | os.PathLike | None, name: str, password: str) -> User | None:
+    """The user if the password is right, else ``None`` (no rate limiting here)."""
     try:
         name = normalise_name(name)
     except UsersFileError:
         name = None
     entry = load_users(path).get(name) if name else None
-    stored = (entry or {}).get("password_hash") or _DUMMY_HASH
+    stored = (entry.password_hash if entry is not None else None) or _DUMMY_HASH
     if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
         password = ""
     try:
         ok = _HASHER.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
-    if not ok or entry is None or not entry.get("password_hash"):
+    if not ok or entry is None or not entry.has_password:
         return None
-    return {"name": name, "role": entry["role"]}
+    return User(name, entry.role)
 
 
-# -- rate limiting -----------------------------------------------------------
-@dataclass
-class SignInLimiter:
-    """Failed sign-ins per user name in a sliding window; thread-safe, in-process.
-
-    After ``max_failures`` failures within ``window_s`` seconds the name is
-    locked until the oldest of them leaves the window.
-    """
-
-    max_failures: int = MAX_FAILURES
-    window_s: float = LOCK_WINDOW_S
-    clock: object = time.monotonic
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._failures: dict[str, deque] = {}
-
-    def _key(self, name: str) -> str:
-        return str(name).strip().lower()[:256]
-
-    def _prune(self, key: str, now: float) -> deque:
-        q = self._failures.setdefault(key, deque())
-        while q and now - q[0] >= self.window_s:
-            q.popleft()
-        return q
-
-    def retry_after(self, name: str) -> float:
-        """Seconds until ``name`` may try again (0 when not locked)."""
-        with self._lock:
-            now = self.clock()
-            q = self._prune(self._key(name), now)
-            if len(q) < self.max_failures:
-                return 0.0
-            return max(0.0, self.window_s - (now - q[-self.max_failures]))
-
-    def record_failure(self, name: str) -> int:
-        """Count one failure; returns the failures now in the window."""
-        with self._lock:
-            now = self.clock()
-            q = self._prune(self._key(name), now)
-            q.append(now)
-            return len(q)
-
-    def reset(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(self._key(name), None)
-
-
-_LIMITER = SignInLimiter()
-
-
-def default_limiter() -> SignInLimiter:
-    """The process-wide limiter the app uses."""
-    return _LIMITER
-
-
+# -- sign-in (rate limited, crlm.signin_limiter) ------------------------------
 def sign_in(path: str | os.PathLike | None, name: str, password: str, *,
-            limiter: SignInLimiter | None = None) -> dict:
-    """Check a local sign-in: returns ``{"name", "role"}`` or raises ``SignInFailed``
+            limiter: SignInLimiter | None = None) -> User:
+    """Check a local sign-in: returns the user or raises ``SignInFailed``
     (``AccountLocked`` after too many failures). Logs the user name, never the password."""
-    limiter = limiter or _LIMITER
+    limiter = limiter or default_limiter()
     shown = safe_name(name)
     wait = limiter.retry_after(name)
     if wait > 0:
@@ -387,5 +397,5 @@ def sign_in(path: str | os.PathLike | None, name: str, password: str, *,
             raise AccountLocked(shown, limiter.retry_after(name))
         raise SignInFailed("Wrong user name or password.")
     limiter.reset(name)
-    log.info("signed in: %s (role %s)", user["name"], user["role"])
+    log.info("signed in: %s (role %s)", user.name, user.role)
     return user

@@ -56,7 +56,7 @@ elif mapping_ready:
     data = upload.getvalue()
     try:
         check = import_file(store, data, name=upload.name, mapping=mapping, cohort=cohort,
-                            dry_run=True, actor=user.get("name", "admin"))
+                            dry_run=True, actor=user.name)
     except (TableReadError, MappingError, ImportRefused) as exc:
         ui.show_error(str(exc))
     else:
@@ -97,7 +97,7 @@ elif mapping_ready:
         d2.download_button("Download the problems (CSV)", csv_bytes(report.to_frame()),
                            file_name=f"import-problems-{check.cohort}.csv", mime="text/csv",
                            key="admin_report_csv", on_click="ignore")
-        demo = user.get("source") == "demo"
+        demo = user.is_demo
         if demo:
             st.info("Demo mode has no sign-in, so it does not take a real cohort: once "
                     "imported, the patients would be open to anyone who reaches the app (and "
@@ -109,7 +109,7 @@ elif mapping_ready:
             try:
                 check_permission(user, "import")
                 result = import_file(store, data, name=upload.name, mapping=mapping,
-                                     cohort=cohort, actor=user.get("name", "admin"))
+                                     cohort=cohort, actor=user.name)
             except (TableReadError, MappingError, ImportRefused, PermissionDenied) as exc:
                 ui.show_error(str(exc))
             else:

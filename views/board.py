@@ -21,7 +21,7 @@ ui.page_header("Board session", "The cases of a meeting in the order the board d
 st.caption(cases.RESEARCH_NOTICE)
 the_store = ui.get_store()
 can_prepare = ui.user_can("save_case")
-actor = user.get("name", "unknown")
+actor = user.name
 
 left, right = st.columns(2)
 meeting_date = left.date_input("Meeting date", value=dt.date.today(), key="board_date")
@@ -120,4 +120,4 @@ if can_prepare:
             _act(store.add_board_item, f"Added case {chosen} to {session.title}.",
                  meeting_date=meeting_date, board=board_name, case_id=int(chosen))
 else:
-    st.caption(f"Your role ({user.get('role')}) reads the session; clinicians prepare it.")
+    st.caption(f"Your role ({user.role}) reads the session; clinicians prepare it.")

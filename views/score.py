@@ -452,7 +452,7 @@ def _report_bytes(case, scores, board, extras, label, summary) -> bytes:
     report = CaseReport(
         entries=entries, clinical=cases.clinical_summary(case), scores=board,
         could_not_score=groups, cohort_text=filt.describe(), figures=figs,
-        flags=cases.case_flags(scores), label=label, user=user.get("name", ""),
+        flags=cases.case_flags(scores), label=label, user=user.name,
         chosen_model=extras.get("model_id", ""), notes=notes)
     return build_case_report(report)
 
@@ -509,7 +509,7 @@ if result:
                 record = cases.case_record(case, scores, cohort=cohort_name, thresholds=thresholds,
                                            image_metadata=result.get("image_metadata"),
                                            answers=board, summary=summary)
-                case_id = store.save_case(ui.get_store(), actor=user.get("name", "unknown"),
+                case_id = store.save_case(ui.get_store(), actor=user.name,
                                           inputs=record["inputs"], scores=record["scores"],
                                           label=clean, cohort=cohort_name,
                                           image_metadata=record["image_metadata"])
@@ -564,7 +564,7 @@ else:
     if ui.user_can("save_case") and c3.button("Delete", key="score_delete"):
         try:
             check_permission(user, "save_case")
-            if store.delete_case(ui.get_store(), int(chosen), actor=user.get("name", "unknown")):
+            if store.delete_case(ui.get_store(), int(chosen), actor=user.name):
                 st.session_state["score_saved_message"] = f"Deleted case {chosen}."
             st.rerun()
         except PermissionDenied as exc:

@@ -39,13 +39,13 @@ def _users(fn):
 @_users
 def cmd_users_add(auth, args):
     user = auth.add_user(args.users, args.name, args.role, _read_password(args))
-    print(f"added {user['name']} ({user['role']}) to {auth.users_path(args.users)}")
+    print(f"added {user.name} ({user.role}) to {auth.users_path(args.users)}")
 
 
 @_users
 def cmd_users_set_role(auth, args):
     user = auth.set_role(args.users, args.name, args.role)
-    print(f"{user['name']} is now {user['role']}")
+    print(f"{user.name} is now {user.role}")
 
 
 @_users
@@ -66,7 +66,7 @@ def cmd_users_list(auth, args):
     if not users:
         print(f"no users in {auth.users_path(args.users)}")
     for u in users:
-        print(f"{u['name']}\t{u['role']}\t{'password' if u['password'] else 'single sign-on'}")
+        print(f"{u.name}\t{u.role}\t{'password' if u.has_password else 'single sign-on'}")
 
 
 def cmd_backup(args) -> int:

@@ -25,12 +25,13 @@ import logging
 import os
 import re
 import time
+from dataclasses import replace
 from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
 from crlm import auth, session_routes, sessions, store
-from crlm.auth import ACTIONS, ROLES  # noqa: F401  (re-exported: pages read them here)
+from crlm.auth import ACTIONS, ROLES, User  # noqa: F401  (re-exported: pages read them here)
 from crlm.store import StoreError
 from crlm.ui import loaders
 
@@ -42,8 +43,8 @@ _RETURN_KEY = "auth_return_to"
 DEMO_ENV = "CRLM_DEMO_MODE"
 DEMO_NOTICE = "Demo mode, no sign-in: synthetic data only."
 SESSION_MAX_AGE_S = 12 * 3600
-ANONYMOUS = {"name": "", "role": "", "source": "none"}
-_DEMO_USER = {"name": "demo", "role": "admin", "source": "demo", "demo": True}
+ANONYMOUS = auth.ANONYMOUS
+_DEMO_USER = User("demo", "admin", source="demo")
 
 
 def demo_mode_requested() -> bool:
@@ -84,7 +85,7 @@ def _oidc_configured() -> bool:
         return False
 
 
-def _oidc_user() -> dict | None:
+def _oidc_user() -> User | None:
     info = st.user
     if not info.get("is_logged_in"):
         return None
@@ -94,7 +95,7 @@ def _oidc_user() -> dict | None:
     if not email:
         return None
     role = auth.lookup_role(None, email) or auth.DEFAULT_ROLE
-    return {"name": email, "role": role, "source": "oidc"}
+    return User(email, role, source="oidc")
 
 
 def _listed(name: str) -> tuple[str, str] | None:
@@ -106,10 +107,10 @@ def _listed(name: str) -> tuple[str, str] | None:
         return None
     if entry is None:
         return None
-    return entry["role"], sessions.fingerprint(entry.get("password_hash"))
+    return entry.role, sessions.fingerprint(entry.password_hash)
 
 
-def _cookie_user() -> dict | None:
+def _cookie_user() -> User | None:
     """The user of a valid session cookie (a reload or a new tab after a sign-in)."""
     value = st.context.cookies.get(sessions.COOKIE_NAME)
     if not isinstance(value, str):
@@ -121,37 +122,35 @@ def _cookie_user() -> dict | None:
     if listed is None or listed[1] != claim.fingerprint:
         return None  # removed, or the password changed since: that session is over
     log.info("session resumed from its cookie: %s", auth.safe_name(claim.name))
-    user = {"name": claim.name, "role": listed[0], "source": "local",
-            "signed_in_at": claim.issued_at, "session_id": claim.session_id,
-            "fingerprint": claim.fingerprint}
+    user = User(claim.name, listed[0], source="local", signed_in_at=claim.issued_at,
+                session_id=claim.session_id, fingerprint=claim.fingerprint)
     st.session_state[SESSION_KEY] = user
     return user
 
 
-def _valid_session_user() -> dict | None:
+def _valid_session_user() -> User | None:
     """The session's user, re-checked against the users file on every run."""
     user = st.session_state.get(SESSION_KEY)
-    if not isinstance(user, dict) or user.get("role") not in ROLES:
+    if not isinstance(user, User) or not user.signed_in:
         user = _cookie_user()
         if user is None:
             return None
-    source = user.get("source")
-    if source == "demo":
+    if user.is_demo:
         return None  # demo users exist only while demo mode is on (checked by the gate)
-    if source == "local":
-        if time.time() - float(user.get("signed_in_at", 0)) > SESSION_MAX_AGE_S:
+    if user.source == "local":
+        if time.time() - float(user.signed_in_at) > SESSION_MAX_AGE_S:
             st.session_state["auth_message"] = "Your session expired; please sign in again."
             return None
-        if user.get("session_id") and session_routes.keeper().is_revoked(user["session_id"]):
+        if user.session_id and session_routes.keeper().is_revoked(user.session_id):
             return None  # signed out in another tab
-        listed = _listed(user.get("name", ""))
+        listed = _listed(user.name)
         if listed is None:
             return None  # removed from the users file: signed out at once
         role, fingerprint = listed
-        if user.get("fingerprint") and user["fingerprint"] != fingerprint:
+        if user.fingerprint and user.fingerprint != fingerprint:
             return None  # the password changed since this sign-in
-        if role != user["role"]:
-            user = {**user, "role": role}
+        if role != user.role:
+            user = replace(user, role=role)
             st.session_state[SESSION_KEY] = user
     return user
 
@@ -165,20 +164,20 @@ def _audit(name: str, action: str) -> None:
                     auth.safe_name(name), exc)
 
 
-def _sidebar_account(user: dict) -> None:
+def _sidebar_account(user: User) -> None:
     sb = st.sidebar
-    if user.get("source") == "demo":
+    if user.is_demo:
         sb.info(DEMO_NOTICE, icon=":material/lock_open:")
         return
-    sb.caption(f"Signed in as **{user['name']}** ({user['role']})")
+    sb.caption(f"Signed in as **{user.name}** ({user.role})")
     if sb.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
-        log.info("signed out: %s", auth.safe_name(user["name"]))
-        _audit(user["name"], "sign_out")
+        log.info("signed out: %s", auth.safe_name(user.name))
+        _audit(user.name, "sign_out")
         st.session_state.pop(SESSION_KEY, None)
-        if user.get("source") == "oidc":
+        if user.source == "oidc":
             st.logout()
-        if user.get("session_id"):
-            session_routes.keeper().revoke(user["session_id"])  # every tab, at once
+        if user.session_id:
+            session_routes.keeper().revoke(user.session_id)  # every tab, at once
             if session_routes.keeper().routes_mounted:
                 _redirect_browser(f"{_base_path()}/{sessions.END_PATH}")  # clears the cookie
                 st.stop()
@@ -236,16 +235,16 @@ def _local_form() -> None:
         st.error("The users file cannot be read; ask the administrator to check the server log.")
         return
     session_id = sessions.new_session_id()
-    fingerprint = (_listed(user["name"]) or ("", ""))[1]
-    st.session_state[SESSION_KEY] = {**user, "source": "local", "signed_in_at": time.time(),
-                                     "session_id": session_id, "fingerprint": fingerprint}
-    _audit(user["name"], "sign_in")
+    fingerprint = (_listed(user.name) or ("", ""))[1]
+    st.session_state[SESSION_KEY] = replace(user, source="local", signed_in_at=time.time(),
+                                            session_id=session_id, fingerprint=fingerprint)
+    _audit(user.name, "sign_in")
     requested = st.session_state.pop(_REQUESTED_KEY, None) or {"page": "", "params": {}}
     if session_routes.keeper().routes_mounted:
         # The cookie can only come with an HTTP response: a one-time ticket takes the
         # browser through the cookie route and back to the page the link named.
         ticket = session_routes.keeper().issue_ticket(
-            user["name"], session_id, fingerprint,
+            user.name, session_id, fingerprint,
             _location(requested), sessions.binding(_xsrf_token()))
         _redirect_browser(f"{_base_path()}/{sessions.START_PATH}?"
                           + urlencode({"ticket": ticket}))
@@ -313,7 +312,7 @@ def return_to_requested_page(pages) -> None:
             st.switch_page(page, query_params=requested.get("params") or {})
 
 
-def sign_in_gate() -> dict:
+def sign_in_gate() -> User:
     """Show the sign-in form and stop the page until a user is signed in; returns the user."""
     if demo_mode_requested():
         refusal = demo_mode_refusal()
@@ -321,7 +320,7 @@ def sign_in_gate() -> dict:
             st.session_state.pop(SESSION_KEY, None)
             st.error(refusal, icon=":material/block:")
             st.stop()
-        user = dict(_DEMO_USER)
+        user = _DEMO_USER
         st.session_state[SESSION_KEY] = user
         _sidebar_account(user)
         return user
@@ -329,10 +328,10 @@ def sign_in_gate() -> dict:
         user = _oidc_user()
         if user is not None:
             previous = st.session_state.get(SESSION_KEY)
-            if not (isinstance(previous, dict) and previous.get("source") == "oidc"
-                    and previous.get("name") == user["name"]):
-                log.info("signed in through OIDC: %s", auth.safe_name(user["name"]))
-                _audit(user["name"], "sign_in")  # once per session, not on every rerun
+            if not (isinstance(previous, User) and previous.source == "oidc"
+                    and previous.name == user.name):
+                log.info("signed in through OIDC: %s", auth.safe_name(user.name))
+                _audit(user.name, "sign_in")  # once per session, not on every rerun
             st.session_state[SESSION_KEY] = user
             _sidebar_account(user)
             return user
@@ -347,37 +346,36 @@ def sign_in_gate() -> dict:
     _remember_requested_page()
     _local_form()
     st.stop()
-    return dict(ANONYMOUS)  # not reached: st.stop() ends the run
+    return ANONYMOUS  # not reached: st.stop() ends the run
 
 
-def current_user() -> dict:
-    """``{"name": ..., "role": ...}`` of the signed-in user (the demo user in demo mode);
-    a user with no role when nobody is signed in."""
+def current_user() -> User:
+    """The signed-in user (the demo user in demo mode); ``ANONYMOUS``, a user with no
+    role, when nobody is signed in."""
     user = st.session_state.get(SESSION_KEY)
-    if isinstance(user, dict) and user.get("role") in ROLES:
+    if isinstance(user, User) and user.signed_in:
         return user
-    return dict(ANONYMOUS)
+    return ANONYMOUS
 
 
-def user_can(action_or_role: str, user: dict | None = None) -> bool:
+def user_can(action_or_role: str, user: User | None = None) -> bool:
     user = user if user is not None else current_user()
-    return auth.role_allows(user.get("role"), action_or_role)
+    return user.may(action_or_role)
 
 
-def require_role(action_or_role: str) -> dict:
+def require_role(action_or_role: str) -> User:
     """Stop the page (with a message) unless the user may do this; returns the user.
 
     Every view calls this first. When nobody is signed in it shows the sign-in
     gate itself, so a view run on its own (without ``app.py``) never relies on
     ``app.py`` having asked."""
     user = current_user()
-    if user.get("source") == "local":
-        user = _valid_session_user() or dict(ANONYMOUS)  # the users file decides, every run
-    if user.get("role") not in ROLES or (user.get("source") == "demo"
-                                          and not demo_mode_requested()):
+    if user.source == "local":
+        user = _valid_session_user() or ANONYMOUS  # the users file decides, every run
+    if not user.signed_in or (user.is_demo and not demo_mode_requested()):
         user = sign_in_gate()
     if not user_can(action_or_role, user):
-        st.error(f"Your role ({user.get('role') or 'not signed in'}) does not allow this: "
+        st.error(f"Your role ({user.role or 'not signed in'}) does not allow this: "
                  f"{action_or_role}.")
         st.stop()
     return user

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from crlm.auth import PermissionDenied, check_permission
+from crlm.auth import PermissionDenied, User, check_permission
 from crlm.ingest.image_import import ImageImportRefused, import_images
 from crlm.privacy import csv_bytes
 from crlm.ui import loaders
@@ -27,7 +27,7 @@ def _run(store, folder: str, cohort: str, *, dry_run: bool, actor: str):
         bar.empty()
 
 
-def image_import_section(store, user: dict, imported_cohorts: list[str]) -> None:
+def image_import_section(store, user: User, imported_cohorts: list[str]) -> None:
     """The section: folder, cohort, Check (dry run) with progress, report, Import."""
     st.subheader("Import a cohort's CT images")
     st.caption("A folder on this server with one folder per patient, named by the patient id "
@@ -40,7 +40,7 @@ def image_import_section(store, user: dict, imported_cohorts: list[str]) -> None
     c1, c2 = st.columns([3, 1])
     folder = c1.text_input("Folder on the server", key="admin_images_folder")
     cohort = c2.selectbox("Cohort", imported_cohorts, key="admin_images_cohort")
-    actor = user.get("name", "admin")
+    actor = user.name
     if st.button("Check the folder (dry run)", key="admin_images_check", disabled=not folder):
         try:
             result = _run(store, folder, cohort, dry_run=True, actor=actor)
@@ -65,7 +65,7 @@ def image_import_section(store, user: dict, imported_cohorts: list[str]) -> None
     st.download_button("Download the report (CSV)", csv_bytes(check["frame"]),
                        file_name=f"image-import-report-{cohort}.csv", mime="text/csv",
                        key="admin_images_report_csv", on_click="ignore")
-    demo = user.get("source") == "demo"
+    demo = user.is_demo
     if st.button(f"Import the images into cohort '{cohort}'", type="primary",
                  disabled=demo or not check["n"], key="admin_images_import"):
         try:

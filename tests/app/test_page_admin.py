@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from crlm.auth import User
+
 pytestmark = pytest.mark.slow
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
@@ -49,8 +51,7 @@ def _table_with(at: AppTest, column: str) -> pd.DataFrame:
 def _admin(store_path, signed_in: bool = True) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=120)
     if signed_in:
-        at.session_state["auth_user"] = {"name": "adam", "role": "admin", "source": "local",
-                                         "signed_in_at": time.time()}
+        at.session_state["auth_user"] = User("adam", "admin", signed_in_at=time.time())
     at.run()  # the default page; only the Admin page is under test here
     at.switch_page("views/admin.py").run()
     assert not at.exception, at.exception
@@ -153,8 +154,7 @@ def test_a_viewer_cannot_open_the_admin_page_even_directly(admin_store):
 
     auth.set_role(os.environ["CRLM_USERS"], "adam", "viewer")
     at = AppTest.from_file(str(APP.parent / "views" / "admin.py"), default_timeout=60)
-    at.session_state["auth_user"] = {"name": "adam", "role": "admin", "source": "local",
-                                     "signed_in_at": time.time()}
+    at.session_state["auth_user"] = auth.User("adam", "admin", signed_in_at=time.time())
     at.run()
     assert not at.exception, at.exception
     assert any("does not allow this: import" in e.value for e in at.error)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from crlm.auth import User
 from crlm.ingest.synthetic_tree import TreePatient, write_tree
 from tests.unit.test_import_tcia import tcia_frame
 
@@ -43,8 +44,7 @@ def test_check_shows_the_report_and_import_stores_the_crops(admin_store):
     from crlm.ui import loaders
 
     at = AppTest.from_file(str(APP), default_timeout=180)
-    at.session_state["auth_user"] = {"name": "adam", "role": "admin", "source": "local",
-                                     "signed_in_at": time.time()}
+    at.session_state["auth_user"] = User("adam", "admin", signed_in_at=time.time())
     at.run()
     at.switch_page("views/admin.py").run()
     assert not at.exception, at.exception

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from crlm import cases
+from crlm.auth import User
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 ANSWERS = pd.DataFrame([{"task_id": "response", "model_id": "response.logistic",
@@ -49,8 +50,7 @@ def board_store(tmp_path, monkeypatch):
 
 def _board(name: str, role: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["auth_user"] = {"name": name, "role": role, "source": "local",
-                                     "signed_in_at": time.time()}
+    at.session_state["auth_user"] = User(name, role, signed_in_at=time.time())
     at.run()
     at.switch_page("views/board.py").run()
     assert not at.exception, at.exception

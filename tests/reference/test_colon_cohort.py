@@ -235,8 +235,7 @@ def colon_app(colon_store, tmp_path, monkeypatch):
     monkeypatch.setenv("CRLM_USERS", str(users))
     monkeypatch.delenv("CRLM_DEMO_MODE", raising=False)
     at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["auth_user"] = {"name": "vera", "role": "viewer", "source": "local",
-                                     "signed_in_at": time.time()}
+    at.session_state["auth_user"] = auth.User("vera", "viewer", signed_in_at=time.time())
     yield at.run()
     from crlm.ui import loaders
 
@@ -373,8 +372,7 @@ def test_extra_variables_are_subgroups_of_a_response_model(tmp_path, monkeypatch
     monkeypatch.setenv("CRLM_USERS", str(users))
     monkeypatch.delenv("CRLM_DEMO_MODE", raising=False)
     at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["auth_user"] = {"name": "vera", "role": "viewer", "source": "local",
-                                     "signed_in_at": time.time()}
+    at.session_state["auth_user"] = auth.User("vera", "viewer", signed_in_at=time.time())
     try:
         at.run()
         at.switch_page("views/subgroups.py").run()

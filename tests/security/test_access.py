@@ -1,6 +1,7 @@
 """Access: sign-in gate, roles, rate limiting, salted hashes, demo mode, OIDC."""
 from __future__ import annotations
 
+import dataclasses
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -81,7 +82,7 @@ def _same_session(at: AppTest) -> AppTest:
 
 def test_sign_out_returns_to_the_form(app_env):
     at = _sign_in(_app().run(), "clara", PASSWORDS["clara"][1])
-    assert at.session_state["auth_user"]["role"] == "clinician"
+    assert at.session_state["auth_user"].role == "clinician"
     at.sidebar.button(key="auth_sign_out").click().run()
     assert not at.exception, at.exception
     assert "auth_user" not in at.session_state
@@ -128,8 +129,8 @@ def test_a_password_change_signs_the_user_out_of_open_sessions(app_env):
 
 def test_expired_session_asks_to_sign_in_again(app_env):
     at = _sign_in(_app().run(), "vera", PASSWORDS["vera"][1])
-    user = dict(at.session_state["auth_user"])
-    user["signed_in_at"] -= 13 * 3600
+    user = at.session_state["auth_user"]
+    user = dataclasses.replace(user, signed_in_at=user.signed_in_at - 13 * 3600)
     fresh = _app()
     fresh.session_state["auth_user"] = user
     fresh.run()
@@ -139,21 +140,21 @@ def test_expired_session_asks_to_sign_in_again(app_env):
 
 @pytest.mark.parametrize("action", ["save_case", "import", "retrain", "manage_users"])
 def test_check_permission_refuses_a_viewer(action):
-    viewer = {"name": "vera", "role": "viewer"}
+    viewer = auth.User("vera", "viewer")
     with pytest.raises(auth.PermissionDenied, match=action):
         auth.check_permission(viewer, action)
     assert issubclass(auth.PermissionDenied, PermissionError)
 
 
 def test_check_permission_follows_the_role_order():
-    clinician, admin = {"name": "c", "role": "clinician"}, {"name": "a", "role": "admin"}
+    clinician, admin = auth.User("c", "clinician"), auth.User("a", "admin")
     auth.check_permission(clinician, "save_case")
     auth.check_permission(clinician, "score")
     with pytest.raises(auth.PermissionDenied):
         auth.check_permission(clinician, "import")
     for action in auth.ACTIONS:
         auth.check_permission(admin, action)
-    for nobody in (None, {}, {"name": "x", "role": "superuser"}, {"name": "x", "role": ""}):
+    for nobody in (None, auth.ANONYMOUS, auth.User("x", "superuser"), auth.User("x", "")):
         with pytest.raises(auth.PermissionDenied):
             auth.check_permission(nobody, "browse")
     with pytest.raises(ValueError):
@@ -207,7 +208,7 @@ def test_sign_in_function_locks_and_resets(tmp_path):
     with pytest.raises(auth.AccountLocked):
         auth.sign_in(path, "ivy", "ivy-password-123", limiter=limiter)
     limiter.reset("ivy")
-    assert auth.sign_in(path, "IVY ", "ivy-password-123", limiter=limiter)["role"] == "viewer"
+    assert auth.sign_in(path, "IVY ", "ivy-password-123", limiter=limiter).role == "viewer"
 
 
 def test_argon2_hashes_are_salted(tmp_path):
@@ -216,13 +217,13 @@ def test_argon2_hashes_are_salted(tmp_path):
     auth.add_user(path, "ann", "viewer", same)
     auth.add_user(path, "ben", "viewer", same)
     users = auth.load_users(path)
-    h1, h2 = users["ann"]["password_hash"], users["ben"]["password_hash"]
+    h1, h2 = users["ann"].password_hash, users["ben"].password_hash
     assert h1.startswith("$argon2id$") and h2.startswith("$argon2id$")
     assert h1 != h2
     assert h1.split("$")[-2] != h2.split("$")[-2]  # different salts
     assert same not in path.read_text()
-    assert auth.verify(path, "ann", same) == {"name": "ann", "role": "viewer"}
-    assert auth.verify(path, "ben", same) == {"name": "ben", "role": "viewer"}
+    assert auth.verify(path, "ann", same) == auth.User("ann", "viewer")
+    assert auth.verify(path, "ben", same) == auth.User("ben", "viewer")
     assert (path.stat().st_mode & 0o077) == 0
 
 
@@ -246,7 +247,28 @@ def test_users_file_management_validates(tmp_path):
     assert auth.verify(path, "dora", "dora-password-1") is None
     with pytest.raises(auth.UsersFileError, match="no user"):
         auth.set_role(path, "dora", "viewer")
-    assert [u["name"] for u in auth.list_users(path)] == ["oidc.user@hospital.org"]
+    assert [u.name for u in auth.list_users(path)] == ["oidc.user@hospital.org"]
+
+
+def test_users_are_frozen_records_without_password_material(tmp_path):
+    path = tmp_path / "u.toml"
+    auth.add_user(path, "ann", "viewer", "ann-password-123")
+    auth.add_user(path, "sso@hospital.org", "clinician", None)
+    user = auth.verify(path, "ann", "ann-password-123")
+    assert isinstance(user, auth.User) and user.signed_in
+    assert user.may("browse") and not user.may("save_case")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        user.role = "admin"
+    assert not any("hash" in f.name or "password" in f.name for f in dataclasses.fields(user))
+    account = auth.load_users(path)["ann"]
+    assert account.password_hash.startswith("$argon2id$")
+    assert account.password_hash not in repr(account)
+    assert auth.list_users(path) == [auth.UserListing("ann", "viewer", True),
+                                     auth.UserListing("sso@hospital.org", "clinician", False)]
+    assert not auth.ANONYMOUS.signed_in and not auth.ANONYMOUS.may("browse")
+    text = path.read_text()  # the file format is unchanged
+    assert '[users."ann"]\nrole = "viewer"\npassword_hash = "$argon2id$' in text
+    assert text.endswith('[users."sso@hospital.org"]\nrole = "clinician"\n')
 
 
 def test_no_users_file_explains_how_to_create_one(app_env, monkeypatch, tmp_path):
@@ -392,4 +414,4 @@ def test_direct_page_run_in_demo_mode_gets_the_demo_user(app_env, monkeypatch):
     admin = APP.parent / "views" / "admin.py"
     at = AppTest.from_file(str(admin), default_timeout=60).run()
     assert not at.exception, at.exception
-    assert at.session_state[access.SESSION_KEY]["name"] == "demo"
+    assert at.session_state[access.SESSION_KEY].name == "demo"

@@ -102,7 +102,7 @@ def test_users_commands_manage_the_file_without_showing_hashes(tmp_path, monkeyp
     monkeypatch.setattr(sys, "stdin", io.StringIO("a-long-password-1\n"))
     assert _cli("users", "--users", str(users), "add", "nina", "--role", "clinician",
                 "--password-stdin") == 0
-    assert auth.verify(users, "nina", "a-long-password-1")["role"] == "clinician"
+    assert auth.verify(users, "nina", "a-long-password-1").role == "clinician"
     assert _cli("users", "--users", str(users), "add", "sso@hospital.example", "--role",
                 "viewer", "--oidc") == 0
     assert _cli("users", "--users", str(users), "set-role", "nina", "admin") == 0

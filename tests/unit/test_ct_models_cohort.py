@@ -255,8 +255,7 @@ def test_the_models_and_subgroups_pages_show_the_ct_models(imaging_cohort, monke
     monkeypatch.delenv("CRLM_DEMO_MODE", raising=False)
     app = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "app.py")
     at = AppTest.from_file(app, default_timeout=240)
-    at.session_state["auth_user"] = {"name": "adam", "role": "admin", "source": "local",
-                                     "signed_in_at": time.time()}
+    at.session_state["auth_user"] = auth.User("adam", "admin", signed_in_at=time.time())
     try:
         at.run()
         for page in ("views/models.py", "views/subgroups.py"):
