@@ -30,6 +30,12 @@ IMAGING_FAMILIES = {
 }
 
 
+def _is_clinical(kind) -> bool:
+    # imported on use: importing crlm.models loads the model libraries
+    from crlm.models.kinds import is_clinical_score
+
+    return is_clinical_score(kind)
+
 
 def class_label(task: str, predicted: bool | None) -> str:
     if predicted is None:
@@ -41,7 +47,7 @@ def class_label(task: str, predicted: bool | None) -> str:
 
 def display_score(row: Mapping) -> float:
     """A clinical baseline's own value (response tasks store its negative); else the score."""
-    if row.get("kind") == "clinical" and isinstance(row.get("contributions"), Mapping) \
+    if _is_clinical(row.get("kind")) and isinstance(row.get("contributions"), Mapping) \
             and row["contributions"]:
         return float(next(iter(row["contributions"].values())))
     return float(row["score"])
@@ -103,7 +109,7 @@ def scores_table(scores: pd.DataFrame, thresholds: Mapping[str, float | None] | 
         "stale", "flags"])
     order = {t: i for i, t in enumerate(TASK_ORDER)}
     table["_order"] = table["task_id"].map(order).fillna(len(order))
-    table["_kind"] = (table["kind"] == "clinical").astype(int)
+    table["_kind"] = table["kind"].map(_is_clinical).astype(int)
     return table.sort_values(["case", "_order", "_kind", "model_id"], kind="stable") \
         .drop(columns=["_order", "_kind"]).reset_index(drop=True)
 
@@ -177,7 +183,9 @@ def case_flags(scores: pd.DataFrame) -> dict[str, list[str]]:
 
 def batch_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Wide view of a batch: one row per case, one column per trained model's score."""
-    trained = table[table["kind"] != "clinical"]
+    from crlm.models.kinds import trained_only
+
+    trained = trained_only(table)
     if trained.empty:
         return pd.DataFrame({"case": table["case"].unique()})
     wide = trained.pivot_table(index="case", columns="model_id", values="score", aggfunc="first")
@@ -214,7 +222,7 @@ def board_table(predictions: Sequence, model_labels: Mapping[str, str] | None = 
     table = pd.DataFrame(rows, columns=BOARD_COLUMNS)
     order = {t: i for i, t in enumerate(TASK_ORDER)}
     table["_order"] = table["task_id"].map(order).fillna(len(order))
-    table["_kind"] = (table["kind"] == "clinical").astype(int)
+    table["_kind"] = table["kind"].map(_is_clinical).astype(int)
     return table.sort_values(["case", "_order", "_kind", "model_id"], kind="stable") \
         .drop(columns=["_order", "_kind"]).reset_index(drop=True)
 
