@@ -11,9 +11,12 @@
 * ``record``: the de-identified record that ``store.save_case`` keeps, and reading it
   back;
 * ``screening``: screening of the free-text case label and board notes;
-* ``ct``: a CT series uploaded with a case and the image metadata a case may keep.
+* ``ct``: a CT series uploaded with a case and the image metadata a case may keep;
+* ``results`` and ``report`` (imported by name): what the page computes around a case's
+  scores (where it falls in the cohort, contributions, survival band) and what its
+  one-page report shows.
 
-Every public name is importable from ``crlm.cases``.
+The public names of the modules above ``results`` are importable from ``crlm.cases``.
 """
 from __future__ import annotations
 
