@@ -17,6 +17,7 @@ from crlm.figures.survival_models import (
     horizon_label, make_survival_calibration_figure, make_td_roc_figure,
 )
 from crlm.models import TASKS, kinds
+from crlm.reports.r_export import survival_export
 from crlm.reports.r_export.inputs import models_export_from_predictions
 from crlm.ui import loaders
 from crlm.ui.widgets import export_buttons, r_export_button, selected_model
@@ -201,6 +202,8 @@ def _km_panel(fkey, task: str, split: str, model_id: str, name: str, quantiles, 
                     config=figures.plotly_config(f"km_risk_{model_id}_{split}"))
     table = res.table()
     export_buttons(fig, table, f"km_risk_{model_id}_{split}", n=res.n)
+    r_export_button(lambda a=(fkey, task, split, model_id, tuple(quantiles)), o=res.order:
+                    _risk_group_export(*a, order=o), f"km_risk_{model_id}_{split}")
     shown = pd.DataFrame({"Group": table["group"], "n": table["n"], "Events": table["events"]})
     for m in sm.HORIZONS_MONTHS:
         c = f"survival_{m:g}m"
@@ -216,6 +219,17 @@ def _km_panel(fkey, task: str, split: str, model_id: str, name: str, quantiles, 
                f"chi-square {res.logrank_chisq:.2f}, {figures.format_p(res.logrank_p)}; hazard "
                "ratios from a Cox model on the groups (Efron ties)"
                + (f"; {res.note}" if res.note else "") + ".")
+
+
+def _risk_group_export(fkey: tuple, task: str, split: str, model_id: str, quantiles: tuple,
+                       *, order):
+    """The risk groups as the Survival page's data + R script (built on click)."""
+    t, e, s = sm.model_outcomes(_predictions(fkey, task, split), model_id,
+                                TASKS[task].time_column, TASKS[task].event_column)
+    data = pd.DataFrame({"time": t, "event": e, "group": sm.risk_groups(s, quantiles).groups})
+    return survival_export(data, order=order, horizon=36.0,
+                           endpoint="OS" if TASKS[task].time_column.startswith("os") else "PFS",
+                           title=f"{TASKS[task].label} by predicted risk group")
 
 
 def _roc_panel(fkey, task: str, split: str, model_id: str, name: str, horizons) -> None:
@@ -234,18 +248,29 @@ def _roc_panel(fkey, task: str, split: str, model_id: str, name: str, horizons) 
                    n=int(max(r.n_cases + r.n_controls for r in curves.values())))
 
 
-def _calibration_panel(filt, task: str, split: str, records: pd.DataFrame, model_id: str,
-                       quantiles, horizon: float) -> None:
-    fkey = loaders.filter_key(filt)
+@st.cache_data(show_spinner="Calibrating predicted survival…", max_entries=64)
+def _calibration(fkey: tuple, task: str, split: str, model_id: str, version: int,
+                 quantiles: tuple, horizon: float):
+    """The calibration at ``horizon`` of the model version's predicted survival, or why
+    there is none."""
     t, e, s = _outcomes(fkey, task, split, model_id)
     if not len(t):
-        st.info(f"No {SPLIT_NAMES[split].lower()} predictions under this filter.")
-        return
-    predicted = _predicted_survival(filt.cohort, records, model_id, s, horizon)
+        return f"no {SPLIT_NAMES[split].lower()} predictions under this filter"
+    cohort = loaders.filter_from_key(fkey).cohort
+    records = loaders.load_models(cohort).set_index("model_id")
+    predicted = _predicted_survival(cohort, records, model_id, s, horizon)
     if isinstance(predicted, str):
-        st.info(f"No calibration: {predicted}.")
+        return predicted
+    return sm.survival_calibration(t, e, s, predicted, horizon, quantiles)
+
+
+def _calibration_panel(filt, task: str, split: str, records: pd.DataFrame, model_id: str,
+                       quantiles, horizon: float) -> None:
+    cal = _calibration(loaders.filter_key(filt), task, split, model_id,
+                       int(records.loc[model_id, "version"]), tuple(quantiles), horizon)
+    if isinstance(cal, str):
+        st.info(f"No calibration: {cal}.")
         return
-    cal = sm.survival_calibration(t, e, s, predicted, horizon, quantiles)
     name = records.loc[model_id, "name"]
     fig = make_survival_calibration_figure(
         {SPLIT_NAMES[split].split(" (")[0]: cal},

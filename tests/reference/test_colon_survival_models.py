@@ -211,6 +211,11 @@ def test_models_page_of_a_survival_only_cohort_has_the_depth_of_a_binary_one(col
     # every figure has the export buttons of the binary figures
     labels = [b.label for b in at.get("download_button")]
     assert labels.count("PNG") >= 3 and labels.count("CSV") >= 3
+    # both splits side by side: the external centre (none here) says so, nothing breaks
+    at.selectbox(key="models_split").set_value("both").run()
+    assert not at.exception, at.exception
+    assert any(i.value.startswith("External centre: ") for i in at.info)
+    assert "models_risk_km_out-of-fold" in [c.key for c in at.get("plotly_chart")]
 
 
 @pytest.mark.slow
@@ -231,3 +236,28 @@ def test_survival_page_splits_by_a_survival_models_risk_group(colon_app, ref):
     assert table["Events"].tolist() == [ref[f"km_{k}"]["events"] for k in ("low", "mid", "high")]
     hr = ref["cox"]["hr"][1]
     assert table["HR vs Low risk (95% CI)"].iloc[2].startswith(f"{hr:.2f}")
+
+
+def test_the_risk_group_r_export_of_the_models_page_runs_in_r_and_agrees(
+        colon_models_store, tmp_path, monkeypatch, ref):
+    """The Models page's "R script (zip)" next to Kaplan–Meier by risk group: built as the
+    button builds it, run in R, every number agreeing (the script compares them)."""
+    from tests.reference.test_r_export import _r_ready, run_in_r
+
+    if not _r_ready():
+        pytest.skip("Rscript with survival and pROC not installed (scripts/setup_r.sh)")
+    from crlm.store import CohortFilter as Filter
+    from crlm.ui import loaders
+    from crlm.ui import survival_models as ui_sm
+
+    monkeypatch.setenv("CRLM_DB", str(colon_models_store))
+    try:
+        export = ui_sm._risk_group_export(loaders.filter_key(Filter(cohort="colon")), "os_risk",
+                                          "out-of-fold", "os_risk.age_nodes", sm.TERTILES,
+                                          order=GROUPS)
+        got = {q.name: q.value for q in export.quantities}
+        logrank = next(v for k, v in got.items() if "logrank" in k and k.endswith("chisq"))
+        assert logrank == pytest.approx(ref["logrank"]["chisq"], rel=REL)
+        run_in_r(export, tmp_path / "km_risk", shutil.which("Rscript"))
+    finally:
+        loaders.release_stores()
