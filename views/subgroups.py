@@ -8,7 +8,7 @@ import streamlit as st
 
 from crlm import config, figures, stats, ui
 from crlm.analysis import extras
-from crlm.models import TASKS
+from crlm.models import TASKS, kinds
 from crlm.analysis.pages import SUBGROUP_COLUMNS
 from crlm.analysis.pages import SUBGROUP_MIN_EVENTS as MIN_EVENTS
 from crlm.analysis.pages import SUBGROUP_MIN_PATIENTS_AUC as MIN_PATIENTS_AUC
@@ -157,6 +157,7 @@ def _arm_forest(fkey: tuple, compare: str, reference: str, compared: str, endpoi
     time_col, event_col = config.ENDPOINTS[endpoint]
     contract = [c for c in columns if not extras.is_extra(c)]
     data = ui.loaders.load_cohort_with_extras(filt, columns=[time_col, event_col, *contract])
+    arm = _arm_groups(data[compare], variables[compare]).groups
     groupings = {}
     for column in columns:
         if extras.is_extra(column):
@@ -166,7 +167,7 @@ def _arm_forest(fkey: tuple, compare: str, reference: str, compared: str, endpoi
             levels = _levels(data[column], column)
             groupings[_label(column)] = extras.ExtraGroups(levels, tuple(_ordered(levels, column)))
     result = extras.compare_within_subgroups(
-        data[time_col], data[event_col], data[compare], reference, compared, groupings,
+        data[time_col], data[event_col], arm, reference, compared, groupings,
         min_events=MIN_EVENTS)
     if not result.n:
         return pd.DataFrame()
@@ -180,9 +181,26 @@ def _arm_forest(fkey: tuple, compare: str, reference: str, compared: str, endpoi
         columns=["_variable", "_level"]).reset_index(drop=True)
 
 
-def _arm_section(filt, variable, extra_variables) -> None:
-    """The cohort's own variable (a trial's arm) compared within subgroups."""
-    levels = list(variable.levels)
+def _arm_groups(values, variable) -> extras.ExtraGroups:
+    """A compared variable's groups: a categorical one by level, a numeric one by its two
+    values (0/1) or cut at its median over the filtered cohort."""
+    if variable.categorical:
+        return extras.ExtraGroups(values.astype(object).where(values.notna(), extras.UNKNOWN)
+                                  .astype(str).to_numpy(), tuple(variable.levels))
+    return extras.extra_groups(values, variable)
+
+
+def _arm_section(filt, variable, extra_variables, recorded) -> None:
+    """The cohort's own variable (a trial's arm, a yes/no or a cut numeric one) compared
+    within subgroups."""
+    if variable.categorical:
+        levels = list(variable.levels)
+    else:
+        values = ui.loaders.load_cohort_with_extras(filt, columns=["patient_id"])[variable.key]
+        levels = [g for g in extras.extra_groups(values, variable).order if g != extras.UNKNOWN]
+    if len(levels) < 2:
+        st.info(f"{variable.label} has fewer than two groups under the current filter.")
+        return
     c1, c2, c3 = st.columns([1, 1, 0.8])
     reference = c1.selectbox("Reference level", levels, index=0, key="subgroups_arm_reference")
     others = [lv for lv in levels if lv != reference]
@@ -190,9 +208,8 @@ def _arm_section(filt, variable, extra_variables) -> None:
                             key="subgroups_arm_compared")
     endpoint = c3.selectbox("Endpoint", list(config.ENDPOINTS), key="subgroups_arm_endpoint",
                             format_func=ENDPOINT_NAMES.get)
-    unavailable = set((ui.load_cohort_info(filt.cohort) or {}).get("unavailable_columns") or [])
     labels = {v.key: v.label for v in extra_variables}
-    options = [c for c in ARM_SUBGROUP_COLUMNS if c not in unavailable] + [
+    options = [c for c in ARM_SUBGROUP_COLUMNS if c in recorded] + [
         v.key for v in extra_variables if v.key != variable.key]
     columns = st.multiselect("Subgroup variables", options, default=options,
                              key="subgroups_arm_columns",
@@ -206,7 +223,9 @@ def _arm_section(filt, variable, extra_variables) -> None:
         st.info(f"No patient in {reference} or {compared} with a known endpoint matches the "
                 "current filter.")
         return
-    st.subheader(f"{ENDPOINT_NAMES[endpoint]}: {compared} vs {reference} within subgroups")
+    named = "" if variable.categorical else f"{variable.label} "
+    st.subheader(f"{ENDPOINT_NAMES[endpoint]}: {named}{compared} vs {reference} within "
+                 "subgroups")
     fig = figures.make_forest_figure(rows, title=f"{ENDPOINT_NAMES[endpoint]}: {variable.label} "
                                                  f"{compared} vs {reference}")
     name = f"forest_{endpoint}_{variable.name}"
@@ -224,24 +243,30 @@ filt = ui.current_filter()
 ui.require_role("browse")
 ui.page_header("Subgroups", "Predicted responders vs non-responders within each subgroup: "
                             "hazard ratios with interaction tests, AUC per level, and curves.")
-models = ui.load_models(filt.cohort)
-trained = models[(models["kind"] != "clinical") & models["task"].isin(RESPONSE_TASKS)] \
-    if len(models) else models
+trained = kinds.trained_only(ui.load_models(filt.cohort))
+trained = trained[trained["task"].isin(RESPONSE_TASKS)] if len(trained) else trained
+recorded = set(ui.loaders.recorded_columns(filt.cohort, ARM_SUBGROUP_COLUMNS))
 extra_variables = ui.loaders.load_extra_variables(filt.cohort)
-arm_variables = {v.key: v for v in sorted(  # a treatment (known with the plan) first
-    (v for v in extra_variables if v.categorical and len(v.levels) >= 2),
-    key=lambda v: v.known_at != "treatment plan")}
+spans = ui.loaders.extra_spans(filt.cohort)
+arm_variables = {v.key: v for v in sorted(  # a treatment (known with the plan) first, then
+    (v for v in extra_variables  # other levels, then yes/no, then numbers cut at the median
+     if (len(v.levels) >= 2 if v.categorical else v.name in spans
+         and spans[v.name][1] > spans[v.name][0])),
+    key=lambda v: (not v.categorical, v.known_at != "treatment plan",
+                   not (v.name in spans and spans[v.name][:2] == (0.0, 1.0))))}
+if not arm_variables and trained.empty:
+    st.info("Nothing to compare within subgroups yet: this cohort has no trained response "
+            "model (it may record no response outcome) and none of its own variables has "
+            "two groups. The Survival page compares survival by its recorded variables.")
+    st.stop()
 if arm_variables:
     compare = st.selectbox(
         "Compare", ([PREDICTION] if not trained.empty else []) + list(arm_variables),
         key="subgroups_compare", format_func=lambda c: "Predicted responders vs non-responders"
         if c == PREDICTION else f"{arm_variables[c].label} (this cohort's variable)")
     if compare != PREDICTION:
-        _arm_section(filt, arm_variables[compare], extra_variables)
+        _arm_section(filt, arm_variables[compare], extra_variables, recorded)
         st.stop()
-if trained.empty:
-    st.info("No trained response model yet: train the models with `python -m crlm train`.")
-    st.stop()
 c1, c2, c3 = st.columns([1.2, 1.4, 0.8])
 tasks = [t for t in RESPONSE_TASKS if t in set(trained["task"])]
 task = c1.selectbox("Prediction task", tasks, key="subgroups_task",
@@ -252,8 +277,10 @@ endpoint = c3.selectbox("Endpoint", list(config.ENDPOINTS), key="subgroups_endpo
                         format_func=ENDPOINT_NAMES.get)
 threshold = float(ui.get_threshold(model_id, records.loc[model_id, "threshold"]))
 extra_labels = {v.key: v.label for v in extra_variables}
-columns = st.multiselect("Subgroup variables", SUBGROUP_COLUMNS + list(extra_labels),
-                         default=SUBGROUP_COLUMNS, key="subgroups_columns",
+contract_columns = [c for c in SUBGROUP_COLUMNS
+                    if c in set(ui.loaders.recorded_columns(filt.cohort, SUBGROUP_COLUMNS))]
+columns = st.multiselect("Subgroup variables", contract_columns + list(extra_labels),
+                         default=contract_columns, key="subgroups_columns",
                          format_func=lambda c: extra_labels.get(c) or _label(c))
 st.caption(f"{records.loc[model_id, 'name']}: predicted responder when score ≥ {threshold:.3f} "
            "(set on the Models page); out-of-fold and external predictions. "
