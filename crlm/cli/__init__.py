@@ -26,14 +26,14 @@ import logging
 import sys
 
 from crlm import config
-from crlm.cli import admin, analysis, data, training
+from crlm.cli import admin, analysis, data, federated, training
 from crlm.cli.common import CliError
 
 __all__ = ["GROUPS", "CliError", "build_parser", "main"]
 
 log = logging.getLogger("crlm")
 
-GROUPS = (training, data, analysis, admin)
+GROUPS = (training, data, analysis, admin, federated)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -112,6 +112,8 @@ class _Run:
                 except FederatedError as exc:
                     problem = str(exc)
             if problem is None:
+                if k not in self.name and isinstance(reply["config"].get("site"), str):
+                    self.name[k] = label = reply["config"]["site"]
                 good[k] = reply
                 sent[label] = message_bytes(reply)
                 continue
