@@ -195,6 +195,58 @@ def one_hot_categorical_features(wide: pd.DataFrame, info: pd.DataFrame
     return out, expanded
 
 
+def categorical_feature_levels(info: pd.DataFrame) -> dict[str, list[str]]:
+    """Per categorical extra feature of ``feature_info``: its level names, in order."""
+    if info is None or "kind" not in info.columns:
+        return {}
+    return {str(row.feature): [str(v) for v in row.levels]
+            for row in info[info["kind"] == "categorical"].itertuples()
+            if row.levels is not None and len(row.levels)}
+
+
+def one_hot_feature_times(info: pd.DataFrame) -> dict[str, str]:
+    """The decision time of each one-hot column (``<feature>=<level>``): its feature's."""
+    times = dict(zip(info["feature"].astype(str), info["known_at"].astype(str))) \
+        if info is not None and len(info) else {}
+    return {f"{name}={level}": times.get(name, config.UNKNOWN_TIME)
+            for name, levels in categorical_feature_levels(info).items() for level in levels}
+
+
+def one_hot_case_levels(frame: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
+    """A case frame whose categorical extra features are given by level name (``rx:
+    Lev+5FU``) with each such column replaced by the one-hot columns the models read
+    (``rx=Obs``, ``rx=Lev``, ``rx=Lev+5FU``: 1 for the given level, 0 for the others, all
+    missing when the value is). A value that is not one of the feature's levels raises one
+    ``ValueError`` naming row, column, value and the levels."""
+    levels_of = categorical_feature_levels(info)
+    given = [c for c in frame.columns if str(c) in levels_of]
+    if not given:
+        return frame
+    out = frame.drop(columns=given)
+    problems = []
+    for column in given:
+        levels = levels_of[str(column)]
+        by_text = {lv.strip().casefold(): k for k, lv in enumerate(levels)}
+        codes = np.full(len(frame), np.nan)
+        for i, value in enumerate(frame[column].tolist()):
+            if _is_missing(value):
+                continue
+            text = str(int(value)) if isinstance(value, float) and value.is_integer() \
+                else str(value)
+            code = by_text.get(text.strip().casefold())
+            if code is None:
+                problems.append(f"row {i}, column {column}: {value!r} is not one of its "
+                                f"levels ({', '.join(levels)})")
+            else:
+                codes[i] = code
+        for k, level in enumerate(levels):
+            out[f"{column}={level}"] = np.where(np.isnan(codes), np.nan,
+                                                (codes == k).astype(float))
+    if problems:
+        raise ValueError("invalid case input: " + "; ".join(problems[:20]))
+    return out
+
+
 def split_columns(columns) -> tuple[list[str], list[str]]:
     """(numeric-like, categorical) among ``columns``; booleans and features are numeric."""
     categorical = [c for c in columns if c in CATEGORICAL_INPUTS]
