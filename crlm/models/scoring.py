@@ -24,7 +24,9 @@ from crlm.models.training import (
     EXTERNAL, OUT_OF_FOLD, default_artefact_dir, load_modelling_data, prepare_patients,
     task_frame, training_hash,
 )
-from crlm.models.inputs import INPUT_COLUMNS, model_matrix, validate_patients
+from crlm.models.inputs import (
+    INPUT_COLUMNS, model_matrix, one_hot_case_levels, one_hot_feature_times, validate_patients,
+)
 from crlm.models.requirements import NOT_ENOUGH, check_sufficiency, input_label, needs_of
 
 # The inputs each clinical baseline is computed from (for the "missing inputs" reason).
@@ -170,7 +172,9 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
                      for fs, f in zip(names["feature_set"], names["feature"])} if len(names) else {}
     info = st.load_feature_info(store, cohort)
     feature_times.update(zip(info["feature"].astype(str), info["known_at"].astype(str)))
-    cases = frame.copy()
+    feature_times.update(one_hot_feature_times(info))  # a categorical extra's level columns
+    known_features += list(one_hot_feature_times(info))
+    cases = one_hot_case_levels(frame.copy(), info)
     if features is not None and len(features):
         if "patient_id" not in cases.columns or "patient_id" not in features.columns:
             raise ValueError("features can only be joined on a patient_id column in both frames")
