@@ -35,6 +35,9 @@ def cmd_join(args) -> int:
     check_site(db, args.cohort, args.site)
     check_address(args.coordinator, args.insecure)
     check_secret(args.secret_file, args.insecure)
+    if not args.insecure and not args.root_certificates:
+        raise CliError("give --root-certificates ca.crt (the consortium's CA) or, on loopback "
+                       "only, --insecure")
     print(f"site {args.site}: store {db}, cohort {args.cohort}, coordinator {args.coordinator}. "
           "Ctrl+C leaves the consortium.", flush=True)
     return join(db, args.cohort, args.site, args.coordinator, insecure=args.insecure,

@@ -113,7 +113,8 @@ def _client_tls(root_certificate, insecure: bool) -> list[str]:
 
 def serve_command(address: str, *, insecure: bool = False, certificates=None) -> list[str]:
     host, port = check_address(address, insecure)
-    return [str(federated_bin("flower-superlink")), *_server_tls(certificates, insecure),
+    tls = _server_tls(certificates, insecure)
+    return [str(federated_bin("flower-superlink")), *tls,
             "--host", host.strip("[]"), "--port", str(port),
             "--disable-runtime-dependency-installation"]
 
@@ -138,8 +139,9 @@ def check_site(db, cohort: str, site: str) -> None:
 def supernode_command(coordinator: str, *, site: str, worker_socket, runtime_port: int,
                       insecure: bool = False, root_certificate=None) -> list[str]:
     check_address(coordinator, insecure)
+    tls = _client_tls(root_certificate, insecure)
     node_config = f"worker='{Path(worker_socket)}' site='{site}'"
-    return [str(federated_bin("flower-supernode")), *_client_tls(root_certificate, insecure),
+    return [str(federated_bin("flower-supernode")), *tls,
             "--superlink", coordinator, "--host", "127.0.0.1", "--port", str(int(runtime_port)),
             "--isolation", "process", "--node-config", node_config]
 

@@ -101,3 +101,36 @@ def test_a_malformed_message_gets_an_error_and_changes_nothing(consortium):
         after = st.table_checksums(s)
     changed = {k for k in before if before[k] != after[k]}
     assert changed <= {"audit_log"}  # the error replies are recorded, nothing else
+
+
+class _Dropping(LocalTransport):
+    """Site ``gone`` stops answering after ``after`` exchanges (as if its process died)."""
+
+    def __init__(self, sites, gone, after):
+        super().__init__(sites)
+        self.gone, self.after, self.calls = gone, after, 0
+
+    def exchange(self, requests):
+        self.calls += 1
+        replies = super().exchange(requests)
+        if self.calls > self.after:
+            replies.pop(self.gone, None)
+        return replies
+
+
+def test_a_dropout_stops_the_run_when_configured_and_nothing_is_stored(consortium):
+    from crlm.federated.protocol import FederatedError
+
+    _, sites = consortium
+    before = {}
+    for name, (path, _) in sites.items():
+        with st.Store(path, read_only=True) as s:
+            before[name] = st.table_checksums(s)
+    spec = RunSpec(run_id="test-stop", task="response", family="logistic", folds=3,
+                   external_site="D", on_dropout="stop")
+    with pytest.raises(FederatedError, match="site C: did not answer.*stopped, nothing was stored"):
+        run_consortium(_Dropping(sites, "C", after=2), spec, log=lambda *_: None)
+    for name, (path, _) in sites.items():
+        with st.Store(path, read_only=True) as s:
+            after = st.table_checksums(s)
+        assert {k for k in after if after[k] != before[name][k]} <= {"audit_log"}
