@@ -1,4 +1,6 @@
-"""Import a centre's CT cohort: one folder per patient with a CT series and a DICOM SEG.
+"""Import a centre's CT cohort: one folder per patient with a CT series and a DICOM SEG
+(or, where a folder has no SEG, an RT structure set: :mod:`crlm.ingest.dicom.rtstruct`
+fills its contours onto the CT grid, and its tumour ROIs follow the same rules).
 
 The layout is that of the public TCIA "Colorectal-Liver-Metastases" collection: under
 the tree's root one folder per patient, named by the patient id of the clinical table

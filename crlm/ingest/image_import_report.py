@@ -19,6 +19,7 @@ class PatientImport:
     spacing_mm: tuple[float, ...] = ()
     transfer_syntax: str = ""
     seg_found: bool = False
+    segmentation: str = "SEG"        # where the lesions come from: "SEG" or "RTSTRUCT"
     seg_geometry: dict = field(default_factory=dict)
     n_lesions: int = 0
     tumour_segments: tuple[int, ...] = ()
@@ -34,7 +35,8 @@ class PatientImport:
         return {"folder": self.folder, "patient_id": self.patient_id, "matched": self.matched,
                 "series_found": list(self.series_found), "n_slices": self.n_slices,
                 "spacing_mm": list(self.spacing_mm), "transfer_syntax": self.transfer_syntax,
-                "seg_found": self.seg_found, "seg_geometry": dict(self.seg_geometry),
+                "seg_found": self.seg_found, "segmentation": self.segmentation,
+                "seg_geometry": dict(self.seg_geometry),
                 "n_lesions": self.n_lesions, "tumour_segments": list(self.tumour_segments),
                 "ignored_segments": list(self.ignored_segments),
                 "problems": list(self.problems), "imported": self.imported}
@@ -44,16 +46,20 @@ class PatientImport:
         if not self.matched:
             return f"{who}: no patient of the cohort has this id; not imported"
         spacing = " x ".join(f"{v:.3g}" for v in self.spacing_mm) or "?"
-        geometry = ("SEG on the CT grid" if self.seg_geometry.get("matches")
-                    else "no SEG" if not self.seg_found else "SEG does not match the CT")
+        source = self.segmentation
+        geometry = (f"{source} on the CT grid" if self.seg_geometry.get("matches")
+                    else "no SEG or RTSTRUCT" if not self.seg_found
+                    else f"{source} does not match the CT")
         head = (f"{who}: {'imported' if self.imported else 'NOT imported'}; "
                 f"series: {', '.join(self.series_found) or 'none'}; {self.n_slices} slices, "
                 f"spacing {spacing} mm ({self.transfer_syntax or '?'}); {geometry}; "
-                f"{self.n_lesions} lesion(s) from tumour segments "
+                f"{self.n_lesions} lesion(s) from tumour "
+                f"{'segments' if source == 'SEG' else 'ROIs'} "
                 f"{', '.join(map(str, self.tumour_segments)) or 'none'}")
         lines = [head]
         if self.ignored_segments:
-            lines.append("    ignored segments: " + "; ".join(self.ignored_segments))
+            lines.append(f"    ignored {'segments' if source == 'SEG' else 'ROIs'}: "
+                         + "; ".join(self.ignored_segments))
         lines.extend(f"    problem: {p}" for p in self.problems)
         return "\n".join(lines)
 

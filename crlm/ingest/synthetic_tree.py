@@ -5,6 +5,7 @@ remnant, the hepatic and portal veins and one segment per tumour.
 
 ``<root>/<patient id>/01-01-2000-NA-CT ABDOMEN-<n>/2.000000-PORTAL VENOUS-<n>/1-001.dcm ...``
 ``<root>/<patient id>/01-01-2000-NA-CT ABDOMEN-<n>/100.000000-Segmentation-<n>/1-1.dcm``
+(or ``.../1.000000-RTSTRUCT-<n>/1-1.dcm``, an RT structure set instead of the SEG)
 
 Used by the tests (a few tiny patients, with the broken cases an import must report) and
 by the import benchmark. Every file is obviously synthetic (``crlm.ingest.dicom.writer``).
@@ -22,8 +23,10 @@ import numpy as np
 @dataclass(frozen=True)
 class TreePatient:
     """One patient folder to write. ``seg``: ``"coded"`` (tumours coded as neoplasm),
-    ``"named"`` (tumours recognised by their label only), ``"none"`` (no SEG) or
-    ``"mismatched"`` (a SEG drawn on another CT grid). ``compression``: ``None`` or
+    ``"named"`` (tumours recognised by their label only), ``"none"`` (no SEG),
+    ``"mismatched"`` (a SEG drawn on another CT grid), ``"rtstruct"`` (an RT structure set
+    with the same regions as contours, tumours as GTV ROIs, instead of a SEG) or
+    ``"rtstruct-other-frame"`` (that structure set in another frame of reference). ``compression``: ``None`` or
     ``"jpeg-ls"`` (lossless JPEG-LS pixel data)."""
 
     patient_id: str
@@ -102,6 +105,17 @@ def write_patient(root: str | os.PathLike, p: TreePatient, seed: int = 0) -> Pat
     if p.compression == "jpeg-ls":
         _compress(ct_paths)
     if p.seg == "none":
+        return folder
+    if p.seg.startswith("rtstruct"):
+        from crlm.ingest.dicom.writer import synthetic_uid, write_rtstruct_file
+
+        rois = [("Liver", "ORGAN", liver), ("Liver_Remnant", "ORGAN", remnant),
+                ("Hepatic", "ORGAN", hepatic), ("Portal", "ORGAN", portal)]
+        rois += [(f"Tumor_{k + 1}", "GTV", m) for k, m in enumerate(tumours) if m.any()]
+        other = (synthetic_uid(seed, p.patient_id, "other-frame-of-reference")
+                 if p.seg == "rtstruct-other-frame" else None)
+        write_rtstruct_file(study / f"1.000000-RTSTRUCT-{seed % 7919:04d}" / "1-1.dcm",
+                            ct_paths, rois, seed, p.patient_id, frame_of_reference_uid=other)
         return folder
     seg_dir = study / f"100.000000-Segmentation-{seed % 7919:04d}"
     tumour_kind = "neoplasm" if p.seg in ("coded", "mismatched") else "tissue"

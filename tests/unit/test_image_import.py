@@ -68,7 +68,7 @@ def test_the_report_lists_every_patient_folder(store, tree):
     assert "Portal vein" in first.ignored_segments[3]
     assert second.imported and second.n_lesions == 1
     assert second.transfer_syntax.startswith("JPEG-LS")
-    assert not no_seg.imported and no_seg.problems == ("no DICOM SEG",)
+    assert not no_seg.imported and no_seg.problems == ("no DICOM SEG or RTSTRUCT",)
     assert not mismatched.imported and not mismatched.seg_geometry["matches"]
     assert any("frame of reference" in p for p in mismatched.problems)
     assert any("nearest CT slice" in p for p in mismatched.problems)

@@ -12,6 +12,8 @@ orientation ``1,0,0,0,1,0``; volume index ``z`` is written at position
 ``origin_z + z × slice spacing`` (ascending, i.e. index 0 is the most caudal).
 SEG: Segmentation Storage (binary; one segment "liver lesion", or liver, vessels and
 tumours), written with highdicom, on the same grid as the CT.
+RTSTRUCT: RT Structure Set Storage, one ROI per mask, each slice outlined as closed planar
+contours (marching squares at half height) that reference their CT image.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
 from crlm.ingest.dicom.errors import DicomError
 from crlm.ingest.dicom.ct_files import CT_IMAGE_STORAGE
+from crlm.ingest.dicom.rtstruct import RTSTRUCT_STORAGE
 
 SYNTHETIC_PATIENT_NAME = "SYNTHETIC^DEMO"
 SYNTHETIC_MANUFACTURER = "CRLM Cohort Explorer (synthetic)"
@@ -260,4 +263,134 @@ def write_segmentation_file(
     path = Path(out_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     seg.save_as(path)
+    return path
+
+
+# ---------------------------------------------------------------- RT structure sets
+
+def mask_contours(plane: np.ndarray) -> list[np.ndarray]:
+    """The closed outlines of a 2-D boolean mask as ``(row, column)`` polygons in pixel
+    units: marching squares at half height, so every pixel centre of the mask is inside
+    an odd number of outlines and every other centre inside an even number (holes are
+    outlines of their own)."""
+    import contourpy
+
+    padded = np.pad(np.asarray(plane, dtype=np.float64), 1)
+    lines = contourpy.contour_generator(z=padded, line_type=contourpy.LineType.Separate
+                                        ).lines(0.5)
+    out = []
+    for xy in lines:
+        if len(xy) > 1 and np.allclose(xy[0], xy[-1]):
+            xy = xy[:-1]
+        if len(xy) >= 3:
+            out.append(np.column_stack([xy[:, 1] - 1.0, xy[:, 0] - 1.0]))
+    return out
+
+
+def write_rtstruct_file(
+    out_path: str | os.PathLike,
+    ct_paths: Sequence[str | os.PathLike],
+    rois: Sequence[tuple[str, str, np.ndarray]],
+    seed: int,
+    patient_label: str,
+    frame_of_reference_uid: str | None = None,
+    structure_set_label: str = "Synthetic liver contours",
+) -> Path:
+    """Write an RT Structure Set over the CT files ``ct_paths``: one ROI per
+    ``(name, RT ROI Interpreted Type, mask[z, y, x])``, numbered from 1 in that order, each
+    slice of the mask outlined by :func:`mask_contours` as CLOSED_PLANAR contours that
+    reference their CT image. The mask's z index follows the CT slices sorted along the
+    slice normal. ``frame_of_reference_uid`` overrides the CT's (a structure set drawn in
+    another frame of reference)."""
+    datasets = [pydicom.dcmread(p, stop_before_pixels=True) for p in ct_paths]
+    if not datasets:
+        raise DicomError("no CT files to reference")
+    if not rois:
+        raise DicomError("no ROIs to write")
+    orientation = np.asarray(datasets[0].ImageOrientationPatient, float)
+    row_dir, col_dir = orientation[:3], orientation[3:]
+    normal = np.cross(row_dir, col_dir)
+    datasets.sort(key=lambda d: float(np.dot(np.asarray(d.ImagePositionPatient, float), normal)))
+    shape = (len(datasets), int(datasets[0].Rows), int(datasets[0].Columns))
+    dy, dx = (float(v) for v in datasets[0].PixelSpacing)
+    first = datasets[0]
+    for_uid = frame_of_reference_uid or str(first.FrameOfReferenceUID)
+    sop_uid = synthetic_uid(seed, patient_label, "rtstruct")
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = RTSTRUCT_STORAGE
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.update(_base_dataset(seed, patient_label))
+    del ds.FrameOfReferenceUID, ds.PositionReferenceIndicator
+    ds.file_meta = meta
+    ds.StudyInstanceUID = str(first.StudyInstanceUID)
+    ds.SOPClassUID = RTSTRUCT_STORAGE
+    ds.SOPInstanceUID = sop_uid
+    ds.Modality = "RTSTRUCT"
+    ds.SeriesInstanceUID = synthetic_uid(seed, patient_label, "rtstruct-series")
+    ds.SeriesNumber = 101
+    ds.SeriesDescription = structure_set_label
+    ds.InstanceNumber = 1
+    ds.StructureSetLabel = structure_set_label[:16]
+    ds.StructureSetDate = "20000101"
+    ds.StructureSetTime = "120000"
+
+    def image_ref(d: Dataset) -> Dataset:
+        ref = Dataset()
+        ref.ReferencedSOPClassUID = str(d.SOPClassUID)
+        ref.ReferencedSOPInstanceUID = str(d.SOPInstanceUID)
+        return ref
+
+    series_ref = Dataset()
+    series_ref.SeriesInstanceUID = str(first.SeriesInstanceUID)
+    series_ref.ContourImageSequence = [image_ref(d) for d in datasets]
+    study_ref = Dataset()
+    study_ref.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"  # detached study management
+    study_ref.ReferencedSOPInstanceUID = str(first.StudyInstanceUID)
+    study_ref.RTReferencedSeriesSequence = [series_ref]
+    frame_ref = Dataset()
+    frame_ref.FrameOfReferenceUID = for_uid
+    frame_ref.RTReferencedStudySequence = [study_ref]
+    ds.ReferencedFrameOfReferenceSequence = [frame_ref]
+    ds.StructureSetROISequence, ds.ROIContourSequence, ds.RTROIObservationsSequence = [], [], []
+    for number, (name, kind, mask) in enumerate(rois, start=1):
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != shape:
+            raise DicomError(f"ROI {name!r}: mask shape {mask.shape} does not match the CT "
+                             f"series {shape}")
+        if not mask.any():
+            raise DicomError(f"ROI {name!r} is empty")
+        item = Dataset()
+        item.ROINumber = number
+        item.ReferencedFrameOfReferenceUID = for_uid
+        item.ROIName = name
+        item.ROIGenerationAlgorithm = "MANUAL"
+        ds.StructureSetROISequence.append(item)
+        contours = []
+        for z in np.flatnonzero(mask.any(axis=(1, 2))):
+            origin = np.asarray(datasets[z].ImagePositionPatient, float)
+            for rc in mask_contours(mask[z]):
+                pts = origin + np.outer(rc[:, 1] * dx, row_dir) + np.outer(rc[:, 0] * dy, col_dir)
+                contour = Dataset()
+                contour.ContourImageSequence = [image_ref(datasets[z])]
+                contour.ContourGeometricType = "CLOSED_PLANAR"
+                contour.NumberOfContourPoints = len(pts)
+                contour.ContourData = [f"{v:.4f}" for v in pts.ravel()]
+                contours.append(contour)
+        roi_contour = Dataset()
+        roi_contour.ROIDisplayColor = [255, 0, 0] if kind == "GTV" else [0, 160, 0]
+        roi_contour.ReferencedROINumber = number
+        roi_contour.ContourSequence = contours
+        ds.ROIContourSequence.append(roi_contour)
+        observation = Dataset()
+        observation.ObservationNumber = number
+        observation.ReferencedROINumber = number
+        observation.RTROIInterpretedType = kind
+        observation.ROIInterpreter = ""
+        ds.RTROIObservationsSequence.append(observation)
+    path = Path(out_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
     return path
