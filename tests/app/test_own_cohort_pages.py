@@ -1,0 +1,145 @@
+"""A centre's own cohort under AppTest: the colon trial's sidebar filters its own
+variables (counted against pandas on the CSV, carried in the link), and neither it nor a
+TCIA-layout cohort shows a control for a column it does not record or stops at 'no
+trained response model'."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crlm.store import Store, load_recorded_columns
+from tests.app.conftest import APP
+from tests.own_cohorts import (
+    COLON_CSV, FILTER_COLUMNS, PASSWORD, add_clinician, build_colon_store, build_tcia_store,
+    label,
+)
+
+pytestmark = pytest.mark.slow
+PAGES = ("views/cohort.py", "views/survival.py", "views/subgroups.py", "views/models.py",
+         "views/score.py")
+
+
+@pytest.fixture(scope="module")
+def colon_path(tmp_path_factory):
+    return build_colon_store(tmp_path_factory.mktemp("colon_app"))
+
+
+@pytest.fixture(scope="module")
+def tcia_path(tmp_path_factory):
+    return build_tcia_store(tmp_path_factory.mktemp("tcia_app"))
+
+
+@pytest.fixture()
+def signed_in(monkeypatch, tmp_path):
+    """An AppTest of the app on a store, signed in as a clinician through the form."""
+    monkeypatch.delenv("CRLM_DEMO_MODE", raising=False)
+    monkeypatch.setenv("CRLM_USERS", str(add_clinician(tmp_path)))
+
+    def start(path, **params) -> AppTest:
+        monkeypatch.setenv("CRLM_DB", str(path))
+        at = AppTest.from_file(APP, default_timeout=240)
+        for key, value in params.items():
+            at.query_params[key] = value
+        at.run()
+        at.text_input[0].input("cara")
+        at.text_input[1].input(PASSWORD)
+        at.button[0].click().run()
+        assert not at.exception, at.exception
+        return at
+    return start
+
+
+def _count(at: AppTest) -> int:
+    return int(next(m for m in at.sidebar.metric if m.label == "Patients matching")
+               .value.replace(",", ""))
+
+
+def _sidebar_labels(at: AppTest) -> set[str]:
+    widgets = [*at.sidebar.multiselect, *at.sidebar.slider, *at.sidebar.number_input,
+               *at.sidebar.date_input, *at.sidebar.selectbox]
+    return {w.label for w in widgets}
+
+
+def _assert_only_recorded_controls(at: AppTest, path, cohort: str) -> None:
+    with Store(path, create=False) as store:
+        recorded = set(load_recorded_columns(store, cohort, FILTER_COLUMNS))
+    missing = [c for c in FILTER_COLUMNS if c not in recorded]
+    assert missing, "the cohort records every filter column"
+    shown = _sidebar_labels(at)
+    for column in missing:
+        assert not any(lab.startswith(label(column)) for lab in shown), (column, shown)
+    line = next(c.value for c in at.sidebar.caption if c.value.startswith("Not recorded"))
+    assert all(label(c) in line for c in missing)
+
+
+def _all_text(at: AppTest) -> str:
+    return " ".join(str(getattr(e, "value", "")) for kind in ("info", "warning", "error",
+                                                               "markdown", "caption")
+                    for e in getattr(at, kind))
+
+
+def test_a_filter_on_the_colon_trials_own_variables_changes_the_numbers(colon_path, signed_in):
+    csv = pd.read_csv(COLON_CSV)
+    at = signed_in(colon_path, cohort="colon")
+    assert _count(at) == len(csv) == 929
+    _assert_only_recorded_controls(at, colon_path, "colon")
+    assert {"Treatment arm", "Positive lymph nodes (nodes)", "Differentiation"} <= \
+        _sidebar_labels(at)
+
+    at.sidebar.multiselect(key="flt_extra_rx").set_value(["Lev+5FU"]).run()
+    assert not at.exception, at.exception
+    arm = csv["rx"] == "Lev+5FU"
+    assert _count(at) == int(arm.sum()) == 304
+    assert next(m for m in at.metric if m.label == "Patients").value == "304"
+    at.sidebar.slider(key="flt_extra_nodes").set_value((3, 33)).run()
+    both = arm & (csv["nodes"] >= 3)
+    assert _count(at) == int(both.sum())
+    table = at.dataframe[0].value.set_index(["variable", "level"])
+    assert table.loc[("n", ""), "Overall"] == str(int(both.sum()))
+    assert at.query_params["extra:rx"] in ("Lev+5FU", ["Lev+5FU"])
+    link = {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert link["extra:nodes"] == "3..33"
+
+    # the link reproduces the view; a level or a range the cohort lacks is named, ignored
+    again = signed_in(colon_path, **link)
+    assert _count(again) == int(both.sum())
+    assert again.sidebar.multiselect(key="flt_extra_rx").value == ["Lev+5FU"]
+    bad = signed_in(colon_path, cohort="colon", **{"extra:rx": "Lev+5FU,Placebo",
+                                                   "extra:nodes": "3..many",
+                                                   "extra:stage": "IV", "tbs_zone": "high"})
+    assert not bad.exception, bad.exception
+    assert _count(bad) == int(arm.sum())
+    warning = " ".join(w.value for w in bad.sidebar.warning)
+    for fragment in ("Treatment arm: 'Placebo'", "Positive lymph nodes: expected 'low..high'",
+                     "'extra:stage'", "TBS zone: not recorded in cohort 'colon'"):
+        assert fragment in warning, warning
+
+
+def test_the_colon_cohort_page_draws_only_what_it_records(colon_path, signed_in):
+    at = signed_in(colon_path, cohort="colon")
+    charts = [c.key for c in at.get("plotly_chart")]
+    assert "cohort_dist_age_years" in charts
+    assert not any(k in charts for k in ("cohort_dist_ras_status", "cohort_dist_primary_side",
+                                         "cohort_dist_cea_ng_ml"))
+    assert "RAS status" not in set(at.dataframe[0].value["variable"])
+    options = at.selectbox(key="cohort_split_by").options   # as shown: labels
+    assert "predicted responder" not in options and "RAS status" not in options
+    assert "Treatment arm" in options
+
+
+@pytest.mark.parametrize("cohort", ["tcia", "colon"])
+def test_every_analysis_page_opens_without_crlm_only_controls_or_dead_ends(
+        cohort, tcia_path, colon_path, signed_in):
+    path = tcia_path if cohort == "tcia" else colon_path
+    at = signed_in(path, cohort=cohort)
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        _assert_only_recorded_controls(at, path, cohort)
+        assert "no trained response model" not in _all_text(at).lower(), page
+    at.switch_page("views/subgroups.py").run()
+    compare = at.selectbox(key="subgroups_compare")
+    assert compare.value == ("extra:chemo_before_liver_resection" if cohort == "tcia"
+                             else "extra:rx")
+    assert at.get("plotly_chart")[0].key == "subgroups_arm_forest"
