@@ -32,6 +32,7 @@ import pandas as pd
 
 from crlm import stats
 from crlm import store as st
+from crlm.models.kinds import is_clinical_score
 from crlm.models.requirements import NOT_ENOUGH
 from crlm.models.tasks import TASKS
 from crlm.models.training import EXTERNAL, OUT_OF_FOLD
@@ -201,7 +202,7 @@ def _basis(rec: Mapping, task, both: pd.DataFrame):
         return NoCalibration(f"only {len(part)} out-of-fold predictions with a known outcome "
                              f"(at least {MIN_CALIBRATION_PATIENTS} are needed to calibrate)")
     if task.is_binary:
-        if rec["kind"] == "clinical":  # a clinical score is not a probability
+        if is_clinical_score(rec["kind"]):  # a clinical score is not a probability
             return NoCalibration("clinical score (not a probability)")
         prob = part["score"].to_numpy(float)
         if prob.min() < 0 or prob.max() > 1:
@@ -322,7 +323,7 @@ def case_predictions(scores: pd.DataFrame, bases: Mapping[tuple[str, int], objec
                     calibration_text=basis.calibration_text(), needed=(), probability=p,
                     prediction_set=labels, **common))
             else:
-                text = ("clinical score (not a probability)" if row.get("kind") == "clinical"
+                text = ("clinical score (not a probability)" if is_clinical_score(row.get("kind"))
                         else getattr(basis, "reason", "no calibration"))
                 out.append(CasePrediction(
                     answered=True, headline=text, interval_text="",
@@ -350,7 +351,7 @@ def headline_models(models: pd.DataFrame, bases: Mapping[tuple[str, int], object
     turned into absolute answers."""
     best: dict[str, tuple[float, str]] = {}
     for rec in models.to_dict("records"):
-        if rec["kind"] == "clinical":
+        if is_clinical_score(rec["kind"]):
             continue
         basis = bases.get((rec["model_id"], int(rec["version"])))
         if basis is None or isinstance(basis, NoCalibration):

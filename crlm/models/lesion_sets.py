@@ -30,18 +30,12 @@ import numpy as np
 import pandas as pd
 
 from crlm.models.cnn import (
-    HU_WINDOW, _augment, _deterministic, _resolve_device, _threads, prepare_crops,
+    HU_WINDOW, _augment, _deterministic, _resolve_device, _threads, _torch, prepare_crops,
 )
 from crlm.models.torch_fit import fit_network, seeded
 
 POOLINGS = ("mean", "attention")
 HEADS = ("binary", "cox")
-
-
-def _torch():
-    import torch
-
-    return torch
 
 
 def _build():

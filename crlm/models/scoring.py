@@ -20,13 +20,14 @@ from crlm.models.artefacts import ModelError, artefact_path, load_artefact
 from crlm.models.decision import plan_inputs
 from crlm.models.families import FAMILIES
 from crlm.models.tasks import BINARY, TASKS
-from crlm.models.training import (
-    EXTERNAL, OUT_OF_FOLD, default_artefact_dir, load_modelling_data, prepare_patients,
-    task_frame, training_hash,
-)
 from crlm.models.inputs import (
     INPUT_COLUMNS, model_matrix, one_hot_case_levels, one_hot_feature_times, validate_patients,
 )
+from crlm.models.kinds import FUSION, IMAGING, TRAINED, is_clinical_score, is_stacked, reads_images
+from crlm.models.modelling_data import (
+    default_artefact_dir, load_modelling_data, prepare_patients, task_frame, training_hash,
+)
+from crlm.models.registration import EXTERNAL, OUT_OF_FOLD
 from crlm.models.requirements import NOT_ENOUGH, check_sufficiency, input_label, needs_of
 
 # The inputs each clinical baseline is computed from (for the "missing inputs" reason).
@@ -197,7 +198,7 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
         limits = threadpool_limits(limits=1)
         hashes = current_training_hashes(store, cohort)
         dist = _distribution(store, cohort, models)
-        order = {"imaging": 1, "fusion": 2}
+        order = {IMAGING: 1, FUSION: 2}
         records = sorted(models.to_dict("records"), key=lambda r: order.get(r["kind"], 0))
         scored: dict = {}
         gated: dict = {}
@@ -241,7 +242,7 @@ def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, ar
         return [empty(i, f"model {rec['model_id']}: unknown task or family in this release",
                       "unknown task or family in this release")
                 for i in range(len(cases))]
-    if rec["kind"] == "trained":  # a stored model reading an input later than its task's
+    if rec["kind"] == TRAINED:  # a stored model reading an input later than its task's
         refused = plan_inputs(task, rec.get("feature_set") or [], feature_times).refused
         if refused:               # decision time is never used, whatever trained it
             return [empty(i, f"not used: {refused[0].reason}; retrain the model",
@@ -255,9 +256,9 @@ def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, ar
     if len(idx):
         sub = cases.iloc[idx]
         try:
-            if rec["kind"] == "clinical":
+            if is_clinical_score(rec["kind"]):
                 results = _clinical_rows(family, task, sub)
-            elif rec["kind"] in ("imaging", "fusion"):
+            elif reads_images(rec["kind"]):
                 model = None
                 if crops is not None:
                     model = load_model(rec["model_id"], version,
@@ -284,11 +285,11 @@ def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, ar
                 continue
             row["percentile"] = _percentile(sorted_scores, s)
             row["reason_group"] = ""
-            if rec["kind"] == "trained":
+            if rec["kind"] == TRAINED:
                 verdict = check_sufficiency(needs, cases.iloc[i].to_dict(), inputs,
                                             row["imputed"])
                 row["sufficient"], row["needed"] = verdict.sufficient, list(verdict.needed)
-            elif rec["kind"] == "fusion":
+            elif is_stacked(rec["kind"]):
                 parts = [(gated or {}).get((row["patient_id"], rec["task"], name))
                          for name in ("cnn", "genomic_rf")]
                 needed = [n for p in parts if p for n in p]
@@ -316,7 +317,7 @@ def _image_rows(model, rec: dict, sub: pd.DataFrame, crops, scored) -> list[dict
                                          "series and mark the lesion)"})
             continue
         task = rec["task"]
-        if rec["kind"] == "imaging":
+        if rec["kind"] == IMAGING:
             case_crops = np.asarray(case_crops)
             if case_crops.ndim == 3:  # one lesion: [slices, H, W]
                 case_crops = case_crops[None]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
@@ -23,15 +23,12 @@ import numpy as np
 
 @dataclass(frozen=True)
 class EpochLoss:
-    """The mean training loss and the validation loss after one epoch (1-based)."""
+    """One epoch (counted from 1): the mean training loss over its batches and the
+    validation loss after it."""
 
     epoch: int
     train_loss: float
     validation_loss: float
-
-    def to_dict(self) -> dict:
-        return {"epoch": self.epoch, "train_loss": self.train_loss,
-                "validation_loss": self.validation_loss}
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,7 @@ class FitResult:
     history: tuple[EpochLoss, ...] = ()
 
     def history_dicts(self) -> list[dict]:
-        return [e.to_dict() for e in self.history]
+        return [asdict(e) for e in self.history]
 
 
 @contextlib.contextmanager

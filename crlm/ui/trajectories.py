@@ -10,6 +10,7 @@ from crlm import config, figures, stats
 from crlm import store as st_store
 from crlm.analysis import trajectories as tr
 from crlm.figures.trajectory import make_trajectory_figure, make_waterfall_figure
+from crlm.models.kinds import trained_only
 from crlm.ui import loaders
 from crlm.ui.widgets import export_buttons, get_threshold, selected_model
 
@@ -99,7 +100,7 @@ def trajectory_section(filt, cohort: pd.DataFrame) -> None:
     model_id = threshold = None
     if by == "predicted responder":
         models = loaders.load_models(filt.cohort, task="response")
-        trained = models[models["kind"] != "clinical"] if len(models) else models
+        trained = trained_only(models)
         if trained.empty:
             st.info("No trained response model yet: coloured by responder instead.")
             by = "responder"

@@ -114,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     study's contrasts for one ``anti_egfr_benefit`` model (our numbers next to the paper's)
     and an overview of every trained ``anti_egfr_benefit`` model, as markdown."""
     from crlm import config
+    from crlm.models.kinds import trained_only
     from crlm.store import CohortFilter, Store, load_cohort_info, load_models
 
     parser = argparse.ArgumentParser(prog="python -m crlm.analysis.anti_egfr",
@@ -135,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = Store(db, create=False)
     try:
         info = load_models(store, cohort=args.cohort, task="anti_egfr_benefit")
-        trained = info[info["kind"] != "clinical"] if len(info) else info
+        trained = trained_only(info)
         if trained.empty:
             print(f"no trained anti_egfr_benefit model in cohort {args.cohort!r}", file=sys.stderr)
             return 1

@@ -15,6 +15,7 @@ from crlm.analysis.pages import (
     TABLE_ONE_VARIABLES, subgroup_levels,
 )
 from crlm.models import TASKS
+from crlm.models.kinds import is_clinical_score, shows_probability, trained_only
 from crlm.reports.r_export._common import ExportInputError
 from crlm.reports.r_export.models import ModelScores, models_export
 from crlm.store import CohortFilter, load_cohort, load_models, load_predictions
@@ -94,11 +95,6 @@ def survival_inputs(store, filt: CohortFilter, *, endpoint: str = "OS", split_by
     return SurvivalInputs(data, _order(data["group"], split_by), title)
 
 
-def _is_probability(scores: np.ndarray) -> bool:
-    s = scores[~np.isnan(scores)]
-    return len(s) > 0 and float(s.min()) >= 0 and float(s.max()) <= 1
-
-
 def models_inputs(store, filt: CohortFilter, *, task: str = "response", split: str = "out-of-fold",
                   model_ids: Sequence[str] | None = None, reference: str | None = None,
                   chosen: str | None = None) -> ModelsInputs:
@@ -120,7 +116,8 @@ def models_inputs(store, filt: CohortFilter, *, task: str = "response", split: s
         raise ExportInputError(f"no current model {unknown[0]!r} for task {task}")
     fong = f"{task}.fong_score"
     reference = reference or (fong if fong in ids else None)
-    trained = [m for m in _best_by_auc(records.loc[ids]) if records.loc[m, "kind"] != "clinical"]
+    trained = [m for m in _best_by_auc(records.loc[ids])
+               if not is_clinical_score(records.loc[m, "kind"])]
     chosen = chosen or (trained[0] if trained else None)
     for what, m in (("reference", reference), ("chosen", chosen)):
         if m is not None and m not in ids:
@@ -154,7 +151,7 @@ def models_from_predictions(preds: pd.DataFrame, records: pd.DataFrame, *, task:
         s = wide[m].to_numpy(float) if m in wide else np.full(len(wide), np.nan)
         thr = thresholds.get(m, records.loc[m, "threshold"])
         models.append(ModelScores(names[m], s, None if thr is None or pd.isna(thr) else float(thr),
-                                  records.loc[m, "kind"] != "clinical" and _is_probability(s)))
+                                  shows_probability(records.loc[m, "kind"], s)))
     y = outcome.map(lambda v: np.nan if pd.isna(v) else float(bool(v))).to_numpy(float)
     return ModelsInputs(y, models, names[reference] if reference else None,
                         names[chosen] if chosen else None, f"{TASKS[task].label}: {split} predictions")
@@ -203,7 +200,7 @@ def _response_model(store, filt: CohortFilter, task: str | None, model_id: str |
     if task not in RESPONSE_TASKS:
         raise ExportInputError(f"task must be one of {', '.join(RESPONSE_TASKS)}, got {task!r}")
     records = load_models(store, cohort=filt.cohort, task=task)
-    records = records[records["kind"] != "clinical"] if len(records) else records
+    records = trained_only(records)
     if records.empty:
         raise ExportInputError(f"no trained {task} model in cohort {filt.cohort!r}")
     model_id = model_id or _best_by_auc(records)[0]

@@ -1,0 +1,118 @@
+"""A cohort ready for modelling: the store's patients typed and derived columns
+recomputed, the stored features joined, each feature's decision time, and the
+frames a task trains and compares on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from crlm import clinical, config
+from crlm import store as st
+from crlm.models.decision import InputPlan, candidate_columns, plan_inputs
+from crlm.models.families import Family
+from crlm.models.inputs import canonical_patients, one_hot_categorical_features
+from crlm.models.tasks import Task
+
+
+def prepare_patients(patients: pd.DataFrame) -> pd.DataFrame:
+    """Contract columns typed one way and the derived columns recomputed by
+    ``crlm.clinical`` — the same for store rows and for uploaded cases."""
+    frame = patients.copy()
+    for name in config.PATIENT_COLUMN_NAMES:
+        if name not in frame.columns:
+            frame[name] = None
+    frame = canonical_patients(frame)
+    out = clinical.add_derived_columns(frame)
+    # A source without a rule's inputs may carry the score itself (the TCIA table gives the
+    # Fong score, not the disease-free interval): the stored value stands where the rule
+    # has nothing to compute from.
+    for name in clinical.DERIVED_COLUMNS:
+        if name in patients.columns:
+            out[name] = out[name].where(out[name].notna(), frame[name])
+    return out
+
+
+def default_artefact_dir(store) -> "Path":  # noqa: F821
+    """``config.MODELS_DIR`` for the default store; ``<store stem>_models`` beside
+    any other store file, so that two stores never share artefact folders."""
+    path = store.path.resolve()
+    if path == config.DEFAULT_DB.resolve():
+        return config.MODELS_DIR
+    return path.parent / f"{path.stem}_models"
+
+
+@dataclass
+class ModellingData:
+    """A cohort ready for modelling: one row per patient (index patient_id).
+
+    ``feature_times`` gives each stored feature's decision time (its set's, or for an
+    import's extra features the time the mapping declared, else unknown)."""
+
+    frame: pd.DataFrame
+    feature_sets: dict[str, list[str]] = field(default_factory=dict)
+    feature_times: dict[str, str] = field(default_factory=dict)
+
+    def inputs_for(self, family: Family, task: Task) -> InputPlan:
+        """The inputs ``family`` reads for ``task``: its feature sets (or its explicit
+        ``inputs``), less everything not known by the task's decision time. A family
+        that names an input explicitly and may not read it is refused (``ValueError``)."""
+        candidates = (list(family.inputs) if family.inputs
+                      else candidate_columns(family.feature_sets, self.feature_sets))
+        plan = plan_inputs(task, candidates, self.feature_times)
+        if family.inputs and plan.refused:
+            raise ValueError("refused inputs: " + "; ".join(r.reason for r in plan.refused))
+        return plan
+
+    def columns_for(self, family: Family, task: Task) -> list[str]:
+        return list(self.inputs_for(family, task).used)
+
+
+def load_modelling_data(store, cohort: str) -> ModellingData:
+    patients = st.load_cohort(store, st.CohortFilter(cohort=cohort))
+    if patients.empty:
+        raise ValueError(f"cohort {cohort!r} has no patients; build or import it first")
+    frame = prepare_patients(patients)
+    names = st.load_feature_names(store, cohort)
+    sets: dict[str, list[str]] = {}
+    times: dict[str, str] = {}
+    for fs, feature in zip(names["feature_set"], names["feature"]):
+        sets.setdefault(str(fs), []).append(str(feature))
+        times[str(feature)] = config.FEATURE_SET_KNOWN_AT.get(str(fs), config.UNKNOWN_TIME)
+    info = st.load_feature_info(store, cohort)
+    for feature, known_at in zip(info["feature"], info["known_at"]):
+        times[str(feature)] = str(known_at)
+    wide, one_hot = one_hot_categorical_features(st.load_features(store, cohort), info)
+    for feature, columns in one_hot.items():   # a categorical extra enters as its levels
+        for fs, names_in_set in sets.items():
+            if feature in names_in_set:
+                at = names_in_set.index(feature)
+                sets[fs] = names_in_set[:at] + columns + names_in_set[at + 1:]
+        times.update({c: times.get(feature, config.UNKNOWN_TIME) for c in columns})
+    if len(wide.columns) > 1:
+        clash = [c for c in wide.columns if c != "patient_id" and c in frame.columns]
+        if clash:
+            raise ValueError(f"feature names clash with patient columns: {', '.join(clash)}")
+        frame = frame.merge(wide, on="patient_id", how="left")
+    frame = frame.set_index("patient_id", drop=False)
+    frame.index.name = None
+    return ModellingData(frame=frame, feature_sets=sets, feature_times=times)
+
+
+def task_frame(data: ModellingData, task: Task) -> pd.DataFrame:
+    """The task's patients with a known outcome (development and external)."""
+    f = data.frame
+    return f[task.applicable(f).to_numpy() & task.has_outcome(f).to_numpy()]
+
+
+def comparison_frame(data: ModellingData, task: Task) -> pd.DataFrame:
+    """The task's comparison population (never in training), whatever their outcome."""
+    f = data.frame
+    return f[task.in_comparison(f).to_numpy()]
+
+
+def training_hash(frame: pd.DataFrame) -> str:
+    """``store.data_hash`` of a task's training frame (inputs, features, outcome, split)."""
+    cols = sorted(c for c in frame.columns if c not in ("center", "diagnosis_date"))
+    return st.data_hash(frame.loc[:, cols].reset_index(drop=True).astype("object"))
