@@ -179,6 +179,10 @@ if st.button(f"Train the models of '{train_cohort}'", key="admin_train"):
             st.warning(f"Skipped: {reason}")
         st.dataframe(report.table, hide_index=True, width="stretch", key="admin_train_table")
 
+from crlm.ui.federated_runs import federated_runs_section  # noqa: E402
+
+federated_runs_section(store)
+
 st.divider()
 st.subheader("Audit log")
 st.caption("Who did what, when: sign-ins, imports, saved and deleted cases, training. "
