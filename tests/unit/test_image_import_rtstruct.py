@@ -99,3 +99,19 @@ def test_rtstruct_dry_run_writes_nothing_and_reimport_changes_nothing(store, tre
     again = import_images(store, root, cohort="rt")
     assert again.import_id == first.import_id
     assert table_checksums(store)["images"] == once["images"]
+
+
+def test_a_deidentified_copy_of_an_rtstruct_patient_gives_the_same_lesions(tree, tmp_path):
+    from crlm.ingest.dicom.tree import deidentify_tree
+    from crlm.ingest.image_folder import read_patient_folder
+
+    source = tree / "images" / IDS[1]
+    deidentify_tree(source, tmp_path / "deid", key=b"rtstruct-deid-key")
+    rows = [read_patient_folder(folder, key=b"rtstruct-deid-key")
+            for folder in (source, tmp_path / "deid")]
+    (_, crops, info, _), (_, again, again_info, _) = rows
+    assert again_info["problems"] == [] and again_info["segmentation"] == "RTSTRUCT"
+    assert again_info["seg_geometry"]["matches"] and again_info["n_lesions"] == 2
+    assert (crops == again).all()
+    assert [les["volume_ml"] for les in again_info["lesions"]] == \
+        [les["volume_ml"] for les in info["lesions"]]
