@@ -12,7 +12,9 @@ from typing import Any, Mapping
 import numpy as np
 import streamlit as st
 
-from crlm import cases
+from crlm import cases, config
+from crlm.ui import loaders
+from crlm.ui.widgets import current_filter
 
 PREFIX = "score_in_"
 _PENDING = "score_pending_fill"
@@ -66,22 +68,46 @@ def _widget(col: "cases.Column", where) -> None:
                            format="%.1f", key=key, placeholder="unknown", help=help_text)
 
 
+def _unrecorded() -> list[str]:
+    """Entry columns the sidebar's cohort does not record (no known value): no entry is
+    drawn for them and they stay unknown, as they are for every patient the cohort's
+    models learnt from."""
+    names = [n for n in cases.ENTRY_NAMES if n in config.COLUMNS_BY_NAME]
+    recorded = set(loaders.recorded_columns(current_filter().cohort, names))
+    return [n for n in names if n not in recorded]
+
+
 def case_form(columns_per_row: int = 4) -> dict[str, Any]:
-    """Draw the entries grouped as a clinician reads a case; return their values."""
+    """Draw the entries grouped as a clinician reads a case; return their values. Only
+    the entries the selected cohort records are drawn (one line names the others)."""
     _apply_pending()
+    hidden = set(_unrecorded())
+    blank = _blank_values() if hidden else {}
+    for name in hidden:   # never a value left from another cohort's form
+        st.session_state[key_of(name)] = blank[name]
     for group, cols in cases.entry_groups().items():
+        cols = [c for c in cols if c.name not in hidden]
+        if not cols:
+            continue
         st.markdown(f"**{GROUP_TITLES.get(group, group.capitalize())}**")
         for start in range(0, len(cols), columns_per_row):
             row = st.columns(columns_per_row)
             for where, col in zip(row, cols[start:start + columns_per_row]):
                 _widget(col, where)
+    if hidden:
+        st.caption("Not recorded in this cohort, so not asked (unknown to its models): "
+                   + ", ".join(config.COLUMNS_BY_NAME[n].label for n in cases.ENTRY_NAMES
+                               if n in hidden) + ".")
     return {name: st.session_state.get(key_of(name)) for name in cases.ENTRY_NAMES}
 
 
 def clinical_scores_row(summary: Mapping[str, str]) -> None:
     """The clinical scores computed from the entries, as a row of metrics."""
-    shown = ["RAS status", "Tumour burden score (TBS)", "TBS zone", "Fong score", "GAME score",
-             "m-CS score"]
+    columns = {"RAS status": "ras_status", "Tumour burden score (TBS)": "tumour_burden_score",
+               "TBS zone": "tbs_zone", "Fong score": "fong_score", "GAME score": "game_score",
+               "m-CS score": "mcs_score"}
+    recorded = set(loaders.recorded_columns(current_filter().cohort, list(columns.values())))
+    shown = [name for name, column in columns.items() if column in recorded]
     for start in range(0, len(shown), 3):
         cols = st.columns(3)
         for where, name in zip(cols, shown[start:start + 3]):

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from crlm import config
 from crlm.store import Store, load_recorded_columns
 from tests.app.conftest import APP
 from tests.own_cohorts import (
@@ -71,6 +72,19 @@ def _assert_only_recorded_controls(at: AppTest, path, cohort: str) -> None:
         assert not any(lab.startswith(label(column)) for lab in shown), (column, shown)
     line = next(c.value for c in at.sidebar.caption if c.value.startswith("Not recorded"))
     assert all(label(c) in line for c in missing)
+
+
+def _assert_form_asks_only_recorded(at: AppTest, path, cohort: str) -> None:
+    from crlm import cases
+
+    names = [n for n in cases.ENTRY_NAMES if n in config.COLUMNS_BY_NAME]
+    with Store(path, create=False) as store:
+        recorded = set(load_recorded_columns(store, cohort, names))
+    asked = {w.label for w in [*at.main.selectbox, *at.main.number_input]}
+    assert "Age (years)" in asked
+    for name in names:
+        if name not in recorded:
+            assert not any(lab.startswith(label(name)) for lab in asked), (name, asked)
 
 
 def _all_text(at: AppTest) -> str:
@@ -138,6 +152,8 @@ def test_every_analysis_page_opens_without_crlm_only_controls_or_dead_ends(
         assert not at.exception, (page, at.exception)
         _assert_only_recorded_controls(at, path, cohort)
         assert "no trained response model" not in _all_text(at).lower(), page
+        if page == "views/score.py":   # the case form asks only what the cohort records
+            _assert_form_asks_only_recorded(at, path, cohort)
     at.switch_page("views/subgroups.py").run()
     compare = at.selectbox(key="subgroups_compare")
     assert compare.value == ("extra:chemo_before_liver_resection" if cohort == "tcia"
