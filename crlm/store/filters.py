@@ -271,8 +271,9 @@ def is_extra_range_text(raw: str) -> bool:
 
 
 def _extra_name(name) -> None:
-    if not isinstance(name, str) or not name.strip() or len(name) > 120:
-        raise FilterError(f"{EXTRA_KEY_PREFIX}{str(name)[:40]}: not a variable name")
+    if (not isinstance(name, str) or not name.strip() or len(name) > 120
+            or any(ord(ch) < 32 for ch in name)):
+        raise FilterError(f"{EXTRA_KEY_PREFIX}{str(name)[:40]!r}: not a variable name")
 
 
 def _ident(column: str) -> str:

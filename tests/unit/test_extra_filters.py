@@ -2,10 +2,13 @@
 differentiation), counted against pandas on the CSV, and what a cohort records."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st_h
 
 from crlm.ingest.importer import import_file
 from crlm.store import (
@@ -79,6 +82,7 @@ def test_a_level_or_name_from_a_link_is_a_bound_value_never_sql(colon_store):
     ({"extra_ranges": {"nodes": (5, 2)}}, "extra:nodes: lower bound 5 is above upper bound 2"),
     ({"extra_ranges": {"nodes": ("a", None)}}, "extra:nodes: 'a' is not a number"),
     ({"extra_levels": {"": ("x",)}}, "not a variable name"),
+    ({"extra_levels": {"a\nb": ("x",)}}, r"extra:'a\\nb': not a variable name"),
     ({"extra_levels": {"rx": ("Obs",)}, "extra_ranges": {"rx": (1, 2)}}, "both levels and a range"),
 ])
 def test_a_bad_extra_filter_is_refused_with_its_name(kwargs, message):
@@ -95,3 +99,26 @@ def test_recorded_columns_and_extra_spans(colon_store, csv):
                                                                     csv["nodes"].max())
     assert spans.loc["nodes", "n"] == csv["nodes"].notna().sum()
     assert bool(spans.loc["rx", "whole"]) and spans.loc["rx", "hi"] == 2
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st_h.dictionaries(
+    st_h.one_of(st_h.sampled_from(["extra:rx", "extra:nodes", "extra:", "extra:\n"]),
+                st_h.text(max_size=20).map(lambda t: "extra:" + t)),
+    st_h.text(max_size=40), max_size=4))
+def test_any_extra_link_parameters_give_a_bound_filter_or_a_filter_error(colon_store, params):
+    try:
+        filt = CohortFilter.from_query_params({"cohort": "colon", **params})
+    except FilterError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    where, values = filt.where()
+    assert where.count("?") == len(values)
+    for value in values:
+        if isinstance(value, float):
+            assert math.isfinite(value)
+        if isinstance(value, str) and len(value) > 2 and value not in ("colon", "extra"):
+            assert value not in where
+    assert 0 <= count_patients(colon_store, filt) <= 929
+    assert CohortFilter.from_query_params(filt.to_query_params()) == filt
