@@ -58,3 +58,11 @@ def add_clinician(root: Path) -> Path:
 
 def label(column: str) -> str:
     return config.COLUMNS_BY_NAME[column].label
+
+
+def train_colon_cox(path: Path) -> None:
+    """An OS Cox model on the colon trial: it reads the arm one-hot (known with the plan)."""
+    from crlm.cli import main
+
+    assert main(["--db", str(path), "-q", "train", "--cohort", "colon", "--task", "os_risk",
+                 "--family", "cox", "--folds", "3", "--fast"]) == 0

@@ -94,11 +94,53 @@ def case_form(columns_per_row: int = 4) -> dict[str, Any]:
             row = st.columns(columns_per_row)
             for where, col in zip(row, cols[start:start + columns_per_row]):
                 _widget(col, where)
+    _own_variables_form(columns_per_row)
     if hidden:
         st.caption("Not recorded in this cohort, so not asked (unknown to its models): "
                    + ", ".join(config.COLUMNS_BY_NAME[n].label for n in cases.ENTRY_NAMES
                                if n in hidden) + ".")
     return {name: st.session_state.get(key_of(name)) for name in cases.ENTRY_NAMES}
+
+
+_OWN = "score_in_extra_"
+
+
+def _read_by_models() -> list:
+    """The cohort's own variables that a current model reads (itself or, categorical,
+    its one-hot level columns ``<name>=<level>``)."""
+    cohort = current_filter().cohort
+    models = loaders.load_models(cohort)
+    inputs = {str(c) for cols in (models["feature_set"] if len(models) else []) for c in
+              (cols if isinstance(cols, (list, tuple)) else [])}
+    return [v for v in loaders.load_extra_variables(cohort)
+            if v.name in inputs or any(c.startswith(f"{v.name}=") for c in inputs)]
+
+
+def _own_variables_form(columns_per_row: int) -> None:
+    variables = _read_by_models()
+    if not variables:
+        return
+    st.markdown("**This cohort's own variables**")
+    for start in range(0, len(variables), columns_per_row):
+        row = st.columns(columns_per_row)
+        for where, var in zip(row, variables[start:start + columns_per_row]):
+            key = _OWN + var.name
+            if var.categorical:
+                where.selectbox(var.label, [cases.UNKNOWN, *var.levels], key=key)
+            else:
+                where.number_input(var.title, value=None, key=key, placeholder="unknown",
+                                   help="Leave empty when unknown: the models impute it.")
+
+
+def with_own_variables(case):
+    """``case`` (the form's one-row frame) with the values given for the cohort's own
+    variables on the form (a categorical one by level name); unknown ones are left out."""
+    given = {}
+    for var in _read_by_models():
+        value = st.session_state.get(_OWN + var.name)
+        if value is not None and value != cases.UNKNOWN:
+            given[var.name] = value
+    return case.assign(**given) if given else case
 
 
 def clinical_scores_row(summary: Mapping[str, str]) -> None:

@@ -159,3 +159,35 @@ def test_every_analysis_page_opens_without_crlm_only_controls_or_dead_ends(
     assert compare.value == ("extra:chemo_before_liver_resection" if cohort == "tcia"
                              else "extra:rx")
     assert at.get("plotly_chart")[0].key == "subgroups_arm_forest"
+
+
+@pytest.fixture(scope="module")
+def colon_cox_path(tmp_path_factory):
+    from tests.own_cohorts import train_colon_cox
+
+    path = build_colon_store(tmp_path_factory.mktemp("colon_cox_app"))
+    train_colon_cox(path)
+    return path
+
+
+def test_the_score_form_asks_the_arm_a_model_reads_and_scores_with_it(colon_cox_path,
+                                                                      signed_in):
+    at = signed_in(colon_cox_path, cohort="colon")
+    at.switch_page("views/score.py").run()
+    assert not at.exception, at.exception
+    arm = at.selectbox(key="score_in_extra_rx")
+    assert arm.label == "Treatment arm" and arm.options == ["unknown", *("Obs", "Lev",
+                                                                         "Lev+5FU")]
+    at.number_input(key="score_in_age_years").set_value(60)
+    scores = {}
+    for level in ("Obs", "Lev+5FU", "unknown"):
+        at.selectbox(key="score_in_extra_rx").set_value(level)
+        at.button(key="score_run").click().run()
+        assert not at.exception, at.exception
+        table = at.session_state["score_result"]["scores"]
+        row = table[table["model_id"] == "os_risk.cox"].iloc[0]
+        assert "retrain" not in str(row["reason"])
+        scores[level] = (float(row["score"]), list(row["imputed"]))
+    assert scores["Lev+5FU"][0] < scores["Obs"][0]   # R: HR 0.69 for Lev+5FU vs Obs
+    assert not any(c.startswith("rx=") for c in scores["Obs"][1])
+    assert "rx=Obs" in scores["unknown"][1]
