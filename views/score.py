@@ -236,7 +236,7 @@ if mode in (MODES[0], MODES[2]):
                 notes.append("Lesion features used by the tabular models: "
                              + (", ".join(used) if used else "none (no matching feature names)"))
                 image_meta = upload_ct.image_metadata(ct.get("region"), feats)
-            scores = _score(live, cohort_name, features, crops)
+            scores = _score(case_form.with_own_variables(live), cohort_name, features, crops)
             st.session_state[RESULT] = {"source": "ct" if features is not None else "form",
                                         "cases": live, "scores": scores,
                                         "image_metadata": image_meta, "notes": notes,
