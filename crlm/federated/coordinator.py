@@ -85,6 +85,7 @@ class _Run:
         self.alive = list(keys)
         self.name: dict = {}
         self.dropped: list[str] = []
+        self.problems: list[str] = []
         self.rounds: list[RoundRecord] = []
 
     def exchange(self, kind: str, config: dict, arrays: dict, *, keys=None, extra=None,
@@ -121,6 +122,7 @@ class _Run:
                 raise FederatedError(f"site {label}: {problem}; run {self.spec.run_id} stopped, "
                                      "nothing was stored")
             self.log(f"site {label}: {problem}; continuing without it")
+            self.problems.append(f"site {label}: {problem}")
             self.dropped.append(label)
             if k in self.alive:
                 self.alive.remove(k)
@@ -162,7 +164,8 @@ def run_consortium(transport, spec: RunSpec, *, keys=None, log=print) -> Consort
     dev = [k for k, r in replies.items() if not r["config"].get("external")]
     ext = [k for k, r in replies.items() if r["config"].get("external")]
     if len(dev) < 2:
-        raise FederatedError("a federated run needs at least two development sites")
+        why = f" ({'; '.join(run.problems[:3])})" if run.problems else ""
+        raise FederatedError(f"a federated run needs at least two development sites{why}")
     columns = sorted(set.intersection(*(set(replies[k]["config"]["columns"]) for k in replies)),
                      key=replies[dev[0]]["config"]["columns"].index)
     if not columns:

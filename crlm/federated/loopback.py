@@ -1,7 +1,9 @@
 """A consortium on one machine, every part in its own process, on 127.0.0.1 only:
 the coordinator's SuperLink and one ``python -m crlm federated join`` per site (its
-SuperNode and worker). For the tests, the benchmark and the demo; never between
-hospitals (it runs without TLS)."""
+SuperNode, resident executor and worker). For the tests, the benchmark and the demo.
+Without ``certificates`` it runs insecure (loopback only); with a folder of
+certificates (ca.crt, server.pem, server.key for 127.0.0.1) and a secret it runs as
+between hospitals."""
 from __future__ import annotations
 
 import os
@@ -51,13 +53,24 @@ def _wait_port(port: int, timeout_s: float, proc: subprocess.Popen, log: Path) -
 class Loopback:
     """``with Loopback({"A": (db, cohort), ...}, workdir) as c: c.run(spec)``."""
 
-    def __init__(self, sites: dict, workdir, *, secret_file=None):
+    def __init__(self, sites: dict, workdir, *, secret_file=None, certificates=None):
+        if certificates and not secret_file:
+            raise FederatedError("TLS runs need the consortium secret too")
+        self.certificates = Path(certificates) if certificates else None
         self.sites = dict(sites)
         self.workdir = Path(workdir)
         self.secret_file = secret_file
         self.port = 0
         self.link: subprocess.Popen | None = None
         self.joined: dict[str, subprocess.Popen] = {}
+
+    @property
+    def insecure(self) -> bool:
+        return self.certificates is None
+
+    @property
+    def ca(self) -> str | None:
+        return None if self.insecure else str(self.certificates / "ca.crt")
 
     @property
     def address(self) -> str:
@@ -68,7 +81,9 @@ class Loopback:
         try:
             self.port = _free_block(1)
             log = self.workdir / "superlink.log"
-            self.link = processes.start(processes.serve_command(self.address, insecure=True), log)
+            cmd = processes.serve_command(self.address, insecure=self.insecure,
+                                          certificates=self.certificates)
+            self.link = processes.start(cmd, log)
             _wait_port(self.port, 60, self.link, log)
             for name in self.sites:
                 self.joined[name] = self._join(name)
@@ -80,8 +95,9 @@ class Loopback:
     def _join(self, name: str) -> subprocess.Popen:
         db, cohort = self.sites[name]
         cmd = [sys.executable, "-m", "crlm", "federated", "join", "--db", str(db),
-               "--cohort", cohort, "--site", name, "--coordinator", self.address, "--insecure",
+               "--cohort", cohort, "--site", name, "--coordinator", self.address,
                "--log", str(self.workdir / f"supernode-{name}.log"), "--verbose"]
+        cmd += ["--insecure"] if self.insecure else ["--root-certificates", self.ca]
         if self.secret_file:
             cmd += ["--secret-file", str(self.secret_file)]
         out = open(self.workdir / f"site-{name}.log", "ab")
@@ -89,7 +105,8 @@ class Loopback:
 
     def run(self, spec: RunSpec, *, reply_timeout_s: float = 60, wait_s: float = 90) -> dict:
         return processes.run_federated(spec, self.address, expected_sites=len(self.sites),
-                                       insecure=True, secret_file=self.secret_file,
+                                       insecure=self.insecure, root_certificate=self.ca,
+                                       secret_file=self.secret_file,
                                        wait_s=wait_s, reply_timeout_s=reply_timeout_s)
 
     def kill(self, name: str) -> None:

@@ -161,3 +161,55 @@ def test_a_site_killed_mid_run_is_left_out_and_no_store_holds_half_a_model(tmp_p
         assert models.iloc[0]["metrics"]["federated"]["dropped"] == ["C"]
     models, preds = _models(sites["C"][0], spec.run_id)
     assert models.empty and preds.empty
+
+
+def _certificates(folder: Path) -> Path:
+    """A consortium CA and a server certificate for 127.0.0.1, made with the OpenSSL
+    commands of docs/operations.md (section 7)."""
+    import shutil
+
+    if shutil.which("openssl") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("openssl is missing in CI")
+        pytest.skip("openssl is missing")
+    folder.mkdir()
+    for cmd in (
+        "req -x509 -newkey rsa:2048 -sha256 -days 2 -nodes -keyout ca.key -out ca.crt "
+        "-subj /CN=test-consortium-CA",
+        "req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost",
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -sha256 "
+        "-extfile san.ext -out server.pem",
+    ):
+        (folder / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        subprocess.run(["openssl", *cmd.split()], cwd=folder, check=True, capture_output=True)
+    (folder / "server.key").chmod(0o600)
+    return folder
+
+
+def test_tls_and_the_consortium_secret(tmp_path):
+    _need_flower()
+    certs = _certificates(tmp_path / "certs")
+    pooled, sites = _split(tmp_path, patients=450)
+    sites = {k: sites[k] for k in ("A", "B")}
+    secret = _secret(tmp_path)
+    spec = RunSpec(run_id="loop-tls", task="response", family="logistic", folds=3,
+                   tolerance=1e-3, max_rounds=4)
+    other = tmp_path / "other.secret"
+    other.write_bytes(os.urandom(32).hex().encode())
+    other.chmod(0o600)
+    with Loopback(sites, tmp_path / "run", secret_file=secret, certificates=certs) as c:
+        summary = c.run(spec)
+        assert summary["ok"], summary.get("error")
+        assert sorted(summary["registered"]) == ["A", "B"]
+        before = {}
+        for name, (path, _) in sites.items():
+            with st.Store(path, read_only=True) as s:
+                before[name] = st.table_checksums(s)
+        # a run signed with another secret gets nothing from any site, and changes nothing
+        c.secret_file = other
+        refused = c.run(RunSpec(run_id="loop-intruder", task="response", family="logistic",
+                                folds=3, max_rounds=2), reply_timeout_s=30)
+    assert not refused["ok"] and "consortium secret" in refused["error"]
+    for name, (path, _) in sites.items():
+        with st.Store(path, read_only=True) as s:
+            assert st.table_checksums(s) == before[name]
