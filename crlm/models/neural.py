@@ -67,11 +67,51 @@ def _cox_loss(log_risk, time, event):
     return -((r - log_cum) * e).sum() / n_events
 
 
+class TorchClassifierMixin(ClassifierMixin):
+    """A network's output as the logit of a binary label (probability of class 1),
+    trained on binary cross-entropy; mixed into a ``_TorchBase`` estimator."""
+
+    def fit(self, X, y):
+        import torch
+
+        y = np.asarray(y).astype(int)
+        self.classes_ = np.unique(y)
+        if self.classes_.size != 2:
+            raise ValueError(f"{type(self).__name__} needs both classes in the training labels")
+        target = (y == self.classes_[1]).astype(self._dtype)
+        loss = torch.nn.BCEWithLogitsLoss()
+        return self._train(X, [target], target.astype(int), lambda out, t: loss(out, t))
+
+    def decision_function(self, X) -> np.ndarray:
+        return self._forward(X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-self._forward(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+
+
 class _TorchBase(BaseEstimator):
+    """Full-batch training of a network with one output per row (``crlm.models.torch_fit``):
+    a subclass may override the network (``_build``), the optimiser (``_optimiser``)
+    and the float type (``_dtype``)."""
+
+    _dtype = "float64"
+
+    def _build(self, n_features: int):
+        return _network(n_features, tuple(self.hidden_layer_sizes), self.dropout)
+
+    def _optimiser(self, parameters):
+        import torch
+
+        return torch.optim.Adam(parameters, lr=self.learning_rate, weight_decay=self.weight_decay)
+
     def _train(self, X, targets, stratum, loss_fn):
         import torch
 
-        X = np.asarray(X, dtype=float)
+        X = np.asarray(X, dtype=self._dtype)
         idx = np.arange(X.shape[0])
         strat = stratum if np.unique(stratum).size > 1 and np.bincount(stratum).min() >= 2 else None
         train_idx, val_idx = train_test_split(
@@ -79,20 +119,19 @@ class _TorchBase(BaseEstimator):
             random_state=int(self.random_state))
         device = _device(self.device)
         with seeded(self.random_state, device), _cpu_threads(1):
-            net = _network(X.shape[1], tuple(self.hidden_layer_sizes), self.dropout).to(device)
-            opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate,
-                                   weight_decay=self.weight_decay)
-            xt = torch.as_tensor(X, dtype=torch.float64, device=device)
-            tt = [torch.as_tensor(t, dtype=torch.float64, device=device) for t in targets]
+            net = self._build(X.shape[1]).to(device)
+            opt = self._optimiser(net.parameters())
+            xt = torch.as_tensor(X, device=device)
+            tt = [torch.as_tensor(np.asarray(t, dtype=self._dtype), device=device)
+                  for t in targets]
 
             def loss_of(rows):
-                return loss_fn(net(xt[rows]).squeeze(-1), *[t[rows] for t in tt])
+                return loss_fn(net(xt[rows]).reshape(-1), *[t[rows] for t in tt])
 
             fitted = fit_network(net, opt, loss_of, train_idx, max_epochs=self.max_epochs,
                                  patience=self.patience, validation=lambda: loss_of(val_idx))
-        net = net.cpu().eval()
+        self.network_ = net.cpu().eval()
         self.n_epochs_ = fitted.n_epochs
-        self.network_ = net
         self.best_validation_loss_ = fitted.best_loss
         self.n_features_in_ = X.shape[1]
         return self
@@ -101,13 +140,13 @@ class _TorchBase(BaseEstimator):
         import torch
 
         check_is_fitted(self, "network_")
-        X = np.asarray(X, dtype=float)
+        X = np.asarray(X, dtype=self._dtype)
         with torch.no_grad(), _cpu_threads(1):
-            out = self.network_(torch.as_tensor(X, dtype=torch.float64)).squeeze(-1)
+            out = self.network_(torch.as_tensor(X)).reshape(-1)
         return out.numpy().astype(float)
 
 
-class TorchMLPClassifier(ClassifierMixin, _TorchBase):
+class TorchMLPClassifier(TorchClassifierMixin, _TorchBase):
     """A multilayer perceptron for a binary label (probability of class 1)."""
 
     def __init__(self, hidden_layer_sizes=(32, 16), dropout: float = 0.2,
@@ -124,27 +163,6 @@ class TorchMLPClassifier(ClassifierMixin, _TorchBase):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.device = device
-
-    def fit(self, X, y):
-        import torch
-
-        y = np.asarray(y).astype(int)
-        self.classes_ = np.unique(y)
-        if self.classes_.size != 2:
-            raise ValueError("TorchMLPClassifier needs both classes in the training labels")
-        target = (y == self.classes_[1]).astype(float)
-        loss = torch.nn.BCEWithLogitsLoss()
-        return self._train(X, [target], target.astype(int), lambda out, t: loss(out, t))
-
-    def decision_function(self, X) -> np.ndarray:
-        return self._forward(X)
-
-    def predict_proba(self, X) -> np.ndarray:
-        p = 1.0 / (1.0 + np.exp(-self._forward(X)))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
 
 
 class DeepSurv(_TorchBase):

@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from crlm.models.neural import _cpu_threads, _device
-from crlm.models.torch_fit import fit_network, seeded
+from crlm.models.neural import TorchClassifierMixin, _TorchBase
 
 
 class FTTransformer(nn.Module):
@@ -55,8 +51,10 @@ def _network(n_features: int, d_token: int, n_heads: int, n_layers: int, dropout
     return FTTransformer(n_features, d_token, n_heads, n_layers, dropout)
 
 
-class FTTransformerClassifier(ClassifierMixin, BaseEstimator):
+class FTTransformerClassifier(TorchClassifierMixin, _TorchBase):
     """Feature-token Transformer for a binary label (probability of class 1)."""
+
+    _dtype = "float32"
 
     def __init__(self, d_token: int = 8, n_heads: int = 2, n_layers: int = 1,
                  dropout: float = 0.0, learning_rate: float = 0.003, weight_decay: float = 1e-3,
@@ -74,52 +72,13 @@ class FTTransformerClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
 
-    def fit(self, X, y):
-        X = np.asarray(X, dtype=np.float32)
-        y = np.asarray(y).astype(int)
-        self.classes_ = np.unique(y)
-        if self.classes_.size != 2:
-            raise ValueError("FTTransformerClassifier needs both classes in the training labels")
-        target = (y == self.classes_[1]).astype(np.float32)
-        idx = np.arange(len(y))
-        strat = target.astype(int) if np.bincount(target.astype(int)).min() >= 2 else None
-        train_idx, val_idx = train_test_split(idx, test_size=self.validation_fraction,
-                                              stratify=strat, random_state=int(self.random_state))
-        device = _device(self.device)
-        loss_fn = torch.nn.BCEWithLogitsLoss()
-        with seeded(self.random_state, device), _cpu_threads(1):
-            net = _network(X.shape[1], int(self.d_token), int(self.n_heads), int(self.n_layers),
-                           float(self.dropout)).to(device)
-            opt = torch.optim.AdamW(net.parameters(), lr=self.learning_rate,
-                                    weight_decay=self.weight_decay)
-            xt = torch.as_tensor(X, device=device)
-            yt = torch.as_tensor(target, device=device)
+    def _build(self, n_features: int):
+        return _network(n_features, int(self.d_token), int(self.n_heads), int(self.n_layers),
+                        float(self.dropout))
 
-            def loss_of(rows):
-                return loss_fn(net(xt[rows]), yt[rows])
-
-            fitted = fit_network(net, opt, loss_of, train_idx, max_epochs=self.max_epochs,
-                                 patience=self.patience, validation=lambda: loss_of(val_idx))
-        net = net.cpu().eval()
-        self.n_epochs_ = fitted.n_epochs
-        self.network_ = net
-        self.best_validation_loss_ = fitted.best_loss
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def decision_function(self, X) -> np.ndarray:
-        check_is_fitted(self, "network_")
-        X = np.asarray(X, dtype=np.float32)
-        with torch.no_grad(), _cpu_threads(1):
-            out = self.network_(torch.as_tensor(X))
-        return out.numpy().astype(float)
-
-    def predict_proba(self, X) -> np.ndarray:
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+    def _optimiser(self, parameters):
+        return torch.optim.AdamW(parameters, lr=self.learning_rate,
+                                 weight_decay=self.weight_decay)
 
     def card_details(self, names) -> dict:
         return {"architecture": (f"{self.n_layers} pre-norm encoder layers, {self.n_heads} heads, "
