@@ -239,6 +239,7 @@ def test_tuned_search_sees_only_the_rows_it_is_given():
 
 def test_train_cli_tune_names_the_tuned_families(monkeypatch):
     from crlm import cli
+    from crlm.cli import training as cli_training
     from crlm.models.tuning import tunable
 
     assert tunable(["cart", "fong_score", "lightgbm"]) == ["cart_tuned", "lightgbm_tuned"]
@@ -255,8 +256,8 @@ def test_train_cli_tune_names_the_tuned_families(monkeypatch):
         def __exit__(self, *a):
             return False
 
-    monkeypatch.setattr(cli, "_train", fake_train)
-    monkeypatch.setattr(cli, "_open_store", lambda args, **kw: FakeStore())
+    monkeypatch.setattr(cli_training, "train_and_report", fake_train)
+    monkeypatch.setattr(cli_training, "open_store", lambda args, **kw: FakeStore())
     assert cli.main(["train", "--tune", "--family", "cart", "--family", "lightgbm_cox"]) == 0
     assert seen["families"] == ["cart_tuned", "lightgbm_cox_tuned"]
     assert cli.main(["train", "--no-tune", "--family", "cart"]) == 0
