@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from crlm.ingest.dicom.deid import default_key, remap_uid
 from crlm.ingest.dicom.errors import DicomError
 
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
+CONTOUR_DATA = 0x30060050
 TUMOUR_TYPES = frozenset({"GTV"})
 # ORGAN is not among them: many exporters write it for every ROI, tumours included
 NOT_LESION_TYPES = frozenset({"PTV", "CTV", "EXTERNAL", "TREATED_VOLUME", "IRRAD_VOLUME",
@@ -80,32 +82,58 @@ class RtStructGeometry:
                 "matches": self.matches}
 
 
+def fill_polygons(rows: int, columns: int, polygons) -> np.ndarray:
+    """Boolean ``[rows, columns]``: the pixels whose centre lies inside an odd number of
+    the polygons (even-odd rule), each given as ``(row, column)`` vertices in pixel units
+    with pixel centres at integer indices. A scanline fill: along each row of centres, the
+    edges crossed to the left of a centre are counted (an edge holds its lower end, not its
+    upper one, so a vertex on a row of centres counts once)."""
+    mask = np.zeros((rows, columns), dtype=bool)
+    polygons = [pts for pts in (np.asarray(p, float) for p in polygons)
+                if pts.ndim == 2 and pts.shape[0] >= 3 and pts.shape[1] == 2]
+    if not polygons:
+        return mask
+    top = max(0, int(np.ceil(min(pts[:, 0].min() for pts in polygons))))
+    bottom = min(rows - 1, int(np.floor(max(pts[:, 0].max() for pts in polygons))))
+    if bottom < top:
+        return mask
+    out = np.zeros((bottom - top + 1, columns + 1), dtype=np.int32)
+    for pts in polygons:
+        y0, x0 = pts[:, 0], pts[:, 1]
+        y1, x1 = np.roll(y0, -1), np.roll(x0, -1)
+        r_lo = max(0, int(np.ceil(y0.min())))
+        r_hi = min(rows - 1, int(np.floor(y0.max())))
+        if r_hi < r_lo:
+            continue
+        r = np.arange(r_lo, r_hi + 1, dtype=float)[:, None]
+        crosses = ((y0 <= r) & (r < y1)) | ((y1 <= r) & (r < y0))
+        ri, ei = np.nonzero(crosses)
+        t = (r[ri, 0] - y0[ei]) / (y1[ei] - y0[ei])
+        x = x0[ei] + t * (x1[ei] - x0[ei])
+        # the crossing toggles every centre right of it: columns floor(x) + 1 onwards
+        first = np.clip(np.floor(x).astype(np.int64) + 1, 0, columns)
+        np.add.at(out, (ri + r_lo - top, first), 1)
+    mask[top:bottom + 1] = (np.cumsum(out, axis=1)[:, :columns] % 2).astype(bool)
+    return mask
+
+
 def fill_polygon(rows: int, columns: int, polygon_rc: np.ndarray) -> np.ndarray:
     """Boolean ``[rows, columns]``: the pixels whose centre lies inside the polygon given
     as ``(row, column)`` vertices in pixel units (pixel centres at integer indices)."""
-    from matplotlib.path import Path as PolyPath
-
-    out = np.zeros((rows, columns), dtype=bool)
-    pts = np.asarray(polygon_rc, float)
-    if pts.ndim != 2 or pts.shape[0] < 3:
-        return out
-    r0 = max(0, int(np.floor(pts[:, 0].min())))
-    r1 = min(rows - 1, int(np.ceil(pts[:, 0].max())))
-    c0 = max(0, int(np.floor(pts[:, 1].min())))
-    c1 = min(columns - 1, int(np.ceil(pts[:, 1].max())))
-    if r1 < r0 or c1 < c0:
-        return out
-    rr, cc = np.mgrid[r0:r1 + 1, c0:c1 + 1]
-    centres = np.column_stack([rr.ravel(), cc.ravel()]).astype(float)
-    inside = PolyPath(pts, closed=False).contains_points(centres, radius=0.0)
-    out[r0:r1 + 1, c0:c1 + 1] = inside.reshape(rr.shape)
-    return out
+    return fill_polygons(rows, columns, [polygon_rc])
 
 
 def _points(contour: Dataset, where: str) -> np.ndarray:
     try:
-        values = [float(v) for v in contour.ContourData]
-    except (AttributeError, TypeError, ValueError):
+        elem = contour.get_item(CONTOUR_DATA)
+        raw = getattr(elem, "value", None)
+        if isinstance(raw, bytes):  # not converted yet: parse the DS text at once
+            text = raw.decode("ascii").strip(" \x00")
+            values = [float(v) for v in text.split("\\")] if text else []
+        else:  # converted (or set in memory): one number or several
+            values = [float(v) for v in (raw if isinstance(raw, (list, tuple, MultiValue))
+                                         else [raw])]
+    except (AttributeError, KeyError, TypeError, ValueError, UnicodeDecodeError):
         raise DicomError(f"{where}: no readable Contour Data") from None
     if len(values) % 3 or len(values) < 9:
         raise DicomError(f"{where}: Contour Data holds {len(values)} values, not three or "
@@ -210,8 +238,11 @@ def read_rois(ds: Dataset, reference_meta: dict, key: bytes | str | None = None,
     for number in sorted(set(names) | set(planned)):
         mask = np.zeros((len(slice_positions), rows, cols), dtype=bool)
         if geometry.matches:
+            by_slice: dict[int, list[np.ndarray]] = {}
             for k, rc in planned.get(number, []):
-                mask[k] ^= fill_polygon(rows, cols, rc)  # even-odd: holes cancel
+                by_slice.setdefault(k, []).append(rc)
+            for k, polygons in by_slice.items():  # even-odd over the slice: holes cancel
+                mask[k] = fill_polygons(rows, cols, polygons)
         kind, code, meaning = _identification(observations.get(number))
         rois.append(Roi(number, names.get(number, ""), kind, code, meaning,
                         len(planned.get(number, [])), mask))
