@@ -7,13 +7,17 @@ the uncertainty of each, calibrated on the model's out-of-fold predictions.
   (``crlm.stats.prediction.conformal_binary`` on the out-of-fold probabilities and
   outcomes of the development patients).
 * Survival models (any risk score, clinical scores included): ``S(t | risk)`` from a
-  Breslow calibration of the risk score on the out-of-fold risk scores, times and
-  events (``crlm.stats.prediction.risk_survival_calibration``), at 12, 36 and 60
+  Cox / Breslow calibration of the risk score through a restricted cubic spline on the
+  out-of-fold risk scores, times and events
+  (``crlm.stats.prediction.risk_survival_calibration``), at 12, 36 and 60
   months with a bootstrap interval, the median where the curve reaches one half,
   and the Kaplan–Meier curve of the development patients of similar predicted risk
   (the fifth of out-of-fold risk scores the case falls into) to draw it over.
-* A survival model whose refitted scores are not on the scale of its out-of-fold
-  scores (``MAX_SCALE_SHIFT_SD``) gets no absolute survival, with the reason.
+* A random survival forest's score sums the cumulative hazard over its training event
+  times, so it is divided by their number (``per_event_time``) to put the fold models'
+  and the refitted model's scores on one scale. A survival model whose refitted scores
+  are still not on the scale of its out-of-fold scores (``MAX_SCALE_SHIFT_SD``) gets no
+  absolute survival, with the reason.
 * A case that does not give a model enough (``crlm.models.requirements``) gets no
   probability, set or interval: only what is needed.
 
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import numpy as np
@@ -34,6 +38,9 @@ from crlm import stats
 from crlm import store as st
 from crlm.models.kinds import is_clinical_score
 from crlm.models.requirements import NOT_ENOUGH
+from crlm.models.score_scale import (
+    MAX_SCALE_SHIFT_SD, SUMMED_HAZARD_FAMILIES, per_event_time, scale_shift,
+)
 from crlm.models.tasks import TASKS
 from crlm.models.training import EXTERNAL, OUT_OF_FOLD
 from crlm.stats.prediction import (
@@ -42,12 +49,6 @@ from crlm.stats.prediction import (
 )
 
 HORIZONS_MONTHS = (12.0, 36.0, 60.0)
-# The refitted model scores the case; its fold models scored the out-of-fold patients.
-# Where the refitted model's external scores sit more than this many out-of-fold
-# standard deviations from the out-of-fold median, the two are not on one scale (the
-# random survival forest's risk sums over the training event times, so it grows with the
-# training set) and the calibration does not transfer: no absolute survival then.
-MAX_SCALE_SHIFT_SD = 1.0
 DEFAULT_COVERAGE = 0.90
 N_BOOT = 200
 SIMILAR_RISK_GROUPS = 5
@@ -100,12 +101,14 @@ class SurvivalBasis:
     def similar_risk_group(self, risk: float, groups: int = SIMILAR_RISK_GROUPS
                            ) -> tuple[np.ndarray, float, float]:
         """Mask of the development patients in the same fifth of out-of-fold risk as
-        ``risk``, and that fifth's bounds."""
+        ``risk`` (a score of the refitted model), and that fifth's bounds on its scale."""
+        factor = self.calibration.score_factor
         edges = np.quantile(self.risk, np.linspace(0, 1, groups + 1))
-        k = int(np.clip(np.searchsorted(edges, risk, side="right") - 1, 0, groups - 1))
+        k = int(np.clip(np.searchsorted(edges, float(risk) * factor, side="right") - 1,
+                        0, groups - 1))
         lo, hi = edges[k], edges[k + 1]
         mask = (self.risk >= lo) & ((self.risk <= hi) if k == groups - 1 else (self.risk < hi))
-        return mask, float(lo), float(hi)
+        return mask, float(lo / factor), float(hi / factor)
 
     def similar_risk_km(self, risk: float) -> stats.KMResult:
         mask, _, _ = self.similar_risk_group(risk)
@@ -216,7 +219,12 @@ def _basis(rec: Mapping, task, both: pd.DataFrame):
     ok = time > 0
     if not event[ok].any():
         return NoCalibration("no event among the out-of-fold patients")
-    risk = part["score"].to_numpy(float)[ok]
+    risk = part["score"].to_numpy(float)
+    factor = 1.0
+    if rec.get("family") in SUMMED_HAZARD_FAMILIES:
+        risk, factor = per_event_time(risk, part["fold"].to_numpy(), time, event)
+        external = external * factor
+    risk = risk[ok]
     shift = scale_shift(risk, external)
     if _finite(shift) and abs(shift) > MAX_SCALE_SHIFT_SD:
         return NoCalibration(
@@ -225,19 +233,9 @@ def _basis(rec: Mapping, task, both: pd.DataFrame):
             "not transfer; raw score only")
     calibration = risk_survival_calibration(risk, time[ok], event[ok], n_boot=N_BOOT,
                                             random_state=int(rec["version"]))
+    if factor != 1.0:
+        calibration = replace(calibration, score_factor=factor)
     return SurvivalBasis(calibration=calibration, risk=risk, time=time[ok], event=event[ok])
-
-
-def scale_shift(oof_scores, external_scores) -> float:
-    """Median of the external scores minus that of the out-of-fold scores, in out-of-fold
-    standard deviations (NaN without external scores)."""
-    oof = np.asarray(oof_scores, dtype=float)
-    ext = np.asarray(external_scores, dtype=float)
-    ext = ext[np.isfinite(ext)]
-    sd = float(np.std(oof))
-    if not len(ext) or not sd:
-        return float("nan")
-    return float((np.median(ext) - np.median(oof)) / sd)
 
 
 def outcome_words(task: str) -> tuple[str, str]:
@@ -271,6 +269,12 @@ def survival_text(surv: AbsoluteSurvival) -> str:
     return "; ".join(parts)
 
 
+def _survival_calibration_text(cal) -> str:
+    shape = (f"spline with {len(cal.knots)} knots" if len(cal.knots) else "straight line")
+    return (f"Cox / Breslow calibration ({shape}) on {cal.n_calibration} out-of-fold "
+            f"patients ({cal.n_events} events)")
+
+
 def interval_words(kind: str, coverage: float, n: int | None = None) -> str:
     """What the interval or set means, in words for the page and the report."""
     c = f"{coverage:.0%}"
@@ -281,10 +285,14 @@ def interval_words(kind: str, coverage: float, n: int | None = None) -> str:
                 "outcomes means the model cannot tell at this level; an empty set means the "
                 "case is unlike the calibration patients.")
     return (f"Survival probabilities come from the model's risk score through a Cox / Breslow "
-            f"calibration on the development patients' out-of-fold predictions; the {c} "
-            f"interval is the range of the case's probability over {N_BOOT} bootstrap "
-            "resamples of those patients (the uncertainty of the estimate, not of the "
-            "patient's own survival time).")
+            "calibration (a restricted cubic spline of the score) on the development "
+            f"patients' out-of-fold predictions; the {c} interval is the range of the case's "
+            f"probability over {N_BOOT} bootstrap resamples of those patients, each "
+            "recalibrated. It is meant to contain, for "
+            f"{c} of cases, the true probability of survival of patients with the case's risk "
+            "score in the development centres (checked on simulated cohorts); it is not a "
+            "range for the patient's own survival time, and it does not cover differences "
+            "between those centres and the patient's.")
 
 
 def case_predictions(scores: pd.DataFrame, bases: Mapping[tuple[str, int], object],
@@ -334,8 +342,7 @@ def case_predictions(scores: pd.DataFrame, bases: Mapping[tuple[str, int], objec
             out.append(CasePrediction(
                 answered=True, headline=survival_text(surv),
                 interval_text=f"{coverage:.0%} bootstrap intervals in brackets",
-                calibration_text=(f"Breslow calibration on {basis.calibration.n_calibration} "
-                                  f"out-of-fold patients ({basis.calibration.n_events} events)"),
+                calibration_text=_survival_calibration_text(basis.calibration),
                 needed=(), survival=surv, **common))
         else:
             out.append(CasePrediction(

@@ -14,21 +14,26 @@ exchangeability of the calibration and new patients, the set contains the true c
 with probability at least ``1 − α`` (marginal coverage, not per patient).
 
 Absolute survival from a risk score (Royston & Altman 2013, "external validation of a
-Cox model"): a one-covariate Cox model ``h(t | r) = h0(t) · exp(β · z)`` is fitted to
-the out-of-fold risk scores with Breslow ties, and ``h0`` is Breslow's baseline
-cumulative hazard. ``z`` is the risk on a normal-score scale by default
+Cox model"): a Cox model ``h(t | r) = h0(t) · exp(f(z))`` is fitted to the out-of-fold
+risk scores with Breslow ties, ``h0`` being Breslow's baseline cumulative hazard and
+``f`` a restricted cubic spline of ``z`` whose number of knots is fixed by the number of
+events (``crlm.stats.spline_cox``: 4 knots from 45 events, 3 from 30, else the straight
+line ``f(z) = β · z``), so that a score whose top tail is steeper than its middle is
+followed. ``z`` is the risk on a normal-score scale by default
 (``scale="rank-normal"``: ``z = Φ⁻¹(F(r))`` with ``F`` the mid-rank distribution of the
 calibration risks, a new risk outside their range taken at ``0.5 / n`` from the end),
 so that a skewed score (CEA in ng/mL, the tumour burden score, a forest's summed
 hazard) calibrates as well as a linear predictor and an extreme value cannot
 extrapolate; ``scale="linear"`` uses ``z = (r − mean) / SD``. Then
-``S(t | r) = exp(−H0(t) · exp(β · z))``. This works the same way for every survival
+``S(t | r) = exp(−H0(t) · exp(f(z)))``. This works the same way for every survival
 family (Cox, random survival forest, boosting, DeepSurv, clinical scores). The interval
 is the percentile interval of ``S(t | r)`` over ``n_boot`` bootstrap resamples of the
-calibration patients (``β`` and ``H0`` refitted on each): the uncertainty of the
-case's predicted probability given its risk score, not the spread of the patient's
-own survival time. The one-covariate Breslow fit agrees with
-``crlm.stats.cox(..., ties="breslow")`` (tested).
+calibration patients, each refitted (``f`` with the same knots, ``H0``, and on the
+rank-normal scale ``z`` re-ranked among the resample's risks): a confidence interval
+for the survival probability of patients with the case's risk score, not the spread of
+the patient's own survival time; on cohorts simulated from a known Cox model it holds
+the true probability for the nominal share of new cases (tested). With ``knots=0`` the
+straight-line fit agrees with ``crlm.stats.cox(..., ties="breslow")`` (tested).
 """
 from __future__ import annotations
 
@@ -40,6 +45,9 @@ import numpy as np
 
 from ._result import ResultMixin
 from ._validate import as_event, as_float, as_probability, as_time, prepare, require_nonempty
+from .spline_cox import (
+    KNOT_CHOICES, breslow_cox, choose_knots, event_time_index, spline_basis, spline_knots,
+)
 
 COVERAGES = (0.80, 0.90, 0.95)
 
@@ -111,46 +119,6 @@ def set_coverage(sets: np.ndarray, y_true) -> float:
 
 
 # --------------------------------------------------------------------------- survival
-def _breslow_fit(z: np.ndarray, event: np.ndarray, first: np.ndarray, weights: np.ndarray,
-                 max_iter: int = 50, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted one-covariate Cox fits (Breslow ties), vectorised over rows of ``weights``.
-
-    ``z``, ``event`` sorted by time ascending; ``first``: index of the first patient of
-    each distinct event time. Returns ``beta[B]`` and the baseline hazard increments
-    ``dh0[B, n_times]`` at those times.
-    """
-    w = np.atleast_2d(weights).astype(float)
-    we = w * event[None, :]
-    # events per distinct event time (sum of weights of events tied at it)
-    event_idx = np.flatnonzero(event)
-    times_of_events = np.searchsorted(first, event_idx, side="right") - 1
-    n_times = len(first)
-    d = np.zeros((w.shape[0], n_times))
-    np.add.at(d.T, times_of_events, we[:, event_idx].T)
-    sum_ez = (we * z[None, :]).sum(axis=1)
-    beta = np.zeros(w.shape[0])
-    for _ in range(max_iter):
-        r = w * np.exp(beta[:, None] * z[None, :])
-        s0 = np.cumsum(r[:, ::-1], axis=1)[:, ::-1][:, first]
-        s1 = np.cumsum((r * z)[:, ::-1], axis=1)[:, ::-1][:, first]
-        s2 = np.cumsum((r * z * z)[:, ::-1], axis=1)[:, ::-1][:, first]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            m1 = np.where(s0 > 0, s1 / s0, 0.0)
-            m2 = np.where(s0 > 0, s2 / s0, 0.0)
-        grad = sum_ez - (d * m1).sum(axis=1)
-        info = (d * (m2 - m1 ** 2)).sum(axis=1)
-        step = np.where(info > 1e-12, grad / np.where(info > 1e-12, info, 1.0), 0.0)
-        step = np.clip(step, -2.0, 2.0)
-        beta = beta + step
-        if np.all(np.abs(step) < tol):
-            break
-    r = w * np.exp(beta[:, None] * z[None, :])
-    s0 = np.cumsum(r[:, ::-1], axis=1)[:, ::-1][:, first]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dh0 = np.where(s0 > 0, d / s0, 0.0)
-    return beta, dh0
-
-
 @dataclass(frozen=True)
 class AbsoluteSurvival(ResultMixin):
     """A case's predicted survival at ``times`` with a ``coverage`` bootstrap interval;
@@ -174,31 +142,62 @@ class AbsoluteSurvival(ResultMixin):
 
 @dataclass(frozen=True)
 class RiskSurvivalCalibration(ResultMixin):
-    """Breslow calibration of a risk score to absolute survival (see the module doc).
+    """Cox / Breslow calibration of a risk score to absolute survival (see the module doc).
 
-    ``event_times``: the distinct event times; ``cumhaz``: ``H0`` at them;
-    ``boot_beta``, ``boot_cumhaz``: the same for each bootstrap resample.
+    ``coef``: the coefficients of the spline basis of ``z`` at ``knots`` (no knots: the
+    straight line ``β · z``); ``event_times``: the distinct event times; ``cumhaz``: ``H0``
+    at them; ``boot_coef``, ``boot_cumhaz``: the same for each bootstrap resample (same
+    knots; on the rank-normal scale ``z`` re-ranked in each resample, from ``boot_ranks``);
+    ``score_factor``: a new case's risk is multiplied by it before calibration (1, unless
+    the model that scores new cases gives a known multiple of the calibration scores).
     """
 
     centre: float
     scale: float
-    beta: float
+    coef: np.ndarray
+    knots: np.ndarray
     reference: np.ndarray     # sorted calibration risks (rank-normal scale), else empty
     event_times: np.ndarray
     cumhaz: np.ndarray
-    boot_beta: np.ndarray
+    boot_coef: np.ndarray
     boot_cumhaz: np.ndarray
     n_calibration: int
     n_events: int
     max_time: float
+    boot_ranks: np.ndarray    # [B, n] cumulative resample counts over ``reference``
+    score_factor: float = 1.0
+
+    @property
+    def beta(self) -> float:
+        """The coefficient of ``z`` itself (the whole slope for a straight line)."""
+        return float(self.coef[0])
+
+    @property
+    def df(self) -> int:
+        return int(len(self.coef))
 
     def _z(self, risk: float) -> float:
         r = float(risk)
         if not math.isfinite(r):
             raise ValueError(f"risk must be finite, got {risk!r}")
+        r *= self.score_factor
         if len(self.reference):
             return float(_normal_scores(self.reference, np.array([r]))[0])
         return (r - self.centre) / self.scale
+
+    def linear_predictor(self, risk: float) -> float:
+        """``f(z)`` of the case."""
+        return float(self.coef @ spline_basis(np.array([self._z(risk)]), self.knots)[0])
+
+    def _boot_linear_predictors(self, risk: float) -> np.ndarray:
+        """``f_b(z_b)`` of the case in each resample, ``z_b`` its normal score among the
+        resample's calibration risks (on the rank-normal scale)."""
+        if len(self.boot_ranks):
+            r = float(risk) * self.score_factor
+            z = _weighted_normal_scores(self.reference, self.boot_ranks, np.array([r]))[:, 0]
+        else:
+            z = np.full(len(self.boot_coef), self._z(risk))
+        return (spline_basis(z, self.knots) * self.boot_coef).sum(axis=1)
 
     def _cumhaz_at(self, cumhaz: np.ndarray, times: np.ndarray) -> np.ndarray:
         idx = np.searchsorted(self.event_times, times, side="right") - 1
@@ -209,12 +208,12 @@ class RiskSurvivalCalibration(ResultMixin):
         """``S(t | risk)`` at ``times`` (default: the event times)."""
         t = self.event_times if times is None else np.asarray(times, dtype=float)
         h = self._cumhaz_at(self.cumhaz, t)
-        return np.exp(-h * math.exp(self.beta * self._z(risk)))
+        return np.exp(-h * math.exp(self.linear_predictor(risk)))
 
     def _boot_curves(self, risk: float, t: np.ndarray) -> np.ndarray:
-        z = self._z(risk)
+        lp = self._boot_linear_predictors(risk)
         h = self._cumhaz_at(self.boot_cumhaz, t)
-        return np.exp(-h * np.exp(self.boot_beta * z)[:, None])
+        return np.exp(-h * np.exp(lp)[:, None])
 
     def survival(self, risk: float, times: Sequence[float], coverage: float = 0.9
                  ) -> AbsoluteSurvival:
@@ -223,7 +222,7 @@ class RiskSurvivalCalibration(ResultMixin):
         t = as_time(np.atleast_1d(np.asarray(times, dtype=float)), "times")
         point = self.curve(risk, t)
         lo_q, hi_q = (1 - c) / 2, 1 - (1 - c) / 2
-        if len(self.boot_beta):
+        if len(self.boot_coef):
             boot = self._boot_curves(risk, t)
             lower, upper = np.quantile(boot, [lo_q, hi_q], axis=0)
         else:
@@ -231,7 +230,7 @@ class RiskSurvivalCalibration(ResultMixin):
         beyond = t > self.max_time
         point, lower, upper = (np.where(beyond, np.nan, a) for a in (point, lower, upper))
         median = self._median(self.curve(risk))
-        if len(self.boot_beta):
+        if len(self.boot_coef):
             medians = np.array([self._median(row) for row in
                                 self._boot_curves(risk, self.event_times)])
             never = 2.0 * self.max_time + 1.0      # "not reached" sorts after every time
@@ -251,7 +250,7 @@ class RiskSurvivalCalibration(ResultMixin):
         c = _check_coverage(coverage)
         t = self.event_times
         point = self.curve(risk, t)
-        if len(self.boot_beta):
+        if len(self.boot_coef):
             lower, upper = np.quantile(self._boot_curves(risk, t), [(1 - c) / 2, 1 - (1 - c) / 2],
                                        axis=0)
         else:
@@ -274,17 +273,37 @@ def _normal_scores(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
     return special.ndtri(p)
 
 
+def _weighted_normal_scores(reference: np.ndarray, cum_counts: np.ndarray,
+                            values: np.ndarray) -> np.ndarray:
+    """``Φ⁻¹`` of each resample's mid-rank distribution at ``values``: ``[B, len(values)]``;
+    ``cum_counts [B, n]``: cumulative resample counts over the sorted ``reference``."""
+    from scipy import special
+
+    n = len(reference)
+    padded = np.concatenate([np.zeros((len(cum_counts), 1)), cum_counts], axis=1)
+    below = padded[:, np.searchsorted(reference, values, side="left")]
+    upto = padded[:, np.searchsorted(reference, values, side="right")]
+    p = np.clip((below + upto) / (2.0 * n), 0.5 / n, 1 - 0.5 / n)
+    return special.ndtri(p)
+
+
 SCALES = ("rank-normal", "linear")
 
 
 def risk_survival_calibration(risk, time, event, *, n_boot: int = 200,
                               random_state: int = 0, scale: str = "rank-normal",
+                              knots: int | str = "auto",
                               dropna: bool = False) -> RiskSurvivalCalibration:
-    """Fit the Breslow calibration of ``risk`` (higher = earlier events) on out-of-fold
-    ``risk`` with follow-up ``time`` (months) and ``event`` (1 = event), on the ``scale``
-    of the module doc, and its ``n_boot`` bootstrap refits (seeded by ``random_state``)."""
+    """Fit the Cox / Breslow calibration of ``risk`` (higher = earlier events) on
+    out-of-fold ``risk`` with follow-up ``time`` (months) and ``event`` (1 = event), on
+    the ``scale`` of the module doc, through a restricted cubic spline with ``knots``
+    knots (0: a straight line, one parameter; ``"auto"``: the rule of
+    ``crlm.stats.spline_cox.choose_knots``), and its ``n_boot`` bootstrap refits
+    (seeded by ``random_state``; the knots stay those of the full fit)."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    if knots != "auto" and knots not in KNOT_CHOICES:
+        raise ValueError(f"knots must be 'auto' or one of {KNOT_CHOICES}, got {knots!r}")
     a = prepare(dropna, risk=risk, time=time, event=event)
     r = as_float(a["risk"], "risk")
     t = as_time(a["time"])
@@ -301,19 +320,28 @@ def risk_survival_calibration(risk, time, event, *, n_boot: int = 200,
     sd = float(np.std(r)) or 1.0
     reference = np.sort(r) if scale == "rank-normal" else np.zeros(0)
     z = _normal_scores(reference, r) if len(reference) else (r - centre) / sd
-    event_times, first = np.unique(t, return_index=True)
-    keep = np.array([e[i:j].any() for i, j in zip(first, list(first[1:]) + [len(t)])])
-    event_times, first = event_times[keep], first[keep]
-    beta, dh0 = _breslow_fit(z, e, first, np.ones((1, len(t))))
+    event_times, first = event_time_index(t, e)
+    n_knots = choose_knots(int(e.sum())) if knots == "auto" else int(knots)
+    cut = spline_knots(z, n_knots)
+    X = spline_basis(z, cut)
+    coef, dh0, _ = breslow_cox(X, e, first, np.ones((1, len(t))))
     rng = np.random.default_rng(random_state)
     if n_boot:
         counts = rng.multinomial(len(t), np.full(len(t), 1.0 / len(t)), size=n_boot)
-        boot_beta, boot_dh0 = _breslow_fit(z, e, first, counts)
+        boot_ranks = np.zeros((0, len(t)))
+        X_boot = X
+        if len(reference):      # each resample's own normal scores (re-ranked)
+            boot_ranks = np.cumsum(counts[:, np.argsort(r, kind="stable")], axis=1
+                                   ).astype(float)
+            z_boot = _weighted_normal_scores(reference, boot_ranks, r)
+            X_boot = spline_basis(z_boot.ravel(), cut).reshape(n_boot, len(t), -1)
+        boot_coef, boot_dh0, _ = breslow_cox(X_boot, e, first, counts)
         boot_cumhaz = np.cumsum(boot_dh0, axis=1)
     else:
-        boot_beta, boot_cumhaz = np.zeros(0), np.zeros((0, len(event_times)))
+        boot_coef, boot_cumhaz = np.zeros((0, X.shape[1])), np.zeros((0, len(event_times)))
+        boot_ranks = np.zeros((0, len(t)))
     return RiskSurvivalCalibration(
-        centre=centre, scale=sd, beta=float(beta[0]), reference=reference,
-        event_times=event_times,
-        cumhaz=np.cumsum(dh0[0]), boot_beta=boot_beta, boot_cumhaz=boot_cumhaz,
-        n_calibration=int(len(t)), n_events=int(e.sum()), max_time=float(t.max()))
+        centre=centre, scale=sd, coef=coef[0], knots=cut, reference=reference,
+        event_times=event_times, cumhaz=np.cumsum(dh0[0]), boot_coef=boot_coef,
+        boot_cumhaz=boot_cumhaz, n_calibration=int(len(t)), n_events=int(e.sum()),
+        max_time=float(t.max()), boot_ranks=boot_ranks)

@@ -279,6 +279,8 @@ def test_a_case_gets_probabilities_with_sets_and_survival_at_1_3_5_years(at):
     assert binary["calibration"].str.contains("out-of-fold calibration").all()
     survival = answers[answers["answer"].str.startswith("1 y")]
     assert len(survival) and survival["answer"].str.contains("3 y").all()
+    forest = answers[answers["model"] == "Random survival forest"]     # OS and PFS
+    assert forest["answer"].str.startswith("1 y").sum() >= 2, forest
     assert any("the 90% interval is the range" in c.value for c in at.caption)
     assert any(i.value.startswith("In one line: Response:") for i in at.info)
     at.radio(key="score_coverage").set_value(0.95).run()
