@@ -39,7 +39,7 @@ def run(quick: bool) -> list[Result]:
         features = st.load_features(store, "demo", patient_ids=list(case["patient_id"]))
 
         def score():
-            return models.score_cases(case, store=store, cohort="demo", features=features)
+            return models.score_cases(case, store=store, cohort="demo", features=features).table
 
         def score_from_disk():
             models.clear_caches()

@@ -113,9 +113,9 @@ def run(quick: bool) -> list[Result]:
 
             def cold():
                 clear_caches()
-                return score_cases(case, store=s)
+                return score_cases(case, store=s).table
 
-            t_warm, scores = timed(lambda: score_cases(case, store=s), repeat=3)
+            t_warm, scores = timed(lambda: score_cases(case, store=s).table, repeat=3)
             t_cold, _ = timed(cold, repeat=1 if quick else 2)
             n_models = int(scores["model_id"].nunique())
             results.append(Result("score one case, all models (loaded)", n_models, t_warm, t_cold,

@@ -2,7 +2,7 @@
 
     train(store, cohort="demo", tasks=None, families=None, folds=5, seed=..., fast=False)
         -> TrainingReport (.table, .skipped)
-    score_cases(frame, store=store, cohort="demo")
+    score_cases(frame, store=store, cohort="demo") -> CaseScores (.table, .unknown_columns)
     load_model(model_id, version), available_models(store, cohort)
 
 Model ids are ``<task>.<family>`` (``response.logistic``, ``os_risk.rsf``,
@@ -18,8 +18,8 @@ from crlm.models.families import (
     CLINICAL_BASELINES, FAMILIES, TABULAR_FAMILIES, Family, get_family, register_family,
 )
 from crlm.models.scoring import (
-    SCORE_COLUMNS, available_models, clear_caches, current_training_hashes, load_model,
-    score_cases,
+    SCORE_COLUMNS, CaseScores, available_models, clear_caches, current_training_hashes,
+    load_model, score_cases,
 )
 from crlm.models.tasks import TASKS, Task, get_task
 from crlm.models.decision import InputPlan, plan_inputs
@@ -30,7 +30,7 @@ from crlm.models.training import (
 
 __all__ = [
     "CLINICAL_BASELINES", "ExternalLeakError", "FAMILIES", "Family", "InputPlan", "ModelError",
-    "SkippedModel", "TrainingReport", "plan_inputs",
+    "CaseScores", "SkippedModel", "TrainingReport", "plan_inputs",
     "SCORE_COLUMNS", "TABULAR_FAMILIES", "TASKS", "Task", "TrainedModel", "available_models",
     "clear_caches", "current_training_hashes", "default_artefact_dir", "get_family",
     "get_task", "library_versions", "load_model", "load_modelling_data", "register_family",

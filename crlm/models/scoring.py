@@ -9,6 +9,7 @@ is unchanged.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -144,9 +145,19 @@ def _percentile(sorted_scores, score: float) -> float:
     return float(100.0 * np.searchsorted(sorted_scores, score, side="right") / len(sorted_scores))
 
 
+@dataclass(frozen=True)
+class CaseScores:
+    """What ``score_cases`` gives: one row per case × model (``table``, columns
+    ``SCORE_COLUMNS``) and the columns of the input that it ignored, being neither
+    contract columns nor known features (``unknown_columns``)."""
+
+    table: pd.DataFrame
+    unknown_columns: tuple[str, ...] = ()
+
+
 def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
                 artefact_dir=None, features: pd.DataFrame | None = None,
-                explain: bool = True, crops=None) -> pd.DataFrame:
+                explain: bool = True, crops=None) -> CaseScores:
     """Score each row of ``frame`` with every current model of ``cohort``.
 
     ``frame`` holds contract columns (any subset; missing ones are imputed by
@@ -154,12 +165,13 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
     may add a wide feature frame keyed by ``patient_id``. Bad values raise one
     ``ValueError`` listing row, column and value. Columns that are neither
     contract columns nor known features are ignored and listed in
-    ``result.attrs['unknown_columns']``. ``crops`` maps a case's patient_id to its
+    ``result.unknown_columns``. ``crops`` maps a case's patient_id to its
     CT lesion crops ``[n_lesions, slices, H, W]`` (HU) for the imaging and fusion
     models; without them those models give a ``reason`` instead of a score.
 
-    One row per case × model (columns ``SCORE_COLUMNS``). ``sufficient`` says whether
-    the case gives the model enough to answer (``crlm.models.requirements``); when it
+    ``result.table``: one row per case × model (columns ``SCORE_COLUMNS``).
+    ``sufficient`` says whether the case gives the model enough to answer
+    (``crlm.models.requirements``); when it
     does not, ``needed`` lists what is missing, ``predicted_class`` is None and the raw
     ``score`` is kept for the data scientist only. ``reason_group`` is the reason in
     words shared by every case and model it applies to (for grouping). ``score`` is a
@@ -214,9 +226,8 @@ def score_cases(frame: pd.DataFrame, *, store, cohort: str = config.DEMO_COHORT,
                 rows.extend(got)
         finally:
             limits.restore_original_limits()
-    out = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
-    out.attrs["unknown_columns"] = unknown
-    return out
+    return CaseScores(table=pd.DataFrame(rows, columns=list(SCORE_COLUMNS)),
+                      unknown_columns=tuple(unknown))
 
 
 def _score_model(rec: dict, cases: pd.DataFrame, matrix: pd.DataFrame, store, artefact_dir,

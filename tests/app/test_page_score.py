@@ -75,7 +75,7 @@ def test_form_scores_equal_score_cases(at, score_store):
     assert not at.error, _errors(at)
     shown = _shown_scores(at)
     frame = cases.case_from_form(cases.form_values(ENTRIES))
-    expected = cases.scores_table(score_cases(frame, store=score_store, cohort="demo"))
+    expected = cases.scores_table(score_cases(frame, store=score_store, cohort="demo").table)
     registry = store.load_models(score_store, cohort="demo")
     labels = dict(zip(registry["model_id"], registry["name"]))
     expected["model"] = expected["model_id"].map(labels)

@@ -109,7 +109,7 @@ def test_an_uploaded_case_is_scored_by_the_ct_models_and_their_fusion(imaging_co
             "cea_ng_ml": 12.0, "max_diameter_cm": 3.0, "synchronous": False}
     scores = models.score_cases(pd.DataFrame([case]), store=store, cohort="tcia",
                                 crops={"case-1": crops[(index["patient_id"] == pid).to_numpy()]},
-                                explain=False).set_index("model_id")
+                                explain=False).table.set_index("model_id")
     for model_id in ("os_risk.attention_mil", "os_risk.cnn_cox", "os_risk.ct_fusion"):
         assert np.isfinite(scores.loc[model_id, "score"]), scores.loc[model_id, "reason"]
 

@@ -212,9 +212,9 @@ def test_pre_treatment_scores_do_not_change_with_later_columns(small_store):
                                                                 "growth_pattern"])
     with_later = case.assign(hepatectomy=[True, True], growth_pattern=["desmoplastic",
                                                                          "replacement"])
-    a = models.score_cases(case, store=store, explain=False).set_index(["patient_id",
+    a = models.score_cases(case, store=store, explain=False).table.set_index(["patient_id",
                                                                         "model_id"])
-    b = models.score_cases(with_later, store=store, explain=False).set_index(["patient_id",
+    b = models.score_cases(with_later, store=store, explain=False).table.set_index(["patient_id",
                                                                               "model_id"])
     response = a.xs("response.logistic", level="model_id")["score"]
     np.testing.assert_array_equal(
@@ -232,7 +232,7 @@ def test_a_stored_model_with_a_later_input_is_never_used_for_scoring(small_store
               "threshold": 0.5, "metrics": {}, "artefact_path": str(tmp_path)}
     st.save_model(store, record)
     case = small_store["chunk"].patients.head(1)
-    scored = models.score_cases(case, store=store, explain=False).set_index("model_id")
+    scored = models.score_cases(case, store=store, explain=False).table.set_index("model_id")
     row = scored.loc["response.tampered"]
     assert np.isnan(row["score"])
     assert "growth_pattern is known after surgery" in row["reason"]

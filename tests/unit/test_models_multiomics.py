@@ -75,15 +75,15 @@ def test_score_cases_with_crops_reproduces_external_cnn_and_fusion(omics):
     case = chunk.patients[chunk.patients["patient_id"] == pid]
     features = st.load_features(store, "demo", patient_ids=[pid])
     scored = models.score_cases(case, store=store, cohort="demo", features=features,
-                                crops=case_crops).set_index("model_id")
+                                crops=case_crops).table.set_index("model_id")
     for family in ("cnn", "fusion", "fusion_stacked", "genomic_rf"):
         stored = _scores(store, f"anti_egfr_benefit.{family}").loc[(pid, "external"), "score"]
         assert scored.loc[f"anti_egfr_benefit.{family}", "score"] == pytest.approx(stored, abs=1e-6)
     one = case_crops[pid][0]  # a single lesion crop [slices, H, W] is accepted too
     single = models.score_cases(case, store=store, cohort="demo", features=features,
-                                crops={pid: one}).set_index("model_id")
+                                crops={pid: one}).table.set_index("model_id")
     assert 0 <= single.loc["anti_egfr_benefit.cnn", "score"] <= 1
-    without = models.score_cases(case, store=store, cohort="demo", features=features)
+    without = models.score_cases(case, store=store, cohort="demo", features=features).table
     cnn_row = without.set_index("model_id").loc["anti_egfr_benefit.cnn"]
     assert np.isnan(cnn_row["score"]) and "CT lesion crops" in cnn_row["reason"]
 

@@ -103,7 +103,7 @@ def test_scoring_reports_a_broken_artefact_per_model(small_store, tmp_path):
     path.write_bytes(original + b"tampered")
     case = small_store["chunk"].patients.head(1)
     try:
-        scored = models.score_cases(case, store=store, cohort="demo")
+        scored = models.score_cases(case, store=store, cohort="demo").table
     finally:
         path.write_bytes(original)
     row = scored[scored["model_id"] == "response.logistic"].iloc[0]
@@ -125,7 +125,7 @@ def test_changed_cohort_data_marks_models_stale(tmp_path):
         st.finish_cohort(cur, "demo")
     table = models.available_models(store, "demo")
     assert table["stale"].all()
-    scored = models.score_cases(chunk.patients.head(1), store=store, cohort="demo")
+    scored = models.score_cases(chunk.patients.head(1), store=store, cohort="demo").table
     assert scored["stale"].all()
     store.close()
 

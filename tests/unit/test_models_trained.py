@@ -119,7 +119,7 @@ def test_score_cases_reproduces_stored_external_predictions_exactly(trained):
                     & (external["biologic"] == "anti-EGFR")].head(2)
     cases = pd.concat([external.head(3), egfr]).drop_duplicates("patient_id")
     features = st.load_features(store, "demo", patient_ids=list(cases["patient_id"]))
-    scored = models.score_cases(cases, store=store, cohort="demo", features=features)
+    scored = models.score_cases(cases, store=store, cohort="demo", features=features).table
     stored = _predictions(store, split="external")
     merged = scored.merge(stored, on=["patient_id", "model_id"], suffixes=("", "_stored"))
     merged = merged[merged["score"].notna()]
@@ -146,7 +146,7 @@ def test_score_cases_flags_imputed_and_out_of_range_inputs(trained):
     case["max_diameter_cm"] = None         # missing
     case = case.drop(columns=["os_months", "os_event", "pfs_months", "pfs_event",
                               "best_response", "responder"])
-    scored = models.score_cases(case, store=store, cohort="demo")
+    scored = models.score_cases(case, store=store, cohort="demo").table
     ml = scored[(scored["kind"] == "trained") & scored["score"].notna()]
     assert len(ml) >= 13
     inputs = st.load_models(store, cohort="demo").set_index("model_id")["feature_set"]
@@ -168,7 +168,7 @@ def test_score_cases_flags_imputed_and_out_of_range_inputs(trained):
 def test_score_cases_marks_anti_egfr_not_applicable(trained):
     store, patients = trained["store"], trained["chunk"].patients
     case = patients[(patients["kras"] == "mutant")].head(1)
-    scored = models.score_cases(case, store=store, cohort="demo")
+    scored = models.score_cases(case, store=store, cohort="demo").table
     egfr = scored[scored["task"] == "anti_egfr_benefit"]
     assert len(egfr) > 0 and egfr["score"].isna().all()
     assert egfr["reason"].str.contains("RAS wild-type").all()
@@ -193,7 +193,7 @@ def test_score_cases_rejects_bad_values_and_reports_unknown_columns(trained):
     assert "row 1, column primary_side: 'middle'" in text
     ok = patients.head(1).assign(favourite_colour="blue")
     scored = models.score_cases(ok, store=store, cohort="demo")
-    assert scored.attrs["unknown_columns"] == ["favourite_colour"]
+    assert scored.unknown_columns == ("favourite_colour",)
 
 
 def test_retrain_is_reproducible_and_creates_a_new_version(trained):
