@@ -16,6 +16,7 @@ from typing import Callable
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from crlm.models import families_review as _review
+from crlm.models import kinds
 from crlm.models.tasks import BINARY, SURVIVAL
 
 ALL_FEATURE_SETS = ("clinical", "radiomic", "genomic")
@@ -41,7 +42,7 @@ class Family:
     name: str
     task_kind: str
     label: str
-    kind: str = "trained"
+    kind: str = kinds.TRAINED
     feature_sets: tuple[str, ...] = ALL_FEATURE_SETS
     build: Callable[[int, bool], object] | None = field(default=None, compare=False)
     explainer: str = "baseline_shapley"
@@ -55,7 +56,7 @@ class Family:
     @property
     def is_clinical(self) -> bool:
         """A clinical baseline: no training, the score is a stored column."""
-        return self.kind == "clinical"
+        return kinds.is_clinical_score(self.kind)
 
     def serves(self, task) -> bool:
         if self.tasks and task.name not in self.tasks:
@@ -221,21 +222,21 @@ for _family in (
            build=_review.lightgbm_cox),
     Family("lightgbm_cox_top6", SURVIVAL, "LightGBM Cox on its top 6 inputs (GBDT-Top6)",
            build=_review.lightgbm_cox_top6),
-    Family("fong_score", ANY, "Fong clinical risk score", kind="clinical",
+    Family("fong_score", ANY, "Fong clinical risk score", kind=kinds.CLINICAL,
            column="fong_score", explainer="none", feature_sets=("clinical",)),
-    Family("game_score", ANY, "GAME score", kind="clinical", column="game_score",
+    Family("game_score", ANY, "GAME score", kind=kinds.CLINICAL, column="game_score",
            explainer="none", feature_sets=("clinical",)),
-    Family("mcs_score", ANY, "m-CS score", kind="clinical", column="mcs_score",
+    Family("mcs_score", ANY, "m-CS score", kind=kinds.CLINICAL, column="mcs_score",
            explainer="none", feature_sets=("clinical",)),
-    Family("tumour_burden_score", ANY, "Tumour burden score", kind="clinical",
+    Family("tumour_burden_score", ANY, "Tumour burden score", kind=kinds.CLINICAL,
            column="tumour_burden_score", explainer="none", feature_sets=("clinical",)),
-    Family("cea_ng_ml", ANY, "CEA (ng/mL)", kind="clinical", column="cea_ng_ml",
+    Family("cea_ng_ml", ANY, "CEA (ng/mL)", kind=kinds.CLINICAL, column="cea_ng_ml",
            explainer="none", feature_sets=("clinical",)),
 ):
     register_family(_family)
 
-TABULAR_FAMILIES = tuple(n for n, f in FAMILIES.items() if f.kind == "trained")
-CLINICAL_BASELINES = tuple(n for n, f in FAMILIES.items() if f.kind == "clinical")
+TABULAR_FAMILIES = tuple(n for n, f in FAMILIES.items() if f.kind == kinds.TRAINED)
+CLINICAL_BASELINES = tuple(n for n, f in FAMILIES.items() if f.is_clinical)
 
 
 def get_family(name: str) -> Family:
