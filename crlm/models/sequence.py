@@ -6,7 +6,8 @@ what comes later. The landmark tasks (``pfs_after_restaging``, ``os_after_restag
 patients event-free at the landmark, time from it) ask what is still unknown there; the
 restaging's RECIST response is *not* a target, since those measurements define it.
 
-Families (registered here, ``default=False``: trained when named):
+Families (registered here, ``default=False``: trained when named, and by the demo build
+(``DEMO_FAMILIES``) for the landmark tasks):
 
 * ``gru_sequence`` - a GRU over the visits up to the task's measurement cut-off
   (``crlm.models.decision.measurement_cutoff_day``: the landmark, day 70). Irregular
@@ -37,6 +38,7 @@ from crlm.models.tasks import SURVIVAL
 SEQUENCE_INPUT = "serial_measurements"
 BASELINE_INPUT = "serial_measurements_baseline"
 LANDMARK_TASKS = ("pfs_after_restaging", "os_after_restaging")
+DEMO_FAMILIES = ("gru_sequence", "gru_baseline", "change_rule")  # trained by the demo build
 N_FEATURES = 10
 EPOCHS, EPOCHS_FAST = 300, 80
 PATIENCE, PATIENCE_FAST = 30, 15

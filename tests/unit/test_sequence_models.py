@@ -104,8 +104,19 @@ def test_paired_comparison_on_the_same_patients():
     time = rng.exponential(10, 200)
     event = rng.random(200) < 0.7
     good = -time + rng.normal(0, 3, 200)          # informative risk
+    noise = rng.normal(size=200)
     table = compare_on_same_patients(time, event, {"gru_sequence": good, "same": good.copy(),
-                                                   "noise": rng.normal(size=200)}, n_boot=50)
+                                                   "noise": noise})
     rows = table.set_index("model")
     assert rows.loc["same", "difference"] == 0 and rows.loc["same", "ci_upper"] == 0
     assert rows.loc["noise", "ci_lower"] > 0 and np.isnan(rows.loc["gru_sequence", "difference"])
+    # the paired test and the intervals are crlm.stats' (checked against R's concordance)
+    from crlm.stats.survival_discrimination import compare_concordance, harrell_c
+
+    paired = compare_concordance(time, event, good, noise)
+    assert rows.loc["noise", "p_value"] == pytest.approx(paired.p_value)
+    assert paired.p_value < 0.001
+    assert rows.loc["same", "p_value"] == 1.0
+    c = harrell_c(time, event, noise)
+    assert (rows.loc["noise", "c_ci_lower"], rows.loc["noise", "c_ci_upper"]) == \
+        pytest.approx((c.ci_lower, c.ci_upper))
