@@ -20,6 +20,9 @@ Convention, applied recursively to every nested sequence item:
   by ``2.25.<integer>``, the integer being the first 128 bits of
   HMAC-SHA256(key, uid) — deterministic for a key, not reversible without it;
   the file meta Media Storage SOP Instance UID follows the SOP Instance UID;
+* free-text ROI, segment and structure set labels (RTSTRUCT, SEG) are replaced by
+  neutral ones that keep what the image import needs to recognise a tumour
+  (:mod:`crlm.ingest.dicom.deid_labels`);
 * ``PatientIdentityRemoved`` = ``YES``, ``DeidentificationMethod`` and its code
   sequence record what was done;
 * kept unchanged: pixel data, rows/columns, pixel spacing, slice thickness,
@@ -42,6 +45,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
+from crlm.ingest.dicom.deid_labels import neutralise_labels
 from crlm.ingest.dicom.errors import DicomError
 
 DICOM_UID_ROOT = "1.2.840.10008"
@@ -226,6 +230,7 @@ def deidentify(dataset: Dataset, key: bytes | str) -> Dataset:
     days = date_shift_days(key_b)
     ds = copy.deepcopy(dataset)
     _clean(ds, key_b, days)
+    neutralise_labels(ds)
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = DEIDENTIFICATION_METHOD
     codes = []
