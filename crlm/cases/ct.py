@@ -77,7 +77,8 @@ def lesion_inputs(ct: CtUpload, mask: np.ndarray) -> tuple[dict, np.ndarray]:
 
 def read_ct_upload(data: bytes, name: str) -> CtUpload:
     """Read an uploaded CT series (.zip of DICOM files, or one .dcm) from memory with
-    ``crlm.ingest.dicom`` (nothing is written to disk), with its DICOM SEG if any.
+    ``crlm.ingest.dicom`` (nothing is written to disk), with its DICOM SEG if any, else
+    the tumour ROIs of its RTSTRUCT (a structure set that does not fit is refused).
     Raises ``crlm.ingest.dicom.DicomError`` with a message naming the file."""
     from crlm.ingest import dicom
 
@@ -98,6 +99,11 @@ def read_ct_upload(data: bytes, name: str) -> CtUpload:
         seg = None
     if seg is not None and not seg.any():
         seg = None
+    if seg is None:  # else the tumour ROIs of an RT structure set, checked as on import
+        try:
+            seg = dicom.read_rtstruct_mask(data, meta)
+        except dicom.DicomError as exc:
+            raise dicom.DicomError(f"{name}: {exc}") from None
     return CtUpload(volume=volume, meta=meta, seg_mask=seg)
 
 
