@@ -17,6 +17,8 @@ coded in the PLATO calculator:
   The genetic point is for a KRAS mutation (with or without NRAS), as in the
   original paper and in PLATO; an NRAS-only mutation scores 0 there.
 * m-CS (Brudvik 2019): any RAS mutation 1, node-positive 1, largest lesion > 5 cm 1.
+* Nordlinger (1996), the AJCC stage group, the major pathological response and the
+  yes/no RAS and growth-pattern targets: :mod:`crlm.clinical_resection`, re-exported here.
 
 Missing inputs make the score missing, never 0: a float score is NaN, an
 integer score ``<NA>`` (pandas ``Int64``), a category ``<NA>`` (pandas
@@ -342,13 +344,27 @@ def add_derived_columns(df: pd.DataFrame) -> pd.DataFrame:
     out["game_group"] = game_group(out["game_score"])
     out["mcs_score"] = mcs_score(out["ras_status"], out["node_positive"], out["max_diameter_cm"])
     out["responder"] = responder(out["best_response"])
+    out = add_resection_columns(out)
     missing_rule = [c for c in DERIVED_COLUMNS if c not in out.columns]
     if missing_rule:  # a derived column was added to the contract without a rule here
         raise ValueError(f"no rule computes the derived column(s): {', '.join(missing_rule)}")
     return out
 
 
+# the rules of the resected patient and of staging read this module's helpers
+from crlm.clinical_resection import (  # noqa: E402
+    add_resection_columns,
+    ajcc_stage,
+    desmoplastic_growth,
+    major_pathological_response,
+    nordlinger_group,
+    nordlinger_score,
+    ras_mutant,
+)
+
 __all__ = [
-    "DERIVED_COLUMNS", "add_derived_columns", "fong_group", "fong_score", "game_group",
-    "game_score", "mcs_score", "ras_status", "responder", "tbs_zone", "tumour_burden_score",
+    "DERIVED_COLUMNS", "add_derived_columns", "ajcc_stage", "desmoplastic_growth",
+    "fong_group", "fong_score", "game_group", "game_score", "major_pathological_response",
+    "mcs_score", "nordlinger_group", "nordlinger_score", "ras_mutant", "ras_status",
+    "responder", "tbs_zone", "tumour_burden_score",
 ]

@@ -203,6 +203,10 @@ PATIENT_COLUMNS: tuple[Column, ...] = (
     Column("t_stage", "category", "T stage", levels=("T1", "T2", "T3", "T4"),
            group="primary tumour"),
     Column("node_positive", "bool", "Node-positive primary", group="primary tumour"),
+    # N0 / N1 (1-3 regional nodes) / N2 (4 or more), AJCC 8th edition; node_positive is
+    # N1 or N2. The models read node_positive (what the published scores read).
+    Column("n_category", "category", "N category of the primary (AJCC 8th)",
+           levels=("N0", "N1", "N2"), group="primary tumour", model_input=False),
     Column("grade", "category", "Grade", levels=("G1", "G2", "G3"), group="primary tumour"),
     # molecular
     Column("kras", "category", "KRAS", levels=MUT, group="molecular"),
@@ -213,6 +217,8 @@ PATIENT_COLUMNS: tuple[Column, ...] = (
            group="molecular"),
     Column("ras_status", "category", "RAS status", levels=("mutant", "wild-type", "unknown"),
            group="molecular", derived=True),
+    Column("ras_mutant", "bool", "RAS mutant (KRAS or NRAS)", group="molecular", derived=True,
+           model_input=False),
     # metastatic disease
     Column("synchronous", "bool", "Synchronous metastases", group="liver disease"),
     Column("disease_free_interval_months", "float", "Disease-free interval", unit="months",
@@ -223,6 +229,12 @@ PATIENT_COLUMNS: tuple[Column, ...] = (
            group="liver disease"),
     Column("bilobar", "bool", "Bilobar disease", group="liver disease"),
     Column("extrahepatic_disease", "bool", "Extrahepatic disease", group="liver disease"),
+    # every CRLM patient is M1, stage IV: IVA when the liver is the only metastatic site
+    # (M1a), IVB or IVC with extrahepatic disease (M1b: two or more sites; M1c: the
+    # peritoneum, which the contract does not record apart)
+    Column("ajcc_stage", "category", "AJCC stage group (8th edition)",
+           levels=("IVA", "IVB or IVC"), group="liver disease", derived=True,
+           model_input=False),
     Column("cea_ng_ml", "float", "CEA", unit="ng/mL", lo=0, hi=100000, group="labs"),
     # derived scores
     Column("tumour_burden_score", "float", "Tumour burden score (TBS)", lo=0, hi=200,
@@ -237,6 +249,10 @@ PATIENT_COLUMNS: tuple[Column, ...] = (
     Column("game_group", "category", "GAME group", levels=("0-1", "2-3", "4-7"),
            group="scores", derived=True),
     Column("mcs_score", "int", "m-CS score", lo=0, hi=3, group="scores", derived=True),
+    Column("nordlinger_score", "int", "Nordlinger score", lo=0, hi=7, group="scores",
+           derived=True, known_at=SURGERY),
+    Column("nordlinger_group", "category", "Nordlinger group", levels=("0-2", "3-4", "5-7"),
+           group="scores", derived=True, known_at=SURGERY),
     # treatment
     Column("regimen", "category", "Chemotherapy backbone",
            levels=("FOLFOX", "FOLFIRI", "FOLFOXIRI", "CAPOX"), group="treatment plan",
@@ -245,9 +261,19 @@ PATIENT_COLUMNS: tuple[Column, ...] = (
            group="treatment plan", known_at=PLAN),
     # after surgery: the resection and the pathology of the resected specimen
     Column("hepatectomy", "bool", "Hepatectomy", group="surgery", known_at=SURGERY),
+    Column("resection_margin_mm", "float", "Resection margin", unit="mm", lo=0, hi=100,
+           group="surgery", known_at=SURGERY),
     Column("growth_pattern", "category", "Histopathological growth pattern",
-           levels=("desmoplastic", "replacement", "mixed"), group="pathology",
+           levels=("desmoplastic", "pushing", "replacement", "mixed"), group="pathology",
            known_at=SURGERY),
+    Column("desmoplastic_growth", "bool", "Desmoplastic growth pattern", group="pathology",
+           derived=True, known_at=SURGERY, model_input=False),
+    Column("pathological_response_percent", "float",
+           "Pathological response (non-viable share of the tumour)", unit="%", lo=0, hi=100,
+           group="pathology", known_at=SURGERY),
+    Column("major_pathological_response", "bool",
+           "Major pathological response (< 50% viable tumour)", group="pathology",
+           derived=True, known_at=SURGERY, model_input=False),
     # outcomes
     Column("best_response", "category", "Best RECIST response", levels=("CR", "PR", "SD", "PD"),
            group="outcome", outcome=True, known_at=RESTAGING),
@@ -260,6 +286,11 @@ PATIENT_COLUMNS: tuple[Column, ...] = (
            group="outcome", outcome=True, known_at=OUTCOME),
     Column("pfs_event", "bool", "Progression or death", group="outcome", outcome=True,
            known_at=OUTCOME),
+    # after a hepatectomy only, from the day of the resection
+    Column("rfs_months", "float", "Recurrence-free survival after hepatectomy", unit="months",
+           lo=0, hi=400, group="outcome", outcome=True, known_at=OUTCOME),
+    Column("rfs_event", "bool", "Recurrence or death after hepatectomy", group="outcome",
+           outcome=True, known_at=OUTCOME),
 )
 
 COLUMNS_BY_NAME: dict[str, Column] = {c.name: c for c in PATIENT_COLUMNS}

@@ -28,7 +28,10 @@ surgery and pathology -> outcomes: nothing is drawn from a later step.
 
 Generation is vectorised and streamed: patients are drawn in fixed blocks of
 ``BLOCK_SIZE`` from independent child seeds (``SeedSequence.spawn``), so the
-cohort depends only on ``(n_patients, seed)`` and not on ``chunk_size``.
+cohort depends only on ``(n_patients, seed)`` and not on ``chunk_size``. The later
+contract columns (N category, resection margin, pathological response, recurrence-free
+survival: ``crlm.ingest.demo_resection``) come from a second stream per block, spawned
+from ``(seed, LATER_STREAM)``, so that they left every earlier column as it was.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ from crlm.ingest.demo_features import GENOMIC_FEATURES, RADIOMIC_FEATURES
 MIN_PATIENTS = 10
 MAX_PATIENTS = 5_000_000
 BLOCK_SIZE = 50_000
+LATER_STREAM = 0x4C415445  # the second stream's key, next to the seed
 
 
 def _check_int(name: str, value, lo: int, hi: int | None = None) -> int:
@@ -64,11 +68,13 @@ def generate_cohort(n_patients: int, seed: int, chunk_size: int = 100_000) -> It
     chunk_size = _check_int("chunk_size", chunk_size, 1)
     n_blocks = -(-n_patients // BLOCK_SIZE)
     children = np.random.SeedSequence(seed).spawn(n_blocks)
+    later = np.random.SeedSequence([seed, LATER_STREAM]).spawn(n_blocks)
     carry: DemoChunk | None = None
     for b, child in enumerate(children):
         first = b * BLOCK_SIZE
         block = simulate_block(np.random.default_rng(child),
-                               min(BLOCK_SIZE, n_patients - first), first)
+                               min(BLOCK_SIZE, n_patients - first), first,
+                               np.random.default_rng(later[b]))
         current = block if carry is None else concat_chunks([carry, block])
         total = len(current.patients)
         start = 0

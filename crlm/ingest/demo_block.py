@@ -20,6 +20,7 @@ from crlm.ingest.demo_draws import (
     weibull_time,
 )
 from crlm.ingest.demo_features import genomic_matrix, long_features, radiomic_matrix
+from crlm.ingest.demo_resection import simulate_resection
 
 CENTRES = ("Centre A", "Centre B", "Centre C", "Centre D")
 CENTRE_PROBABILITIES = (0.30, 0.25, 0.20, 0.25)
@@ -40,7 +41,11 @@ GROWTH_PATTERNS = ("desmoplastic", "replacement", "mixed")
 RESPONSES = ("CR", "PR", "SD", "PD")
 
 
-def simulate_block(rng: np.random.Generator, n: int, first_number: int) -> DemoChunk:
+def simulate_block(rng: np.random.Generator, n: int, first_number: int,
+                   later_rng: np.random.Generator) -> DemoChunk:
+    """One block of ``n`` patients numbered from ``first_number + 1``: every column from
+    ``rng``, except the later contract columns (``crlm.ingest.demo_resection``), drawn
+    from ``later_rng`` so that adding them changed no earlier value."""
     numbers = np.arange(first_number + 1, first_number + n + 1)
     patient_id = np.char.add("DEMO-", np.char.zfill(numbers.astype(str), 6))
 
@@ -234,6 +239,12 @@ def simulate_block(rng: np.random.Generator, n: int, first_number: int) -> DemoC
         "os_event": flag_array(os_event),
         "pfs_months": pfs_months,
         "pfs_event": flag_array(pfs_event),
+        **simulate_resection(
+            later_rng, t_stage=t_stage, node_positive=node_positive, node_missing=node_missing,
+            burden=burden, n_lesions=n_lesions, bilobar=bilobar, anti_vegf=anti_vegf,
+            initially_resectable=initially_resectable, response_latent=response_latent,
+            is_responder=is_responder, complete=complete, hepatectomy=hepatectomy,
+            pfs_months=pfs_months, pfs_event=pfs_event),
     })
     patients = clinical.add_derived_columns(patients)
     patients = patients[list(PATIENT_COLUMN_NAMES)].astype(PATIENT_DTYPES)

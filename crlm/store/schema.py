@@ -9,8 +9,17 @@ from __future__ import annotations
 from crlm.config import PATIENT_COLUMNS
 
 
+# contract columns added after the first schema: their migration adds them
+LATER_PATIENT_COLUMNS = (
+    "n_category", "ras_mutant", "ajcc_stage", "nordlinger_score", "nordlinger_group",
+    "resection_margin_mm", "desmoplastic_growth", "pathological_response_percent",
+    "major_pathological_response", "rfs_months", "rfs_event",
+)
+
+
 def _patients_ddl() -> str:
-    cols = ",\n    ".join(f"{c.name} {c.sql_type}" for c in PATIENT_COLUMNS)
+    cols = ",\n    ".join(f"{c.name} {c.sql_type}" for c in PATIENT_COLUMNS
+                           if c.name not in LATER_PATIENT_COLUMNS)
     return (
         "CREATE TABLE patients (\n    cohort VARCHAR NOT NULL,\n    "
         + cols
@@ -189,5 +198,12 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         ],
     ),
 ]
+
+MIGRATIONS.append((
+    "staging, resection and pathology columns, recurrence-free survival and the Nordlinger "
+    "score",
+    [f"ALTER TABLE patients ADD COLUMN {c.name} {c.sql_type}" for c in PATIENT_COLUMNS
+     if c.name in LATER_PATIENT_COLUMNS],
+))
 
 SCHEMA_VERSION = len(MIGRATIONS)
