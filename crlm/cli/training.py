@@ -59,7 +59,43 @@ def train_and_report(store, cohort, tasks, families, folds, seed, *, quiet=False
     return 0
 
 
+def cost_ratio(text: str) -> tuple[float, float]:
+    """An argparse type: the cost ratio ``A:B`` or one number (``crlm.models.costs``)."""
+    from crlm.models.costs import parse_cost_ratio
+
+    try:
+        return parse_cost_ratio(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a time cap in seconds, above zero (``inf``: no cap)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--tune-timeout must be a number of seconds, "
+                                         f"got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--tune-timeout must be above 0 s, got {text!r}")
+    return value
+
+
+def apply_run_settings(args) -> None:
+    """The cost ratio and the search budget asked for this run."""
+    if getattr(args, "cost_ratio", None) is not None:
+        from crlm.models.costs import use_cost_ratio
+
+        use_cost_ratio(*args.cost_ratio)
+    if getattr(args, "tune_trials", None) is not None or \
+            getattr(args, "tune_timeout", None) is not None:
+        from crlm.models.tuning import use_budget
+
+        use_budget(args.tune_trials, args.tune_timeout)
+
+
 def cmd_train(args) -> int:
+    apply_run_settings(args)
     families = args.family
     if args.tune:  # the tuned counterparts (nested CV) of the named or default families
         from crlm.models import FAMILIES
@@ -99,4 +135,12 @@ def register(sub) -> None:
                    help="train the tuned counterparts (<family>_tuned) of the named or default "
                         "families: optuna search nested in the cross-validation, fixed budget "
                         "(see docs/models.md); --no-tune (the default) trains the untuned ones")
+    p.add_argument("--tune-trials", type=positive_int(1, 1000, "--tune-trials"), default=None,
+                   help="trials per search with --tune (default 12, 4 with --fast)")
+    p.add_argument("--tune-timeout", type=positive_seconds, default=None, metavar="SECONDS",
+                   help="time cap per search with --tune: no new trial after it (default 60 "
+                        "s, 15 s with --fast; inf: none)")
+    p.add_argument("--cost-ratio", type=cost_ratio, default=None, metavar="A:B",
+                   help="cost of a missed responder : cost of an unnecessary treatment for the "
+                        "cost-sensitive forest (default 1:2; one number R means R:1)")
     p.set_defaults(func=cmd_train)

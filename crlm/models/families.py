@@ -214,6 +214,8 @@ for _family in (
     Family("lightgbm", BINARY, "LightGBM gradient-boosted trees", build=_review.lightgbm),
     Family("lightgbm_top6", BINARY, "LightGBM on its top 6 inputs (GBDT-Top6)",
            build=_review.lightgbm_top6),
+    Family("mrmr_logistic", BINARY, "Logistic regression on its 6 MRMR inputs",
+           build=_review.mrmr_logistic, explainer="linear"),
     Family("ft_transformer", BINARY, "Tabular Transformer (FT-Transformer, torch)",
            build=_review.ft_transformer, default=False),
     Family("elastic_net_cox", SURVIVAL, "Elastic-net Cox (L1 : L2 = 1 : 1)",

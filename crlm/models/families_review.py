@@ -18,6 +18,9 @@
   the six inputs a first LightGBM ranks highest by total split gain, then a LightGBM on
   those six only. Selection is a step of the estimator, so it is refitted inside every
   training fold, never on the whole cohort; the chosen six are listed in the model card.
+* ``mrmr_logistic`` — ridge logistic regression on six inputs chosen by minimum-redundancy
+  maximum-relevance selection (Qi et al., §4.2), also refitted inside every training
+  fold (``crlm.models.selection``).
 
 Every estimator here follows the scikit-learn contract (``fit`` returns ``self``,
 hyper-parameters only stored by ``__init__``, integer ``random_state``) and runs on the
@@ -36,11 +39,13 @@ from sklearn.utils.validation import check_is_fitted
 from crlm.models.readable_tree import (  # noqa: F401  (the CART estimator and its nodes)
     CART_MAX_DEPTH, ReadableTree, TreeNode, tree_nodes, tree_path,
 )
+from crlm.models.selection import MRMR_K, MRMRSelected, mrmr_logistic  # noqa: F401
 from crlm.models.survival import split_target
 
 # The board's stated costs (Karagkounis et al. penalised a missed non-responder more:
 # an unnecessary, toxic treatment costs twice a missed responder here). Change them and
-# retrain to see another trade-off; the ratio is in the family's label and model card.
+# retrain to see another trade-off (``train --cost-ratio``, ``crlm.models.costs``); the
+# ratio is in the family's label and model card.
 MISSED_RESPONDER_COST = 1.0
 UNNECESSARY_TREATMENT_COST = 2.0
 TOP_K = 6
@@ -260,11 +265,12 @@ def cart(seed: int, fast: bool):
     return ReadableTree(max_depth=CART_MAX_DEPTH, min_samples_leaf=0.05, random_state=seed)
 
 
-def cost_sensitive_rf(seed: int, fast: bool):
+def cost_sensitive_rf(seed: int, fast: bool, missed: float = MISSED_RESPONDER_COST,
+                      unnecessary: float = UNNECESSARY_TREATMENT_COST):
     return CostSensitiveForest(
         n_estimators=40 if fast else 200, min_samples_leaf=5, max_depth=10,
         max_features="sqrt", n_jobs=1, random_state=seed,
-        class_weight={0: UNNECESSARY_TREATMENT_COST, 1: MISSED_RESPONDER_COST})
+        class_weight={0: float(unnecessary), 1: float(missed)})
 
 
 def elastic_net_cox(seed: int, fast: bool):
@@ -297,8 +303,11 @@ def ft_transformer(seed: int, fast: bool):
                                    random_state=seed)
 
 
-COST_LABEL = (f"missed responder : unnecessary treatment = "
-              f"{MISSED_RESPONDER_COST:g} : {UNNECESSARY_TREATMENT_COST:g}")
+def cost_label(missed: float, unnecessary: float) -> str:
+    return f"missed responder : unnecessary treatment = {missed:g} : {unnecessary:g}"
+
+
+COST_LABEL = cost_label(MISSED_RESPONDER_COST, UNNECESSARY_TREATMENT_COST)
 
 
 def card_details_of(model) -> dict[str, str]:

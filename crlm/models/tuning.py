@@ -19,9 +19,16 @@ The shared preprocessing (median imputation, scaling, one-hot) is fitted on the
 outer training rows, inner validation rows included: it reads no outcome, so it
 leaks no label into the search.
 
-Budget (fixed and stated, so a run is reproducible and its time predictable):
-``N_TRIALS`` trials (``N_TRIALS_FAST`` with ``fast``) × ``INNER_FOLDS`` inner fits,
-plus one refit, for each outer fit. Objective: mean inner AUC (binary tasks) or
+Budget (stated, and bounded in trials and in time): each search (one per outer
+fit, plus one on all development patients) runs at most ``N_TRIALS`` trials
+(``N_TRIALS_FAST`` with ``fast``) × ``INNER_FOLDS`` inner fits and stops starting new
+trials after ``SEARCH_TIMEOUT_S`` seconds (``SEARCH_TIMEOUT_FAST_S`` with ``fast``;
+optuna's ``timeout``: the trial running at the cap is finished), then refits the best
+values once. A family × task thus costs at most (folds + 1) × (cap + one trial + the
+refit). Under the time cap the number of trials depends on the machine's speed, so
+the model card states the budget actually used (trials run, whether the cap stopped
+the search, seconds spent). ``use_budget`` changes the budget for a run (``train
+--tune-trials`` / ``--tune-timeout``). Objective: mean inner AUC (binary tasks) or
 Harrell's C (survival tasks), both from ``crlm.stats``.
 
 Tuned families are registered next to the untuned ones as ``<family>_tuned``
@@ -32,6 +39,7 @@ hyper-parameter: the search never touches them.
 """
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import replace
 
@@ -45,12 +53,17 @@ from crlm.models.families import FAMILIES, Family, register_family
 N_TRIALS = 12
 N_TRIALS_FAST = 4
 INNER_FOLDS = 3
+SEARCH_TIMEOUT_S = 60.0
+SEARCH_TIMEOUT_FAST_S = 15.0
 TUNED_SUFFIX = "_tuned"
 # Forests: a forest only gets better with more trees and the best leaf size and features
 # per split barely depend on their number, so the trials are scored with the family's
 # fast (smaller) forest and only the final refit grows the full one. Boosting is searched
 # at full size (its learning rate and number of trees go together).
 SEARCH_WITH_SMALL_FOREST = frozenset({"random_forest", "genomic_rf", "cost_sensitive_rf", "rsf"})
+# The random survival forest's trials grow this many trees (its fast forest has 25):
+# its log-rank splits make it the slowest family to search by far.
+SEARCH_TREES = {"rsf": 10}
 
 # Search spaces: parameter -> (kind, low, high) or ("categorical", choices).
 # Parameter names are those of the family's estimator (nested with ``__``).
@@ -76,11 +89,12 @@ SEARCH_SPACES: dict[str, dict[str, tuple]] = {
     "gaussian_nb": {"var_smoothing": ("log", 1e-9, 1e-1)},
     "lightgbm": _LGBM,
     "lightgbm_top6": {f"estimator__{k}": v for k, v in _LGBM.items()},
+    "mrmr_logistic": {"estimator__C": ("log", 1e-3, 10.0)},
     "ft_transformer": {"learning_rate": ("log", 3e-4, 1e-2), "weight_decay": ("log", 1e-5, 1e-1)},
     "cox": {"penalizer": ("log", 1e-3, 10.0)},
     "lasso_cox": {"alpha": ("log", 5e-3, 0.3)},
     "elastic_net_cox": {"alpha": ("log", 5e-3, 0.3), "l1_ratio": ("float", 0.1, 0.9)},
-    "rsf": {"min_samples_leaf": ("int", 5, 50),
+    "rsf": {"min_samples_leaf": ("int", 10, 50),
             "max_features": ("categorical", ("sqrt", 0.3, 0.5))},
     "gb_survival": {"learning_rate": ("log", 0.01, 0.3), "max_depth": ("int", 2, 4),
                     "min_samples_leaf": ("int", 5, 50)},
@@ -138,15 +152,18 @@ def _inner_score(estimator, X, y, train, test, survival: bool) -> float:
 class TunedEstimator(BaseEstimator):
     """A family's estimator whose hyper-parameters an inner optuna search chooses on the
     rows given to ``fit`` (see the module docstring). ``best_params_``, ``best_score_``
-    (mean inner AUC or C-index), ``n_trials_`` and ``estimator_`` after fitting."""
+    (mean inner AUC or C-index), ``n_trials_`` (trials run), ``stopped_by_cap_``,
+    ``search_seconds_`` and ``estimator_`` after fitting. ``timeout_s`` None: no time cap."""
 
     def __init__(self, family: str = "", n_trials: int = N_TRIALS,
-                 inner_folds: int = INNER_FOLDS, random_state: int = 0, fast: bool = False):
+                 inner_folds: int = INNER_FOLDS, random_state: int = 0, fast: bool = False,
+                 timeout_s: float | None = SEARCH_TIMEOUT_S):
         self.family = family
         self.n_trials = n_trials
         self.inner_folds = inner_folds
         self.random_state = random_state
         self.fast = fast
+        self.timeout_s = timeout_s
 
     def _base(self):
         return FAMILIES[self.family].build(int(self.random_state), bool(self.fast))
@@ -170,6 +187,8 @@ class TunedEstimator(BaseEstimator):
         base = self._base()
         search_base = (FAMILIES[self.family].build(int(self.random_state), True)
                        if self.family in SEARCH_WITH_SMALL_FOREST else base)
+        if self.family in SEARCH_TREES:
+            search_base = clone(search_base).set_params(n_estimators=SEARCH_TREES[self.family])
 
         def objective(trial) -> float:
             est = clone(search_base).set_params(**_suggest(trial, space))
@@ -184,11 +203,20 @@ class TunedEstimator(BaseEstimator):
                                     sampler=optuna.samplers.TPESampler(seed=int(self.random_state)))
         # a trial whose values fail numerically (a too weak penalty) is marked failed and
         # the search goes on; if every trial fails, optuna's ValueError skips the family
-        study.optimize(objective, n_trials=int(self.n_trials),
-                       catch=(ArithmeticError, np.linalg.LinAlgError))
+        # the first trial always runs; the cap stops the search starting further ones
+        catch = (ArithmeticError, np.linalg.LinAlgError)
+        start = time.perf_counter()
+        study.optimize(objective, n_trials=1, catch=catch)
+        left = (None if self.timeout_s is None
+                else float(self.timeout_s) - (time.perf_counter() - start))
+        if int(self.n_trials) > 1 and (left is None or left > 0):
+            study.optimize(objective, n_trials=int(self.n_trials) - 1, timeout=left,
+                           catch=catch)
+        self.search_seconds_ = time.perf_counter() - start
         self.best_params_ = dict(study.best_params)
         self.best_score_ = float(study.best_value)
         self.n_trials_ = len(study.trials)
+        self.stopped_by_cap_ = self.n_trials_ < int(self.n_trials)
         self.search_space_ = describe_space(space)
         self.estimator_ = clone(base).set_params(**self.best_params_).fit(X, y)
         for name in ("classes_",):
@@ -215,10 +243,22 @@ class TunedEstimator(BaseEstimator):
 
         small = (" with the family's small (fast) forest; the final fit grows the full one"
                  if self.family in SEARCH_WITH_SMALL_FOREST else "")
+        if self.family in SEARCH_TREES:
+            small = (f" with a {SEARCH_TREES[self.family]}-tree forest; the final fit grows "
+                     "the full one")
+        cap = ("no time cap" if self.timeout_s is None
+               else f"a {float(self.timeout_s):g} s cap per search")
+        used = (f"{self.n_trials_} of {int(self.n_trials)} trials"
+                + (f" (stopped by the {float(self.timeout_s):g} s cap)"
+                   if getattr(self, "stopped_by_cap_", False) else ""))
         out = {"hyper-parameter search": (
                    f"optuna TPE (seed {self.random_state}), {self.n_trials_} trials, each scored "
                    f"by {self.inner_folds}-fold inner cross-validation on the training rows "
                    f"only (nested in the outer folds){small}"),
+               "search budget": (f"at most {int(self.n_trials)} trials × {self.inner_folds} "
+                                 f"inner fits, {cap}"),
+               "search budget used (final fit)": (
+                   f"{used}, {getattr(self, 'search_seconds_', float('nan')):.1f} s"),
                "search space": self.search_space_,
                "chosen values (final fit)": ", ".join(f"{k} = {fmt(v)}"
                                                       for k, v in self.best_params_.items()),
@@ -229,10 +269,41 @@ class TunedEstimator(BaseEstimator):
         return out
 
 
+_BUDGET: dict[str, object] = {"trials": None, "timeout_s": None}  # None: the defaults
+
+
+def budget(fast: bool) -> tuple[int, float | None]:
+    """(trials, seconds per search) of this run's searches."""
+    trials = _BUDGET["trials"] or (N_TRIALS_FAST if fast else N_TRIALS)
+    timeout = _BUDGET["timeout_s"]
+    if timeout is None:
+        timeout = SEARCH_TIMEOUT_FAST_S if fast else SEARCH_TIMEOUT_S
+    return int(trials), (None if timeout == float("inf") else float(timeout))
+
+
+def budget_label(fast: bool = False) -> str:
+    trials, timeout = budget(fast)
+    cap = "" if timeout is None else f", ≤ {timeout:g} s per search"
+    return f"nested CV, ≤ {trials} trials{cap}"
+
+
+def use_budget(trials: int | None = None, timeout_s: float | None = None) -> None:
+    """Set the search budget of this process's tuned families (None: the default;
+    ``timeout_s`` = inf: no time cap) and restate it in their labels."""
+    if trials is not None and int(trials) < 1:
+        raise ValueError(f"the search needs at least one trial, not {trials}")
+    if timeout_s is not None and not float(timeout_s) > 0:
+        raise ValueError(f"the time cap per search must be positive, not {timeout_s}")
+    _BUDGET["trials"] = None if trials is None else int(trials)
+    _BUDGET["timeout_s"] = None if timeout_s is None else float(timeout_s)
+    register_tuned()
+
+
 def _tuned_builder(name: str):
     def build(seed: int, fast: bool):
-        return TunedEstimator(family=name, n_trials=N_TRIALS_FAST if fast else N_TRIALS,
-                              random_state=seed, fast=fast)
+        trials, timeout = budget(fast)
+        return TunedEstimator(family=name, n_trials=trials, random_state=seed, fast=fast,
+                              timeout_s=timeout)
     return build
 
 
@@ -255,7 +326,7 @@ def tuned_name(name: str) -> str:
 
 def tuned_family(base: Family) -> Family:
     return Family(tuned_name(base.name), base.task_kind,
-                  f"{base.label}, tuned (nested CV, {N_TRIALS} trials)",
+                  f"{base.label}, tuned ({budget_label()})",
                   feature_sets=base.feature_sets, build=_tuned_builder(base.name),
                   explainer="linear" if base.explainer == "linear" else "baseline_shapley",
                   tasks=base.tasks, default=False, inputs=base.inputs,
@@ -267,6 +338,12 @@ def tunable(names) -> list[str]:
     return [tuned_name(n) for n in names if n in SEARCH_SPACES and tuned_name(n) in FAMILIES]
 
 
-for _name in SEARCH_SPACES:
-    if _name in FAMILIES:
-        register_family(tuned_family(FAMILIES[_name]))
+def register_tuned(names=None) -> None:
+    """(Re-)register the tuned counterparts of ``names`` (default: every family with a
+    search space), from the base families as they are registered now."""
+    for name in names or SEARCH_SPACES:
+        if name in FAMILIES and name in SEARCH_SPACES:
+            register_family(tuned_family(FAMILIES[name]))
+
+
+register_tuned()
