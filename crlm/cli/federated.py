@@ -52,7 +52,8 @@ def cmd_run(args) -> int:
     run_id = args.run_id or time.strftime(f"{args.task}-{args.family}-%Y%m%dT%H%M%S")
     spec = RunSpec(run_id=run_id, task=args.task, family=args.family, folds=args.folds,
                    seed=args.seed, external_site=args.external_site or "",
-                   max_rounds=args.max_rounds, on_dropout=args.on_dropout)
+                   max_rounds=args.max_rounds, on_dropout=args.on_dropout,
+                   local_epochs=args.local_epochs, proximal_mu=float(args.proximal_mu))
     started = time.perf_counter()
     summary = run_federated(spec, args.coordinator, expected_sites=args.sites,
                             insecure=args.insecure, root_certificate=args.root_certificates,
@@ -67,7 +68,8 @@ def cmd_run(args) -> int:
     value = oof.get("auc", oof.get("c_index"))
     print(f"run {run_id}: sites {', '.join(summary['sites'])}"
           + (f" (dropped: {', '.join(summary['dropped'])})" if summary.get("dropped") else "")
-          + f"; {sum(r['kind'] == 'newton' for r in summary['rounds'])} Newton rounds"
+          + f"; {sum(r['kind'] in ('newton', 'fedavg') for r in summary['rounds'])} "
+          + ("FedAvg" if args.family == "mlp" else "Newton") + " rounds"
           + (f"; out-of-fold {'AUC' if 'auc' in oof else 'C-index'} {value:.3f}" if value is not None else "")
           + f"; registered in each site's store; {time.perf_counter() - started:.0f} s")
     return 0
@@ -121,13 +123,18 @@ def register(sub) -> None:
     q.add_argument("--coordinator", default="127.0.0.1:9092", metavar="HOST:PORT",
                    help="the coordinator's address (run this on the coordinator's machine)")
     q.add_argument("--task", required=True, help="e.g. response, os_risk")
-    q.add_argument("--family", required=True, choices=["logistic", "cox"])
+    q.add_argument("--family", required=True, choices=["logistic", "cox", "mlp"],
+                   help="logistic, cox (Newton steps) or mlp (FedAvg; binary tasks)")
     q.add_argument("--sites", required=True, type=positive_int(2, 100, "--sites"),
                    help="how many sites take part (the run waits for them)")
     q.add_argument("--external-site", help="a site held out as the external validation centre")
     q.add_argument("--folds", type=FOLDS, default=5)
     q.add_argument("--seed", type=SEED, default=20240601)
     q.add_argument("--max-rounds", type=positive_int(1, 200, "--max-rounds"), default=25)
+    q.add_argument("--local-epochs", type=positive_int(1, 100, "--local-epochs"), default=1,
+                   help="mlp: epochs each site trains per round (default 1)")
+    q.add_argument("--proximal-mu", type=float, default=0.0,
+                   help="mlp: FedProx proximal weight (default 0: plain FedAvg)")
     q.add_argument("--on-dropout", choices=["continue", "stop"], default="continue",
                    help="a site that stops answering: finish without it, or stop the run")
     q.add_argument("--run-id", help="the consortium run id (default: task-family-time)")

@@ -194,9 +194,14 @@ def run_consortium(transport, spec: RunSpec, *, keys=None, log=print) -> Consort
     beta = np.zeros((K1, d))
     agreed = {"columns": columns}
     pre = {"mean": mean, "scale": scale}
-    # 2. Newton rounds
+    # 2. Newton rounds (FedAvg rounds for the MLP)
     converged = False
-    for _ in range(spec.max_rounds):
+    if spec.family == "mlp":
+        from crlm.federated import mlp
+
+        beta, converged = mlp.fedavg_rounds(run, spec, dev, agreed, pre, width, log)
+        info = [None]
+    for _ in range(spec.max_rounds if spec.family != "mlp" else 0):
         keys_dev = [k for k in dev if k in run.alive]
         if len(keys_dev) < 2:
             raise FederatedError("fewer than two development sites left; run stopped, nothing stored")
@@ -246,7 +251,7 @@ def run_consortium(transport, spec: RunSpec, *, keys=None, log=print) -> Consort
         "external_site": next((run.name[k] for k in ext if k in run.alive), None),
         "dropped": sorted(set(run.dropped)), "n_training": int(n_total[-1]),
         "rounds": [r.to_dict() for r in run.rounds], "newton_rounds":
-        sum(1 for r in run.rounds if r.kind == "newton"), "converged": converged,
+        sum(1 for r in run.rounds if r.kind in ("newton", "fedavg")), "converged": converged,
         "suppressed": metrics.pop("suppressed")}
     metrics["federated"]["rounds"].append({"round": len(run.rounds) + 1, "kind": "register",
                                            "sites": list(sites)})

@@ -46,3 +46,20 @@ class FederatedCox(_Agreed):
 
     def predict(self, X) -> np.ndarray:
         return np.asarray(X, dtype=float) @ self.coef_
+
+
+class FederatedMLP(_Agreed):
+    """The FedAvg network (``crlm.federated.mlp``) with its agreed parameters; scored
+    by a numpy forward pass."""
+
+    def __init__(self, theta=None):
+        self.theta = theta
+        if theta is not None:
+            self.theta_ = np.asarray(theta, dtype=float).ravel()
+            self.classes_ = np.array([0, 1])
+
+    def predict_proba(self, X) -> np.ndarray:
+        from crlm.federated.mlp import probability
+
+        p = probability(np.asarray(X, dtype=float), self.theta_)
+        return np.column_stack([1 - p, p])

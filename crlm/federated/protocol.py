@@ -12,6 +12,8 @@ the site's ``site.py``):
 - ``describe``: the site's inputs for the task and, per model (one per fold and the
   final one), the count, sum and sum of squares of each numeric input;
 - ``newton``: gradient, information matrix and log-likelihood at the coefficients sent;
+- ``fedavg`` (the MLP): each model's parameters after local epochs from those sent,
+  and the rows they were trained on;
 - ``threshold``: count and sum of the out-of-fold risk scores (survival tasks);
 - ``cuts``: which cell boundaries of each evaluation table keep its cells safe;
 - ``counts``: the evaluation tables on the boundaries every site accepted;
@@ -26,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-KINDS = ("describe", "newton", "threshold", "cuts", "counts", "register")
-FAMILIES = {"logistic": "binary", "cox": "survival"}
+KINDS = ("describe", "newton", "fedavg", "threshold", "cuts", "counts", "register")
+FAMILIES = {"logistic": "binary", "cox": "survival", "mlp": "binary"}
 SKIPPED_FAMILIES = {
     "lasso_logistic": "an L1 penalty has no Newton step; needs proximal federated updates",
     "svm": "kernel models need the support vectors, i.e. patients' rows",
@@ -38,8 +40,8 @@ SKIPPED_FAMILIES = {
     "rsf": "tree ensembles split on single patients' values; no federated variant here",
     "gb_survival": "tree ensembles split on single patients' values; no federated variant here",
     "lasso_cox": "an L1 penalty has no Newton step; needs proximal federated updates",
-    "mlp": "FedAvg / FedProx of the torch networks is not built yet",
-    "deepsurv": "FedAvg / FedProx of the torch networks is not built yet",
+    "deepsurv": "FedAvg of DeepSurv needs the Cox partial likelihood across sites' risk "
+                "sets; not built yet",
 }
 MIN_CELL = 5
 MAX_ARRAY_VALUES = 5_000_000
@@ -67,6 +69,8 @@ class RunSpec:
     calibration_bins: int = 10
     min_cell: int = MIN_CELL
     on_dropout: str = "continue"
+    local_epochs: int = 1
+    proximal_mu: float = 0.0
     sites: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self):
@@ -118,9 +122,12 @@ def check_spec(spec: RunSpec) -> None:
     for name, value, lo, hi in (("folds", spec.folds, 2, 20), ("max_rounds", spec.max_rounds, 1, 200),
                                 ("roc_bins", spec.roc_bins, 2, 1000),
                                 ("calibration_bins", spec.calibration_bins, 2, 100),
-                                ("min_cell", spec.min_cell, 1, 1000)):
+                                ("min_cell", spec.min_cell, 1, 1000),
+                                ("local_epochs", spec.local_epochs, 1, 100)):
         if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
             raise FederatedError(f"{name} must be a whole number from {lo} to {hi}")
+    if not (isinstance(spec.proximal_mu, (int, float)) and 0 <= spec.proximal_mu <= 100):
+        raise FederatedError("proximal_mu must lie between 0 and 100")
     if not (isinstance(spec.tolerance, float) and 0 < spec.tolerance < 1):
         raise FederatedError("tolerance must lie between 0 and 1")
     g = spec.grid_months

@@ -32,7 +32,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from crlm import config
 from crlm import stats
 from crlm import store as st
-from crlm.federated.estimators import FederatedCox, FederatedLogistic
+from crlm.federated import mlp
+from crlm.federated.estimators import FederatedCox, FederatedLogistic, FederatedMLP
 from crlm.federated.protocol import (
     FederatedError, RunSpec, array, check_message, message, message_summary,
 )
@@ -176,48 +177,12 @@ def _models(cfg, arrays, data: SiteData):
     beta = array(arrays, "beta", (K1, None))
     X = data.matrix(columns)
     cts = [build_preprocessor(X, numeric, categorical, mean[m], scale[m]) for m in range(K1)]
-    width = design(cts[0], X.iloc[:1]).shape[1] + (1 if data.spec.kind == "binary" else 0)
+    d = design(cts[0], X.iloc[:1]).shape[1]
+    width = mlp.n_params(d) if data.spec.family == "mlp" else d + (data.spec.kind == "binary")
     if beta.shape[1] != width:
         raise FederatedError(f"malformed message: beta has {beta.shape[1]} coefficients, "
                              f"the agreed inputs give {width}")
     return columns, X, cts, beta
-
-
-def logistic_pieces(Z: np.ndarray, y: np.ndarray, beta: np.ndarray):
-    """Gradient of the log-likelihood, information matrix and log-likelihood (intercept first)."""
-    A = np.column_stack([np.ones(len(Z)), Z])
-    eta = A @ beta
-    p = 1 / (1 + np.exp(-eta))
-    grad = A.T @ (y - p)
-    info = (A * (p * (1 - p))[:, None]).T @ A
-    loglik = float(np.sum(y * eta - np.logaddexp(0, eta)))
-    return grad, info, loglik
-
-
-def cox_pieces(Z: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np.ndarray):
-    """Gradient, information and log partial likelihood of a Cox model (Breslow ties)."""
-    order = np.argsort(-time, kind="stable")
-    Z, time, event = Z[order], time[order], event[order].astype(bool)
-    eta = Z @ beta
-    w = np.exp(eta - eta.max())
-    s0 = np.cumsum(w)
-    s1 = np.cumsum(w[:, None] * Z, axis=0)
-    # risk set of a patient: everybody with time >= theirs, i.e. sorted rows 0..last
-    last = np.searchsorted(-time, -time, side="right") - 1
-    ev = np.flatnonzero(event)
-    d = Z.shape[1]
-    grad, info, s2 = np.zeros(d), np.zeros((d, d)), np.zeros((d, d))
-    loglik, j = 0.0, 0
-    for e_i in ev:  # events in sorted order: risk-set ends never decrease
-        end = last[e_i]
-        while j <= end:
-            s2 += w[j] * np.outer(Z[j], Z[j])
-            j += 1
-        mu = s1[end] / s0[end]
-        grad += Z[e_i] - mu
-        info += s2 / s0[end] - np.outer(mu, mu)
-        loglik += eta[e_i] - (np.log(s0[end]) + eta.max())
-    return grad, info, float(loglik)
 
 
 def _newton(data: SiteData, cfg: dict, arrays: dict) -> dict:
@@ -230,10 +195,10 @@ def _newton(data: SiteData, cfg: dict, arrays: dict) -> dict:
             rows = data.rows_of(m)
             Z = design(cts[m], X[rows])
             if data.spec.kind == "binary":
-                g, h, ll = logistic_pieces(Z, np.asarray(y, float)[rows], beta[m])
+                g, h, ll = fs.logistic_pieces(Z, np.asarray(y, float)[rows], beta[m])
             else:
                 t, e = y
-                g, h, ll = cox_pieces(Z, np.asarray(t, float)[rows], np.asarray(e, float)[rows], beta[m])
+                g, h, ll = fs.cox_pieces(Z, np.asarray(t, float)[rows], np.asarray(e, float)[rows], beta[m])
             grads[m], infos[m], logliks[m], ns[m] = g, h, ll, rows.sum()
     return message("newton", {"site": data.site}, {"gradient": grads, "information": infos,
                                                    "loglik": logliks, "n": ns})
@@ -250,7 +215,8 @@ def scores(data: SiteData, cfg: dict, arrays: dict) -> tuple[np.ndarray, list, l
             np.ones(len(X), bool) if (m == K and data.external) else np.zeros(len(X), bool))
         if rows.any():
             Z = design(cts[m], X[rows])
-            out[rows] = _linear_score(data.spec.kind, Z, beta[m])
+            out[rows] = (mlp.probability(Z, beta[m]) if data.spec.family == "mlp"
+                         else _linear_score(data.spec.kind, Z, beta[m]))
     return out, cts, beta
 
 
@@ -364,10 +330,11 @@ def _register(store, cohort: str, data: SiteData, cfg: dict, arrays: dict) -> di
     if not isinstance(consortium, dict):
         raise FederatedError("malformed message: register needs the consortium's metrics")
     final = beta[spec.folds]
-    est = (FederatedLogistic(final[1:], final[0]) if spec.kind == "binary" else FederatedCox(final))
+    est = (FederatedMLP(final) if spec.family == "mlp" else FederatedLogistic(final[1:], final[0])
+           if spec.kind == "binary" else FederatedCox(final))
     model_id = f"{spec.task}.federated_{spec.family}"
     model = FittedModel(model_id=model_id, task=spec.task, family=spec.family,
-                        explainer="linear", columns=columns,
+                        explainer=data.family.explainer, columns=columns,
                         pipeline=Pipeline([("preprocess", cts[spec.folds]), ("model", est)]),
                         seed=spec.seed)
     X = data.matrix(columns)
@@ -420,7 +387,7 @@ def _register(store, cohort: str, data: SiteData, cfg: dict, arrays: dict) -> di
     return message("register", {"site": data.site, "model_id": model_id, "version": int(saved)}, {})
 
 
-HANDLERS = {"describe": _describe, "newton": _newton, "threshold": _threshold,
+HANDLERS = {"describe": _describe, "newton": _newton, "fedavg": mlp.answer_fedavg, "threshold": _threshold,
             "cuts": _cuts, "counts": _counts}
 
 

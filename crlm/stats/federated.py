@@ -248,3 +248,40 @@ def merged_edges(edges, cuts) -> np.ndarray:
     e = np.asarray(edges, dtype=float)
     keep = np.asarray(cuts, dtype=bool)
     return np.concatenate([[e[0]], e[1:-1][keep], [e[-1]]])
+
+
+def logistic_pieces(Z: np.ndarray, y: np.ndarray, beta: np.ndarray):
+    """Gradient of the log-likelihood, information matrix and log-likelihood (intercept first)."""
+    A = np.column_stack([np.ones(len(Z)), Z])
+    eta = A @ beta
+    p = 1 / (1 + np.exp(-eta))
+    grad = A.T @ (y - p)
+    info = (A * (p * (1 - p))[:, None]).T @ A
+    loglik = float(np.sum(y * eta - np.logaddexp(0, eta)))
+    return grad, info, loglik
+
+
+def cox_pieces(Z: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np.ndarray):
+    """Gradient, information and log partial likelihood of a Cox model (Breslow ties)."""
+    order = np.argsort(-time, kind="stable")
+    Z, time, event = Z[order], time[order], event[order].astype(bool)
+    eta = Z @ beta
+    w = np.exp(eta - eta.max())
+    s0 = np.cumsum(w)
+    s1 = np.cumsum(w[:, None] * Z, axis=0)
+    # risk set of a patient: everybody with time >= theirs, i.e. sorted rows 0..last
+    last = np.searchsorted(-time, -time, side="right") - 1
+    ev = np.flatnonzero(event)
+    d = Z.shape[1]
+    grad, info, s2 = np.zeros(d), np.zeros((d, d)), np.zeros((d, d))
+    loglik, j = 0.0, 0
+    for e_i in ev:  # events in sorted order: risk-set ends never decrease
+        end = last[e_i]
+        while j <= end:
+            s2 += w[j] * np.outer(Z[j], Z[j])
+            j += 1
+        mu = s1[end] / s0[end]
+        grad += Z[e_i] - mu
+        info += s2 / s0[end] - np.outer(mu, mu)
+        loglik += eta[e_i] - (np.log(s0[end]) + eta.max())
+    return grad, info, float(loglik)
