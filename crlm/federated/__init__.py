@@ -1,7 +1,11 @@
 """Federated training and evaluation across centres on Flower: each site keeps its rows.
 
-``site`` answers from one store, ``coordinator`` drives a run over any transport,
-``protocol`` defines and checks the messages, ``processes`` starts the Flower
-SuperLink / SuperNodes / ``flwr run`` from ``.venv-federated``, ``flower_app`` is the
-Flower App. Nothing here imports flwr except ``flower_app``.
+``site`` answers from one store, ``coordinator`` drives a run over any transport
+(``mlp`` adds FedAvg rounds for the network), ``protocol`` defines and checks the
+messages, ``wire`` turns them into signed frames, ``worker`` is a site's long-lived
+answering process, ``processes`` starts the Flower SuperLink / SuperNodes / ``flwr
+run`` from ``.venv-federated``, ``loopback`` runs a whole consortium on 127.0.0.1,
+``runs`` tabulates the runs a store took part in, ``flower_app`` is the Flower App
+(its ClientApp, ServerApp and the site's resident executor). Nothing here imports
+flwr except ``flower_app``.
 """
