@@ -24,7 +24,8 @@ def cmd_serve(args) -> int:
     from crlm.federated.processes import exec_in_foreground, serve_command
 
     cmd = serve_command(args.address, insecure=args.insecure, certificates=args.certificates)
-    print(f"coordinator: sites join and runs are started at {args.address}. Ctrl+C stops it.")
+    print(f"coordinator: sites join and runs are started at {args.address}. Ctrl+C stops it.",
+          flush=True)
     return exec_in_foreground(cmd)
 
 

@@ -271,8 +271,7 @@ def stop_process(proc: subprocess.Popen, grace_s: float = 10) -> None:
 
 
 def exec_in_foreground(cmd: list[str]) -> int:
-    """Run a Flower process until it ends (Ctrl+C stops it)."""
-    try:
-        return subprocess.call(cmd, env=_env())
-    except KeyboardInterrupt:
-        return 130
+    """Become the Flower process (``exec``): Ctrl+C, SIGTERM or systemd reach it
+    directly and nothing is left behind."""
+    os.execve(cmd[0], cmd, _env())
+    return 0  # not reached
