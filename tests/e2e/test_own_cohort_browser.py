@@ -54,9 +54,11 @@ def test_the_colon_trials_arm_filters_the_cohort_in_the_browser(tmp_path_factory
             assert not any(text.strip().startswith(label(column)) for text in labels), column
         assert page.locator(SIDEBAR).get_by_text("Not recorded in this cohort").is_visible()
 
+        wait_idle(page)
         page.locator(SIDEBAR).get_by_text("This cohort's own variables").click()
         arm = page.locator(f'{SIDEBAR} [data-testid="stMultiSelect"]').filter(
             has_text="Treatment arm")
+        arm.scroll_into_view_if_needed()   # its list opens only when it is on screen
         arm.locator("input").click()
         page.get_by_role("option", name="Lev+5FU", exact=True).click()
         page.keyboard.press("Escape")
