@@ -93,11 +93,28 @@ WHEN = {config.STAGING: "at staging", config.PLAN: "with the treatment plan",
         config.OUTCOME: "as an outcome", config.UNKNOWN_TIME: "at an undeclared time"}
 
 
-def _reason(name: str, known_at: str, task) -> str | None:
+def _input_set(name: str, feature_sets: Mapping[str, Iterable[str]] | None) -> str | None:
+    """The input set ``name`` belongs to: ``clinical`` for a contract column, the CT crops'
+    own name, ``serial``, or the stored feature set holding it (None when not known)."""
+    if name in config.COLUMNS_BY_NAME:
+        return "clinical"
+    if name == IMAGING_INPUT:
+        return IMAGING_INPUT
+    if name in SERIAL_INPUTS:
+        return "serial"
+    return next((s for s, names in (feature_sets or {}).items() if name in names), None)
+
+
+def _reason(name: str, known_at: str, task,
+            feature_sets: Mapping[str, Iterable[str]] | None = None) -> str | None:
     if name in task.outcome_columns:
         return f"{name} is the outcome of task {task.name}"
-    if name in task.population_columns:
-        return f"{name} defines the task's population (the same value for every patient)"
+    allowed = getattr(task, "input_sets", ())
+    if allowed:  # a task that reads named input sets only (the CT tasks: imaging only)
+        where = _input_set(name, feature_sets)
+        if (where not in allowed) and (where is not None or feature_sets is not None):
+            return (f"{name} is not one of the inputs of task {task.name} "
+                    f"({', '.join(allowed)} only)")
     if known_at == config.UNKNOWN_TIME:
         return (f"{name}: when it becomes known is not declared (set known_at in the "
                 "import mapping)")
@@ -106,16 +123,23 @@ def _reason(name: str, known_at: str, task) -> str | None:
     if not config.known_by(known_at, task.decision_time):
         return (f"{name} is known {WHEN[known_at]}, later than the decision time of task "
                 f"{task.name} ({task.decision_time})")
+    if name in task.population_columns:
+        return f"{name} defines the task's population (the same value for every patient)"
     return None
 
 
 def plan_inputs(task, candidates: Iterable[str],
-                feature_times: Mapping[str, str] | None = None) -> InputPlan:
-    """Split ``candidates`` into the inputs ``task`` may read and the refused ones."""
+                feature_times: Mapping[str, str] | None = None,
+                feature_sets: Mapping[str, Iterable[str]] | None = None) -> InputPlan:
+    """Split ``candidates`` into the inputs ``task`` may read and the refused ones.
+
+    ``feature_sets`` (set name -> its stored features) lets a task that reads named input
+    sets only (``Task.input_sets``) refuse a stored feature of another set; without it
+    only contract columns and serial inputs are told apart."""
     used, times, refused = [], [], []
     for name in dict.fromkeys(candidates):
         known_at = known_at_of(name, feature_times)
-        reason = _reason(name, known_at, task)
+        reason = _reason(name, known_at, task, feature_sets)
         if reason is None:
             used.append(name)
             times.append(known_at)

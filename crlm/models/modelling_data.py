@@ -60,7 +60,7 @@ class ModellingData:
         that names an input explicitly and may not read it is refused (``ValueError``)."""
         candidates = (list(family.inputs) if family.inputs
                       else candidate_columns(family.feature_sets, self.feature_sets))
-        plan = plan_inputs(task, candidates, self.feature_times)
+        plan = plan_inputs(task, candidates, self.feature_times, self.feature_sets)
         if family.inputs and plan.refused:
             raise ValueError("refused inputs: " + "; ".join(r.reason for r in plan.refused))
         return plan

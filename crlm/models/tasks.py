@@ -32,7 +32,10 @@ class Task:
     outcome). ``comparison`` is a second population the task's final models
     also score, for a contrast (the anti-EGFR signature in patients not given
     anti-EGFR); its pairs are matched like ``population``, a value starting
-    with ``!`` meaning "any known value but this one".
+    with ``!`` meaning "any known value but this one". ``input_sets``, when not empty,
+    names the only inputs the task's models may read: stored feature sets (``radiomic``),
+    ``ct_lesion_crops`` and, for the contract columns, ``clinical``
+    (``crlm.models.decision``).
     """
 
     name: str
@@ -48,6 +51,7 @@ class Task:
     comparison_label: str = ""
     landmark_days: int = 0
     default: bool = True
+    input_sets: tuple[str, ...] = ()
 
     @property
     def landmark_months(self) -> float:
@@ -121,6 +125,8 @@ class Task:
 
 
 RESECTED = (("hepatectomy", True),)
+# pre-treatment imaging only: the radiomic features and the CT lesion crops of the baseline CT
+PRE_TREATMENT_IMAGING = ("radiomic", "ct_lesion_crops")
 
 TASKS: dict[str, Task] = {
     "response": Task("response", BINARY, "Objective response (RECIST CR/PR)", target="responder"),
@@ -161,6 +167,26 @@ TASKS: dict[str, Task] = {
                    f"{config.RESTAGING_LANDMARK_DAYS} days after the start of treatment)",
         decision_time=config.RESTAGING, landmark_days=config.RESTAGING_LANDMARK_DAYS,
         default=False),
+    # the review's further targets; trained when named (python -m crlm train --task ...)
+    "rfs_risk": Task(
+        "rfs_risk", SURVIVAL, "Recurrence-free survival after hepatectomy",
+        time_column="rfs_months", event_column="rfs_event",
+        applies_to="patients who had a hepatectomy (time from the resection)",
+        decision_time=config.SURGERY, population=RESECTED, default=False),
+    "pathological_response": Task(
+        "pathological_response", BINARY,
+        "Major pathological response of the resected metastases (< 50% viable tumour)",
+        target="major_pathological_response", applies_to="patients who had a hepatectomy",
+        decision_time=config.PLAN, population=RESECTED, default=False),
+    "ras_from_ct": Task(
+        "ras_from_ct", BINARY, "RAS mutation from the pre-treatment CT", target="ras_mutant",
+        applies_to="patients with a known RAS status", decision_time=config.STAGING,
+        input_sets=PRE_TREATMENT_IMAGING, default=False),
+    "desmoplastic_from_ct": Task(
+        "desmoplastic_from_ct", BINARY, "Desmoplastic growth pattern from the pre-treatment CT",
+        target="desmoplastic_growth", applies_to="patients who had a hepatectomy (the growth "
+        "pattern is read on the resected specimen)", decision_time=config.STAGING,
+        population=RESECTED, input_sets=PRE_TREATMENT_IMAGING, default=False),
 }
 
 

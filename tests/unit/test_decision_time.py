@@ -23,7 +23,7 @@ from crlm.models.tasks import BINARY, TASKS
 
 SEED = 20240601
 PRE_TREATMENT = [name for name, t in TASKS.items()
-                 if config.known_by(t.decision_time, config.PLAN)]
+                 if config.known_by(t.decision_time, config.PLAN) and not t.input_sets]
 
 
 def test_every_contract_column_says_when_it_is_known():
@@ -48,7 +48,8 @@ def test_known_by_orders_the_decision_times():
 
 
 def test_pre_treatment_tasks_refuse_surgery_pathology_response_and_outcomes():
-    assert set(PRE_TREATMENT) == {"response", "anti_egfr_benefit", "os_risk", "pfs_risk"}
+    assert set(PRE_TREATMENT) == {"response", "anti_egfr_benefit", "os_risk", "pfs_risk",
+                                  "pathological_response"}
     later = ["hepatectomy", "growth_pattern", "best_response", "responder", "os_months",
              "pfs_event"]
     for name in PRE_TREATMENT:
