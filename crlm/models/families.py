@@ -230,6 +230,10 @@ for _family in (
            explainer="none", feature_sets=("clinical",)),
     Family("mcs_score", ANY, "m-CS score", kind=kinds.CLINICAL, column="mcs_score",
            explainer="none", feature_sets=("clinical",)),
+    # reads the resection margin: a comparator of the post-resection tasks only
+    Family("nordlinger_score", ANY, "Nordlinger score (1996)", kind=kinds.CLINICAL,
+           column="nordlinger_score", explainer="none", feature_sets=("clinical",),
+           tasks=("os_after_resection", "recurrence_after_resection", "rfs_risk")),
     Family("tumour_burden_score", ANY, "Tumour burden score", kind=kinds.CLINICAL,
            column="tumour_burden_score", explainer="none", feature_sets=("clinical",)),
     Family("cea_ng_ml", ANY, "CEA (ng/mL)", kind=kinds.CLINICAL, column="cea_ng_ml",
