@@ -30,7 +30,7 @@ def build_colon_store(root: Path) -> Path:
 
 
 def build_tcia_store(root: Path, *, n: int = 150) -> Path:
-    """The TCIA layout imported as cohort ``tcia`` and its OS and PFS models trained
+    """The TCIA layout imported as cohort ``tcia`` and its OS and RFS models trained
     (Cox and the Fong score: no response outcome in this table)."""
     from crlm.cli import main
     from crlm.ingest.importer import import_file
@@ -43,7 +43,7 @@ def build_tcia_store(root: Path, *, n: int = 150) -> Path:
     with Store(path) as store:
         assert import_file(store, csv, cohort="tcia").written
     assert main(["--db", str(path), "-q", "train", "--cohort", "tcia", "--task", "os_risk",
-                 "--task", "pfs_risk", "--family", "cox", "--family", "fong_score",
+                 "--task", "rfs_risk", "--family", "cox", "--family", "fong_score",
                  "--folds", "3", "--fast"]) == 0
     return path
 

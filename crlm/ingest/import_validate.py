@@ -25,7 +25,8 @@ from crlm.ingest.table_read import UNCACHED_FORMULA
 
 EXTRA_FEATURE_SET = "extra"
 TIME_TOLERANCE_MONTHS = 1e-6
-SURVIVAL_PAIRS = (("os_months", "os_event"), ("pfs_months", "pfs_event"))
+SURVIVAL_PAIRS = (("os_months", "os_event"), ("pfs_months", "pfs_event"),
+                  ("rfs_months", "rfs_event"))
 _PREVIEW_SCORES = ("fong_group", "tbs_zone", "game_group", "ras_status", "mcs_score",
                    "fong_score")
 
@@ -167,14 +168,17 @@ def prepare_table(frame: pd.DataFrame, mapping: Mapping, *, source_name: str = "
             rows = np.flatnonzero(~t_missing & e_missing & both)
             problems.add(rows, event_col, f"{time_col} given without an event status")
             rejected[rows] = True
-    if "os_months" in out and "pfs_months" in out:
+    for column, what in (("pfs_months", "progression-free time longer than overall survival "
+                                        "(both from the same origin)"),
+                         ("rfs_months", "recurrence-free time longer than overall survival")):
+        if "os_months" not in out or column not in out:
+            continue
         os_t = out["os_months"].to_numpy(dtype=float)
-        pfs_t = out["pfs_months"].to_numpy(dtype=float)
+        pfs_t = out[column].to_numpy(dtype=float)
         with np.errstate(invalid="ignore"):
-            longer = (pfs_t > os_t + TIME_TOLERANCE_MONTHS) & clean("os_months", "pfs_months")
+            longer = (pfs_t > os_t + TIME_TOLERANCE_MONTHS) & clean("os_months", column)
         rows = np.flatnonzero(longer)
-        problems.add(rows, "pfs_months", "progression-free time longer than overall survival "
-                     "(both from the same origin)",
+        problems.add(rows, column, what,
                      [f"{p:g} > {o:g}" for p, o in zip(pfs_t[rows], os_t[rows])])
         rejected[rows] = True
 

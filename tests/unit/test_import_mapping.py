@@ -32,7 +32,9 @@ def test_builtin_tcia_mapping_loads_by_name():
     m = load_mapping("tcia-crlm")
     assert m.columns["patient_id"] == "patient_id"
     assert m.columns["max_tumor_size"] == "max_diameter_cm"
-    assert m.columns["months_to_dfs_progression"] == "pfs_months"
+    assert m.columns["months_to_dfs_progression"] == "rfs_months"
+    assert m.columns["vital_status_dfs"] == "rfs_event"
+    assert m.columns["total_response_percent"] == "pathological_response_percent"
     assert m.codes["sex"] == {"1": "male", "2": "female", "m": "male", "f": "female"}
     assert "999" in m.missing
     assert m.defaults["hepatectomy"] is True

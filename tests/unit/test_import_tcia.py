@@ -79,12 +79,13 @@ def tcia_frame(n: int = 30, seed: int = 11) -> pd.DataFrame:
                   "carcinoembryonic_antigen", "max_tumor_size", "clinrisk_score"]] = \
         [1, 1, 1, 250.0, 6.0, 5]
     frame.loc[0, ["overall_survival_months", "vital_status", "months_to_dfs_progression",
-                  "vital_status_dfs"]] = [30.5, 1, 10.25, 1]
+                  "vital_status_dfs", "total_response_percent"]] = [30.5, 1, 10.25, 1, 75]
     # row 2: no point -> 0 (low); alive, censored
     frame.loc[1, ["node_positive_primary", "synchronous_crlm", "multiple_metastases",
                   "carcinoembryonic_antigen", "max_tumor_size", "clinrisk_score",
                   "overall_survival_months", "vital_status", "months_to_dfs_progression",
-                  "vital_status_dfs", "sex"]] = [0, 0, 0, 10.0, 2.0, 0, 60.0, 0, 60.0, 0, 2]
+                  "vital_status_dfs", "sex", "total_response_percent"]] = \
+        [0, 0, 0, 10.0, 2.0, 0, 60.0, 0, 60.0, 0, 2, 50]
     # row 3: node-positive and multiple, CEA exactly 200 and size exactly 5 score nothing
     # -> 2 (low); the file says 3: a disagreement to report
     frame.loc[2, ["node_positive_primary", "synchronous_crlm", "multiple_metastases",
@@ -137,14 +138,21 @@ def test_hand_checked_fong_scores_and_survival(store, tcia_csv):
     row1 = patients.loc[(250.0, 6.0)]
     assert row1["fong_score"] == 5 and row1["fong_group"] == "high"
     assert row1["os_months"] == 30.5 and bool(row1["os_event"]) is True
-    assert row1["pfs_months"] == 10.25 and bool(row1["pfs_event"]) is True
+    # the file's disease-free survival is the contract's recurrence-free survival
+    assert row1["rfs_months"] == 10.25 and bool(row1["rfs_event"]) is True
+    assert pd.isna(row1["pfs_months"]) and pd.isna(row1["pfs_event"])
+    # total_response_percent is the pathological response: 75% non-viable is major
+    assert row1["pathological_response_percent"] == 75.0
+    assert bool(row1["major_pathological_response"]) is True
     assert row1["node_positive"] and row1["synchronous"]
     # proxies are used only for the score: the count and the interval stay unknown
     assert pd.isna(row1["n_liver_lesions"]) and pd.isna(row1["disease_free_interval_months"])
     row2 = patients.loc[(10.0, 2.0)]
     assert row2["fong_score"] == 0 and row2["fong_group"] == "low"
     assert row2["os_months"] == 60.0 and bool(row2["os_event"]) is False
-    assert bool(row2["pfs_event"]) is False and row2["sex"] == "female"
+    assert bool(row2["rfs_event"]) is False and row2["sex"] == "female"
+    assert row2["pathological_response_percent"] == 50.0
+    assert bool(row2["major_pathological_response"]) is False   # exactly 50% is not major
     row3 = patients.loc[(200.0, 5.0)]
     assert row3["fong_score"] == 2 and row3["fong_group"] == "low"
     all_rows = _patients(store)
@@ -162,7 +170,7 @@ def test_extra_features_stored_with_999_as_missing(store, tcia_csv):
     import_file(store, tcia_csv, cohort="tcia")
     features = load_features(store, "tcia", feature_sets=["extra"])
     assert len(features) == 30
-    assert "body_mass_index" in features and "total_response_percent" in features
+    assert "body_mass_index" in features and "total_response_percent" not in features
     assert features["body_mass_index"].isna().sum() == 1
     assert "relevant_notes" not in features and "de_identify_scout_name" not in features
 
@@ -171,7 +179,8 @@ def test_unavailable_columns_are_declared(store, tcia_csv):
     import_file(store, tcia_csv, cohort="tcia")
     info = load_cohort_info(store, "tcia")
     for column in ("kras", "nras", "braf_v600e", "ras_status", "primary_side", "n_liver_lesions",
-                   "best_response", "responder", "regimen", "biologic"):
+                   "best_response", "responder", "regimen", "biologic", "pfs_months",
+                   "pfs_event", "resection_margin_mm", "nordlinger_score", "n_category"):
         assert column in info["unavailable_columns"]
     assert "fong_score" not in info["unavailable_columns"]
     assert info["kind"] == "imported"
@@ -225,3 +234,13 @@ def test_unexpected_sex_code_rejects_the_row_with_its_value(store, tmp_path):
     problems = result.report.problems
     assert list(problems[["row", "column", "value"]].iloc[0]) == [6, "sex", "0"]
     assert "not one of male, female" in result.report.to_text()
+
+
+def test_a_recurrence_free_time_longer_than_overall_survival_is_rejected(store, tmp_path):
+    frame = tcia_frame()
+    frame.loc[5, ["overall_survival_months", "months_to_DFS_progression"]] = [20.0, 35.0]
+    path = tmp_path / "tcia_bad.csv"
+    frame.to_csv(path, index=False)
+    result = import_file(store, path, cohort="tcia")
+    assert result.report.rows_accepted == 29
+    assert "recurrence-free time longer than overall survival" in result.report.to_text()

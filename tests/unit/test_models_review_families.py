@@ -298,7 +298,7 @@ def test_new_families_train_on_an_imported_tcia_cohort(tmp_path):
         store.close()
     trained = set(report.table["model"])
     assert {"os_risk.elastic_net_cox", "os_risk.lightgbm_cox", "os_risk.lightgbm_cox_top6",
-            "pfs_risk.lightgbm_cox"} <= trained
+            "os_after_resection.lightgbm_cox"} <= trained
     assert any("task response" in line for line in report.skipped_lines())
 
 
