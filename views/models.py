@@ -14,6 +14,7 @@ from crlm.reports.r_export.inputs import models_export_from_predictions
 from crlm.ui.widgets import r_export_button
 from crlm.ui import anti_egfr as anti_egfr_ui
 from crlm.ui import survival_models as survival_ui
+from crlm.ui.trajectory_models import trajectory_section
 from crlm.ui.trees import tree_section
 
 SPLITS = {"out-of-fold": "Out-of-fold (development centres)",
@@ -248,6 +249,7 @@ st.caption(f"Applies to: {TASKS[task].applies_to}. Decision time: "
 
 if not TASKS[task].is_binary:
     survival_ui.survival_task(filt, task, splits, records)
+    trajectory_section(filt, task, splits, records)  # landmark tasks only
     _model_cards(records, task)
     st.stop()
 

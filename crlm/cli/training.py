@@ -38,8 +38,15 @@ def cmd_demo(args) -> int:
             families = [n for n, f in FAMILIES.items() if f.default]
             if args.imaging and not args.fast:
                 families += ["cnn", "fusion", "fusion_stacked"]
-            return train_and_report(store, config.DEMO_COHORT, None, families, args.folds,
-                                    args.seed, quiet=args.quiet, fast=args.fast)
+            train_and_report(store, config.DEMO_COHORT, None, families, args.folds,
+                             args.seed, quiet=args.quiet, fast=args.fast)
+            # the landmark tasks at the first restaging, with the sequence models and
+            # their comparators (what the trajectory adds, on the Models page)
+            from crlm.models.sequence import DEMO_FAMILIES, LANDMARK_TASKS
+
+            return train_and_report(store, config.DEMO_COHORT, list(LANDMARK_TASKS),
+                                    list(DEMO_FAMILIES), args.folds, args.seed,
+                                    quiet=args.quiet, fast=args.fast)
     return 0
 
 
