@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from crlm.models.sequence import DEMO_FAMILIES, LANDMARK_TASKS, build_sequences
 from crlm.models.tasks import TASKS
 
 SCORED_FAMILIES = DEMO_FAMILIES
+HORIZONS_MONTHS = (12.0, 24.0, 36.0)   # from the start of treatment
 
 
 @dataclass(frozen=True)
@@ -117,3 +119,35 @@ def landmark_case_scores(entries: pd.DataFrame, *, store, registry: pd.DataFrame
     return pd.DataFrame(rows, columns=["patient_id", "task", "model_id", "model_version",
                                        "family", "kind", "score", "visits", "cutoff_day",
                                        "left_out", "reason"])
+
+
+def landmark_answers(scores: pd.DataFrame, bases: Mapping, *,
+                     horizons: tuple[float, ...] = HORIZONS_MONTHS,
+                     coverage: float = 0.9) -> pd.DataFrame:
+    """Per row of :func:`landmark_case_scores`: the case's percentile among the model's
+    out-of-fold development scores and, where ``crlm.models.absolute.load_bases`` gave the
+    model a survival calibration (``bases``), its predicted survival at ``horizons``
+    (months from the start of treatment, for a patient event-free at the landmark, as
+    every patient of the task is) with the bootstrap interval; ``note`` says why not."""
+    from crlm.models.absolute import SurvivalBasis
+
+    rows = []
+    for rec in scores.to_dict("records"):
+        row = {"task": rec["task"], "model_id": rec["model_id"], "family": rec["family"],
+               "score": rec["score"], "percentile": np.nan, "note": rec.get("reason") or ""}
+        for h in horizons:
+            row.update({f"survival_{h:g}m": np.nan, f"survival_{h:g}m_lower": np.nan,
+                        f"survival_{h:g}m_upper": np.nan})
+        basis = bases.get((rec["model_id"], int(rec["model_version"])))
+        if np.isfinite(rec["score"]):
+            if isinstance(basis, SurvivalBasis):
+                row["percentile"] = float(100.0 * np.mean(basis.risk <= rec["score"]))
+                surv = basis.calibration.survival(float(rec["score"]), horizons, coverage)
+                for k, h in enumerate(horizons):
+                    row.update({f"survival_{h:g}m": float(surv.survival[k]),
+                                f"survival_{h:g}m_lower": float(surv.lower[k]),
+                                f"survival_{h:g}m_upper": float(surv.upper[k])})
+            else:
+                row["note"] = getattr(basis, "reason", "no absolute survival for this model")
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -93,3 +93,23 @@ def test_the_demo_store_landmark_models_score_an_entered_case(demo_store):
     assert np.isfinite(table["score"]).all()
     rule = table.set_index("model_id").loc["pfs_after_restaging.change_rule", "score"]
     assert rule == pytest.approx(-50.0)
+    from crlm.models import absolute
+    from crlm.models.sequence_case import landmark_answers
+
+    answers = landmark_answers(table, absolute.load_bases(demo_store, "demo", registry))
+    surv = answers[["survival_12m", "survival_24m", "survival_36m"]].to_numpy()
+    assert ((surv > 0) & (surv < 1)).all() and (np.diff(surv, axis=1) <= 0).all()
+    assert (answers["survival_12m_lower"] <= answers["survival_12m"]).all()
+    assert answers["percentile"].between(0, 100).all()
+
+
+def test_a_model_without_a_survival_calibration_says_why():
+    from crlm.models.absolute import NoCalibration
+    from crlm.models.sequence_case import landmark_answers
+
+    scores = pd.DataFrame([{"task": "pfs_after_restaging", "family": "gru_sequence",
+                            "model_id": "pfs_after_restaging.gru_sequence", "model_version": 1,
+                            "score": 0.3, "reason": ""}])
+    answers = landmark_answers(scores, {("pfs_after_restaging.gru_sequence", 1):
+                                        NoCalibration("too few")})
+    assert answers.loc[0, "note"] == "too few" and np.isnan(answers.loc[0, "survival_12m"])
