@@ -11,6 +11,7 @@ from crlm import config, figures
 from crlm.analysis import trajectories as tr
 from crlm.figures.trajectory import make_trajectory_figure
 from crlm.ui import loaders
+from crlm.ui.case_sequence import landmark_risk_section
 from crlm.ui.trajectories import KIND_CHOICES, _trajectory
 
 EDITOR_ROWS = pd.DataFrame({"day": [0.0, 28.0, 56.0], "value": [None, None, None]},
@@ -35,11 +36,17 @@ def _uploaded(file, kind: str) -> pd.DataFrame | None:
 
 
 def case_trajectory_section(filt) -> None:
-    """Enter or upload a case's serial values and see them over the cohort's."""
+    """Enter or upload a case's serial values and see them over the cohort's, then what
+    the landmark sequence models make of them."""
+    _over_the_cohort(filt)
+    landmark_risk_section(filt, st.session_state.get("score_traj_upload"))
+
+
+def _over_the_cohort(filt) -> None:
     st.subheader("Over time: the case's serial values")
     st.caption("Days from the start of first-line treatment (0 = baseline, before the first "
-               "cycle). Drawn over the cohort's median trajectory by response; not stored, "
-               "and read by no model.")
+               "cycle). Drawn over the cohort's median trajectory by response; not stored. "
+               "A CSV with a kind column is also read by the sequence models below.")
     left, right = st.columns([1, 2])
     kind = left.selectbox("Measurement", KIND_CHOICES, key="score_traj_kind",
                           format_func=lambda k: f"{config.MEASUREMENT_KINDS[k].label} "
