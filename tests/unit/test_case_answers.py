@@ -144,26 +144,22 @@ def test_conformal_sets_cover_held_out_demo_patients_at_the_chosen_level(demo_st
         assert abs(covered - coverage) <= tolerance, (coverage, covered, tolerance)
 
 
-TOP_QUARTER = ("known failure of this split: the held-out half's highest quarter of risk "
-               "has a 3-year Kaplan-Meier OS of 0.17-0.18 against 0.33-0.40 in the same "
-               "quarter of the calibrating half, so no calibration fitted on that half "
-               "reaches it (predicted 0.38-0.42); over 200 random halvings this check fails "
-               "for these models about as often as for the Cox model (21-26 % against 17 %; "
-               "scripts/absolute_calibration.py)")
-
-
 @pytest.mark.parametrize("model_id", [
     "os_risk.cox", "os_risk.lasso_cox", "pfs_risk.cox", "pfs_risk.lasso_cox",
-    pytest.param("os_risk.gb_survival", marks=pytest.mark.xfail(reason=TOP_QUARTER)),
-    pytest.param("os_risk.tumour_burden_score", marks=pytest.mark.xfail(reason=TOP_QUARTER)),
+    "os_risk.gb_survival", "os_risk.tumour_burden_score",
     "os_risk.rsf", "pfs_risk.rsf",
 ])
 def test_absolute_survival_agrees_with_km_of_held_out_patients_of_similar_risk(demo_store,
                                                                               model_id):
-    # Calibration-in-the-large on the held-out half (~215 patients): over all of them and
-    # in each quarter of predicted risk, the mean predicted S(t) lies within 2.5
+    # Calibration-in-the-large on held-out patients, cross-fitted: the patients are cut
+    # into 5 folds and each fold's S(t) comes from a calibration fitted on the other four,
+    # so no patient is predicted by a calibration that saw them. Over all ~430 patients
+    # and in each quarter of predicted risk, the mean predicted S(t) lies within 2.5
     # Kaplan-Meier standard errors (+ 0.02) of the KM estimate (overall at 1, 3 and 5
-    # years, about 0.07-0.11; per quarter at 3 years, about 0.15).
+    # years, about 0.06-0.09; per quarter at 3 years, about 0.08-0.15). A single
+    # half-and-half split is not used: its verdict rests as much on the calibrating
+    # half's own sampling error, which that tolerance does not include, as on the
+    # calibration (scripts/absolute_calibration.py measures it over 200 halvings).
     task = TASKS[model_id.split(".")[0]]
     preds = store.load_predictions(demo_store, store.CohortFilter(cohort="demo"),
                                    task=task.name, model_id=model_id, split=["out-of-fold"],
@@ -175,10 +171,13 @@ def test_absolute_survival_agrees_with_km_of_held_out_patients_of_similar_risk(d
     event = preds[task.event_column].astype(bool).to_numpy()
     if model_id.endswith(".rsf"):       # as the Score page calibrates it
         risk, _ = absolute.per_event_time(risk, preds["fold"], time, event)
-    cal_idx, test_idx = _halves(len(risk))
-    cal = risk_survival_calibration(risk[cal_idx], time[cal_idx], event[cal_idx], n_boot=0)
-    r, t, e = risk[test_idx], time[test_idx], event[test_idx]
-    predicted = np.array([cal.curve(x, [12, 36, 60]) for x in r])
+    fold = np.random.default_rng(SPLIT_SEED).permutation(len(risk)) % 5
+    predicted = np.empty((len(risk), 3))
+    for k in range(5):
+        fit, held = fold != k, fold == k
+        cal = risk_survival_calibration(risk[fit], time[fit], event[fit], n_boot=0)
+        predicted[held] = [cal.curve(x, [12, 36, 60]) for x in risk[held]]
+    r, t, e = risk, time, event
     km = stats.kaplan_meier(t, e).survival_at([12, 36, 60])
     tolerance = 2.5 * km.survival_std_err + 0.02
     assert np.all(np.abs(predicted.mean(axis=0) - km.survival) <= tolerance), \
