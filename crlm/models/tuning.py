@@ -23,7 +23,8 @@ Budget (stated, and bounded in trials and in time): each search (one per outer
 fit, plus one on all development patients) runs at most ``N_TRIALS`` trials
 (``N_TRIALS_FAST`` with ``fast``) × ``INNER_FOLDS`` inner fits and stops starting new
 trials after ``SEARCH_TIMEOUT_S`` seconds (``SEARCH_TIMEOUT_FAST_S`` with ``fast``;
-optuna's ``timeout``: the trial running at the cap is finished), then refits the best
+optuna's ``timeout``: the trial running at the cap is finished; a search whose trials
+fail numerically goes on past the cap until one succeeds), then refits the best
 values once. A family × task thus costs at most (folds + 1) × (cap + one trial + the
 refit). Under the time cap the number of trials depends on the machine's speed, so
 the model card states the budget actually used (trials run, whether the cap stopped
@@ -203,15 +204,19 @@ class TunedEstimator(BaseEstimator):
                                     sampler=optuna.samplers.TPESampler(seed=int(self.random_state)))
         # a trial whose values fail numerically (a too weak penalty) is marked failed and
         # the search goes on; if every trial fails, optuna's ValueError skips the family
-        # the first trial always runs; the cap stops the search starting further ones
+        # trials run one by one until one succeeds (within the trial budget, past the cap
+        # if need be); then the cap stops the search starting further ones
         catch = (ArithmeticError, np.linalg.LinAlgError)
+        complete = optuna.trial.TrialState.COMPLETE
         start = time.perf_counter()
-        study.optimize(objective, n_trials=1, catch=catch)
+        while len(study.trials) < int(self.n_trials) and not any(
+                t.state == complete for t in study.trials):
+            study.optimize(objective, n_trials=1, catch=catch)
         left = (None if self.timeout_s is None
                 else float(self.timeout_s) - (time.perf_counter() - start))
-        if int(self.n_trials) > 1 and (left is None or left > 0):
-            study.optimize(objective, n_trials=int(self.n_trials) - 1, timeout=left,
-                           catch=catch)
+        remaining = int(self.n_trials) - len(study.trials)
+        if remaining > 0 and (left is None or left > 0):
+            study.optimize(objective, n_trials=remaining, timeout=left, catch=catch)
         self.search_seconds_ = time.perf_counter() - start
         self.best_params_ = dict(study.best_params)
         self.best_score_ = float(study.best_value)

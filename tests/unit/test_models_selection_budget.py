@@ -229,3 +229,25 @@ def test_cost_ratio_argparse_type_wraps_the_reason():
     assert cost_ratio("1:2") == (1.0, 2.0)
     with pytest.raises(argparse.ArgumentTypeError, match="numbers"):
         cost_ratio("one:two")
+
+
+def test_a_search_whose_first_trial_fails_goes_on_until_one_succeeds(monkeypatch):
+    from crlm.models import tuning
+
+    real = tuning._inner_score
+    calls = {"n": 0}
+
+    def first_fails(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ZeroDivisionError("a too weak penalty")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "_inner_score", first_fails)
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(150, 3))
+    y = (x[:, 0] + rng.normal(size=150) > 0).astype(int)
+    tuned = tuning.TunedEstimator(family="logistic", n_trials=5, random_state=0,
+                                  timeout_s=1e-9).fit(x, y)
+    # the failed trial, then one that succeeds past the cap, then nothing more
+    assert tuned.n_trials_ == 2 and tuned.stopped_by_cap_ and np.isfinite(tuned.best_score_)
