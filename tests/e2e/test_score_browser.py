@@ -12,15 +12,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import serve_app, screenshot, wait_for_app, wait_idle
+from tests.e2e.conftest import screenshot, serve_app, wait_for_app
 from tests.unit.test_case_report import pdf_pages, pdf_text
 
 pytestmark = pytest.mark.e2e
 
 IDENTIFYING_LABEL = "Mr Holloway, DOB 19/03/1961"
+LABEL = "Case label (optional; no names, numbers or dates)"
 CT_MODE = "CT series (DICOM .zip) + form"
 TABLE_MODE = "Table of cases (CSV / Excel)"
 
@@ -37,48 +37,67 @@ def score_url(score_server) -> str:
     return score_server.url
 
 
+# an element the current script run has drawn (during a rerun, what the previous run drew
+# stays on screen, marked stale, until the new run replaces or removes it)
+FRESH = '[data-testid="stElementContainer"]:not([data-stale="true"])'
+WAIT = 300_000  # ms an expectation waits: the first run loads every model; scoring takes a while
+
+
+def _settled(page) -> None:
+    """Wait until no script run is in progress (the app root's run state)."""
+    expect(page.get_by_test_id("stApp")).to_have_attribute(
+        "data-test-script-state", "notRunning", timeout=WAIT)
+
+
 def _open_score_page(page, url) -> None:
     page.goto(f"{url}/score")
-    page.get_by_text("Score a case", exact=True).first.wait_for()
-    wait_idle(page)
+    expect(page.get_by_text("Score a case", exact=True).first).to_be_visible(timeout=WAIT)
+    _settled(page)
 
 
 def _choose_mode(page, label: str) -> None:
+    _settled(page)
     page.locator('[data-testid="stRadio"]').get_by_text(label, exact=True).click()
-    wait_idle(page)
+    expect(page.locator(FRESH).get_by_role("radio", name=label)).to_be_checked(timeout=WAIT)
+    _settled(page)
 
 
 def _upload(page, label_fragment: str, path) -> None:
+    _settled(page)
     uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text=label_fragment)
     uploader.locator('input[type="file"]').set_input_files(str(path))
-    wait_idle(page)
+    expect(uploader).to_contain_text(Path(path).name, timeout=WAIT)
+    _settled(page)
 
 
 def _fill_number(page, label: str, value: str) -> None:
-    """Type into a number input once the rerun that drew it has settled (a rerun in
-    flight can briefly show the old and the new input together: try again then)."""
-    for _ in range(10):
-        wait_idle(page)
-        field = page.get_by_role("spinbutton", name=label)
-        try:
-            expect(field).to_have_count(1, timeout=30_000)
-            field.fill(value)
-            field.press("Enter")
-            wait_idle(page)
-            expect(field).to_have_value(value, timeout=10_000)
-            return
-        except (PlaywrightError, AssertionError):
-            page.wait_for_timeout(500)
-    raise AssertionError(f"could not type {value!r} into {label!r}")
+    """Type into the number input the current run drew, and wait until the rerun it
+    starts keeps the value."""
+    _settled(page)
+    field = page.locator(FRESH).get_by_role("spinbutton", name=label)
+    expect(field).to_have_count(1, timeout=WAIT)
+    field.fill(value)
+    field.press("Enter")
+    _settled(page)
+    expect(field).to_have_value(value, timeout=WAIT)
+
+
+def _fill_text(page, label: str, value: str) -> None:
+    _settled(page)
+    field = page.locator(FRESH).get_by_label(label)
+    field.fill(value)
+    field.press("Enter")
+    _settled(page)
+    expect(field).to_have_value(value, timeout=WAIT)
 
 
 def _score(page) -> None:
-    page.get_by_role("button", name="Score case").click()
-    page.get_by_text("Why: contributions to the chosen model's score").wait_for(timeout=120_000)
-    page.get_by_text("Saved cases", exact=True).wait_for()
-    wait_idle(page)
-    page.wait_for_timeout(300)
-    wait_idle(page)
+    _settled(page)
+    page.locator(FRESH).get_by_role("button", name="Score case").click()
+    expect(page.get_by_text("Why: contributions to the chosen model's score")).to_be_visible(
+        timeout=WAIT)
+    expect(page.get_by_text("Saved cases", exact=True)).to_be_visible(timeout=WAIT)
+    _settled(page)
 
 
 def test_ct_upload_scores_and_report_downloads(score_url, page, tmp_path):
@@ -86,18 +105,21 @@ def test_ct_upload_scores_and_report_downloads(score_url, page, tmp_path):
 
     sample = make_sample_cases(tmp_path / "samples", n=1)[0]
     _open_score_page(page, score_url)
-    assert page.get_by_text("Research use only, not a medical device").first.is_visible()
+    expect(page.get_by_text("Research use only, not a medical device").first
+           ).to_be_visible(timeout=WAIT)
     _choose_mode(page, CT_MODE)
     _upload(page, "CT series", sample.path)
-    page.get_by_text("Lesion region from the DICOM SEG in the upload.").wait_for()
+    expect(page.get_by_text("Lesion region from the DICOM SEG in the upload.")
+           ).to_be_visible(timeout=WAIT)
     _fill_number(page, "Largest lesion diameter (cm)", "4.5")
     _score(page)
-    body = page.locator("body").inner_text()
-    assert "Response (RECIST CR/PR)" in body and "Overall survival risk" in body
-    assert "No answer" in body and "no trained model of this family" in body
-    # the lesion count is not entered: no trained model gives a class, each says why
-    assert "not enough information — needed: Number of liver lesions" in body
-    assert "Lesion features used by the tabular models" in body
+    body = page.locator("body")
+    for text in ("Response (RECIST CR/PR)", "Overall survival risk", "No answer",
+                 "no trained model of this family",
+                 # the lesion count is not entered: no trained model gives a class, each says why
+                 "not enough information — needed: Number of liver lesions",
+                 "Lesion features used by the tabular models"):
+        expect(body).to_contain_text(text, timeout=WAIT)
     wait_for_app(page)
     screenshot(page, "score_ct_sample", tmp_path)
 
@@ -115,26 +137,23 @@ def test_ct_upload_scores_and_report_downloads(score_url, page, tmp_path):
     real = tmp_path / "CT_small.dcm"
     shutil.copy(pydicom.data.get_testdata_file("CT_small.dcm"), real)
     _upload(page, "CT series", real)
-    page.get_by_text("No DICOM SEG in the upload: mark the lesion on a slice.").wait_for()
-    page.get_by_text("Read 1 slices of 128 × 128 pixels").wait_for()
-    wait_idle(page)
-    expect(page.get_by_text("Why: contributions to the chosen model's score")).to_have_count(0)
+    expect(page.get_by_text("No DICOM SEG in the upload: mark the lesion on a slice.")
+           ).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("Read 1 slices of 128 × 128 pixels")).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("Why: contributions to the chosen model's score")
+           ).to_have_count(0, timeout=WAIT)
     _score(page)
-    assert "Response (RECIST CR/PR)" in page.locator("body").inner_text()
+    expect(page.locator("body")).to_contain_text("Response (RECIST CR/PR)", timeout=WAIT)
     screenshot(page, "score_ct_small", tmp_path)
 
     # a label that names the patient is refused; a neutral one is saved with the case
-    label = page.get_by_label("Case label (optional; no names, numbers or dates)")
-    label.fill(IDENTIFYING_LABEL)
-    label.press("Enter")
-    wait_idle(page)
-    page.get_by_role("button", name="Save case").click()
-    page.get_by_text("Not saved: the case label looks like").wait_for()
-    label.fill("MDT week 12, case 3")
-    label.press("Enter")
-    wait_idle(page)
-    page.get_by_role("button", name="Save case").click()
-    page.get_by_text("Saved as case").wait_for()
+    _fill_text(page, LABEL, IDENTIFYING_LABEL)
+    page.locator(FRESH).get_by_role("button", name="Save case").click()
+    expect(page.get_by_text("Not saved: the case label looks like")).to_be_visible(timeout=WAIT)
+    _fill_text(page, LABEL, "MDT week 12, case 3")
+    page.locator(FRESH).get_by_role("button", name="Save case").click()
+    expect(page.get_by_text("Saved as case")).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("Not saved: the case label looks like")).to_have_count(0, timeout=WAIT)
 
 
 def test_table_upload_lists_bad_rows_and_wrong_files_are_refused(score_url, page, tmp_path):
@@ -144,14 +163,15 @@ def test_table_upload_lists_bad_rows_and_wrong_files_are_refused(score_url, page
     good_bad.write_text("age_years,sex,max_diameter_cm,n_liver_lesions,kras\n"
                         "55,male,3.5,2,mutant\n61,female,45,1,wild-type\n")
     _upload(page, "Cases (CSV", good_bad)
-    page.get_by_text("1 of 2 rows have problems and were not scored").wait_for()
-    page.get_by_text("Scores of 1 cases").wait_for()
+    expect(page.get_by_text("1 of 2 rows have problems and were not scored")
+           ).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("Scores of 1 cases")).to_be_visible(timeout=WAIT)
     wrong = tmp_path / "notes.pdf"
     wrong.write_bytes(b"%PDF-1.4 not a table")
     _upload(page, "Cases (CSV", wrong)
-    page.get_by_text("cases are read from .csv, .tsv or .xlsx files").wait_for()
-    wait_idle(page)
-    expect(page.get_by_text("Scores of 1 cases")).to_have_count(0)
+    expect(page.get_by_text("cases are read from .csv, .tsv or .xlsx files")
+           ).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("Scores of 1 cases")).to_have_count(0, timeout=WAIT)
     screenshot(page, "score_table_refused", tmp_path)
 
 
