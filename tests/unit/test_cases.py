@@ -24,10 +24,13 @@ FULL_CASE = {
 
 def test_entries_are_the_non_derived_model_inputs_in_clinical_groups():
     pre_treatment = {c for c in config.INPUT_COLUMNS if not config.COLUMNS_BY_NAME[c].derived}
-    assert set(cases.ENTRY_NAMES) == pre_treatment | {"hepatectomy", "growth_pattern"}
-    # the two entries known only after surgery come last, in their own groups
-    assert cases.AFTER_TREATMENT_ENTRIES == ("hepatectomy", "growth_pattern")
-    assert list(cases.ENTRY_NAMES[-2:]) == ["hepatectomy", "growth_pattern"]
+    after_surgery = {"hepatectomy", "resection_margin_mm", "growth_pattern",
+                     "pathological_response_percent"}
+    assert set(cases.ENTRY_NAMES) == pre_treatment | after_surgery
+    # the entries known only after surgery come last, in their own groups
+    assert cases.AFTER_TREATMENT_ENTRIES == ("hepatectomy", "resection_margin_mm",
+                                             "growth_pattern", "pathological_response_percent")
+    assert list(cases.ENTRY_NAMES[-4:]) == list(cases.AFTER_TREATMENT_ENTRIES)
     groups = list(cases.entry_groups())
     assert groups.index("primary tumour") < groups.index("molecular") < \
         groups.index("liver disease") < groups.index("labs") < groups.index("treatment plan") \
