@@ -99,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--fast", action="store_true")
     args = parser.parse_args(argv)
+    from crlm.models.tasks import TASKS as ALL_TASKS
+
     names = args.family or [n for n, f in ALL.items() if f.default]
+    if args.task:  # only the families that serve one of the tasks asked
+        names = [n for n in names if any(ALL[n].serves(ALL_TASKS[t]) for t in args.task)]
     families = tunable(names)
     trials, cap = tuning.budget(args.fast)
     print(f"# train --tune on the demo ({args.patients:,} patients, seed "
