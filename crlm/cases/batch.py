@@ -118,8 +118,11 @@ def check_batch(frame: pd.DataFrame, *, first_row_number: int = 2) -> BatchResul
                        n_rows=len(records), notes=notes)
 
 
-def read_batch(data: bytes, name: str) -> BatchResult:
-    """Read a CSV / TSV / Excel upload (``crlm.ingest.importer.read_table``) and check it."""
+def read_batch(data: bytes, name: str, own: dict | None = None) -> BatchResult:
+    """Read a CSV / TSV / Excel upload (``crlm.ingest.importer.read_table``) and check it;
+    ``own``: the cohort's own variables a current model reads (name -> levels, None for a
+    numeric one), kept with the cases (``crlm.cases.batch_own``)."""
+    from crlm.cases.batch_own import with_own_columns
     from crlm.ingest.importer import TableReadError, read_table
 
     suffix = name.lower().rsplit(".", 1)[-1] if "." in name else ""
@@ -132,6 +135,6 @@ def read_batch(data: bytes, name: str) -> BatchResult:
         frame = read_table(bytes(data), name if suffix != "txt" else name[:-4] + ".csv")
     except TableReadError as exc:
         raise CaseInputError(str(exc)) from None
-    result = check_batch(frame)
+    result = with_own_columns(check_batch(frame), frame, own or {})
     result.notes = list(frame.attrs.get("warnings") or []) + result.notes
     return result

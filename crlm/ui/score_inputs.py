@@ -34,7 +34,9 @@ def batch_input(score: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
     elif st.session_state.get(BATCH_STATE, {}).get("file_id") != upload.file_id:
         state = {"file_id": upload.file_id, "name": upload.name}
         try:
-            batch = cases.read_batch(upload.getvalue(), upload.name)
+            own = {v.name: (list(v.levels) if v.categorical else None)
+                   for v in case_form._read_by_models()}   # its own variables the models read
+            batch = cases.read_batch(upload.getvalue(), upload.name, own)
             state["batch"] = batch
             if len(batch.cases):
                 st.session_state[RESULT] = {"source": "batch", "cases": batch.cases,
