@@ -57,6 +57,9 @@ class CohortFilter:
     # (``unknown`` selects a missing value), an inclusive range of a numeric one.
     extra_levels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     extra_ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    # Their labels from the import mapping (``feature_info``), for ``describe`` only: not part
+    # of what the filter selects, so not compared and not carried in a link.
+    extra_labels: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.cohort, str) or not self.cohort.strip():
@@ -125,6 +128,15 @@ class CohortFilter:
                 ranges[name] = (lo, hi)
         object.__setattr__(self, "extra_levels", levels)
         object.__setattr__(self, "extra_ranges", ranges)
+        labels = {}
+        for name, text in dict(self.extra_labels or {}).items():
+            text = " ".join(str(text).split())
+            if isinstance(name, str) and text and name in {*levels, *ranges}:
+                labels[name] = text[:200]
+        object.__setattr__(self, "extra_labels", labels)
+
+    def _extra_label(self, name: str) -> str:
+        return self.extra_labels.get(name, name)
 
     # -- SQL -----------------------------------------------------------------
     def where(self) -> tuple[str, list]:
@@ -200,9 +212,12 @@ class CohortFilter:
         if self.date_from or self.date_to:
             parts.append(f"diagnosed {self.date_from or ''}–{self.date_to or ''}")
         for name, values in sorted(self.extra_levels.items()):
-            parts.append(f"{name}: {', '.join(values)}")
+            parts.append(f"{self._extra_label(name)}: {', '.join(values)}")
         for name, (lo, hi) in sorted(self.extra_ranges.items()):
-            parts.append(f"{name} {'' if lo is None else f'{lo:g}'}–"
+            if lo is not None and lo == hi:   # one value (a 0/1 variable's yes or no)
+                parts.append(f"{self._extra_label(name)} = {lo:g}")
+                continue
+            parts.append(f"{self._extra_label(name)} {'' if lo is None else f'{lo:g}'}–"
                          f"{'' if hi is None else f'{hi:g}'}")
         return "; ".join(parts) if len(parts) > 1 else parts[0] + " (all patients)"
 

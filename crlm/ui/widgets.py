@@ -215,6 +215,7 @@ def sidebar_filters() -> CohortFilter:
             date_to=d_to or None,
             extra_levels=extra_levels,
             extra_ranges=extra_ranges,
+            extra_labels={v.name: v.label for v in loaders.load_extra_variables(cohort)},
         )
     except FilterError as exc:
         sb.error(_as_typed(str(exc)))

@@ -130,6 +130,31 @@ def test_a_filter_on_the_colon_trials_own_variables_changes_the_numbers(colon_pa
         assert fragment in warning, warning
 
 
+def test_a_yes_no_variable_is_a_yes_no_choice_and_the_caption_names_labels(colon_path,
+                                                                          signed_in):
+    csv = pd.read_csv(COLON_CSV)
+    at = signed_in(colon_path, cohort="colon")
+    choice = at.sidebar.multiselect(key="flt_extra_obstruct")   # a 0/1 column of the trial
+    assert choice.options == ["yes", "no"]
+    assert "flt_extra_obstruct" not in {s.key for s in at.sidebar.slider}
+    choice.set_value(["yes"]).run()
+    assert not at.exception, at.exception
+    assert _count(at) == int((csv["obstruct"] == 1).sum())
+    link = {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert link["extra:obstruct"] == "1..1"
+    at.sidebar.multiselect(key="flt_extra_rx").set_value(["Obs"]).run()
+    assert _count(at) == int(((csv["obstruct"] == 1) & (csv["rx"] == "Obs")).sum())
+    caption = at.session_state["shared_filter"].describe()
+    assert "Treatment arm: Obs" in caption and "rx:" not in caption
+    # both answers, or none: everyone; a link's 0..0 is "no"
+    at.sidebar.multiselect(key="flt_extra_rx").set_value([]).run()
+    at.sidebar.multiselect(key="flt_extra_obstruct").set_value(["yes", "no"]).run()
+    assert _count(at) == len(csv)
+    again = signed_in(colon_path, cohort="colon", **{"extra:obstruct": "0..0"})
+    assert again.sidebar.multiselect(key="flt_extra_obstruct").value == ["no"]
+    assert _count(again) == int((csv["obstruct"] == 0).sum())
+
+
 def test_the_colon_cohort_page_draws_only_what_it_records(colon_path, signed_in):
     at = signed_in(colon_path, cohort="colon")
     charts = [c.key for c in at.get("plotly_chart")]

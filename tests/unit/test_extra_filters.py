@@ -122,3 +122,29 @@ def test_any_extra_link_parameters_give_a_bound_filter_or_a_filter_error(colon_s
             assert value not in where
     assert 0 <= count_patients(colon_store, filt) <= 929
     assert CohortFilter.from_query_params(filt.to_query_params()) == filt
+
+
+def test_a_filter_caption_names_a_variable_by_its_mapping_label():
+    labels = {"rx": "Treatment arm", "nodes": "Positive lymph nodes", "obstruct": "Obstruction",
+              "differ": "Differentiation"}
+    filt = CohortFilter(cohort="colon", extra_levels={"rx": ("Lev+5FU",)},
+                        extra_ranges={"nodes": (3, 33), "obstruct": (1, 1)}, extra_labels=labels)
+    text = filt.describe()
+    assert "Treatment arm: Lev+5FU" in text and "Positive lymph nodes 3–33" in text
+    assert "Obstruction = 1" in text
+    assert "rx:" not in text and "nodes 3" not in text.replace("lymph nodes 3", "")
+    # labels only name what is chosen, are not part of the selection, never reach a link
+    assert dict(filt.extra_labels) == {"rx": "Treatment arm", "nodes": "Positive lymph nodes",
+                                       "obstruct": "Obstruction"}
+    plain = CohortFilter(cohort="colon", extra_levels={"rx": ("Lev+5FU",)},
+                         extra_ranges={"nodes": (3, 33), "obstruct": (1, 1)})
+    assert filt == plain and filt.to_query_params() == plain.to_query_params()
+    assert "Treatment arm" not in " ".join(filt.to_query_params().values())
+    assert "rx: Lev+5FU" in plain.describe()
+
+
+@pytest.mark.parametrize("value, expected", [(1, lambda d: d["obstruct"] == 1),
+                                             (0, lambda d: d["obstruct"] == 0)])
+def test_a_yes_no_variable_filters_by_one_value(colon_store, csv, value, expected):
+    filt = CohortFilter(cohort="colon", extra_ranges={"obstruct": (value, value)})
+    assert count_patients(colon_store, filt) == int(expected(csv).sum()) > 0
