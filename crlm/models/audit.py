@@ -243,7 +243,8 @@ def audit_task(data, task: Task, folds: int = 5, seed: int = config.DEFAULT_SEED
                    if config.COLUMNS_BY_NAME[c].group == "outcome" and c not in candidates]
     candidates = [c for c in dict.fromkeys(candidates)
                   if c in dev.columns and c not in task.outcome_columns]
-    plan = plan_inputs(task, candidates, data.feature_times, data.feature_sets)
+    plan = plan_inputs(task, candidates, data.feature_times, data.feature_sets,
+                       data.not_recorded(candidates))
     y = task.outcome(dev)
     threshold = SUSPICIOUS_AUC if task.kind == BINARY else SUSPICIOUS_C
     used = set(plan.used)

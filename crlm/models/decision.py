@@ -6,7 +6,9 @@ cohort's extra features carry the time their mapping gives them (``feature_info`
 ``unknown`` when the mapping is silent). A task reads an input only if it is known
 by the task's decision time (``config.known_by``); outcomes never, an unknown time
 never, the task's own outcome columns never, and the columns that define the
-task's population (constant inside it) are left out too.
+task's population (constant inside it) are left out too, and so is a column the
+training cohort never records (no value in any patient: it would enter as imputed
+constants only).
 
 Training (``ModellingData.inputs_for``), scoring an uploaded case and the leakage
 audit all ask :func:`plan_inputs`, so no family, import mapping or uploaded table
@@ -105,8 +107,12 @@ def _input_set(name: str, feature_sets: Mapping[str, Iterable[str]] | None) -> s
     return next((s for s, names in (feature_sets or {}).items() if name in names), None)
 
 
+NOT_RECORDED = "not recorded by this cohort"
+
+
 def _reason(name: str, known_at: str, task,
-            feature_sets: Mapping[str, Iterable[str]] | None = None) -> str | None:
+            feature_sets: Mapping[str, Iterable[str]] | None = None,
+            not_recorded: frozenset[str] = frozenset()) -> str | None:
     if name in task.outcome_columns:
         return f"{name} is the outcome of task {task.name}"
     allowed = getattr(task, "input_sets", ())
@@ -125,21 +131,26 @@ def _reason(name: str, known_at: str, task,
                 f"{task.name} ({task.decision_time})")
     if name in task.population_columns:
         return f"{name} defines the task's population (the same value for every patient)"
+    if name in not_recorded:
+        return f"{name} is {NOT_RECORDED} (no patient has a value)"
     return None
 
 
 def plan_inputs(task, candidates: Iterable[str],
                 feature_times: Mapping[str, str] | None = None,
-                feature_sets: Mapping[str, Iterable[str]] | None = None) -> InputPlan:
+                feature_sets: Mapping[str, Iterable[str]] | None = None,
+               not_recorded: Iterable[str] = ()) -> InputPlan:
     """Split ``candidates`` into the inputs ``task`` may read and the refused ones.
 
     ``feature_sets`` (set name -> its stored features) lets a task that reads named input
     sets only (``Task.input_sets``) refuse a stored feature of another set; without it
-    only contract columns and serial inputs are told apart."""
+    only contract columns and serial inputs are told apart. ``not_recorded``: the columns
+    the training cohort holds no value of (``ModellingData.not_recorded``)."""
     used, times, refused = [], [], []
+    missing = frozenset(not_recorded)
     for name in dict.fromkeys(candidates):
         known_at = known_at_of(name, feature_times)
-        reason = _reason(name, known_at, task, feature_sets)
+        reason = _reason(name, known_at, task, feature_sets, missing)
         if reason is None:
             used.append(name)
             times.append(known_at)

@@ -14,6 +14,7 @@ from crlm.models.decision import InputPlan, candidate_columns, plan_inputs
 from crlm.models.families import Family
 from crlm.models.inputs import canonical_patients, one_hot_categorical_features
 from crlm.models.tasks import Task
+from crlm.store.filters import UNKNOWN
 
 
 def prepare_patients(patients: pd.DataFrame) -> pd.DataFrame:
@@ -60,10 +61,22 @@ class ModellingData:
         that names an input explicitly and may not read it is refused (``ValueError``)."""
         candidates = (list(family.inputs) if family.inputs
                       else candidate_columns(family.feature_sets, self.feature_sets))
-        plan = plan_inputs(task, candidates, self.feature_times, self.feature_sets)
+        plan = plan_inputs(task, candidates, self.feature_times, self.feature_sets,
+                           self.not_recorded(candidates))
         if family.inputs and plan.refused:
             raise ValueError("refused inputs: " + "; ".join(r.reason for r in plan.refused))
         return plan
+
+    def not_recorded(self, candidates) -> list[str]:
+        """Those of ``candidates`` that are columns of the cohort with no value in any
+        patient (the text ``unknown`` counts as missing, as in the store's
+        ``load_recorded_columns``; inputs that are not columns, such as the CT crops, are
+        never named)."""
+        def recorded(values: pd.Series) -> bool:
+            known = values[values.notna()]
+            return bool(len(known)) and bool((known.astype(str) != UNKNOWN).any())
+        return [c for c in dict.fromkeys(candidates)
+                if c in self.frame.columns and not recorded(self.frame[c])]
 
     def columns_for(self, family: Family, task: Task) -> list[str]:
         return list(self.inputs_for(family, task).used)
