@@ -116,7 +116,7 @@ def case_report_from_record(record: Mapping, *, cohort_text: str, notes: Sequenc
     answers = pd.DataFrame(saved.get("answers") or [],
                            columns=["task_id", "model_id", "model", "answered", "answer",
                                     "interval", "calibration"])
-    answers["task"] = answers["task_id"].map(lambda t: cases.TASK_LABELS.get(t, t))
+    answers["task"] = answers["task_id"].map(cases.task_label)
     clinical = cases.clinical_summary(cases.case_from_record(record))
     missing = pd.DataFrame(saved.get("could_not_score") or [],
                            columns=["case", "task", "model_id", "reason"])

@@ -35,9 +35,9 @@ from crlm.cases.record import (
 )
 from crlm.cases.screening import MAX_LABEL_CHARS, MAX_NOTE_CHARS, screen_label, screen_note
 from crlm.cases.table import (
-    BOARD_COLUMNS, IMAGING_FAMILIES, SUMMARY_TASKS, SURVIVAL_TASKS, TASK_LABELS, TASK_ORDER,
+    BOARD_COLUMNS, IMAGING_FAMILIES, SUMMARY_TASKS, SURVIVAL_TASKS, TASK_ORDER,
     ReasonGroup, batch_summary, board_table, case_flags, class_label, could_not_score,
-    display_score, reason_groups, scores_table, summary_line,
+    display_score, reason_groups, scores_table, summary_line, task_label,
 )
 from crlm.config import Column
 from crlm.privacy import csv_bytes
@@ -46,7 +46,7 @@ __all__ = [
     "AFTER_TREATMENT_ENTRIES", "BOARD_COLUMNS", "CLINICAL_SCORE_LABELS", "DERIVED_NAMES",
     "ENTRY_COLUMNS", "ENTRY_GROUPS", "ENTRY_NAMES", "IMAGE_METADATA_KEYS", "IMAGING_FAMILIES",
     "MAX_BATCH_ROWS", "MAX_LABEL_CHARS", "MAX_METADATA_TEXT_CHARS", "MAX_NOTE_CHARS", "NO",
-    "RESEARCH_NOTICE", "SUMMARY_TASKS", "SURVIVAL_TASKS", "TASK_LABELS", "TASK_ORDER",
+    "RESEARCH_NOTICE", "SUMMARY_TASKS", "SURVIVAL_TASKS", "TASK_ORDER",
     "UNKNOWN", "YES",
     "BatchResult", "CaseInputError", "Column", "CtUpload", "ReasonGroup",
     "batch_summary", "batch_template", "board_table", "case_flags", "case_from_form",
@@ -55,5 +55,5 @@ __all__ = [
     "entry_groups", "entry_label", "entry_options", "form_values", "image_metadata_record",
     "lesion_feature_frame", "lesion_inputs", "missing_entries", "read_batch",
     "read_ct_upload", "saved_scores_table", "scores_table", "screen_label", "screen_note",
-    "summary_line",
+    "summary_line", "task_label",
 ]

@@ -15,19 +15,21 @@ from crlm.cases.entries import ENTRY_NAMES
 
 TASK_ORDER = ("response", "anti_egfr_benefit", "os_risk", "pfs_risk", "os_after_resection",
               "recurrence_after_resection")
-TASK_LABELS = {
-    "response": "Response (RECIST CR/PR)",
-    "anti_egfr_benefit": "Anti-EGFR benefit (RAS wild-type, anti-EGFR planned)",
-    "os_risk": "Overall survival risk",
-    "pfs_risk": "Progression-free survival risk",
-    "os_after_resection": "Overall survival after hepatectomy",
-    "recurrence_after_resection": "Recurrence after hepatectomy",
-}
 SURVIVAL_TASKS = ("os_risk", "pfs_risk", "os_after_resection", "recurrence_after_resection")
 IMAGING_FAMILIES = {
     "cnn": "Lesion CNN (ResNet-18 on CT crops)",
     "fusion": "Radiomic + genomic fusion (3 : 7)",
 }
+
+
+def task_label(task: str) -> str:
+    """A task's name in tables (``crlm.models.tasks.Task.short_label``); an unknown
+    task's own name."""
+    # imported on use: importing crlm.models loads the model libraries
+    from crlm.models.tasks import TASKS
+
+    found = TASKS.get(task)
+    return found.short_label or found.label if found is not None else task
 
 
 def _is_clinical(kind) -> bool:
@@ -87,7 +89,7 @@ def scores_table(scores: pd.DataFrame, thresholds: Mapping[str, float | None] | 
             flags.append("trained on a different cohort version")
         out.append({
             "case": row["patient_id"],
-            "task": TASK_LABELS.get(row["task"], row["task"]),
+            "task": task_label(row["task"]),
             "task_id": row["task"],
             "model_id": row["model_id"],
             "model": labels.get(row["model_id"], row["model_id"]),
@@ -118,7 +120,7 @@ def could_not_score(scores: pd.DataFrame, registry: pd.DataFrame | None = None,
                     imaging_given: bool = False) -> pd.DataFrame:
     """Models that gave no score, with the reason; with an image, the imaging
     families missing from the registry are listed too."""
-    rows = [{"case": r["patient_id"], "task": TASK_LABELS.get(r["task"], r["task"]),
+    rows = [{"case": r["patient_id"], "task": task_label(r["task"]),
              "model_id": r["model_id"], "reason": r.get("reason") or "no score"}
             for r in scores.to_dict("records") if not _finite(r.get("score"))]
     if imaging_given:
@@ -214,7 +216,7 @@ def board_table(predictions: Sequence, model_labels: Mapping[str, str] | None = 
         if not _finite(p.raw_score):
             continue
         rows.append({"case": p.patient_id, "task_id": p.task,
-                     "task": TASK_LABELS.get(p.task, p.task), "model_id": p.model_id,
+                     "task": task_label(p.task), "model_id": p.model_id,
                      "model": labels.get(p.model_id, p.model_id), "kind": p.kind,
                      "answered": bool(p.answered and not p.needed), "answer": p.headline,
                      "interval": p.interval_text, "calibration": p.calibration_text,

@@ -35,7 +35,8 @@ class Task:
     with ``!`` meaning "any known value but this one". ``input_sets``, when not empty,
     names the only inputs the task's models may read: stored feature sets (``radiomic``),
     ``ct_lesion_crops`` and, for the contract columns, ``clinical``
-    (``crlm.models.decision``).
+    (``crlm.models.decision``). ``short_label`` names the task in tables (the Score page,
+    the board's answers, the case report).
     """
 
     name: str
@@ -52,6 +53,7 @@ class Task:
     landmark_days: int = 0
     default: bool = True
     input_sets: tuple[str, ...] = ()
+    short_label: str = ""
 
     @property
     def landmark_months(self) -> float:
@@ -129,7 +131,8 @@ RESECTED = (("hepatectomy", True),)
 PRE_TREATMENT_IMAGING = ("radiomic", "ct_lesion_crops")
 
 TASKS: dict[str, Task] = {
-    "response": Task("response", BINARY, "Objective response (RECIST CR/PR)", target="responder"),
+    "response": Task("response", BINARY, "Objective response (RECIST CR/PR)", target="responder",
+                     short_label="Response (RECIST CR/PR)"),
     "anti_egfr_benefit": Task(
         "anti_egfr_benefit", BINARY, "Response to anti-EGFR therapy (RAS wild-type)",
         target="responder", applies_to="RAS wild-type patients with anti-EGFR planned",
@@ -137,20 +140,24 @@ TASKS: dict[str, Task] = {
         comparison=(("ras_status", "wild-type"), ("biologic", "!anti-EGFR")),
         comparison_label="RAS wild-type patients without anti-EGFR (chemotherapy alone or "
                          "with anti-VEGF)",
+        short_label="Anti-EGFR benefit (RAS wild-type, anti-EGFR planned)",
     ),
     "os_risk": Task("os_risk", SURVIVAL, "Overall survival risk", time_column="os_months",
-                    event_column="os_event"),
+                    event_column="os_event", short_label="Overall survival risk"),
     "pfs_risk": Task("pfs_risk", SURVIVAL, "Progression-free survival risk",
-                     time_column="pfs_months", event_column="pfs_event"),
+                     time_column="pfs_months", event_column="pfs_event",
+                     short_label="Progression-free survival risk"),
     "os_after_resection": Task(
         "os_after_resection", SURVIVAL, "Overall survival after hepatectomy",
         time_column="os_months", event_column="os_event", applies_to="patients who had a "
-        "hepatectomy", decision_time=config.SURGERY, population=RESECTED),
+        "hepatectomy", decision_time=config.SURGERY, population=RESECTED,
+        short_label="Overall survival after hepatectomy"),
     "recurrence_after_resection": Task(
         "recurrence_after_resection", SURVIVAL,
         "Progression or recurrence after hepatectomy", time_column="pfs_months",
         event_column="pfs_event", applies_to="patients who had a hepatectomy",
-        decision_time=config.SURGERY, population=RESECTED),
+        decision_time=config.SURGERY, population=RESECTED,
+        short_label="Recurrence after hepatectomy"),
     # landmark at the first restaging: what is still unknown there (not the RECIST response,
     # which the restaging measures); trained when named (python -m crlm train --task ...)
     "pfs_after_restaging": Task(
@@ -159,34 +166,40 @@ TASKS: dict[str, Task] = {
         applies_to="patients alive and progression-free at the first restaging (landmark "
                    f"{config.RESTAGING_LANDMARK_DAYS} days after the start of treatment)",
         decision_time=config.RESTAGING, landmark_days=config.RESTAGING_LANDMARK_DAYS,
-        default=False),
+        default=False,
+        short_label="Progression-free survival after restaging"),
     "os_after_restaging": Task(
         "os_after_restaging", SURVIVAL, "Overall survival after the first restaging",
         time_column="os_months", event_column="os_event",
         applies_to="patients alive at the first restaging (landmark "
                    f"{config.RESTAGING_LANDMARK_DAYS} days after the start of treatment)",
         decision_time=config.RESTAGING, landmark_days=config.RESTAGING_LANDMARK_DAYS,
-        default=False),
+        default=False,
+        short_label="Overall survival after restaging"),
     # the review's further targets; trained when named (python -m crlm train --task ...)
     "rfs_risk": Task(
         "rfs_risk", SURVIVAL, "Recurrence-free survival after hepatectomy",
         time_column="rfs_months", event_column="rfs_event",
         applies_to="patients who had a hepatectomy (time from the resection)",
-        decision_time=config.SURGERY, population=RESECTED, default=False),
+        decision_time=config.SURGERY, population=RESECTED, default=False,
+        short_label="Recurrence-free survival after hepatectomy"),
     "pathological_response": Task(
         "pathological_response", BINARY,
         "Major pathological response of the resected metastases (< 50% viable tumour)",
         target="major_pathological_response", applies_to="patients who had a hepatectomy",
-        decision_time=config.PLAN, population=RESECTED, default=False),
+        decision_time=config.PLAN, population=RESECTED, default=False,
+        short_label="Major pathological response"),
     "ras_from_ct": Task(
         "ras_from_ct", BINARY, "RAS mutation from the pre-treatment CT", target="ras_mutant",
         applies_to="patients with a known RAS status", decision_time=config.STAGING,
-        input_sets=PRE_TREATMENT_IMAGING, default=False),
+        input_sets=PRE_TREATMENT_IMAGING, default=False,
+        short_label="RAS mutation from CT"),
     "desmoplastic_from_ct": Task(
         "desmoplastic_from_ct", BINARY, "Desmoplastic growth pattern from the pre-treatment CT",
         target="desmoplastic_growth", applies_to="patients who had a hepatectomy (the growth "
         "pattern is read on the resected specimen)", decision_time=config.STAGING,
-        population=RESECTED, input_sets=PRE_TREATMENT_IMAGING, default=False),
+        population=RESECTED, input_sets=PRE_TREATMENT_IMAGING, default=False,
+        short_label="Desmoplastic growth from CT"),
 }
 
 

@@ -74,7 +74,7 @@ def show_scores(scores: pd.DataFrame, *, registry: pd.DataFrame, bases: Mapping,
         raw = table[table["task_id"] == task]
         if part.empty and raw.empty:
             continue
-        st.markdown(f"**{cases.TASK_LABELS[task]}**")
+        st.markdown(f"**{cases.task_label(task)}**")
         st.dataframe(part[BOARD_COLUMNS_SHOWN], hide_index=True, width="stretch",
                      key=f"score_board_{task}")
         with st.expander("Raw scores, thresholds and classes (for the data scientist)"):
@@ -130,7 +130,7 @@ def show_survival(predictions: tuple, *, bases: Mapping, labels: Mapping[str, st
         return None
     st.subheader("Predicted survival")
     chosen = st.selectbox("Survival model", list(by_id), key="score_survival_model",
-                          format_func=lambda m: f"{cases.TASK_LABELS.get(by_id[m].task, '')}: "
+                          format_func=lambda m: f"{cases.task_label(by_id[m].task)}: "
                                                 f"{labels.get(m, m)}")
     pred = by_id[chosen]
     band = results.survival_band(bases.get((pred.model_id, pred.model_version)),

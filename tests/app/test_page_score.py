@@ -56,7 +56,7 @@ def _shown_scores(at: AppTest) -> pd.DataFrame:
     """The page's score tables, one per task in the page's task order."""
     tables = [d.value for d in at.dataframe if "predicted_class" in d.value.columns]
     assert len(tables) == len(SHOWN_TASKS)  # every pre-treatment task applies to the case
-    return pd.concat([t.assign(task=cases.TASK_LABELS[task])
+    return pd.concat([t.assign(task=cases.task_label(task))
                       for t, task in zip(tables, SHOWN_TASKS)], ignore_index=True)
 
 
@@ -83,7 +83,7 @@ def test_form_scores_equal_score_cases(at, score_store):
     assert len(merged) == len(expected) == len(shown) > 10
     assert (merged["shown_score_page"] - merged["shown_score_direct"]).abs().max() < 1e-12
     assert (merged["predicted_class_page"] == merged["predicted_class_direct"]).all()
-    assert set(shown["task"]) == {cases.TASK_LABELS[t] for t in SHOWN_TASKS}
+    assert set(shown["task"]) == {cases.task_label(t) for t in SHOWN_TASKS}
     # anti-EGFR benefit applies (RAS wild-type, anti-EGFR planned) and the page says where
     # the case falls: distribution, ROC, KM, contributions; similar patients listed
     assert len(at.get("plotly_chart")) >= 4
