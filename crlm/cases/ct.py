@@ -45,14 +45,17 @@ def _screened(value: Any) -> Any:
     return _plain(value)
 
 
-@dataclass
+@dataclass(frozen=True)
 class CtUpload:
     """A CT series read from an upload (de-identified on reading): HU volume
-    ``[z, y, x]``, its metadata and the lesion mask of a DICOM SEG when one came with it."""
+    ``[z, y, x]``, its metadata and the lesion mask of a DICOM SEG when one came with it
+    (else of the tumour ROIs of an RT structure set). ``seg_problem`` says in words why a
+    DICOM SEG that came with the upload was not used (empty when none came or it was)."""
 
     volume: np.ndarray
     meta: dict
     seg_mask: np.ndarray | None
+    seg_problem: str = ""
 
     def image_metadata(self, region: Mapping | None, features: Mapping[str, float]) -> dict:
         """What a saved case keeps of the image: de-identified geometry, the lesion
@@ -79,8 +82,11 @@ def read_ct_upload(data: bytes, name: str) -> CtUpload:
     """Read an uploaded CT series (.zip of DICOM files, or one .dcm) from memory with
     ``crlm.ingest.dicom`` (nothing is written to disk), with its DICOM SEG if any, else
     the tumour ROIs of its RTSTRUCT (a structure set that does not fit is refused).
+    A SEG that cannot be read or marks nothing is not used, and ``seg_problem`` says why.
     Raises ``crlm.ingest.dicom.DicomError`` with a message naming the file."""
     from crlm.ingest import dicom
+    from crlm.ingest.dicom.errors import NoSegError
+    from crlm.ingest.dicom.sources import describe_source
 
     if not data:
         raise dicom.DicomError(f"{name}: the file is empty")
@@ -93,18 +99,24 @@ def read_ct_upload(data: bytes, name: str) -> CtUpload:
         volume, meta = dicom.read_series(data)
     except dicom.DicomError as exc:
         raise dicom.DicomError(f"{name}: {exc}") from None
+    seg, problem = None, ""
     try:
         seg = dicom.read_seg(data, meta)
-    except dicom.DicomError:
-        seg = None
+    except NoSegError:
+        pass
+    except dicom.DicomError as exc:
+        reason = str(exc).removeprefix(f"{describe_source(data)}: ")  # the upload is named
+        problem = f"The DICOM SEG in {name} was not used: {reason.rstrip('.')}."
     if seg is not None and not seg.any():
         seg = None
+        problem = (f"The DICOM SEG in {name} was not used: it marks no voxel of the CT "
+                   "series.")
     if seg is None:  # else the tumour ROIs of an RT structure set, checked as on import
         try:
             seg = dicom.read_rtstruct_mask(data, meta)
         except dicom.DicomError as exc:
             raise dicom.DicomError(f"{name}: {exc}") from None
-    return CtUpload(volume=volume, meta=meta, seg_mask=seg)
+    return CtUpload(volume=volume, meta=meta, seg_mask=seg, seg_problem=problem)
 
 
 def lesion_feature_frame(case_id: str, features: Mapping[str, float],

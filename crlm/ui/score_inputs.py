@@ -117,7 +117,10 @@ def _lesion_region(ct: dict):
         ct["region"] = {"source": "DICOM SEG", "slice_index": k}
         return figures.make_ct_slice_figure(volume[k], None, mask=upload.seg_mask[k],
                                             title=f"Slice {k} with the SEG lesion")
-    st.info("No DICOM SEG in the upload: mark the lesion on a slice.")
+    if upload.seg_problem:
+        st.warning(f"{upload.seg_problem} Mark the lesion on a slice.")
+    else:
+        st.info("No DICOM SEG in the upload: mark the lesion on a slice.")
     region = case_form.ct_region_picker(volume)
     try:
         ct["mask"] = dicom.region_mask(volume.shape, region["slice_index"],

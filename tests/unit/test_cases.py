@@ -271,6 +271,68 @@ def test_ct_upload_read_in_memory_with_seg_and_lesion_inputs(tmp_path):
     assert sample.patient_label not in repr(meta) and "SYNTHETIC" not in repr(meta)
 
 
+def _with_seg(data: bytes, change) -> bytes:
+    """The sample zip with its SEG member rewritten by ``change(dataset)``."""
+    import zipfile
+
+    import pydicom
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            member = src.read(name)
+            if name == "SEG/lesion_seg.dcm":
+                ds = pydicom.dcmread(io.BytesIO(member))
+                change(ds)
+                buf = io.BytesIO()
+                ds.save_as(buf, enforce_file_format=True)
+                member = buf.getvalue()
+            dst.writestr(name, member)
+    return out.getvalue()
+
+
+def _truncate_pixels(ds) -> None:
+    ds.PixelData = ds.PixelData[:16]
+
+
+def _wrong_size(ds) -> None:
+    ds.Rows = int(ds.Rows) // 2
+
+
+def _blank(ds) -> None:
+    ds.PixelData = bytes(len(ds.PixelData))
+
+
+@pytest.mark.parametrize("change,words", [
+    (_truncate_pixels, "cannot decode the SEG pixels"),
+    (_wrong_size, "resampling not supported"),
+    (_blank, "no lesion pixels"),
+])
+def test_a_seg_that_cannot_be_used_is_named_with_its_reason(tmp_path, change, words):
+    from crlm.ingest.synthetic_ct import make_sample_cases
+
+    sample = make_sample_cases(tmp_path, n=1)[0]
+    good = open(sample.path, "rb").read()
+    ct = cases.read_ct_upload(_with_seg(good, change), "case.zip")
+    assert ct.volume.shape == sample.shape_zyx and ct.seg_mask is None
+    assert ct.seg_problem.startswith("The DICOM SEG in case.zip was not used:")
+    assert words in ct.seg_problem and "bytes upload" not in ct.seg_problem
+    # a readable SEG, and an upload without one, have no problem to tell
+    assert cases.read_ct_upload(good, "case.zip").seg_problem == ""
+
+
+def test_every_task_has_a_short_label_and_the_table_shows_it():
+    from crlm.models.tasks import TASKS
+
+    assert all(t.short_label for t in TASKS.values())
+    assert cases.task_label("response") == "Response (RECIST CR/PR)"
+    assert cases.task_label("anti_egfr_benefit") == \
+        "Anti-EGFR benefit (RAS wild-type, anti-EGFR planned)"
+    assert cases.task_label("recurrence_after_resection") == "Recurrence after hepatectomy"
+    assert cases.task_label("rfs_risk") == "Recurrence-free survival after hepatectomy"
+    assert cases.task_label("not_a_task") == "not_a_task"
+
+
 @pytest.mark.parametrize("data,fragment", [
     (b"", "empty"), (b"hello", "not a DICOM upload"), (b"PK\x03\x04broken", "scan.zip"),
 ])

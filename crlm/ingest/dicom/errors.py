@@ -9,3 +9,7 @@ class DicomError(ValueError):
     syntaxes without an installed decoder, series that are not CT, inconsistent
     geometry, unsafe or empty zip archives. Nothing is written when it is raised.
     """
+
+
+class NoSegError(DicomError):
+    """An input holding no DICOM SEG object at all (as opposed to one that cannot be read)."""

@@ -17,7 +17,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from crlm.ingest.dicom.deid import default_key, remap_uid
-from crlm.ingest.dicom.errors import DicomError
+from crlm.ingest.dicom.errors import DicomError, NoSegError
 from crlm.ingest.dicom.ct_files import SEGMENTATION_STORAGE, functional_group, read_dataset
 from crlm.ingest.dicom.sources import collect_members, describe_source
 
@@ -62,7 +62,7 @@ def read_seg(
     label = "dataset" if isinstance(path_or_dataset, Dataset) else describe_source(path_or_dataset)
     segs = _find_segs(path_or_dataset)
     if not segs:
-        raise DicomError(f"{label}: no DICOM SEG (Segmentation Storage) object found")
+        raise NoSegError(f"{label}: no DICOM SEG (Segmentation Storage) object found")
     if len(segs) > 1:
         key_b = default_key() if key is None else key
         wanted = reference_meta.get("series_uid")
