@@ -19,7 +19,7 @@ FILTER_COLUMNS = (*CATEGORY_FILTERS, *RANGE_FILTERS, "diagnosis_date")
 def build_colon_store(root: Path) -> Path:
     from crlm.ingest.importer import import_file
     from crlm.store import Store
-    from tests.reference.test_colon_cohort import MAPPING
+    from tests.support.colon import MAPPING
 
     (root / "colon.yaml").write_text(MAPPING)
     path = root / "crlm.duckdb"
@@ -35,7 +35,7 @@ def build_tcia_store(root: Path, *, n: int = 150) -> Path:
     from crlm.cli import main
     from crlm.ingest.importer import import_file
     from crlm.store import Store
-    from tests.unit.test_import_tcia import tcia_frame
+    from tests.support.tcia import tcia_frame
 
     csv = root / "Colorectal-Liver-Metastases clinical.csv"
     tcia_frame(n=n, seed=11).to_csv(csv, index=False)

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from crlm.auth import User
 from crlm.ingest.synthetic_tree import TreePatient, write_tree
-from tests.unit.test_import_tcia import tcia_frame
+from tests.support.tcia import tcia_frame
 
 pytestmark = pytest.mark.slow
 APP = Path(__file__).resolve().parents[2] / "app.py"

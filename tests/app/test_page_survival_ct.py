@@ -24,7 +24,7 @@ def imaging_store(tmp_path_factory):
     from crlm.ingest.importer import import_file
     from crlm.ingest.synthetic_tree import TreePatient, write_tree
     from crlm.store import Store
-    from tests.unit.test_import_tcia import tcia_frame
+    from tests.support.tcia import tcia_frame
 
     mp = pytest.MonkeyPatch()
     mp.setenv("CRLM_DEID_KEY", "survival-ct-page-key")

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot, serve_app, wait_idle
-from tests.unit.test_case_report import pdf_pages, pdf_text
+from tests.support.pdf import pdf_pages, pdf_text
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot, serve_app, wait_for_app
-from tests.unit.test_case_report import pdf_pages, pdf_text
+from tests.support.pdf import pdf_pages, pdf_text
 
 pytestmark = pytest.mark.e2e
 
@@ -183,14 +183,12 @@ def test_no_identifier_of_the_uploads_reached_the_store_or_the_server_log(score_
     import pydicom
     import pydicom.data
 
-    from tests.security.test_no_identifiers import (
-        KEYWORDS, _identifying_values, _strings_of_store,
-    )
+    from tests.support.identifiers import KEYWORDS, identifying_values, strings_of_store
     from crlm.ingest.synthetic_ct import make_sample_cases
     from crlm.store import Store, load_cases
 
     # the real scanner file: every identifying value, and each part of its person names
-    secrets = _identifying_values(pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm")))
+    secrets = identifying_values(pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm")))
     # the synthetic sample: whole values only (its names are the words "SYNTHETIC^DEMO")
     sample = make_sample_cases(tmp_path / "samples", n=1)[0]  # deterministic: the same zip
     with zipfile.ZipFile(sample.path) as zf:
@@ -202,7 +200,7 @@ def test_no_identifier_of_the_uploads_reached_the_store_or_the_server_log(score_
     score_server.stop()
     with Store(score_server.store, read_only=True, create=False) as store:
         assert len(load_cases(store)) >= 1, "the browser test saved no case"
-        texts = _strings_of_store(store, tmp_path)
+        texts = strings_of_store(store, tmp_path)
     blob = "\n".join(texts + [score_server.log.read_text()])
     found = sorted(s for s in secrets
                    if re.search(rf"(?<![A-Za-z0-9]){re.escape(s)}(?![A-Za-z0-9])", blob, re.I))

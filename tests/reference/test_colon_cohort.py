@@ -27,36 +27,12 @@ from crlm.ingest.mapping import parse_mapping
 from crlm.ingest.table_read import read_table
 from crlm.stats.baseline_table import baseline_table
 from crlm.store import CohortFilter, Store, load_cohort, load_feature_info, load_features
+from tests.support.colon import MAPPING, flat
 
 HERE = Path(__file__).parent
 DATA = HERE / "data"
 APP = str(HERE.parents[1] / "app.py")
 REL = 1e-6
-MAPPING = """
-name: colon-trial
-columns:
-  id: patient_id
-  age: age_years
-  os_days: os_months
-  died: os_event
-  rfs_days: pfs_months
-  recurred: pfs_event
-codes:
-  sex: {0: female, 1: male}
-units:
-  os_months: days
-  pfs_months: days
-defaults:
-  center: Mayo Clinic
-extra: [rx, nodes, differ, extent, obstruct, perfor, adhere, surg, node4]
-known_at:
-  rx: treatment plan
-  nodes: after surgery
-extra_info:
-  rx: {label: Treatment arm, levels: [Obs, Lev, Lev+5FU]}
-  nodes: {label: Positive lymph nodes, unit: nodes}
-  differ: {label: Differentiation, levels: [1, 2, 3], labels: {1: well, 2: moderate, 3: poor}}
-"""
 ARMS = ("Obs", "Lev", "Lev+5FU")
 
 
@@ -96,16 +72,9 @@ def test_the_stored_csv_and_numbers_are_what_r_writes(tmp_path, ref):
                    capture_output=True, timeout=120)
     assert (tmp_path / "colon_trial.csv").read_bytes() == (DATA / "colon_trial.csv").read_bytes()
     fresh = json.loads((tmp_path / "colon_trial.json").read_text())
-    assert _flat(fresh) == pytest.approx(_flat(ref), rel=1e-9)   # another R, another BLAS
+    assert flat(fresh) == pytest.approx(flat(ref), rel=1e-9)   # another R, another BLAS
 
 
-def _flat(tree, prefix="") -> dict:
-    """Every number of a JSON tree by its path (text and nulls left out)."""
-    if isinstance(tree, dict):
-        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}/{key}").items()}
-    if isinstance(tree, list):
-        return {k: v for i, sub in enumerate(tree) for k, v in _flat(sub, f"{prefix}/{i}").items()}
-    return {prefix: float(tree)} if isinstance(tree, (int, float)) else {}
 
 
 def test_arm_is_stored_as_level_codes_with_its_levels(colon):
@@ -311,9 +280,9 @@ def test_the_pages_r_exports_by_arm_run_in_r_and_agree(colon, tmp_path):
     as data + R script, give R's numbers (the script compares them itself)."""
     from crlm.analysis.pages import TABLE_ONE_VARIABLES
     from crlm.reports.r_export import survival_export, table_one_export
-    from tests.reference.test_r_export import _r_ready, run_in_r
+    from tests.support.r import r_ready, run_in_r
 
-    if not _r_ready():
+    if not r_ready():
         pytest.skip("Rscript with survival and pROC not installed (scripts/setup_r.sh)")
     variables, frame, _ = colon
     rx = next(v for v in variables if v.name == "rx")

@@ -25,7 +25,7 @@ from crlm.analysis import survival_models as sm
 from crlm.ingest.importer import import_file
 from crlm.stats.survival_discrimination import compare_concordance, harrell_c
 from crlm.store import CohortFilter, Store, load_cohort, load_features, save_model
-from tests.reference.test_colon_cohort import MAPPING
+from tests.support.colon import MAPPING
 
 HERE = Path(__file__).parent
 DATA = HERE / "data"
@@ -62,9 +62,9 @@ def test_the_stored_numbers_are_what_r_computes(tmp_path, ref):
     subprocess.run([rscript, str(HERE / "r" / "colon_survival_models.R"),
                     str(DATA / "colon_trial.csv"), str(out)], check=True, capture_output=True,
                    timeout=120)
-    from tests.reference.test_colon_cohort import _flat
+    from tests.support.colon import flat
 
-    assert _flat(json.loads(out.read_text())) == pytest.approx(_flat(ref), rel=1e-9)
+    assert flat(json.loads(out.read_text())) == pytest.approx(flat(ref), rel=1e-9)
 
 
 def test_harrell_c_its_variance_and_the_paired_covariance_agree_with_r(trial, ref):
@@ -242,9 +242,9 @@ def test_the_risk_group_r_export_of_the_models_page_runs_in_r_and_agrees(
         colon_models_store, tmp_path, monkeypatch, ref):
     """The Models page's "R script (zip)" next to Kaplan–Meier by risk group: built as the
     button builds it, run in R, every number agreeing (the script compares them)."""
-    from tests.reference.test_r_export import _r_ready, run_in_r
+    from tests.support.r import r_ready, run_in_r
 
-    if not _r_ready():
+    if not r_ready():
         pytest.skip("Rscript with survival and pROC not installed (scripts/setup_r.sh)")
     from crlm.store import CohortFilter as Filter
     from crlm.ui import loaders

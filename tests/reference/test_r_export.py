@@ -25,23 +25,18 @@ from crlm.reports.r_export import (
     ModelScores, concordance_export, models_export, subgroups_export, survival_export,
     table_one_export,
 )
+from tests.support.r import r_ready, run_in_r
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[2]
-RTOL, ATOL = 1e-6, 1e-12
 
 
-def _r_ready() -> bool:
-    path = shutil.which("Rscript")
-    return path is not None and subprocess.run(
-        [path, "-e", "suppressPackageStartupMessages({library(survival); library(pROC)})"],
-        capture_output=True).returncode == 0
 
 
 @pytest.fixture(scope="module")
 def rscript() -> str:
     """Rscript with survival and pROC, installed from Debian by scripts/setup_r.sh if missing."""
-    if not _r_ready():
+    if not r_ready():
         setup = subprocess.run(["bash", str(ROOT / "scripts" / "setup_r.sh")], capture_output=True,
                                text=True, stdin=subprocess.DEVNULL, timeout=900)
         if setup.returncode == 2:
@@ -50,29 +45,11 @@ def rscript() -> str:
             if os.environ.get("CI", "").lower() == "true":
                 pytest.fail(reason)
             pytest.skip(reason)
-        assert setup.returncode == 0 and _r_ready(), \
+        assert setup.returncode == 0 and r_ready(), \
             f"installing Debian's R (scripts/setup_r.sh) failed:\n{setup.stderr[-2000:]}"
     return shutil.which("Rscript")
 
 
-def run_in_r(export, folder: Path, rscript: str) -> pd.DataFrame:
-    export.write_to(folder)
-    proc = subprocess.run([rscript, str(folder / "analysis.R")], capture_output=True, text=True,
-                          timeout=600)
-    cmp_path = folder / "comparison.csv"
-    assert cmp_path.exists(), f"the R script failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    cmp = pd.read_csv(cmp_path, keep_default_na=True)
-    bad = cmp[~cmp["agree"]]
-    assert proc.returncode == 0 and bad.empty, \
-        f"R disagrees on {len(bad)} numbers:\n{bad.head(20).to_string()}\n{proc.stderr[-2000:]}"
-    # and independently of the script's own verdict: every number of ours has R's twin
-    assert list(cmp["quantity"]) == [q.name for q in export.quantities]
-    ours = np.array([q.value for q in export.quantities])
-    theirs = cmp["R"].to_numpy(float)
-    both_nan = np.isnan(ours) & np.isnan(theirs)
-    # comparison.csv holds 15 significant digits of R's numbers: enough for 1e-6
-    np.testing.assert_allclose(ours[~both_nan], theirs[~both_nan], rtol=RTOL, atol=ATOL)
-    return cmp
 
 
 # ------------------------------------------------------------------ survival::colon

@@ -4,61 +4,19 @@ from __future__ import annotations
 import json
 import logging
 
-import pandas as pd
 import pytest
 
 pydicom = pytest.importorskip("pydicom")
 
 from crlm import privacy  # noqa: E402
 from crlm.store import Store, save_case  # noqa: E402
-from crlm.store.backup import backup  # noqa: E402
+from tests.support.identifiers import (  # noqa: E402
+    ADDED, FAKE_DOB, FAKE_NAME, identifying_values, strings_of_store,
+)
 
-FAKE_NAME = "Margaret Thatchwood"
-FAKE_DOB = "14/02/1957"
 LABEL = f"MDT review, patient {FAKE_NAME}, DOB {FAKE_DOB}, MRN 4455667"
 KEY = b"test-deidentification-key-0123456789"
 
-# identifying values added to the bundled file (it has no birth date or referrer)
-ADDED = {
-    "PatientBirthDate": "19570214",
-    "ReferringPhysicianName": "Holloway^Gregory",
-    "OtherPatientIDs": "RX7654321",
-    "AccessionNumber": "ACC99887766",
-    "InstitutionAddress": "12 Harbour Street, Portsmouth",
-    "PatientAddress": "7 Elm Row, Fareham",
-    "PatientTelephoneNumbers": "023 9287 6543",
-}
-KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "StudyID",
-            "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID",
-            "StationName", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate",
-            *ADDED)
-
-
-def _identifying_values(ds) -> set[str]:
-    values = set()
-    for keyword in KEYWORDS:
-        value = str(ds.get(keyword, "") or "").strip()
-        if len(value) >= 4:
-            values.add(value)
-            if "^" in value:  # each part of a person name as well
-                values.update(p for p in value.split("^") if len(p) >= 4)
-    values.update({FAKE_NAME, "Thatchwood", FAKE_DOB, "4455667"})
-    return values
-
-
-def _strings_of_store(store, tmp_path) -> list[str]:
-    """Every text cell of every table (read back through a backup export)."""
-    dest = tmp_path / "scan"
-    manifest = backup(store, dest)
-    out = []
-    for table in manifest["tables"]:
-        frame = pd.read_parquet(dest / f"{table}.parquet")
-        for column in frame.columns:
-            if frame[column].dtype == object:
-                # binary cells are compressed pixel arrays (lesion crops), not text
-                out.extend(str(v) for v in frame[column].dropna()
-                           if not isinstance(v, (bytes, bytearray)))
-    return out
 
 
 def test_deidentified_upload_and_screened_label_leave_no_identifier(store_path, tmp_path, caplog):
@@ -72,7 +30,7 @@ def test_deidentified_upload_and_screened_label_leave_no_identifier(store_path, 
         source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
         for keyword, value in ADDED.items():
             setattr(source, keyword, value)
-        secrets = _identifying_values(source)
+        secrets = identifying_values(source)
         assert "CompressedSamples^CT1" in secrets and "JFK IMAGING CENTER" in secrets
 
         clean_ds = deidentify(source, KEY)
@@ -96,7 +54,7 @@ def test_deidentified_upload_and_screened_label_leave_no_identifier(store_path, 
             case_id = save_case(store, actor="clara", inputs={"age_years": 61}, scores={},
                                 label=label, image_metadata=meta)
             assert case_id
-            texts = _strings_of_store(store, tmp_path)
+            texts = strings_of_store(store, tmp_path)
     finally:
         privacy.uninstall_log_filter()
 

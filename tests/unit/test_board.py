@@ -9,7 +9,7 @@ import pytest
 
 from crlm import board as boards
 from crlm import cases, store
-from tests.unit.test_case_report import pdf_pages, pdf_text
+from tests.support.pdf import pdf_pages, pdf_text
 
 MEETING = dt.date(2026, 12, 3)
 ANSWERS = pd.DataFrame([

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import zlib
 
 import numpy as np
 import pandas as pd
@@ -13,28 +12,9 @@ import pytest
 from crlm import cases, figures, stats
 from crlm.reports import CaseReport, build_case_report, figure_png
 from crlm.reports.case_report import latin1
+from tests.support.pdf import pdf_pages, pdf_text
 
 
-def pdf_pages(pdf: bytes) -> int:
-    """Page objects (``/Type /Page``, not ``/Pages``)."""
-    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf))
-
-
-def pdf_text(pdf: bytes) -> str:
-    """The text shown by the page's content streams (compressed or not)."""
-    chunks = []
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        data = m.group(1)
-        try:
-            data = zlib.decompress(data)
-        except zlib.error:
-            pass
-        if b"BT" not in data or b"Tj" not in data:
-            continue  # an image or a font, not page text
-        for s in re.findall(rb"\(((?:[^()\\]|\\.)*)\)\s*Tj", data):
-            chunks.append(s.replace(rb"\(", b"(").replace(rb"\)", b")")
-                          .replace(rb"\\", b"\\").decode("latin-1"))
-    return re.sub(r"\s+", " ", " ".join(chunks))
 
 
 def pdf_images(pdf: bytes) -> int:

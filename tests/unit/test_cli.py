@@ -14,7 +14,7 @@ from crlm import auth
 from crlm.cli import main
 from crlm.store import Store, list_cohorts, load_cohort, load_models, table_checksums
 from crlm.store.filters import CohortFilter
-from tests.unit.test_import_tcia import tcia_frame
+from tests.support.tcia import tcia_frame
 
 
 @pytest.fixture()

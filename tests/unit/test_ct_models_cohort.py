@@ -14,7 +14,7 @@ from crlm.ingest.image_import import import_images
 from crlm.ingest.importer import import_file
 from crlm.ingest.synthetic_tree import TreePatient, write_tree
 from crlm.models.lesion_sets import LesionSetConfig, train_lesion_sets
-from tests.unit.test_import_tcia import tcia_frame
+from tests.support.tcia import tcia_frame
 
 N = 24
 

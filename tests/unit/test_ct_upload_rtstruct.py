@@ -12,7 +12,7 @@ import pytest
 
 from crlm import cases
 from crlm.ingest.dicom import DicomError, read_rtstruct_mask, write_ct_series, write_rtstruct_file
-from tests.unit.test_dicom_deid_labels import phantom
+from tests.support.dicom import phantom
 
 SPACING = (2.5, 0.8, 0.8)
 

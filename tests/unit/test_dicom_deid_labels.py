@@ -20,25 +20,11 @@ from crlm.ingest.dicom.deid_labels import neutral_labels
 from crlm.ingest.dicom.seg import read_segments
 from crlm.ingest.dicom.writer import write_segmentation_file
 from crlm.ingest.image_folder import is_tumour, read_patient_folder
+from tests.support.dicom import SHAPE, phantom
 
 KEY = b"deid-labels-test-key"
 NAME = "Metastasis - Dr Smith 12345"
 TRACES = ("Smith", "12345")
-SHAPE = (10, 48, 48)
-
-
-def phantom():
-    zz, yy, xx = np.mgrid[0:SHAPE[0], 0:SHAPE[1], 0:SHAPE[2]]
-    liver = np.hypot(yy - 24, xx - 22) <= 18
-    tumour = np.sqrt(((zz - 5) * 2.5) ** 2 + ((yy - 24) * 0.8) ** 2
-                     + ((xx - 18) * 0.8) ** 2) <= 5.0
-    second = np.sqrt(((zz - 4) * 2.5) ** 2 + ((yy - 18) * 0.8) ** 2
-                     + ((xx - 30) * 0.8) ** 2) <= 4.0
-    portal = (np.hypot(yy - 32, xx - 14) <= 2) & liver
-    hu = np.where(liver, 58.0, -80.0)
-    hu = np.where(tumour | second, 35.0, hu)
-    hu = np.where(portal, 160.0, hu).astype(np.float32)
-    return hu, liver, tumour, second, portal
 
 
 def _rois():

@@ -21,7 +21,7 @@ DATA = Path(__file__).resolve().parents[1] / "reference" / "data"
 
 @pytest.fixture(scope="module")
 def colon_store(tmp_path_factory):
-    from tests.reference.test_colon_cohort import MAPPING
+    from tests.support.colon import MAPPING
 
     root = tmp_path_factory.mktemp("colon_filters")
     (root / "colon.yaml").write_text(MAPPING)

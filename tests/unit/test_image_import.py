@@ -20,7 +20,7 @@ from crlm.store import (
     load_lesion_crops,
     table_checksums,
 )
-from tests.unit.test_import_tcia import tcia_frame
+from tests.support.tcia import tcia_frame
 
 IDS = [f"CRLM-CT-{1001 + i}" for i in range(6)]
 TREE = [

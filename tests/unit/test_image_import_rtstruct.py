@@ -11,7 +11,7 @@ from crlm.ingest.image_import import import_images
 from crlm.ingest.importer import import_file
 from crlm.ingest.synthetic_tree import TreePatient, write_patient
 from crlm.store import Store, load_images, load_lesion_crops, table_checksums
-from tests.unit.test_import_tcia import tcia_frame
+from tests.support.tcia import tcia_frame
 
 IDS = [f"CRLM-RT-{2001 + i}" for i in range(4)]
 SAME = dict(n_tumours=2, phenotype=0.4, n_slices=16, size_px=64)

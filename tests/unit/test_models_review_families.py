@@ -283,7 +283,7 @@ def test_new_families_train_on_an_imported_tcia_cohort(tmp_path):
     """The TCIA table has no response and 30 patients: the survival families train (LightGBM
     with leaves small enough for the cohort), the binary tasks are skipped with a reason."""
     from crlm.ingest.importer import import_file
-    from tests.unit.test_import_tcia import tcia_frame
+    from tests.support.tcia import tcia_frame
 
     path = tmp_path / "tcia.csv"
     tcia_frame().to_csv(path, index=False)

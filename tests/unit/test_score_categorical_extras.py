@@ -20,7 +20,7 @@ ARMS = ("Obs", "Lev", "Lev+5FU")
 @pytest.fixture(scope="module")
 def colon_trained(tmp_path_factory):
     from crlm.cli import main
-    from tests.reference.test_colon_cohort import MAPPING
+    from tests.support.colon import MAPPING
 
     root = tmp_path_factory.mktemp("colon_score")
     (root / "colon.yaml").write_text(MAPPING)
@@ -33,10 +33,6 @@ def colon_trained(tmp_path_factory):
     store = Store(path)
     yield store
     store.close()
-
-
-def _table(result) -> pd.DataFrame:
-    return getattr(result, "table", result)
 
 
 def test_a_level_name_becomes_the_models_one_hot_columns(colon_trained):
@@ -57,8 +53,8 @@ def test_a_model_reading_the_arm_scores_a_case_that_gives_it(colon_trained):
     assert {f"rx={a}" for a in ARMS} <= set(model["feature_set"])
     cases = pd.DataFrame({"patient_id": ["a", "b", "c"], "age_years": [60, 60, 60],
                           "sex": ["male"] * 3, "rx": ["Obs", "Lev+5FU", None]})
-    table = _table(score_cases(cases, store=colon_trained, cohort="colon",
-                               explain=False)).set_index("patient_id")
+    table = score_cases(cases, store=colon_trained, cohort="colon",
+                        explain=False).table.set_index("patient_id")
     assert not table["reason"].str.contains("retrain").any(), table["reason"].tolist()
     assert np.isfinite(table["score"]).all()
     # the arm moves the risk score; the same case with Lev+5FU is lower risk than Obs
