@@ -362,12 +362,16 @@ def measurement_known_at(day: float) -> str:
 # own time from the mapping (``feature_info``), unknown unless the mapping says.
 FEATURE_SET_KNOWN_AT = {"radiomic": STAGING, "genomic": STAGING, "imaging": STAGING}
 
-# Survival endpoints: name -> (time column, event column)
-ENDPOINTS = {"OS": ("os_months", "os_event"), "PFS": ("pfs_months", "pfs_event")}
+# Survival endpoints: name -> (time column, event column). RFS: resected patients only,
+# from the day of the resection (a page offers an endpoint where the cohort records it).
+ENDPOINTS = {"OS": ("os_months", "os_event"), "PFS": ("pfs_months", "pfs_event"),
+             "RFS": ("rfs_months", "rfs_event")}
+ENDPOINT_LABELS = {"OS": "Overall survival", "PFS": "Progression-free survival",
+                   "RFS": "Recurrence-free survival after hepatectomy"}
 
 # Categorical columns the pages can split or filter by
 GROUPING_COLUMNS = (
     "ras_status", "kras", "nras", "braf_v600e", "msi", "primary_side", "tbs_zone",
-    "fong_group", "game_group", "biologic", "regimen", "hepatectomy", "center",
-    "cohort_split", "sex",
+    "fong_group", "game_group", "biologic", "regimen", "hepatectomy", "growth_pattern",
+    "center", "cohort_split", "sex",
 )

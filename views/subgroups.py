@@ -19,10 +19,12 @@ from crlm.ui.widgets import r_export_button
 
 RESPONSE_TASKS = ("response", "anti_egfr_benefit")
 PREDICTION_SPLITS = ("out-of-fold", "external")
-ENDPOINT_NAMES = {"OS": "Overall survival", "PFS": "Progression-free survival"}
+ENDPOINT_NAMES = config.ENDPOINT_LABELS
 PREDICTED = ("Predicted non-responder", "Predicted responder")
 PREDICTION = "predicted response"
-ARM_SUBGROUP_COLUMNS = ["sex", *SUBGROUP_COLUMNS]
+# offered besides the default subgroups where the cohort records them (not drawn unasked)
+MORE_SUBGROUP_COLUMNS = ["growth_pattern"]
+ARM_SUBGROUP_COLUMNS = ["sex", *SUBGROUP_COLUMNS, *MORE_SUBGROUP_COLUMNS]
 
 
 def _extra_variable(column: str):
@@ -52,6 +54,17 @@ def _ordered(levels, column: str) -> list[str]:
     return known + sorted(lv for lv in present if lv not in known)
 
 
+def _endpoints(cohort: str, key: str) -> list[str]:
+    """The survival endpoints the cohort records (OS at least); a choice kept from another
+    cohort that this one lacks is dropped."""
+    times = {e: t for e, (t, _) in config.ENDPOINTS.items()}
+    recorded = set(ui.loaders.recorded_columns(cohort, list(times.values())))
+    endpoints = [e for e, t in times.items() if t in recorded] or ["OS"]
+    if st.session_state.get(key) not in endpoints:
+        st.session_state.pop(key, None)
+    return endpoints
+
+
 def _by_auc(records: pd.DataFrame) -> list[str]:
     """Model ids, best out-of-fold AUC first (the default choice)."""
     auc = records["metrics"].map(lambda m: ((m or {}).get("out_of_fold") or {}).get("auc") or 0.0)
@@ -63,7 +76,8 @@ def _data(filt, task: str, model_id: str, threshold: float, endpoint: str) -> pd
     target = TASKS[task].target
     preds = ui.load_predictions(filt, task=task, model_id=model_id, split=list(PREDICTION_SPLITS),
                                 columns=tuple(dict.fromkeys([time_col, event_col, target]
-                                                            + SUBGROUP_COLUMNS)))
+                                                            + SUBGROUP_COLUMNS
+                                                            + MORE_SUBGROUP_COLUMNS)))
     preds = preds.drop_duplicates("patient_id")
     if ui.loaders.load_extra_variables(filt.cohort):
         own = ui.loaders.load_cohort_with_extras(filt, columns=["patient_id"])
@@ -206,8 +220,8 @@ def _arm_section(filt, variable, extra_variables, recorded) -> None:
     others = [lv for lv in levels if lv != reference]
     compared = c2.selectbox("Compared level", others, index=len(others) - 1,
                             key="subgroups_arm_compared")
-    endpoint = c3.selectbox("Endpoint", list(config.ENDPOINTS), key="subgroups_arm_endpoint",
-                            format_func=ENDPOINT_NAMES.get)
+    endpoint = c3.selectbox("Endpoint", _endpoints(filt.cohort, "subgroups_arm_endpoint"),
+                            key="subgroups_arm_endpoint", format_func=ENDPOINT_NAMES.get)
     labels = {v.key: v.label for v in extra_variables}
     options = [c for c in ARM_SUBGROUP_COLUMNS if c in recorded] + [
         v.key for v in extra_variables if v.key != variable.key]
@@ -273,13 +287,15 @@ task = c1.selectbox("Prediction task", tasks, key="subgroups_task",
                     format_func=lambda t: TASKS[t].label)
 records = trained[trained["task"] == task].set_index("model_id")
 model_id = ui.selected_model(task, _by_auc(records), container=c2)
-endpoint = c3.selectbox("Endpoint", list(config.ENDPOINTS), key="subgroups_endpoint",
-                        format_func=ENDPOINT_NAMES.get)
+endpoint = c3.selectbox("Endpoint", _endpoints(filt.cohort, "subgroups_endpoint"),
+                        key="subgroups_endpoint", format_func=ENDPOINT_NAMES.get)
 threshold = float(ui.get_threshold(model_id, records.loc[model_id, "threshold"]))
 extra_labels = {v.key: v.label for v in extra_variables}
 contract_columns = [c for c in SUBGROUP_COLUMNS
                     if c in set(ui.loaders.recorded_columns(filt.cohort, SUBGROUP_COLUMNS))]
-columns = st.multiselect("Subgroup variables", contract_columns + list(extra_labels),
+more_columns = [c for c in MORE_SUBGROUP_COLUMNS if c in recorded]
+columns = st.multiselect("Subgroup variables",
+                         contract_columns + more_columns + list(extra_labels),
                          default=contract_columns, key="subgroups_columns",
                          format_func=lambda c: extra_labels.get(c) or _label(c))
 st.caption(f"{records.loc[model_id, 'name']}: predicted responder when score ≥ {threshold:.3f} "

@@ -1,4 +1,5 @@
-"""Survival: Kaplan–Meier curves of overall or progression-free survival, split by a model's
+"""Survival: Kaplan–Meier curves of overall, progression-free or (resected patients)
+recurrence-free survival, each where the cohort records it, split by a model's
 predicted response (at the threshold set on the Models page), a survival model's predicted
 risk group (tertiles) or a clinical group."""
 from __future__ import annotations
@@ -18,7 +19,7 @@ from crlm.ui import trajectories as trajectories_ui
 
 SPLIT_CHOICES = ["predicted responder", "ras_status", "primary_side", "tbs_zone", "fong_group",
                  "biologic", "center", "kras", "braf_v600e", "msi", "game_group", "hepatectomy",
-                 "cohort_split", "sex", "none"]
+                 "growth_pattern", "cohort_split", "sex", "none"]
 RESPONSE_TASKS = ("response", "anti_egfr_benefit")
 LANDMARKS = (12, 36, 60)
 PREDICTED = ("Predicted non-responder", "Predicted responder")
@@ -173,9 +174,14 @@ ui.require_role("browse")
 ui.page_header("Survival", "Kaplan–Meier curves with the number at risk, medians, landmark "
                            "survival, RMST and hazard ratios.")
 c1, c2, c3 = st.columns([0.8, 1.4, 1.4])
-endpoint = c1.selectbox("Endpoint", list(config.ENDPOINTS), key="survival_endpoint",
-                        format_func=lambda e: {"OS": "Overall survival",
-                                               "PFS": "Progression-free survival"}[e])
+contract_splits = [c for c in SPLIT_CHOICES if c in config.COLUMNS_BY_NAME]
+recorded = set(ui.loaders.recorded_columns(
+    filt.cohort, contract_splits + [c for pair in config.ENDPOINTS.values() for c in pair]))
+endpoints = [e for e, (t, _) in config.ENDPOINTS.items() if t in recorded] or ["OS"]
+if st.session_state.get("survival_endpoint") not in endpoints:  # another cohort's choice
+    st.session_state.pop("survival_endpoint", None)
+endpoint = c1.selectbox("Endpoint", endpoints, key="survival_endpoint",
+                        format_func=config.ENDPOINT_LABELS.get)
 own = ui.loaders.load_extra_variables(filt.cohort)
 extra_labels = {v.key: _label(v.key) for v in own}
 all_models = kinds.trained_only(ui.load_models(filt.cohort))
@@ -183,7 +189,8 @@ has_response = len(all_models) > 0 and all_models["task"].isin(RESPONSE_TASKS).a
 task_of = dict(zip(all_models["model_id"], all_models["task"])) if len(all_models) else {}
 survival_models = [m for m, t in task_of.items() if t in TASKS and not TASKS[t].is_binary]
 risk_labels = {RISK + m: _label(RISK + m) for m in survival_models}
-choices = [c for c in SPLIT_CHOICES if has_response or c != "predicted responder"]
+choices = [c for c in SPLIT_CHOICES if (has_response or c != "predicted responder")
+           and (c not in config.COLUMNS_BY_NAME or c in recorded)]
 choices = choices[:-1] + list(risk_labels) + list(extra_labels) + choices[-1:]
 default = "predicted responder"
 if not has_response:
@@ -225,7 +232,7 @@ if len(order) == 2 and order[1] in result["hr"]:
     hr, lo, hi, _ = result["hr"][order[1]]
     hr_text = f"HR {figures.format_estimate(hr, lo, hi).replace('[', '(').replace(']', ')')} " \
               f"({order[1].lower()} vs {order[0].lower()})"
-endpoint_name = {"OS": "Overall survival", "PFS": "Progression-free survival"}[endpoint]
+endpoint_name = config.ENDPOINT_LABELS[endpoint]
 title = f"{endpoint_name} by {_label(split_by).lower()}" if split_by != "none" else endpoint_name
 fig = figures.make_km_figure(result["curves"], show_ci=show_ci, title=title,
                              logrank_p=result["logrank_p"] if len(order) > 1 else None,
@@ -254,4 +261,8 @@ if task == anti_egfr_ui.TASK:
     anti_egfr_ui.survival_section(filt, model_id, records.loc[model_id, "name"], threshold,
                                   records.loc[model_id, "threshold"])
 
-trajectories_ui.landmark_section(filt, endpoint)
+if endpoint == "RFS":  # counted from the resection: no landmark from treatment start
+    st.caption("Recurrence-free survival counts from the day of the resection (resected "
+               "patients only); the early-CEA landmark analysis is drawn for OS and PFS.")
+else:
+    trajectories_ui.landmark_section(filt, endpoint)
