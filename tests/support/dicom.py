@@ -1,5 +1,9 @@
-"""A small CT phantom: liver, two tumours and a portal vein, as HU values and masks."""
+"""A small CT phantom (liver, two tumours and a portal vein, as HU values and masks), and
+a zipped CT upload with its DICOM SEG changed."""
 from __future__ import annotations
+
+import io
+import zipfile
 
 import numpy as np
 
@@ -18,3 +22,22 @@ def phantom():
     hu = np.where(tumour | second, 35.0, hu)
     hu = np.where(portal, 160.0, hu).astype(np.float32)
     return hu, liver, tumour, second, portal
+
+
+def with_seg(data: bytes, change, member: str = "SEG/lesion_seg.dcm") -> bytes:
+    """A zipped upload (``crlm.ingest.synthetic_ct.make_sample_cases``) with its SEG
+    ``member`` rewritten by ``change(dataset)``."""
+    import pydicom
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            content = src.read(name)
+            if name == member:
+                ds = pydicom.dcmread(io.BytesIO(content))
+                change(ds)
+                buf = io.BytesIO()
+                ds.save_as(buf, enforce_file_format=True)
+                content = buf.getvalue()
+            dst.writestr(name, content)
+    return out.getvalue()

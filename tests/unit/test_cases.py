@@ -11,6 +11,7 @@ import pytest
 
 from crlm import cases, config
 from crlm.models.similar import SimilarityIndex, similar_patients
+from tests.support.dicom import with_seg
 
 FULL_CASE = {
     "age_years": 63, "sex": "male", "primary_side": "left", "t_stage": "T3",
@@ -271,26 +272,6 @@ def test_ct_upload_read_in_memory_with_seg_and_lesion_inputs(tmp_path):
     assert sample.patient_label not in repr(meta) and "SYNTHETIC" not in repr(meta)
 
 
-def _with_seg(data: bytes, change) -> bytes:
-    """The sample zip with its SEG member rewritten by ``change(dataset)``."""
-    import zipfile
-
-    import pydicom
-
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
-        for name in src.namelist():
-            member = src.read(name)
-            if name == "SEG/lesion_seg.dcm":
-                ds = pydicom.dcmread(io.BytesIO(member))
-                change(ds)
-                buf = io.BytesIO()
-                ds.save_as(buf, enforce_file_format=True)
-                member = buf.getvalue()
-            dst.writestr(name, member)
-    return out.getvalue()
-
-
 def _truncate_pixels(ds) -> None:
     ds.PixelData = ds.PixelData[:16]
 
@@ -313,7 +294,7 @@ def test_a_seg_that_cannot_be_used_is_named_with_its_reason(tmp_path, change, wo
 
     sample = make_sample_cases(tmp_path, n=1)[0]
     good = open(sample.path, "rb").read()
-    ct = cases.read_ct_upload(_with_seg(good, change), "case.zip")
+    ct = cases.read_ct_upload(with_seg(good, change), "case.zip")
     assert ct.volume.shape == sample.shape_zyx and ct.seg_mask is None
     assert ct.seg_problem.startswith("The DICOM SEG in case.zip was not used:")
     assert words in ct.seg_problem and "bytes upload" not in ct.seg_problem
