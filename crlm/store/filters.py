@@ -18,7 +18,7 @@ from crlm.config import COLUMNS_BY_NAME, DEMO_COHORT
 CATEGORY_FILTERS: tuple[str, ...] = (
     "center", "cohort_split", "sex", "primary_side", "ras_status", "kras", "nras",
     "braf_v600e", "msi", "her2", "tbs_zone", "fong_group", "game_group", "biologic",
-    "regimen", "hepatectomy",
+    "regimen", "hepatectomy", "growth_pattern",
 )
 # Numeric columns that can be filtered by an inclusive range.
 RANGE_FILTERS: tuple[str, ...] = ("age_years", "tumour_burden_score", "cea_ng_ml", "fong_score")

@@ -16,7 +16,7 @@ from crlm.ui.extra_filters import extra_filters
 _FILTER_KEY = "shared_filter"
 _MOLECULAR = ("ras_status", "kras", "nras", "braf_v600e", "msi", "her2")
 _MAIN = ("center", "cohort_split", "sex", "primary_side", "tbs_zone", "fong_group", "biologic",
-         "regimen", "hepatectomy")
+         "regimen", "hepatectomy", "growth_pattern")
 _SCORES = ("game_group",)  # categories drawn in the "Scores and CEA" expander
 # Ranges besides age: a "from" and a "to" box each (empty = open), in the same expander.
 _RANGES = tuple(c for c in RANGE_FILTERS if c != "age_years")

@@ -1,6 +1,7 @@
 """Recurrence-free survival and the histopathological growth pattern on the demo (which
 records both): RFS is an endpoint of the Survival and Subgroups pages, counted on the
-resected patients only, and the growth pattern is a Survival split and a subgroup."""
+resected patients only, and the growth pattern is a Survival split, a subgroup and a
+sidebar filter."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -71,3 +72,17 @@ def test_growth_pattern_is_a_subgroup_and_rfs_an_endpoint(app):
     assert not at.exception, at.exception
     assert at.get("plotly_chart")[0].proto.spec != forest
     assert any("Recurrence-free survival" in s.value for s in at.subheader)
+
+
+def test_growth_pattern_is_a_sidebar_filter(app, demo):
+    at = app
+    choice = at.sidebar.multiselect(key="flt_growth_pattern")
+    assert choice.label == GROWTH.label
+    assert choice.options == [*GROWTH.levels, "unknown"]
+    choice.set_value(["desmoplastic", "unknown"]).run()
+    assert not at.exception, at.exception
+    metric = next(m for m in at.sidebar.metric if m.label == "Patients matching")
+    expected = demo["growth_pattern"].isna() | (demo["growth_pattern"] == "desmoplastic")
+    assert int(metric.value.replace(",", "")) == int(expected.sum()) < len(demo)
+    link = {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert link["growth_pattern"] == "desmoplastic,unknown"
