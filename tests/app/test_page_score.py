@@ -248,6 +248,26 @@ def test_ct_upload_with_seg_and_a_drawn_region(at, score_store, tmp_path):
     assert _shown_scores_present(at)
 
 
+def test_a_ct_upload_whose_seg_cannot_be_read_says_so_and_asks_for_a_marked_lesion(at, tmp_path):
+    from crlm.ingest.synthetic_ct import make_sample_cases
+    from tests.support.dicom import with_seg
+
+    def truncate(ds):
+        ds.PixelData = ds.PixelData[:16]
+
+    sample = make_sample_cases(tmp_path, n=1)[0]
+    data = with_seg(open(sample.path, "rb").read(), truncate)
+    at.radio(key="score_mode").set_value(MODES[2]).run()
+    at.file_uploader(key="score_ct_upload").set_value(("case_01.zip", data,
+                                                       "application/zip")).run()
+    assert not at.exception, at.exception
+    warned = " | ".join(w.value for w in at.warning)
+    assert "The DICOM SEG in case_01.zip was not used" in warned
+    assert "cannot decode the SEG pixels" in warned and "Mark the lesion on a slice" in warned
+    assert not any("Lesion region from the DICOM SEG" in s.value for s in at.success)
+    assert at.number_input(key="score_ct_radius").value > 0  # the lesion is marked instead
+
+
 def _answers(at: AppTest) -> pd.DataFrame:
     return pd.concat([d.value for d in at.dataframe if "answer" in d.value.columns],
                      ignore_index=True)
