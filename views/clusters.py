@@ -35,7 +35,8 @@ inputs = c1.multiselect("Cluster on", list(CLUSTER_INPUTS), default=list(DEFAULT
 method = c2.selectbox("Method", list(METHODS), key="clusters_method", format_func=METHODS.get)
 k_choice = c3.selectbox("Number of clusters", ["best silhouette (2–6)", 2, 3, 4, 5, 6],
                         key="clusters_k")
-endpoint = c4.selectbox("Endpoint", list(config.ENDPOINTS), key="clusters_endpoint")
+endpoint = c4.selectbox("Endpoint", ui.endpoint_choices(filt.cohort, "clusters_endpoint"),
+                        key="clusters_endpoint")
 k = None if isinstance(k_choice, str) else int(k_choice)
 
 if len(inputs) < 2:

@@ -54,17 +54,6 @@ def _ordered(levels, column: str) -> list[str]:
     return known + sorted(lv for lv in present if lv not in known)
 
 
-def _endpoints(cohort: str, key: str) -> list[str]:
-    """The survival endpoints the cohort records (OS at least); a choice kept from another
-    cohort that this one lacks is dropped."""
-    times = {e: t for e, (t, _) in config.ENDPOINTS.items()}
-    recorded = set(ui.loaders.recorded_columns(cohort, list(times.values())))
-    endpoints = [e for e, t in times.items() if t in recorded] or ["OS"]
-    if st.session_state.get(key) not in endpoints:
-        st.session_state.pop(key, None)
-    return endpoints
-
-
 def _by_auc(records: pd.DataFrame) -> list[str]:
     """Model ids, best out-of-fold AUC first (the default choice)."""
     auc = records["metrics"].map(lambda m: ((m or {}).get("out_of_fold") or {}).get("auc") or 0.0)
@@ -220,7 +209,7 @@ def _arm_section(filt, variable, extra_variables, recorded) -> None:
     others = [lv for lv in levels if lv != reference]
     compared = c2.selectbox("Compared level", others, index=len(others) - 1,
                             key="subgroups_arm_compared")
-    endpoint = c3.selectbox("Endpoint", _endpoints(filt.cohort, "subgroups_arm_endpoint"),
+    endpoint = c3.selectbox("Endpoint", ui.endpoint_choices(filt.cohort, "subgroups_arm_endpoint"),
                             key="subgroups_arm_endpoint", format_func=ENDPOINT_NAMES.get)
     labels = {v.key: v.label for v in extra_variables}
     options = [c for c in ARM_SUBGROUP_COLUMNS if c in recorded] + [
@@ -287,7 +276,7 @@ task = c1.selectbox("Prediction task", tasks, key="subgroups_task",
                     format_func=lambda t: TASKS[t].label)
 records = trained[trained["task"] == task].set_index("model_id")
 model_id = ui.selected_model(task, _by_auc(records), container=c2)
-endpoint = c3.selectbox("Endpoint", _endpoints(filt.cohort, "subgroups_endpoint"),
+endpoint = c3.selectbox("Endpoint", ui.endpoint_choices(filt.cohort, "subgroups_endpoint"),
                         key="subgroups_endpoint", format_func=ENDPOINT_NAMES.get)
 threshold = float(ui.get_threshold(model_id, records.loc[model_id, "threshold"]))
 extra_labels = {v.key: v.label for v in extra_variables}

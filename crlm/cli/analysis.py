@@ -98,7 +98,8 @@ def register(sub) -> None:
     p.add_argument("--cohort", default=config.DEMO_COHORT)
     p.add_argument("--filter", action="append", metavar="COLUMN=VALUE",
                    help="sidebar filter, repeatable (e.g. ras_status=mutant)")
-    p.add_argument("--endpoint", choices=["OS", "PFS"], default="OS", help="survival: endpoint")
+    p.add_argument("--endpoint", choices=list(config.ENDPOINTS), default="OS",
+                   help="survival: endpoint")
     p.add_argument("--split-by", help="survival, table1: 'predicted responder' (the Survival "
                                      "page's default), 'none' (Table 1's) or a patient column")
     p.add_argument("--task", help="prediction task (default: response)")

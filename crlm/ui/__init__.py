@@ -14,12 +14,13 @@ from crlm.ui.loaders import (
     load_features, load_models, load_predictions, store_path,
 )
 from crlm.ui.widgets import (
-    current_filter, export_buttons, get_threshold, page_header, selected_model,
+    current_filter, endpoint_choices, export_buttons, get_threshold, page_header, selected_model,
     set_threshold, show_error, sidebar_filters,
 )
 
 __all__ = [
-    "count_patients", "current_filter", "current_user", "export_buttons", "filter_from_key",
+    "count_patients", "current_filter", "current_user", "endpoint_choices", "export_buttons",
+    "filter_from_key",
     "filter_key", "get_store",
     "get_threshold", "load_cohort", "load_cohort_info", "load_features", "load_models",
     "load_predictions", "page_header", "require_role", "return_to_requested_page",

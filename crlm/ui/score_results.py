@@ -16,7 +16,7 @@ from crlm.store import CohortFilter
 from crlm.models import absolute
 from crlm.models.similar import SimilarityIndex, similar_patients
 from crlm.ui.loaders import filter_key, load_cohort, load_predictions, store_path
-from crlm.ui.widgets import selected_model
+from crlm.ui.widgets import endpoint_choices, selected_model
 
 COVERAGES = (0.80, 0.90, 0.95)
 SCORE_COLUMNS_SHOWN = ["model", "version", "kind", "shown_score", "threshold",
@@ -162,7 +162,8 @@ def where_it_falls(case: pd.DataFrame, scores: pd.DataFrame, table: pd.DataFrame
         return Extras()
     left, right = st.columns([1, 1])
     model_id = selected_model("response", options, label="Response model", container=left)
-    endpoint = right.selectbox("Survival endpoint", list(config.ENDPOINTS), key="score_endpoint")
+    endpoint = right.selectbox("Survival endpoint", endpoint_choices(filt.cohort, "score_endpoint"),
+                               key="score_endpoint")
     name = labels.get(model_id, model_id)
     score = results.case_score(table, model_id)
     threshold = thresholds.get(model_id)

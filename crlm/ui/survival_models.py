@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crlm import figures
+from crlm import config, figures
 from crlm.analysis import survival_models as sm
 from crlm.figures.survival_models import (
     horizon_label, make_survival_calibration_figure, make_td_roc_figure,
@@ -221,6 +221,12 @@ def _km_panel(fkey, task: str, split: str, model_id: str, name: str, quantiles, 
                + (f"; {res.note}" if res.note else "") + ".")
 
 
+def _endpoint_name(time_column: str) -> str:
+    """The endpoint whose time column a survival task uses (OS, PFS, RFS)."""
+    names = {t: e for e, (t, _) in config.ENDPOINTS.items()}
+    return names.get(time_column, time_column)
+
+
 def _risk_group_export(fkey: tuple, task: str, split: str, model_id: str, quantiles: tuple,
                        *, order):
     """The risk groups as the Survival page's data + R script (built on click)."""
@@ -228,7 +234,7 @@ def _risk_group_export(fkey: tuple, task: str, split: str, model_id: str, quanti
                                 TASKS[task].time_column, TASKS[task].event_column)
     data = pd.DataFrame({"time": t, "event": e, "group": sm.risk_groups(s, quantiles).groups})
     return survival_export(data, order=order, horizon=36.0,
-                           endpoint="OS" if TASKS[task].time_column.startswith("os") else "PFS",
+                           endpoint=_endpoint_name(TASKS[task].time_column),
                            title=f"{TASKS[task].label} by predicted risk group")
 
 

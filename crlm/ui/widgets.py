@@ -333,3 +333,15 @@ def get_threshold(model_id: str, default: float | None) -> float | None:
 
 def set_threshold(model_id: str, value: float) -> None:
     st.session_state[f"shared_threshold_{model_id}"] = float(value)
+
+
+def endpoint_choices(cohort: str, key: str) -> list[str]:
+    """The survival endpoints the cohort records (OS at least); a choice kept in ``key``
+    from another cohort that this one lacks is dropped."""
+    times = {e: t for e, (t, _) in config.ENDPOINTS.items()}
+    recorded = set(loaders.recorded_columns(cohort, list(times.values())))
+    endpoints = [e for e, t in times.items() if t in recorded] or ["OS"]
+    if st.session_state.get(key) not in endpoints:
+        st.session_state.pop(key, None)
+    return endpoints
+
