@@ -16,3 +16,14 @@ def _app_env(monkeypatch):
     from crlm.ui import loaders
 
     loaders.release_stores()
+
+
+@pytest.fixture()
+def demo_store(demo_store_path):
+    """The session's demo store, opened for one test and closed after it (the session-wide
+    connection of tests/conftest.py would hold the file open for the browser tests that
+    run next, which open it read-only)."""
+    from crlm.store import Store
+
+    with Store(demo_store_path) as store:
+        yield store
