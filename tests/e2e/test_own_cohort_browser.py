@@ -58,8 +58,11 @@ def test_the_colon_trials_arm_filters_the_cohort_in_the_browser(tmp_path_factory
         page.locator(SIDEBAR).get_by_text("This cohort's own variables").click()
         arm = page.locator(f'{SIDEBAR} [data-testid="stMultiSelect"]').filter(
             has_text="Treatment arm")
+        arm.wait_for(state="visible", timeout=60_000)
         arm.scroll_into_view_if_needed()   # its list opens only when it is on screen
-        arm.locator("input").click()
+        box = arm.locator("input")
+        box.click()
+        box.fill("Lev+5FU")                # typing opens the list, narrowed to this level
         page.get_by_role("option", name="Lev+5FU", exact=True).click()
         page.keyboard.press("Escape")
         expected = int((csv["rx"] == "Lev+5FU").sum())
