@@ -13,3 +13,24 @@ class DicomError(ValueError):
 
 class NoSegError(DicomError):
     """An input holding no DICOM SEG object at all (as opposed to one that cannot be read)."""
+
+
+class GeometryChecks:
+    """Mixin for a frozen dataclass of geometry checks: each field is ``None`` when its
+    check passes, else the reason (one line)."""
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        from dataclasses import fields
+
+        return tuple(p for p in (getattr(self, f.name) for f in fields(self)) if p)
+
+    @property
+    def matches(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        from dataclasses import fields
+
+        return {**{f.name: getattr(self, f.name) for f in fields(self)},
+                "matches": self.matches}

@@ -28,7 +28,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from crlm.ingest.dicom.deid import default_key, remap_uid
-from crlm.ingest.dicom.errors import DicomError
+from crlm.ingest.dicom.errors import DicomError, GeometryChecks
 
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 CONTOUR_DATA = 0x30060050
@@ -57,7 +57,7 @@ class Roi:
 
 
 @dataclass(frozen=True)
-class RtStructGeometry:
+class RtStructGeometry(GeometryChecks):
     """Whether a structure set lies on its CT: each check is ``None`` when it passes,
     else the reason (one line)."""
 
@@ -65,21 +65,6 @@ class RtStructGeometry:
     referenced_images: str | None
     slice_positions: str | None
     in_plane: str | None
-
-    @property
-    def matches(self) -> bool:
-        return not self.problems
-
-    @property
-    def problems(self) -> tuple[str, ...]:
-        return tuple(p for p in (self.frame_of_reference, self.referenced_images,
-                                 self.slice_positions, self.in_plane) if p)
-
-    def to_dict(self) -> dict:
-        return {"frame_of_reference": self.frame_of_reference,
-                "referenced_images": self.referenced_images,
-                "slice_positions": self.slice_positions, "in_plane": self.in_plane,
-                "matches": self.matches}
 
 
 def fill_polygons(rows: int, columns: int, polygons) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from crlm.ingest.dicom.deid import default_key, remap_uid
-from crlm.ingest.dicom.errors import DicomError, NoSegError
+from crlm.ingest.dicom.errors import DicomError, GeometryChecks, NoSegError
 from crlm.ingest.dicom.ct_files import SEGMENTATION_STORAGE, functional_group, read_dataset
 from crlm.ingest.dicom.sources import collect_members, describe_source
 
@@ -215,7 +215,7 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class SegGeometry:
+class SegGeometry(GeometryChecks):
     """Whether a SEG lies on its CT's grid: each check is ``None`` when it passes, else
     the reason (one line)."""
 
@@ -225,21 +225,6 @@ class SegGeometry:
     pixel_spacing: str | None
     slice_positions: str | None
     in_plane: str | None
-
-    @property
-    def matches(self) -> bool:
-        return not self.problems
-
-    @property
-    def problems(self) -> tuple[str, ...]:
-        return tuple(p for p in (self.frame_of_reference, self.size, self.orientation,
-                                 self.pixel_spacing, self.slice_positions, self.in_plane) if p)
-
-    def to_dict(self) -> dict:
-        return {"frame_of_reference": self.frame_of_reference, "size": self.size,
-                "orientation": self.orientation, "pixel_spacing": self.pixel_spacing,
-                "slice_positions": self.slice_positions, "in_plane": self.in_plane,
-                "matches": self.matches}
 
 
 def _code(item: Dataset, keyword: str) -> tuple[str, str]:
