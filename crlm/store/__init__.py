@@ -25,5 +25,6 @@ from crlm.store.board import (
     remove_board_item,
 )
 from crlm.store.schema import SCHEMA_VERSION
+from crlm.store.versions import data_version
 
 __all__ = [name for name in dir() if not name.startswith("_")]

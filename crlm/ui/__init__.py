@@ -11,7 +11,7 @@ from crlm.ui.access import (
 )
 from crlm.ui.loaders import (
     count_patients, filter_from_key, filter_key, get_store, load_cohort, load_cohort_info,
-    load_features, load_models, load_predictions, store_path,
+    load_features, load_models, load_predictions, snapshot, store_path,
 )
 from crlm.ui.widgets import (
     current_filter, endpoint_choices, export_buttons, get_threshold, page_header, selected_model,
@@ -25,5 +25,5 @@ __all__ = [
     "get_threshold", "load_cohort", "load_cohort_info", "load_features", "load_models",
     "load_predictions", "page_header", "require_role", "return_to_requested_page",
     "selected_model", "set_threshold",
-    "show_error", "sidebar_filters", "sign_in_gate", "store_path", "user_can",
+    "show_error", "sidebar_filters", "snapshot", "sign_in_gate", "store_path", "user_can",
 ]

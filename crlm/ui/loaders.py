@@ -12,6 +12,10 @@ import pandas as pd
 import streamlit as st
 
 from crlm import config, store
+from crlm.analysis.snapshot import (  # noqa: F401 (filter keys: re-exported for pages)
+    Snapshot, close_stores, filter_from_key, filter_key, open_store,
+)
+from crlm.analysis.snapshot import snapshot as _snapshot
 from crlm.store import CohortFilter
 
 
@@ -19,23 +23,16 @@ def store_path() -> str:
     return str(config.db_path())
 
 
-_OPENED: dict[str, store.Store] = {}
-
-
 @st.cache_resource(show_spinner=False)
 def _open_store(path: str) -> store.Store:
-    opened = store.Store(path, create=False, retry_s=10.0)
-    _OPENED[path] = opened
-    return opened
+    return open_store(path)
 
 
 def release_stores() -> None:
     """Close every store connection this process opened and forget cached results, so that
     another process may open the files (the next page run opens them again)."""
     _open_store.clear()
-    while _OPENED:
-        _path, opened = _OPENED.popitem()
-        opened.close()
+    close_stores()
     st.cache_data.clear()
 
 
@@ -44,13 +41,9 @@ def get_store() -> store.Store:
     return _open_store(store_path())
 
 
-def filter_key(filt: CohortFilter) -> tuple:
-    """A filter as a hashable key for ``st.cache_data`` (its URL parameters, sorted)."""
-    return tuple(sorted(filt.to_query_params().items()))
-
-
-def filter_from_key(key: tuple) -> CohortFilter:
-    return CohortFilter.from_query_params(dict(key))
+def snapshot(cohort: str) -> Snapshot:
+    """The cohort's snapshot now: what the analysis functions (``crlm.analysis``) key on."""
+    return _snapshot(store_path(), cohort)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
