@@ -37,7 +37,6 @@ T_STAGES = ("T1", "T2", "T3", "T4")
 GRADES = ("G1", "G2", "G3")
 REGIMENS = ("FOLFOX", "FOLFIRI", "FOLFOXIRI", "CAPOX")
 BIOLOGICS = ("anti-EGFR", "anti-VEGF", "none")
-GROWTH_PATTERNS = ("desmoplastic", "replacement", "mixed")
 RESPONSES = ("CR", "PR", "SD", "PD")
 
 
@@ -233,7 +232,6 @@ def simulate_block(rng: np.random.Generator, n: int, first_number: int,
         "regimen": text_array(REGIMENS, regimen),
         "biologic": text_array(BIOLOGICS, biologic),
         "hepatectomy": flag_array(hepatectomy),
-        "growth_pattern": text_array(GROWTH_PATTERNS, growth, growth_missing),
         "best_response": text_array(RESPONSES, response_code, response_not_evaluable),
         "os_months": os_months,
         "os_event": flag_array(os_event),
@@ -244,7 +242,8 @@ def simulate_block(rng: np.random.Generator, n: int, first_number: int,
             burden=burden, n_lesions=n_lesions, bilobar=bilobar, anti_vegf=anti_vegf,
             initially_resectable=initially_resectable, response_latent=response_latent,
             is_responder=is_responder, complete=complete, hepatectomy=hepatectomy,
-            pfs_months=pfs_months, pfs_event=pfs_event),
+            pfs_months=pfs_months, pfs_event=pfs_event, growth=growth,
+            growth_missing=growth_missing),
     })
     patients = clinical.add_derived_columns(patients)
     patients = patients[list(PATIENT_COLUMN_NAMES)].astype(PATIENT_DTYPES)

@@ -1,5 +1,6 @@
 """The demo cohort's later contract columns: the N category, the resection margin, the
-pathological response of the resected specimen and recurrence-free survival.
+pathological response of the resected specimen, recurrence-free survival and the
+pushing growth pattern.
 
 They are drawn from their own random stream (``later_rng``, one per block, derived from
 the cohort's seed apart from the block's main stream), after every earlier draw, so that
@@ -7,7 +8,9 @@ each column the cohort had before keeps exactly its values for the same seed. Ea
 drawn from values of its own causal step or earlier: the N category from the primary,
 the margin from the liver disease and the response, the pathological response from the
 same latent response that gives the RECIST category (and the planned treatment), and
-recurrence-free survival from the resection month and the drawn progression.
+recurrence-free survival from the resection month and the drawn progression. The
+pushing growth pattern is drawn last, among the resected patients whose pattern is not
+desmoplastic, so that the desmoplastic flag (which the outcomes read) is unchanged.
 """
 from __future__ import annotations
 
@@ -17,6 +20,12 @@ import pandas as pd
 from crlm.ingest.demo_draws import bernoulli, flag_array, sigmoid, text_array
 
 N_CATEGORIES = ("N0", "N1", "N2")
+# codes 0-2 are the block's own draw; code 3 (pushing) comes from this stream
+GROWTH_PATTERNS = ("desmoplastic", "replacement", "mixed", "pushing")
+# pushing is the rarest pattern (review §2.1.1 names it with the desmoplastic and the
+# replacement patterns; its share here is an assumption of a few per cent of resections):
+# this share of the resected, non-desmoplastic patients, about 4 % of resections
+PUSHING_SHARE = 0.06
 
 
 def simulate_resection(later_rng: np.random.Generator, *, t_stage: np.ndarray,
@@ -25,12 +34,15 @@ def simulate_resection(later_rng: np.random.Generator, *, t_stage: np.ndarray,
                        anti_vegf: np.ndarray, initially_resectable: np.ndarray,
                        response_latent: np.ndarray, is_responder: np.ndarray,
                        complete: np.ndarray, hepatectomy: np.ndarray,
-                       pfs_months: np.ndarray, pfs_event: np.ndarray) -> dict[str, pd.array]:
+                       pfs_months: np.ndarray, pfs_event: np.ndarray, growth: np.ndarray,
+                       growth_missing: np.ndarray) -> dict[str, pd.array]:
     """The later columns of one block, as the patients frame's arrays.
 
     ``t_stage`` holds the codes 0-3 of T1-T4; ``node_positive`` the drawn truth and
     ``node_missing`` the rows whose node status is not recorded (their N category is
-    not recorded either). Every other argument is the block's array of that name.
+    not recorded either); ``growth`` the codes 0-2 of the first three
+    ``GROWTH_PATTERNS`` and ``growth_missing`` the rows without a recorded pattern.
+    Every other argument is the block's array of that name.
     """
     rng = later_rng
     n = len(t_stage)
@@ -63,6 +75,11 @@ def simulate_resection(later_rng: np.random.Generator, *, t_stage: np.ndarray,
     rfs_months = np.maximum((pfs_months - surgery_month).round(1), 0.1)
     rfs_months = np.minimum(rfs_months, pfs_months)
 
+    # pushing growth pattern: drawn after every other later column, so that they keep
+    # their values; only for resected patients whose pattern is not desmoplastic
+    pushing = hepatectomy & (growth != 0) & bernoulli(rng, PUSHING_SHARE, n)
+    growth = np.where(pushing, GROWTH_PATTERNS.index("pushing"), growth)
+
     return {
         "n_category": text_array(N_CATEGORIES, n_code, node_missing),
         "resection_margin_mm": np.where(margin_missing, np.nan, margin),
@@ -70,4 +87,5 @@ def simulate_resection(later_rng: np.random.Generator, *, t_stage: np.ndarray,
                                                   response_percent),
         "rfs_months": np.where(hepatectomy, rfs_months, np.nan),
         "rfs_event": flag_array(pfs_event, ~hepatectomy),
+        "growth_pattern": text_array(GROWTH_PATTERNS, growth, growth_missing),
     }

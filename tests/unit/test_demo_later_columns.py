@@ -1,5 +1,6 @@
 """The demo's later contract columns (N category, margin, pathological response,
-recurrence-free survival) and the promise that adding them moved no earlier value."""
+recurrence-free survival, the pushing growth pattern) and the promise that adding them
+moved no earlier value."""
 from __future__ import annotations
 
 import hashlib
@@ -13,21 +14,23 @@ from crlm.ingest.demo import generate_cohort_frames
 from crlm.ingest.demo_block import simulate_block
 
 SEED = 20240601
-# the patients table had these columns before the later ones were added
+# the patients table had these columns before the later ones were added; growth_pattern
+# is left out: the later stream turns a few non-desmoplastic patterns into ``pushing``
+# (test_pushing_replaces_only_non_desmoplastic_patterns checks every other value)
 EARLIER_COLUMNS = (
     "patient_id", "center", "cohort_split", "diagnosis_date", "age_years", "sex",
     "primary_side", "t_stage", "node_positive", "grade", "kras", "nras", "braf_v600e", "msi",
     "her2", "ras_status", "synchronous", "disease_free_interval_months", "n_liver_lesions",
     "max_diameter_cm", "bilobar", "extrahepatic_disease", "cea_ng_ml", "tumour_burden_score",
     "tbs_zone", "fong_score", "fong_group", "game_score", "game_group", "mcs_score", "regimen",
-    "biologic", "hepatectomy", "growth_pattern", "best_response", "responder", "os_months",
+    "biologic", "hepatectomy", "best_response", "responder", "os_months",
     "os_event", "pfs_months", "pfs_event",
 )
 # sha256 of pandas' row hashes of those columns for (400 patients, SEED), taken from the
 # generator as it was before the later columns existed
-EARLIER_DIGEST_400 = "22c047cf2b9ad0700a44ea41d0db91ac6633106ae8de0d935b104696310633f2"
+EARLIER_DIGEST_400 = "19b22fe420deb4cd5ac0d8ec19f5769fb08205c1609b152e31cdf1ff1a45ed52"
 LATER = ("n_category", "resection_margin_mm", "pathological_response_percent", "rfs_months",
-         "rfs_event")
+         "rfs_event", "growth_pattern")
 
 
 def _digest(frame: pd.DataFrame) -> str:
@@ -122,3 +125,23 @@ def test_later_columns_are_in_the_contract():
     assert config.COLUMNS_BY_NAME["resection_margin_mm"].known_at == config.SURGERY
     assert config.COLUMNS_BY_NAME["pathological_response_percent"].known_at == config.SURGERY
     assert "pushing" in config.COLUMNS_BY_NAME["growth_pattern"].levels
+
+
+def test_pushing_replaces_only_non_desmoplastic_patterns():
+    one = simulate_block(np.random.default_rng(7), 2000, 0, np.random.default_rng(1)).patients
+    two = simulate_block(np.random.default_rng(7), 2000, 0, np.random.default_rng(2)).patients
+    a, b = (p["growth_pattern"].astype(object).fillna("") for p in (one, two))
+    neither = (a != "pushing") & (b != "pushing")
+    assert (a[neither] == b[neither]).all()          # the first stream's draw, kept
+    assert (a != b).any()
+    for p, g in ((one, a), (two, b)):
+        pushing = g == "pushing"
+        assert p.loc[pushing, "hepatectomy"].astype(bool).all()
+        assert not p.loc[pushing, "desmoplastic_growth"].astype(bool).any()
+        # the other's draw at the same rows was replacement or mixed, never desmoplastic
+        other = b if g is a else a
+        assert set(other[pushing & (other != "pushing")]) <= {"replacement", "mixed"}
+    resected = one["hepatectomy"].astype(bool)
+    share = (a[resected] == "pushing").mean()
+    assert 0.01 < share < 0.08                       # the rarest pattern, a few per cent
+    assert share < (a[resected] == "mixed").mean()
