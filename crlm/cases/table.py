@@ -5,6 +5,7 @@ the case in one line.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -13,9 +14,40 @@ import pandas as pd
 from crlm.cases._values import _finite
 from crlm.cases.entries import ENTRY_NAMES
 
-TASK_ORDER = ("response", "anti_egfr_benefit", "os_risk", "pfs_risk", "os_after_resection",
-              "recurrence_after_resection")
-SURVIVAL_TASKS = ("os_risk", "pfs_risk", "os_after_resection", "recurrence_after_resection")
+HEADLINE_TASKS = ("response", "anti_egfr_benefit", "os_risk", "pfs_risk", "os_after_resection",
+                  "recurrence_after_resection")
+
+
+class TaskOrder(SequenceABC):
+    """The task names in the order the Score page and the report show them: the headline
+    tasks first, in their order, then every other task of the registry
+    (``crlm.models.tasks.TASKS``) in its own order, so that a newly registered task always
+    has a place; ``kind`` keeps the tasks of that kind only (``"survival"``). The registry
+    is read on use: importing ``crlm.cases`` does not load the model libraries."""
+
+    def __init__(self, first: Sequence[str], kind: str | None = None) -> None:
+        self._first = tuple(first)
+        self._kind = kind
+
+    def _names(self) -> tuple[str, ...]:
+        from crlm.models.tasks import TASKS
+
+        names = [t for t in self._first if t in TASKS]
+        names += [t for t in TASKS if t not in self._first]
+        return tuple(t for t in names if self._kind is None or TASKS[t].kind == self._kind)
+
+    def __getitem__(self, index):
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __repr__(self) -> str:
+        return f"TaskOrder{self._names()!r}"
+
+
+TASK_ORDER = TaskOrder(HEADLINE_TASKS)
+SURVIVAL_TASKS = TaskOrder(HEADLINE_TASKS, kind="survival")
 IMAGING_FAMILIES = {
     "cnn": "Lesion CNN (ResNet-18 on CT crops)",
     "fusion": "Radiomic + genomic fusion (3 : 7)",
@@ -39,12 +71,20 @@ def _is_clinical(kind) -> bool:
     return is_clinical_score(kind)
 
 
+# the two classes of the yes/no tasks whose outcome is not a response to treatment
+BINARY_CLASSES = {"ras_from_ct": ("RAS mutant", "RAS wild-type"),
+                  "desmoplastic_from_ct": ("desmoplastic", "not desmoplastic"),
+                  "pathological_response": ("major pathological response",
+                                            "no major pathological response")}
+
+
 def class_label(task: str, predicted: bool | None) -> str:
     if predicted is None:
         return "–"
     if task in SURVIVAL_TASKS:
         return "high risk" if predicted else "low risk"
-    return "responder" if predicted else "non-responder"
+    yes, no = BINARY_CLASSES.get(task, ("responder", "non-responder"))
+    return yes if predicted else no
 
 
 def display_score(row: Mapping) -> float:
