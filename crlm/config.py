@@ -343,6 +343,9 @@ MEASUREMENT_KINDS: dict[str, MeasurementKind] = {k.name: k for k in (
     MeasurementKind("target_lesion_sum", "Sum of target-lesion diameters (RECIST)", "cm",
                     0.0, 100.0),
     MeasurementKind("lesion_count", "Liver lesions", "count", 0.0, 200.0),
+    # total liver volume on CT volumetry (parenchyma and tumour), the context of the future
+    # liver remnant; normal adult livers are about 1,200-1,800 mL (docs/data.md)
+    MeasurementKind("liver_volume", "Total liver volume", "mL", 300.0, 10_000.0),
 )}
 DAYS_PER_MONTH = 365.25 / 12
 RESTAGING_LANDMARK_DAYS = 70     # first restaging CT: planned at 8 weeks, visits +/- 2 weeks

@@ -51,7 +51,8 @@ def relative_values(kind: str, value: np.ndarray, baseline: np.ndarray) -> np.nd
 def axis_label(kind: str) -> str:
     return {"cea": "CEA, % of baseline", "target_lesion_sum":
             "Target-lesion sum, % change from baseline",
-            "lesion_count": "Visible liver lesions"}.get(kind, kind)
+            "lesion_count": "Visible liver lesions",
+            "liver_volume": "Total liver volume, % change from baseline"}.get(kind, kind)
 
 
 @dataclass(frozen=True)

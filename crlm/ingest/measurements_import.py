@@ -1,4 +1,5 @@
-"""Import serial measurements (CEA, target-lesion sums, lesion counts) of a stored cohort.
+"""Import serial measurements (CEA, target-lesion sums, lesion counts, total liver volume)
+of a stored cohort.
 
 The file is long: one row per patient, time and measurement (CSV, TSV, Parquet or Excel,
 read by ``crlm.ingest.table_read``). A mapping (YAML/TOML file or dict) names its columns::
@@ -17,10 +18,11 @@ read by ``crlm.ingest.table_read``). A mapping (YAML/TOML file or dict) names it
 
 Without a mapping the columns ``patient_id, day, kind, value, unit`` are read as named.
 Units are converted to the store's (``config.MEASUREMENT_KINDS``): CEA in ng/mL (µg/L is
-the same), sums in cm (mm / 10), lesion counts as counts.
+the same), sums in cm (mm / 10), lesion counts as counts, total liver volume in mL (cm³ and
+cc are the same, litres x 1,000, dL x 100).
 
 Policy, as for the clinical import: a bad row (unknown patient, kind or unit, a value
-that is not a number or outside its range, a time that is not a number or outside
+that is not a number, negative or outside its kind's plausible range, a time that is not a number or outside
 -365 ... 3,650 days, two different values for one patient, kind and day) is rejected and
 listed by its data row number; the report never shows a source id. Patient ids are
 matched through the store's pseudonym key, like the clinical import (a synthetic cohort's
@@ -52,6 +54,8 @@ UNIT_FACTORS: dict[str, dict[str, float]] = {
     "cea": {"ng/ml": 1.0, "ug/l": 1.0, "µg/l": 1.0, "mcg/l": 1.0},
     "target_lesion_sum": {"cm": 1.0, "mm": 0.1},
     "lesion_count": {"count": 1.0, "n": 1.0, "": 1.0},
+    "liver_volume": {"ml": 1.0, "cm3": 1.0, "cm³": 1.0, "cc": 1.0, "l": 1000.0,
+                     "dl": 100.0},
 }
 TIME_UNITS = {"days": 1.0, "day": 1.0, "weeks": 7.0, "week": 7.0,
               "months": config.DAYS_PER_MONTH, "month": config.DAYS_PER_MONTH}
@@ -262,13 +266,17 @@ def prepare_measurements(frame: pd.DataFrame, mapping: MeasurementMapping,
     _problem(problems, bad_unit, mapping.unit_column or "unit", "unit not known for this "
              "measurement", unit)
     bad |= bad_unit
+    negative = ~bad & (value < 0)
+    _problem(problems, negative, mapping.value_column, "negative: a measurement cannot be "
+             "below 0", raw_value.to_numpy())
+    bad |= negative
     value = value * np.where(np.isfinite(factor), factor, 1.0)
-    lo = np.array([config.MEASUREMENT_KINDS[k].lo if isinstance(k, str) else 0 for k in kind])
-    hi = np.array([config.MEASUREMENT_KINDS[k].hi if isinstance(k, str) else 0 for k in kind])
-    out_of_range = ~bad & ((value < lo) | (value > hi))
-    _problem(problems, out_of_range, mapping.value_column, "outside the allowed range",
-             raw_value.to_numpy())
-    bad |= out_of_range
+    for name, spec in config.MEASUREMENT_KINDS.items():
+        out_of_range = ~bad & (kind == name) & ((value < spec.lo) | (value > spec.hi))
+        _problem(problems, out_of_range, mapping.value_column,
+                 f"outside the allowed range for {spec.label} ({spec.lo:,g} to {spec.hi:,g} "
+                 f"{spec.unit}, after unit conversion)", raw_value.to_numpy())
+        bad |= out_of_range
 
     if mapping.time_column:
         raw_time = frame[mapping.time_column]

@@ -1,5 +1,6 @@
-"""Serial measurements of the demo cohort: CEA, target-lesion sums and lesion counts over the
-first year of first-line treatment, drawn from the same latent biology as the response.
+"""Serial measurements of the demo cohort: CEA, target-lesion sums, lesion counts and total
+liver volume over the first year of first-line treatment, drawn from the same latent biology
+as the response.
 
 One latent response process drives both the RECIST category and the tumour's size:
 the generator's response latent ``z`` (``response_logit`` plus standard logistic noise; the
@@ -23,6 +24,20 @@ restaging (day 56); after the progression time drawn by the generator the sum gr
 progression before the first restaging is taken as progression outside the target lesions
 (new lesions, extrahepatic disease), so the target sums of such patients rise only after
 day 56. Noise: 4 % (log scale) on a target sum, 8 % on CEA (assay variability).
+
+Total liver volume (CT volumetry, at the CT visits) is the non-tumorous parenchyma plus the
+tumour: the parenchyma is drawn once per patient (log-normal, median 1,500 mL, 15 % on the
+log scale: normal adult livers, docs/data.md) and kept constant (chemotherapy's effect on
+the parenchyma is not modelled); the tumour is the two target lesions as ellipsoids (longest
+axis the diameter, the other two 0.8 and 0.75 of it: 0.6 of the sphere) plus 1 mL for every
+further lesion, and follows the target sum's noiseless course
+(its volume scales with the cube of the sum's ratio to baseline, that ratio capped at
+``MAX_GROWTH`` = 1.5: the simulated late growth of a progressing sum is not carried into the
+liver's size; the tumour is at most ``MAX_TUMOUR_ML`` = 6,000 mL). A shrinking small tumour
+therefore barely moves the total; a heavy burden (a 10 cm lesion is about 310 mL) enlarges
+the liver and its response shrinks it. Noise: 3 % (log scale, volumetry variability). The
+volume is drawn from its own stream, spawned from the block's generator without consuming
+it (``Generator.spawn``), so every other value keeps its draws.
 """
 from __future__ import annotations
 
@@ -39,6 +54,12 @@ NADIR_DAY = 56
 CEA_NADIR_DAY = 42
 SIZE_NOISE = 0.04
 CEA_NOISE = 0.08
+PARENCHYMA_ML = 1500.0
+PARENCHYMA_SPREAD = 0.15
+VOLUME_NOISE = 0.03
+MAX_GROWTH = 1.5
+MAX_TUMOUR_ML = 6000.0
+ELLIPSOID = 0.8 * 0.75           # a lesion's volume as a fraction of its diameter's sphere
 SOURCE = "synthetic"
 
 
@@ -77,6 +98,31 @@ def _long(codes: np.ndarray, days: np.ndarray, values: np.ndarray, kind: str) ->
                          "kind": kind, "value": values[keep]})
 
 
+def tumour_volume_ml(max_diameter_cm, baseline_sum_cm, n_lesions) -> np.ndarray:
+    """Baseline tumour volume: the two target lesions as ellipsoids (the largest of
+    ``max_diameter_cm``, the second of the rest of the sum; axes 1, 0.8 and 0.75 of the
+    diameter) plus 1 mL per further lesion."""
+    d1 = np.asarray(max_diameter_cm, float)
+    d2 = np.clip(np.asarray(baseline_sum_cm, float) - d1, 0, None)
+    further = np.clip(np.asarray(n_lesions, float) - 2, 0, None)
+    return ELLIPSOID * np.pi / 6 * (d1 ** 3 + d2 ** 3) + further
+
+
+def liver_volume(rng: np.random.Generator, true_size: np.ndarray, baseline_sum: np.ndarray,
+                 max_diameter_cm, n_lesions) -> np.ndarray:
+    """(n, visits) total liver volume in mL from the noiseless target sums ``true_size``."""
+    n = len(baseline_sum)
+    parenchyma = PARENCHYMA_ML * np.exp(PARENCHYMA_SPREAD * rng.standard_normal(n))
+    tumour0 = tumour_volume_ml(max_diameter_cm, baseline_sum, n_lesions)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(baseline_sum[:, None] > 0, true_size / baseline_sum[:, None], 1.0)
+    tumour = np.minimum(tumour0[:, None] * np.minimum(ratio, MAX_GROWTH) ** 3, MAX_TUMOUR_ML)
+    total = parenchyma[:, None] + tumour
+    total = total * np.exp(VOLUME_NOISE * rng.standard_normal(total.shape))
+    spec = config.MEASUREMENT_KINDS["liver_volume"]
+    return np.clip(np.round(total), spec.lo, spec.hi)
+
+
 def simulate_measurements(rng: np.random.Generator, patient_id: np.ndarray, *,
                           response_latent, complete, progressive, response_evaluable,
                           n_lesions, max_diameter_cm, cea_ng_ml, cea_recorded,
@@ -101,6 +147,7 @@ def simulate_measurements(rng: np.random.Generator, patient_id: np.ndarray, *,
     nadir_sum = baseline_sum[:, None] * np.maximum(ratio[:, None], 0.15)
     grown = nadir_sum * 1.30 * np.exp(0.003 * (ct - grows_from))
     size = np.where(ct > grows_from, np.maximum(size, grown), size)
+    true_size = size.copy()
     size = size * np.exp(SIZE_NOISE * rng.standard_normal(size.shape))
     size[:, 0] = baseline_sum
     size = np.clip(np.round(size, 1), 0, 100)
@@ -134,9 +181,12 @@ def simulate_measurements(rng: np.random.Generator, patient_id: np.ndarray, *,
     cea_ok = (cd <= end_day[:, None]) & np.asarray(cea_recorded, bool)[:, None]
     cea_days = np.where(cea_ok, cd, np.nan)
 
+    volume = liver_volume(rng.spawn(1)[0], true_size, baseline_sum, max_diameter_cm, n_lesions)
+
     frame = pd.concat([
         _long(codes, cea_days, cea, "cea"),
         _long(codes, ct_days, count, "lesion_count"),
+        _long(codes, ct_days, volume, "liver_volume"),
         _long(codes, ct_days, size, "target_lesion_sum"),
     ], ignore_index=True)
     frame = frame.sort_values(["code", "kind", "day"], kind="stable").reset_index(drop=True)

@@ -16,7 +16,7 @@ from crlm.ui.widgets import export_buttons, get_threshold, selected_model
 
 GROUP_CHOICES = ("responder", "predicted responder", "ras_status", "biologic", "primary_side",
                  "none")
-KIND_CHOICES = ("target_lesion_sum", "cea", "lesion_count")
+KIND_CHOICES = ("target_lesion_sum", "cea", "lesion_count", "liver_volume")
 MAX_PATIENTS = 5_000      # trajectories and waterfall of a larger cohort: a seeded sample
 
 
