@@ -111,3 +111,31 @@ def test_medians_are_missing_for_an_endpoint_the_cohort_does_not_record(cohort, 
                         size=31, n_patients=63, k=3, medians={"OS": float("nan")})
     assert shown.median_text("OS") == "not reached"
     assert shown.median_text("PFS") == "not recorded"
+
+
+def test_the_case_report_states_the_cluster_and_the_tree_leaf(cohort, analysis):
+    from crlm import cases
+    from crlm.cases.report import case_report
+    from crlm.cases.tree_leaf import CaseLeaf
+    from crlm.reports import build_case_report
+    from tests.support.pdf import pdf_text
+
+    case = cases.case_from_form({"n_liver_lesions": 9, "max_diameter_cm": 9.0,
+                                 "cea_ng_ml": 900.0})
+    cluster = case_cluster(case, cohort, analysis)
+    leaf = CaseLeaf(model_id="response.cart", task="response",
+                    rules=("CEA > 200 ng/mL", "Number of liver lesions ≤ 4"), risk=0.4, n=50,
+                    node=3)
+    scores = pd.DataFrame(columns=["patient_id", "task", "model_id", "score"])
+    rep = case_report(case, scores, cases.board_table([]), cohort_text="demo", summary="s",
+                      cluster=cluster, leaves=[leaf],
+                      model_labels={"response.cart": "Decision tree"})
+    assert rep.notes == [
+        "Summary: s",
+        "Prognosis cluster: Cluster 2 of 3 (21 of 63 patients; median OS 18.0 months; "
+        "median PFS 14.0 months); set to the cohort median: Disease-free interval",
+        "Decision tree leaf - Decision tree: CEA > 200 ng/mL → Number of liver lesions ≤ 4; "
+        "leaf: 40% responders among 50 training patients"]
+    text = " ".join(pdf_text(build_case_report(rep)).split())
+    assert "Prognosis cluster: Cluster 2 of 3" in text
+    assert "CEA > 200 ng/mL -> Number of liver lesions <= 4" in text
