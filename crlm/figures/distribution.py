@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
@@ -48,6 +49,11 @@ def _step_hist(fig, values, edges, name, i, *, showlegend, log, n_groups):
     v = np.log10(values) if log else values
     e = np.log10(edges) if log else edges
     counts, _ = np.histogram(v, bins=e)
+    _step_trace(fig, counts, edges, name, len(values), i, showlegend=showlegend,
+                n_groups=n_groups)
+
+
+def _step_trace(fig, counts, edges, name, n, i, *, showlegend, n_groups):
     x = np.concatenate((edges, [edges[-1]]))
     y = np.concatenate((counts, [counts[-1] if len(counts) else 0, 0])).astype(float)
     x = np.concatenate(([edges[0]], x))
@@ -56,7 +62,7 @@ def _step_hist(fig, values, edges, name, i, *, showlegend, log, n_groups):
     fig.add_trace(go.Scatter(
         x=x, y=y, mode="lines", line=dict(shape="hv", color=c, width=1.6),
         fill="tozeroy", fillcolor=with_alpha(c, 0.25 if n_groups > 1 else 0.45),
-        name=f"{name} (n = {len(values):,})", showlegend=showlegend,
+        name=f"{name} (n = {n:,})", showlegend=showlegend,
         hovertemplate=f"{name}<br>from %{{x:.3g}}: %{{y}} patients<extra></extra>",
     ))
 
@@ -77,6 +83,80 @@ def _order(levels) -> list[str]:
     return levels
 
 
+def _level_index(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each value's level as an index into the levels in display order (``_order``, then
+    ``missing`` when a value is missing), and those levels; a level's name is the value's
+    text as ``_levels`` writes it (computed once per distinct value)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    names = _levels(pd.Series(uniques)).tolist()
+    order = _order(names) + ([MISSING] if (codes < 0).any() or MISSING in names else [])
+    position = {name: k for k, name in enumerate(order)}
+    lookup = np.array([position[name] for name in names] + [position.get(MISSING, -1)],
+                      dtype=np.int64)
+    return lookup[codes], order   # code -1 reads the last entry: missing
+
+
+@dataclass(frozen=True, eq=False)
+class BinnedDistribution:
+    """What a distribution figure draws: counts per group (rows, in ``groups`` order) and
+    per histogram bin (``edges``) or bar level (``levels``); ``n`` per group is the
+    number of values drawn (histogram: the numbers; bar: every value, missing included);
+    ``missing`` is the number of missing values of a histogram's variable."""
+
+    kind: str
+    label: str
+    groups: tuple[str, ...]
+    grouped: bool
+    counts: np.ndarray
+    n: tuple[int, ...]
+    edges: np.ndarray | None = None
+    levels: tuple[str, ...] = ()
+    log: bool = False
+    missing: int = 0
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "label": self.label, "groups": list(self.groups),
+                "counts": self.counts.tolist(), "n": list(self.n),
+                "edges": None if self.edges is None else self.edges.tolist(),
+                "levels": list(self.levels), "log": self.log, "missing": self.missing}
+
+
+def bin_distribution(series, *, kind: str = "histogram", group=None, x_label: str | None = None,
+                     bins: int | None = None, log_x: bool | None = None) -> BinnedDistribution:
+    """The counts ``make_distribution_figure`` draws (see there), computed once."""
+    if kind not in ("histogram", "bar"):
+        raise ValueError(f"kind must be 'histogram' or 'bar', got {kind!r}")
+    s = pd.Series(series).reset_index(drop=True)
+    if group is not None and len(group) != len(s):
+        raise ValueError(f"group has {len(group)} values but series has {len(s)}")
+    if group is None:
+        gcode, groups = np.zeros(len(s), dtype=np.int64), ["all"]
+    else:
+        gcode, groups = _level_index(pd.Series(group).reset_index(drop=True))
+    label = x_label if x_label is not None else (s.name or "")
+    if kind == "histogram":
+        numbers = pd.to_numeric(s, errors="coerce").to_numpy(float)
+        finite = np.isfinite(numbers)
+        values = numbers[finite]
+        log = _wants_log(values) if log_x is None else bool(log_x) and len(values) and values.min() > 0
+        edges = _edges(values, bins, log)
+        e = np.log10(edges) if log else edges
+        v = np.log10(numbers) if log else numbers
+        counts, n = [], []
+        for k in range(len(groups)):
+            part = v[finite & (gcode == k)]
+            counts.append(np.histogram(part, bins=e)[0])
+            n.append(len(part))
+        return BinnedDistribution("histogram", str(label), tuple(groups), group is not None,
+                                  np.asarray(counts), tuple(n), edges=edges, log=bool(log),
+                                  missing=int(np.isnan(numbers).sum()))
+    lcode, levels = _level_index(s)
+    counts = np.bincount(gcode * len(levels) + lcode, minlength=len(groups) * len(levels))
+    counts = counts.reshape(len(groups), len(levels))
+    return BinnedDistribution("bar", str(label), tuple(groups), group is not None, counts,
+                              tuple(int(c) for c in counts.sum(axis=1)), levels=tuple(levels))
+
+
 def make_distribution_figure(series, *, kind: str = "histogram", group=None, title: str = "",
                              x_label: str | None = None, bins: int | None = None,
                              log_x: bool | None = None, height: int = 380) -> go.Figure:
@@ -87,51 +167,45 @@ def make_distribution_figure(series, *, kind: str = "histogram", group=None, tit
     a ``missing`` bar; histogram: noted under the plot). Skewed positive values
     (CEA) get logarithmic bins unless ``log_x`` says otherwise.
     """
-    if kind not in ("histogram", "bar"):
-        raise ValueError(f"kind must be 'histogram' or 'bar', got {kind!r}")
-    s = pd.Series(series).reset_index(drop=True)
-    g = None if group is None else _levels(pd.Series(group).reset_index(drop=True))
-    if g is not None and len(g) != len(s):
-        raise ValueError(f"group has {len(g)} values but series has {len(s)}")
-    groups = ["all"] if g is None else _order(g) + ([MISSING] if (g == MISSING).any() else [])
+    return make_binned_distribution_figure(
+        bin_distribution(series, kind=kind, group=group, x_label=x_label, bins=bins,
+                         log_x=log_x), title=title, height=height)
+
+
+def make_binned_distribution_figure(binned: BinnedDistribution, *, title: str = "",
+                                    height: int = 380) -> go.Figure:
+    """The distribution figure of counts from ``bin_distribution``."""
     fig = go.Figure()
-    label = x_label if x_label is not None else (s.name or "")
-    if kind == "histogram":
-        values = _numeric(s)
-        log = _wants_log(values) if log_x is None else bool(log_x) and len(values) and values.min() > 0
-        edges = _edges(values, bins, log)
-        for i, name in enumerate(groups):
-            part = s if g is None else s[g == name]
-            _step_hist(fig, _numeric(part), edges, name, i, showlegend=g is not None, log=log,
-                       n_groups=len(groups))
-        missing = int(pd.to_numeric(s, errors="coerce").isna().sum())
-        if missing:
-            fig.add_annotation(text=f"{missing:,} missing not shown", xref="paper", yref="paper",
-                               x=1, y=1.0, xanchor="right", yanchor="bottom", showarrow=False,
-                               font=dict(color=AXIS_COLOR))
-        fig.update_xaxes(title_text=label, type="log" if log else "linear",
-                         **(dict(dtick=1) if log else {}))
+    grouped = binned.grouped
+    if binned.kind == "histogram":
+        for i, name in enumerate(binned.groups):
+            _step_trace(fig, binned.counts[i], binned.edges, name, binned.n[i], i,
+                        showlegend=grouped, n_groups=len(binned.groups))
+        if binned.missing:
+            fig.add_annotation(text=f"{binned.missing:,} missing not shown", xref="paper",
+                               yref="paper", x=1, y=1.0, xanchor="right", yanchor="bottom",
+                               showarrow=False, font=dict(color=AXIS_COLOR))
+        fig.update_xaxes(title_text=binned.label, type="log" if binned.log else "linear",
+                         **(dict(dtick=1) if binned.log else {}))
         fig.update_yaxes(title_text="Patients", rangemode="tozero")
     else:
-        cats = _levels(s)
-        order = _order(cats) + ([MISSING] if (cats == MISSING).any() else [])
-        for i, name in enumerate(groups):
-            part = cats if g is None else cats[g == name]
-            counts = part.value_counts().reindex(order, fill_value=0)
+        order = list(binned.levels)
+        for i, name in enumerate(binned.groups):
+            counts = binned.counts[i]
             total = max(int(counts.sum()), 1)
             fig.add_trace(go.Bar(
-                x=order, y=counts.to_numpy(), name=f"{name} (n = {len(part):,})",
-                marker=dict(color=color(i)), showlegend=g is not None,
-                customdata=counts.to_numpy() / total,
+                x=order, y=counts, name=f"{name} (n = {binned.n[i]:,})",
+                marker=dict(color=color(i)), showlegend=grouped,
+                customdata=counts / total,
                 hovertemplate=f"{name}<br>%{{x}}: %{{y}} (%{{customdata:.1%}})<extra></extra>",
             ))
-        fig.update_xaxes(title_text=label, type="category", categoryorder="array",
+        fig.update_xaxes(title_text=binned.label, type="category", categoryorder="array",
                          categoryarray=order)
         fig.update_yaxes(title_text="Patients")
         fig.update_layout(barmode="group", bargap=0.2)
     apply_house_style(fig, title=title, height=height)
     fig.update_layout(legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom", xanchor="left"),
-                      margin=dict(t=90 if g is not None else 60))
+                      margin=dict(t=90 if grouped else 60))
     return fig
 
 
