@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import chi2_sf
-from ._result import ResultMixin
 from ._validate import as_event, as_levels, as_time, prepare
-from .cox import cox
+from ._result import ResultMixin, wald_terms
+from .cox import CoxTerm
+from .cox_cells import EventIndex, cell_counts, event_index, fit_cells
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,22 @@ def monotone_likelihood(time, event, group) -> bool:
     a = prepare(False, time=time, event=event, group=group)
     t, e = as_time(a["time"]), as_event(a["event"])
     codes, levels = as_levels(a["group"], "group")
-    k = len(levels)
-    if k < 2:
-        return False
+    return _monotone(*_last_and_first_event(t, e, codes, len(levels)))
+
+
+def _last_and_first_event(t, e, codes, k):
+    """Per level: the last time and the first event time (inf without events)."""
     last = np.full(k, -np.inf)
     np.maximum.at(last, codes, t)
     first_event = np.full(k, np.inf)
     np.minimum.at(first_event, codes[e], t[e])
+    return last, first_event
+
+
+def _monotone(last, first_event) -> bool:
+    """``monotone_likelihood`` from each level's last time and first event time."""
+    if len(last) < 2:
+        return False
     has_events = np.isfinite(first_event)
     if has_events.any() and not has_events.all():
         return True
@@ -89,42 +99,59 @@ def subgroup_effects(time, event, group, subgroup, min_events: int = 5, ties: st
     """
     a = prepare(dropna, time=time, event=event, group=group, subgroup=subgroup)
     t, e = as_time(a["time"]), as_event(a["event"])
-    g = as_event(a["group"], "group").astype(float)
+    g = as_event(a["group"], "group").astype(np.int64)
     codes, levels = as_levels(a["subgroup"], "subgroup")
+    return coded_subgroup_effects(event_index(t, e), t, e, g, codes, levels, min_events, ties)
+
+
+def coded_subgroup_effects(index: EventIndex, t, e, g, codes, levels, min_events: int = 5,
+                           ties: str = "efron") -> SubgroupResult:
+    """``subgroup_effects`` of checked arrays: ``index`` = ``event_index(t, e)`` (one per
+    endpoint, shared between subgroup variables), ``g`` 0/1, ``codes`` 0..len(levels)-1.
+
+    Every Cox model here has a covariate row per (level, group) cell, so each is fitted
+    on the cells' counts per event time (``crlm.stats.cox_cells``); the numbers are
+    those of ``crlm.stats.cox`` on the patient rows."""
+    k = len(levels)
+    cells = np.asarray(codes, dtype=np.int64) * 2 + np.asarray(g, dtype=np.int64)
+    counts = cell_counts(index, cells, 2 * k)
+    last, first_event = _last_and_first_event(np.asarray(t, dtype=float), index.event, cells,
+                                              2 * k)
+    totals = counts.total.reshape(k, 2).astype(np.int64)
+    dead = counts.deaths.sum(axis=0).reshape(k, 2).astype(np.int64)
     out: list[SubgroupEffect] = []
     both_arms = []
-    for k, level in enumerate(levels):
-        m = codes == k
-        n, d = int(m.sum()), int(e[m].sum())
-        arms = [int((g[m] == v).sum()) for v in (0.0, 1.0)]
+    for level_k, level in enumerate(levels):
+        arms, ev_arm = totals[level_k], dead[level_k]
+        n, d = int(arms.sum()), int(ev_arm.sum())
         if min(arms) == 0:
             missing = 0 if arms[0] == 0 else 1
             out.append(_nan_effect(level, n, d, f"no patients with group={missing}"))
             continue
-        both_arms.append(k)
+        both_arms.append(level_k)
         if d < min_events:
             out.append(_nan_effect(level, n, d, f"fewer than {min_events} events ({d})"))
             continue
-        ev_arm = [int(e[m][g[m] == v].sum()) for v in (0.0, 1.0)]
         if min(ev_arm) == 0:
             arm = 0 if ev_arm[0] == 0 else 1
             out.append(_nan_effect(level, n, d, f"no events with group={arm}: hazard ratio not finite"))
             continue
-        fit = cox(t[m], e[m], g[m][:, None], ties=ties, with_concordance=False)
-        term = fit.terms[0]
+        pair = [2 * level_k, 2 * level_k + 1]
+        fit = fit_cells(counts.cells(pair), np.array([0.0, 1.0]), ties)
+        term = wald_terms(CoxTerm, ["x1"], fit.coefficients, fit.se, 0.95)[0]
         out.append(SubgroupEffect(level, n, d, term.hr, term.ci_lower, term.ci_upper,
                                   term.p_value, True, "",
-                                  bool(fit.converged) and not monotone_likelihood(t[m], e[m], g[m])))
+                                  fit.converged and not _monotone(last[pair], first_event[pair])))
     stat, df, p = float("nan"), 0, float("nan")
-    if len(both_arms) >= 2 and e.any():
+    if len(both_arms) >= 2 and index.event.any():
         ref = both_arms[0]
-        dummies = [(codes == k).astype(float) for k in range(len(levels)) if k != ref]
-        inter = [g * (codes == k) for k in both_arms[1:]]
-        reduced_x = np.column_stack([g] + dummies)
-        full_x = np.column_stack([g] + dummies + inter)
+        cell_g = np.tile([0.0, 1.0], k)
+        cell_level = np.repeat(np.arange(k), 2)
+        dummies = [(cell_level == j).astype(float) for j in range(k) if j != ref]
+        inter = [cell_g * (cell_level == j) for j in both_arms[1:]]
         try:
-            reduced = cox(t, e, reduced_x, ties=ties, with_concordance=False)
-            full = cox(t, e, full_x, ties=ties, with_concordance=False)
+            reduced = fit_cells(counts, np.column_stack([cell_g] + dummies), ties)
+            full = fit_cells(counts, np.column_stack([cell_g] + dummies + inter), ties)
             df = len(inter)
             stat = max(2 * (full.log_likelihood - reduced.log_likelihood), 0.0)
             p = float(chi2_sf(stat, df))

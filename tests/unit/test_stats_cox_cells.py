@@ -1,0 +1,79 @@
+"""Cox models fitted on cell counts agree with the Cox model on the patient rows."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crlm import stats
+from crlm.stats.cox_cells import cell_counts, event_index, fit_cells
+
+
+def _data(seed: int, n: int = 400, digits: int = 0):
+    rng = np.random.default_rng(seed)
+    t = np.round(rng.exponential(10, n), digits)        # rounded: many tied times
+    e = rng.random(n) < 0.6
+    g = (rng.random(n) < 0.4).astype(int)
+    level = rng.integers(0, 3, n)
+    return t, e, g, level
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_one_indicator_fits_as_the_patient_rows_do(ties, seed):
+    t, e, g, _ = _data(seed)
+    fit = fit_cells(cell_counts(event_index(t, e), g, 2), np.array([0.0, 1.0]), ties)
+    want = stats.cox(t, e, g.astype(float), ties=ties, with_concordance=False)
+    assert fit.coefficients[0] == pytest.approx(want.coefficients[0], rel=1e-9)
+    assert fit.se[0] == pytest.approx(want.terms[0].se, rel=1e-9)
+    assert fit.log_likelihood == pytest.approx(want.log_likelihood, rel=1e-12)
+    assert fit.log_likelihood_null == pytest.approx(want.log_likelihood_null, rel=1e-12)
+    assert fit.converged and fit.iterations == want.iterations
+
+
+def test_a_design_over_cells_and_a_subset_of_patients_fit_as_the_rows_do():
+    t, e, g, level = _data(3, n=600, digits=1)
+    cell = level * 2 + g
+    cg, cl = np.tile([0.0, 1.0], 3), np.repeat(np.arange(3), 2)
+    design = np.column_stack([cg, cl == 1, cl == 2, cg * (cl == 1), cg * (cl == 2)]).astype(float)
+    index = event_index(t, e)
+    fit = fit_cells(cell_counts(index, cell, 6), design)
+    want = stats.cox(t, e, design[cell], with_concordance=False)
+    np.testing.assert_allclose(fit.coefficients, want.coefficients, rtol=1e-8)
+    np.testing.assert_allclose(fit.covariance, want.covariance, rtol=1e-8)
+    assert fit.log_likelihood == pytest.approx(want.log_likelihood, rel=1e-12)
+    rows = np.flatnonzero(level == 1)
+    part = fit_cells(cell_counts(index, g, 2, rows), np.array([0.0, 1.0]))
+    alone = stats.cox(t[rows], e[rows], g[rows].astype(float), with_concordance=False)
+    assert part.coefficients[0] == pytest.approx(alone.coefficients[0], rel=1e-9)
+    # the counts of two cells only are those of their patients alone
+    pair = fit_cells(cell_counts(index, cell, 6).cells([2, 3]), np.array([0.0, 1.0]))
+    assert pair.coefficients[0] == pytest.approx(alone.coefficients[0], rel=1e-9)
+
+
+def test_no_event_or_a_constant_covariate_is_refused():
+    t, e, g, _ = _data(4, n=50)
+    with pytest.raises(ValueError, match="no events"):
+        fit_cells(cell_counts(event_index(t, np.zeros(50, bool)), g, 2), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="constant"):
+        fit_cells(cell_counts(event_index(t, e), np.zeros(50, int), 2), np.array([0.0, 1.0]))
+
+
+def test_subgroup_effects_agree_with_per_level_cox_fits_and_the_lr_test():
+    t, e, g, level = _data(6, n=900, digits=1)
+    sub = np.array(["x", "y", "z"])[level]
+    res = stats.subgroup_effects(t, e, g, sub)
+    for k, eff in enumerate(res.subgroups):
+        m = level == k
+        fit = stats.cox(t[m], e[m], g[m].astype(float), with_concordance=False)
+        assert eff.hr == pytest.approx(fit.terms[0].hr, rel=1e-9)
+        assert (eff.ci_lower, eff.ci_upper) == (pytest.approx(fit.terms[0].ci_lower, rel=1e-9),
+                                                pytest.approx(fit.terms[0].ci_upper, rel=1e-9))
+        assert eff.p_value == pytest.approx(fit.terms[0].p_value, rel=1e-7)
+    dummies = np.column_stack([level == 1, level == 2]).astype(float)
+    reduced = stats.cox(t, e, np.column_stack([g, dummies]), with_concordance=False)
+    full = stats.cox(t, e, np.column_stack([g, dummies, g * dummies[:, 0], g * dummies[:, 1]]),
+                     with_concordance=False)
+    lr = stats.likelihood_ratio_test(full, reduced)
+    assert res.interaction_df == 2
+    assert res.interaction_statistic == pytest.approx(lr.statistic, rel=1e-7)
+    assert res.interaction_p_value == pytest.approx(lr.p_value, rel=1e-7)
