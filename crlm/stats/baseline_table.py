@@ -98,21 +98,53 @@ def _smd_categorical(pa: np.ndarray, pb: np.ndarray) -> float:
     return float(np.sqrt(max(val, 0.0)))
 
 
+# value kinds (pandas ``infer_dtype``) whose text is a function of the value alone, so that
+# the rules below may read each distinct value once; mixed values are read one at a time
+_BY_DISTINCT_VALUE = ("boolean", "string", "categorical", "integer", "floating", "empty")
+
+
+def _texts(s: pd.Series, kind: str) -> np.ndarray:
+    if kind == "boolean":
+        return np.where(s.eq(True).fillna(False).to_numpy(dtype=bool), "yes", "no").astype(object)
+    if kind in ("string", "categorical", "integer", "floating", "mixed-integer-float", "empty"):
+        return s.astype(str).to_numpy(dtype=object)
+    return s.map(lambda v: "yes" if v is True else "no" if v is False else str(v)
+                 ).to_numpy(dtype=object)
+
+
+def _sorted_codes(codes: np.ndarray, texts) -> tuple[np.ndarray, list[str]]:
+    """Codes into ``texts`` (-1: missing) as codes into the sorted distinct texts."""
+    levels = sorted(set(texts))
+    position = {text: k for k, text in enumerate(levels)}
+    lookup = np.array([position[t] for t in texts] + [-1], dtype=np.int64)
+    return lookup[codes], levels
+
+
 def _level_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Each value's level (-1 when missing) and the levels, sorted; booleans read as
     "yes"/"no", everything else by its text."""
-    missing = s.isna().to_numpy()
     kind = pd.api.types.infer_dtype(s, skipna=True)
-    if kind == "boolean":
-        text = np.where(s.eq(True).fillna(False).to_numpy(dtype=bool), "yes", "no").astype(object)
-    elif kind in ("string", "categorical", "integer", "floating", "mixed-integer-float", "empty"):
-        text = s.astype(str).to_numpy(dtype=object)
-    else:  # mixed values: one at a time, as the rule above says
-        text = s.map(lambda v: "yes" if v is True else "no" if v is False else str(v)
-                     ).to_numpy(dtype=object)
+    if kind in _BY_DISTINCT_VALUE:
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        texts = [str(t) for t in _texts(pd.Series(uniques), kind)]
+        return _sorted_codes(codes.astype(np.int64), texts)
+    missing = s.isna().to_numpy()
+    text = _texts(s, kind)
     text[missing] = None
     codes, uniques = pd.factorize(text, sort=True)
     return codes.astype(np.int64), [str(u) for u in uniques]
+
+
+def _group_codes(s: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Each row's group (by its text; a missing value is "unknown") and the groups, sorted."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    u = pd.Series(uniques)
+    texts = u.astype("object").where(u.notna(), "unknown").astype(str).tolist()
+    texts.append("unknown")   # code -1
+    levels = sorted(set(texts[:-1]) | ({"unknown"} if (codes < 0).any() else set()))
+    position = {text: k for k, text in enumerate(levels)}
+    lookup = np.array([position.get(t, -1) for t in texts], dtype=np.int64)
+    return lookup[codes], tuple(levels)
 
 
 def baseline_table(frame: pd.DataFrame, variables: Sequence[tuple[str, str, str]],
@@ -133,15 +165,12 @@ def baseline_table(frame: pd.DataFrame, variables: Sequence[tuple[str, str, str]
     if by is not None and by not in frame.columns:
         raise ValueError(f"baseline_table: no grouping column {by!r}")
     if by is not None:
-        g = frame[by].astype("object").where(frame[by].notna(), "unknown").astype(str)
-        groups = tuple(sorted(g.unique()))
+        group_code, groups = _group_codes(frame[by])
         if len(groups) > max_groups:
             raise ValueError(f"baseline_table: {by!r} has {len(groups)} levels (max {max_groups})")
     else:
-        g = pd.Series("Overall", index=frame.index)
         groups = ()
-    group_code = pd.Categorical(g, categories=list(groups)).codes.astype(np.int64) if groups \
-        else np.full(len(frame), -1, dtype=np.int64)
+        group_code = np.full(len(frame), -1, dtype=np.int64)
     masks = {grp: group_code == k for k, grp in enumerate(groups)}
     values: list[tuple] = []  # (variable, level, group, statistic, value)
     rows: list[dict] = [{
