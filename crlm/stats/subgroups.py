@@ -158,3 +158,39 @@ def coded_subgroup_effects(index: EventIndex, t, e, g, codes, levels, min_events
         except (ValueError, np.linalg.LinAlgError):
             stat, df, p = float("nan"), 0, float("nan")
     return SubgroupResult(out, float(stat), int(df), p, int(min_events))
+
+
+@dataclass(frozen=True, eq=False)
+class SubgroupTimes:
+    """Checked times and events of one endpoint with their event-time index, shared by
+    every subgroup variable analysed on these patients (``subgroup_effects_by``)."""
+
+    time: np.ndarray
+    event: np.ndarray
+    index: EventIndex
+
+
+def subgroup_times(time, event) -> SubgroupTimes:
+    a = prepare(False, time=time, event=event)
+    t, e = as_time(a["time"]), as_event(a["event"])
+    return SubgroupTimes(t, e, event_index(t, e))
+
+
+def subgroup_effects_by(times: SubgroupTimes, group, groupings, min_events: int = 5,
+                        ties: str = "efron") -> dict[str, SubgroupResult]:
+    """``subgroup_effects`` for several subgroup variables of the same patients:
+    ``groupings`` maps a name to ``(codes, levels)``, a level code (0..len(levels)-1)
+    per patient; the results are keyed like ``groupings``."""
+    g = as_event(np.asarray(group), "group").astype(np.int64)
+    if len(g) != len(times.time):
+        raise ValueError(f"group has {len(g)} values for {len(times.time)} patients")
+    out = {}
+    for name, (codes, levels) in groupings.items():
+        codes = np.asarray(codes, dtype=np.int64)
+        if len(codes) != len(g) or (len(codes) and (codes.min() < 0
+                                                    or codes.max() >= len(levels))):
+            raise ValueError(f"subgroup {name!r}: one level code per patient, "
+                             f"0 to {len(levels) - 1}")
+        out[name] = coded_subgroup_effects(times.index, times.time, times.event, g, codes,
+                                           list(levels), min_events, ties)
+    return out

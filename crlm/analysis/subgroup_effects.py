@@ -1,0 +1,360 @@
+"""The Subgroups page's numbers: does a response model's split of survival, and its
+discrimination, hold within each level of RAS/KRAS, tumour burden, sidedness, BRAF, MSI,
+Fong group, centre (and the cohort's own variables)? And, for a cohort's own variable such
+as a trial's arm, its hazard ratio within each subgroup.
+
+Each function takes a ``Snapshot``, a filter key (``snapshot.filter_key``) and the page's
+choices, all hashable, and is cached on exactly those (``snapshot.memo``):
+
+* :func:`forest` — per level the hazard ratio of predicted responders vs non-responders
+  (Cox, Efron ties) and the likelihood-ratio interaction p per variable;
+* :func:`auc_by_level` — the model's AUC with its DeLong CI per level;
+* :func:`km_panels` — Kaplan–Meier curves by predicted response per level of one variable,
+  with the log-rank p;
+* :func:`arm_forest` — one level of the cohort's own variable against another, per subgroup.
+
+The patients' predictions are read once per (filter, model) for every endpoint
+(:func:`predictions`); the statistics are ``crlm.stats``' (``subgroup_effects_by``,
+``roc``, ``kaplan_meier``, ``logrank``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crlm import config, stats
+from crlm import store as st
+from crlm.analysis import extras
+from crlm.analysis.pages import (
+    SUBGROUP_COLUMNS, SUBGROUP_MIN_EVENTS, SUBGROUP_MIN_PATIENTS_AUC, SUBGROUP_MIN_PATIENTS_KM,
+    subgroup_levels,
+)
+from crlm.analysis.snapshot import Snapshot, cohort_frame, memo
+from crlm.analysis.snapshot import filter_from_key as _filter
+from crlm.figures.forest import auc_rows, forest_rows
+from crlm.models import TASKS
+from crlm.stats.subgroups import SubgroupTimes, subgroup_effects_by, subgroup_times
+
+PREDICTION_SPLITS = ("out-of-fold", "external")
+PREDICTED = ("Predicted non-responder", "Predicted responder")
+# offered besides the default subgroups where the cohort records them (not drawn unasked)
+MORE_SUBGROUP_COLUMNS = ("growth_pattern",)
+ARM_SUBGROUP_COLUMNS = ("sex", *SUBGROUP_COLUMNS, *MORE_SUBGROUP_COLUMNS)
+_ENDPOINT_COLUMNS = tuple(c for pair in config.ENDPOINTS.values() for c in pair)
+
+
+# -- the cohort's own variables -------------------------------------------------------
+@memo(maxsize=16)
+def extra_variables(snap: Snapshot) -> tuple[extras.ExtraVariable, ...]:
+    """The cohort's own variables (``extras.load_extra_variables``)."""
+    return extras.load_extra_variables(snap.store(), snap.cohort)
+
+
+@memo(maxsize=8)
+def _extra_values(snap: Snapshot) -> pd.DataFrame:
+    return st.load_features(snap.store(), snap.cohort, ("extra",))
+
+
+def _with_extras(snap: Snapshot, frame: pd.DataFrame) -> pd.DataFrame:
+    variables = extra_variables(snap)
+    if not variables:
+        return frame
+    return extras.with_extra_values(frame, _extra_values(snap), variables)
+
+
+def _variable(snap: Snapshot, column: str) -> extras.ExtraVariable:
+    return next(v for v in extra_variables(snap) if v.key == column)
+
+
+def variable_label(snap: Snapshot, column: str) -> str:
+    """A subgroup variable's name on the page (an own variable by its mapping label)."""
+    if extras.is_extra(column):
+        return _variable(snap, column).label
+    return config.COLUMNS_BY_NAME[column].label
+
+
+# -- levels ---------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Levels:
+    """A subgroup variable over some patients: a code per patient into ``names`` (sorted)
+    and the present names in display order."""
+
+    codes: np.ndarray
+    names: tuple[str, ...]
+    order: tuple[str, ...]
+
+    def groups(self) -> np.ndarray:
+        return np.asarray(self.names, dtype=object)[self.codes]
+
+
+def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.asarray(codes, dtype=np.int64), tuple(str(v) for v in uniques)
+
+
+def _contract_codes(series: pd.Series, column: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``subgroup_levels`` of ``series`` as codes: its few distinct values named once."""
+    raw, uniques = pd.factorize(series, use_na_sentinel=True)
+    raw = np.asarray(raw, dtype=np.int64)
+    values = list(uniques) + ([None] if (raw < 0).any() else [])   # None: "unknown"
+    names = [str(v) for v in subgroup_levels(pd.Series(values, dtype=object), column)]
+    present = sorted(set(names))
+    position = np.array([present.index(name) for name in names] or [0], dtype=np.int64)
+    return position[np.where(raw < 0, len(uniques), raw)], tuple(present)
+
+
+def levels(snap: Snapshot, frame: pd.DataFrame, column: str) -> Levels:
+    """The levels of ``column`` over the rows of ``frame`` (an own numeric variable cut at
+    the median of these rows; missing values ``unknown``)."""
+    if extras.is_extra(column):
+        groups = extras.extra_groups(frame[column], _variable(snap, column))
+        codes, names = _sorted_codes(groups.groups)
+        return Levels(codes, names, tuple(extras.order_groups(names, _variable(snap, column))))
+    codes, names = _contract_codes(frame[column], column)
+    known = [lv for lv in config.COLUMNS_BY_NAME[column].levels if lv in names]
+    return Levels(codes, names, tuple(known + sorted(lv for lv in names if lv not in known)))
+
+
+# -- predictions ----------------------------------------------------------------------
+@memo(maxsize=16)
+def predictions(snap: Snapshot, key: tuple, task: str, model_id: str) -> pd.DataFrame:
+    """One out-of-fold or external prediction per filtered patient, with every endpoint,
+    the task's target, the subgroup columns and the cohort's own variables (read only)."""
+    columns = tuple(dict.fromkeys([*_ENDPOINT_COLUMNS, TASKS[task].target, *SUBGROUP_COLUMNS,
+                                   *MORE_SUBGROUP_COLUMNS]))
+    preds = st.load_predictions(snap.store(), _filter(key), task=task, model_id=model_id,
+                                split=list(PREDICTION_SPLITS), columns=columns)
+    preds = preds.drop_duplicates("patient_id").reset_index(drop=True)
+    return _with_extras(snap, preds)
+
+
+def prediction_data(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: float,
+                    endpoint: str) -> pd.DataFrame:
+    """The predictions with ``predicted`` (score >= threshold), for the R export."""
+    preds = predictions(snap, key, task, model_id)
+    return preds.assign(predicted=(preds["score"].to_numpy(float) >= threshold).astype(int))
+
+
+@memo(maxsize=16)
+def _survival_rows(snap: Snapshot, key: tuple, task: str, model_id: str,
+                   endpoint: str) -> tuple[pd.DataFrame, SubgroupTimes]:
+    """The patients with a known endpoint and their checked times and events."""
+    time_col, event_col = config.ENDPOINTS[endpoint]
+    data = predictions(snap, key, task, model_id).dropna(subset=[time_col, event_col])
+    return data, subgroup_times(data[time_col].to_numpy(float),
+                                      data[event_col].astype(bool).to_numpy())
+
+
+@memo(maxsize=64)
+def _levels_of(snap: Snapshot, key: tuple, task: str, model_id: str, endpoint: str | None,
+               column: str) -> Levels:
+    """``levels`` over the patients with a known endpoint (``endpoint`` None: with a known
+    target and score)."""
+    if endpoint is None:
+        return levels(snap, _response_rows(snap, key, task, model_id), column)
+    return levels(snap, _survival_rows(snap, key, task, model_id, endpoint)[0], column)
+
+
+def _ranked(rows: pd.DataFrame, labels: list[str], order: dict) -> pd.DataFrame:
+    """Rows by variable (as chosen) and level (display order)."""
+    position = {label: i for i, label in enumerate(labels)}
+    rank = {(label, level): k for label, names in order.items() for k, level in enumerate(names)}
+    rows = rows.assign(_variable=rows["variable"].map(position),
+                       _level=[rank.get(key, 99) for key in zip(rows["variable"], rows["level"])])
+    return rows.sort_values(["_variable", "_level"], kind="stable").drop(
+        columns=["_variable", "_level"]).reset_index(drop=True)
+
+
+# -- results --------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class SubgroupForest:
+    """Hazard ratio per level (``crlm.figures.forest_rows`` columns), in display order;
+    empty when no patient has predictions and a known endpoint."""
+
+    endpoint: str
+    rows: pd.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        return self.rows.empty
+
+    def to_dict(self) -> dict:
+        return {"endpoint": self.endpoint, "rows": self.rows.to_dict("records")}
+
+
+@memo(maxsize=32)
+def forest(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: float,
+           endpoint: str, columns: tuple) -> SubgroupForest:
+    """Predicted responders vs non-responders: the hazard ratio within each level of each
+    of ``columns`` and the interaction p per variable."""
+    data, times = _survival_rows(snap, key, task, model_id, endpoint)
+    if data.empty or not columns:
+        return SubgroupForest(endpoint, pd.DataFrame())
+    predicted = (data["score"].to_numpy(float) >= threshold).astype(np.int64)
+    coded = {c: _levels_of(snap, key, task, model_id, endpoint, c) for c in columns}
+    labels = [variable_label(snap, c) for c in columns]
+    results = subgroup_effects_by(times, predicted, {
+        label: (coded[c].codes, coded[c].names) for label, c in zip(labels, columns)},
+        min_events=SUBGROUP_MIN_EVENTS)
+    order = {label: coded[c].order for label, c in zip(labels, columns)}
+    return SubgroupForest(endpoint, _ranked(forest_rows(results), labels, order))
+
+
+@memo(maxsize=16)
+def _response_rows(snap: Snapshot, key: tuple, task: str, model_id: str) -> pd.DataFrame:
+    return predictions(snap, key, task, model_id).dropna(subset=[TASKS[task].target, "score"])
+
+
+@dataclass(frozen=True, eq=False)
+class SubgroupAUC:
+    """AUC per level (``crlm.figures.auc_rows`` columns), in display order."""
+
+    rows: pd.DataFrame
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows.to_dict("records")}
+
+
+@memo(maxsize=32)
+def auc_by_level(snap: Snapshot, key: tuple, task: str, model_id: str,
+                 columns: tuple) -> SubgroupAUC:
+    """The model's AUC (DeLong CI) within each level; a level with fewer than
+    ``SUBGROUP_MIN_PATIENTS_AUC`` patients or one class only gives its reason."""
+    data = _response_rows(snap, key, task, model_id)
+    y_all = data[TASKS[task].target].astype(bool).to_numpy()
+    score = data["score"].to_numpy(float)
+    nested = {}
+    for column in columns:
+        lv = _levels_of(snap, key, task, model_id, None, column)
+        per_level = {}
+        for level in lv.order:
+            mask = lv.codes == lv.names.index(level)
+            y = y_all[mask]
+            n, pos = len(y), int(y.sum())
+            if n < SUBGROUP_MIN_PATIENTS_AUC:
+                per_level[level] = {"n": n, "events": pos,
+                                    "reason": f"fewer than {SUBGROUP_MIN_PATIENTS_AUC} patients"}
+            elif pos == 0 or pos == n:
+                per_level[level] = {"n": n, "events": pos,
+                                    "reason": "no responders" if pos == 0 else "no non-responders"}
+            else:
+                per_level[level] = stats.roc(y, score[mask])
+        nested[variable_label(snap, column)] = per_level
+    return SubgroupAUC(auc_rows(nested))
+
+
+@dataclass(frozen=True, eq=False)
+class KMPanels:
+    """Kaplan–Meier curves by predicted response per level of one variable: ``panels``
+    maps a level to ``{group: KM result}`` (None for a level with fewer than
+    ``SUBGROUP_MIN_PATIENTS_KM`` patients, named with its n), ``logrank_p`` a level with
+    both groups to its log-rank p."""
+
+    column: str
+    panels: dict
+    logrank_p: dict
+
+    def table(self) -> pd.DataFrame:
+        """Per panel and group: n, events, median and the log-rank p (the export)."""
+        return pd.DataFrame([
+            {"panel": panel, "group": name, "n": km.n, "events": km.n_events,
+             "median_months": km.median, "logrank_p": self.logrank_p.get(panel, np.nan)}
+            for panel, curves in self.panels.items() if curves for name, km in curves.items()])
+
+    def to_dict(self) -> dict:
+        return {"column": self.column, "table": self.table().to_dict("records")}
+
+
+@memo(maxsize=32)
+def km_panels(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: float,
+              endpoint: str, column: str) -> KMPanels:
+    """The curves of the one variable the page shows panels by."""
+    data, times = _survival_rows(snap, key, task, model_id, endpoint)
+    lv = _levels_of(snap, key, task, model_id, endpoint, column)
+    t_all, e_all = times.time, times.event
+    g_all = np.asarray(PREDICTED)[(data["score"].to_numpy(float) >= threshold).astype(int)]
+    panels, pvalues = {}, {}
+    for level in lv.order:
+        mask = lv.codes == lv.names.index(level)
+        if mask.sum() < SUBGROUP_MIN_PATIENTS_KM:
+            panels[f"{level} (n = {int(mask.sum())})"] = None
+            continue
+        t, e, g = t_all[mask], e_all[mask], g_all[mask]
+        panels[level] = {name: stats.kaplan_meier(t[g == name], e[g == name])
+                         for name in PREDICTED if (g == name).any()}
+        if len(panels[level]) == 2:
+            pvalues[level] = stats.logrank(t, e, g).p_value
+    return KMPanels(column, panels, pvalues)
+
+
+# -- the cohort's own variable compared within subgroups ------------------------------
+def arm_groups(values: pd.Series, variable: extras.ExtraVariable) -> extras.ExtraGroups:
+    """A compared variable's groups: a categorical one by level, a numeric one by its two
+    values (0/1) or cut at its median over the filtered cohort."""
+    if variable.categorical:
+        return extras.ExtraGroups(values.astype(object).where(values.notna(), extras.UNKNOWN)
+                                  .astype(str).to_numpy(), tuple(variable.levels))
+    return extras.extra_groups(values, variable)
+
+
+@memo(maxsize=32)
+def arm_levels(snap: Snapshot, key: tuple, variable_key: str) -> tuple[str, ...]:
+    """The levels that can be compared: a categorical variable's levels, a numeric one's
+    groups over the filtered cohort (``unknown`` left out)."""
+    variable = _variable(snap, variable_key)
+    if variable.categorical:
+        return tuple(variable.levels)
+    values = _with_extras(snap, cohort_frame(snap, key, ("patient_id",)))[variable.key]
+    return tuple(g for g in extras.extra_groups(values, variable).order if g != extras.UNKNOWN)
+
+
+@dataclass(frozen=True, eq=False)
+class ArmForest:
+    """``compared`` vs ``reference`` of an own variable within each subgroup level
+    (``crlm.figures.forest_rows`` columns); empty when no patient of either level has a
+    known endpoint."""
+
+    variable: str
+    reference: str
+    compared: str
+    endpoint: str
+    rows: pd.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        return self.rows.empty
+
+    def to_dict(self) -> dict:
+        return {"variable": self.variable, "reference": self.reference,
+                "compared": self.compared, "endpoint": self.endpoint,
+                "rows": self.rows.to_dict("records")}
+
+
+@memo(maxsize=32)
+def arm_forest(snap: Snapshot, key: tuple, compare: str, reference: str, compared: str,
+               endpoint: str, columns: tuple) -> ArmForest:
+    """Hazard ratio of one level of the cohort's own variable against another, per
+    subgroup level, with the interaction p per subgroup variable."""
+    variables = {v.key: v for v in extra_variables(snap)}
+    time_col, event_col = config.ENDPOINTS[endpoint]
+    contract = [c for c in columns if not extras.is_extra(c)]
+    wanted = tuple(dict.fromkeys(["patient_id", time_col, event_col, *contract]))
+    data = _with_extras(snap, cohort_frame(snap, key, wanted))
+    arm = arm_groups(data[compare], variables[compare]).groups
+    groupings = {}
+    for column in columns:
+        if extras.is_extra(column):
+            groupings[variables[column].label] = extras.extra_groups(data[column],
+                                                                     variables[column])
+        else:
+            lv = levels(snap, data, column)
+            groupings[variable_label(snap, column)] = extras.ExtraGroups(lv.groups(), lv.order)
+    result = extras.compare_within_subgroups(data[time_col], data[event_col], arm, reference,
+                                             compared, groupings,
+                                             min_events=SUBGROUP_MIN_EVENTS)
+    if not result.n:
+        return ArmForest(compare, reference, compared, endpoint, pd.DataFrame())
+    rows = _ranked(forest_rows(result.results), list(result.order), result.order)
+    return ArmForest(compare, reference, compared, endpoint, rows)
