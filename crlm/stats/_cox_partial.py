@@ -2,51 +2,36 @@
 
 After one sort by (stratum, decreasing time) every Newton step of
 :func:`crlm.stats.cox` is a handful of vectorised passes (cumulative sums over
-the risk sets), O(n p^2); the two loops that remain are compiled with numba
-when it is installed (plain Python otherwise, with the same numbers).
+the risk sets and segment sums over the groups of tied times), O(n p^2); the
+loop over the event times is compiled with numba when it is installed (plain
+Python otherwise, with the same numbers). The sort
+itself is a counting sort on the rank of each time, the permutation of a
+stable sort by (stratum, decreasing time).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .concordance import _jit
+from ._kernels import _jit, _stable_order, dense_codes_unstable
 
 
-@_jit
-def _group_sums(x, beta, gid, event, n_groups):  # pragma: no cover - compiled
-    """One pass over the sorted rows: per group the sums of w, w x, w x x' over all rows
-    and over the deaths, w = exp(x beta - max). Returns the max as well."""
-    n, p = x.shape
-    eta = np.empty(n)
-    top = -np.inf
-    for i in range(n):
-        v = 0.0
-        for k in range(p):
-            v += x[i, k] * beta[k]
-        eta[i] = v
-        if v > top:
-            top = v
-    w_g = np.zeros(n_groups)
-    wx_g = np.zeros((n_groups, p))
-    wxx_g = np.zeros((n_groups, p, p))
-    d0 = np.zeros(n_groups)
-    d1 = np.zeros((n_groups, p))
-    d2 = np.zeros((n_groups, p, p))
-    for i in range(n):
-        g = gid[i]
-        w = np.exp(eta[i] - top)
-        w_g[g] += w
-        for k in range(p):
-            wx_g[g, k] += w * x[i, k]
-            for m in range(k, p):
-                wxx_g[g, k, m] += w * x[i, k] * x[i, m]
-        if event[i]:
-            d0[g] += w
-            for k in range(p):
-                d1[g, k] += w * x[i, k]
-                for m in range(k, p):
-                    d2[g, k, m] += w * x[i, k] * x[i, m]
-    return top, w_g, wx_g, wxx_g, d0, d1, d2
+def _group_sums(x, beta, gstart, event, pairs):
+    """Per group (rows sorted so that each group is one run starting at ``gstart``)
+    the sums of w, w x, w x x' over all rows and over the deaths, w = exp(x beta - max).
+    Returns the max as well; the x x' sums are dicts keyed by the (k, m) pairs."""
+    eta = x @ beta
+    top = float(eta.max())
+    w = np.exp(eta - top)
+    wd = np.where(event, w, 0.0)
+    w_g = np.add.reduceat(w, gstart)
+    d0 = np.add.reduceat(wd, gstart)
+    wx = w[:, None] * x
+    wdx = wd[:, None] * x
+    wx_g = np.add.reduceat(wx, gstart, axis=0)
+    d1 = np.add.reduceat(wdx, gstart, axis=0)
+    wxx = {(k, m): np.add.reduceat(wx[:, k] * x[:, m], gstart) for k, m in pairs}
+    d2 = {(k, m): np.add.reduceat(wdx[:, k] * x[:, m], gstart) for k, m in pairs}
+    return top, w_g, wx_g, wxx, d0, d1, d2
 
 
 @_jit
@@ -97,10 +82,10 @@ class _CoxData:
 
     def __init__(self, time, event, x, strata, efron: bool):
         n, p = x.shape
-        if np.all(strata == strata[0]):
-            order = np.argsort(-time, kind="stable")
-        else:
-            order = np.lexsort((-time, strata))
+        codes, n_times = dense_codes_unstable(time)
+        order = _stable_order((n_times - 1) - codes, n_times)  # decreasing time, stable
+        if not np.all(strata == strata[0]):
+            order = order[_stable_order(strata[order], int(strata.max()) + 1)]
         self.order = order
         t, e, s = time[order], event[order], strata[order]
         xs = x[order]
@@ -158,13 +143,10 @@ class _CoxData:
         used by the proportional-hazards test.
         """
         p = self.p
-        shift, w_g, wx_g, wxx_g, d0, d1, d2 = _group_sums(
-            self.xrows, np.ascontiguousarray(beta, dtype=np.float64), self.gid, self.event,
-            self.n_groups)
+        shift, w_g, wx_g, wxx, d0, d1, wdxx = _group_sums(
+            self.xrows, np.asarray(beta, dtype=np.float64), self.gstart, self.event, self.pairs)
         s0 = self._risk(w_g)
         s1 = np.column_stack([self._risk(wx_g[:, k]) for k in range(p)])
-        wxx = {(k, m): wxx_g[:, k, m] for k, m in self.pairs}
-        wdxx = {(k, m): d2[:, k, m] for k, m in self.pairs}
         eta_dead_sum = float(sum(beta[k] * self.x_dead_sum[k] for k in range(p)))
         log_sum, mean_sum, outer, c_g, e_g, _ = _event_terms(
             s0, s1, d0, d1, self.ev_groups, self.n_dead_g, self.efron, self.ones)

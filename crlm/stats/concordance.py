@@ -12,10 +12,10 @@ when t_j == t_i and j is censored (censoring at the same time as an event is
 taken to come after it). Pairs tied on time with both events are not
 comparable. Pairs tied on risk count one half.
 
-Counting is O(n log n): patients are put in decreasing time order (censored
-before events at a tied time) and a merge sort on risk counts, for every
-event, the earlier patients with lower and equal risk; earlier events at the
-same time are then taken out by a second merge sort keyed on (time, risk).
+Counting is O(n log n): one sort of the risks and one of the times; patients
+then join a Fenwick tree over the distinct times in increasing risk, and each
+event reads how many comparable patients have a lower and an equal risk
+(:func:`crlm.stats._kernels._pair_counts_by_risk`).
 """
 from __future__ import annotations
 
@@ -23,194 +23,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import _jit  # noqa: F401 - shared with survival_discrimination
+from ._kernels import pair_counts_by_risk, time_keys
 from ._result import ResultMixin
 from ._validate import as_event, as_float, as_time, prepare
 from .survival import _risk_table
 
-try:  # numba makes the merge counts fast; the pure-Python path gives the same numbers
-    from numba import njit as _njit
 
-    def _jit(fn):
-        return _njit(cache=True, nogil=True)(fn)
-except ImportError:  # pragma: no cover - numba is in requirements
-    def _jit(fn):
-        return fn
-
-
-@_jit
-def _count_before_sorted(value, less, same, offset):  # pragma: no cover - compiled
-    """Sorts ``value`` in place; adds to less[offset + i] / same[offset + i] how many
-    earlier positions hold a lower / equal value than position i.
-
-    The running counts travel with the values through the merges (sequential
-    memory access) and are written out once at the end.
-    """
-    n = value.shape[0]
-    pos = np.arange(n)
-    cl = np.zeros(n, dtype=np.int64)
-    cs = np.zeros(n, dtype=np.int64)
-    # insertion sort of short blocks, counting inside each block
-    block = 16
-    for lo in range(0, n, block):
-        hi = min(lo + block, n)
-        for i in range(lo + 1, hi):
-            v = value[i]
-            p = pos[i]
-            c_less = 0
-            c_same = 0
-            for j in range(lo, i):
-                if value[j] < v:
-                    c_less += 1
-                elif value[j] == v:
-                    c_same += 1
-            j = i - 1
-            while j >= lo and value[j] > v:
-                value[j + 1] = value[j]
-                pos[j + 1] = pos[j]
-                cl[j + 1] = cl[j]
-                cs[j + 1] = cs[j]
-                j -= 1
-            value[j + 1] = v
-            pos[j + 1] = p
-            cl[j + 1] = c_less
-            cs[j + 1] = c_same
-    va_b = np.empty(n, dtype=value.dtype)
-    pos_b = np.empty(n, dtype=np.int64)
-    cl_b = np.empty(n, dtype=np.int64)
-    cs_b = np.empty(n, dtype=np.int64)
-    va = value
-    width = block
-    while width < n:
-        lo = 0
-        while lo < n:
-            mid = min(lo + width, n)
-            hi = min(lo + 2 * width, n)
-            a, b, k = lo, mid, lo
-            p_le = lo
-            while b < hi:
-                v = va[b]
-                # left elements lower than v go first
-                while a < mid and va[a] < v:
-                    va_b[k] = va[a]
-                    pos_b[k] = pos[a]
-                    cl_b[k] = cl[a]
-                    cs_b[k] = cs[a]
-                    a += 1
-                    k += 1
-                if p_le < a:
-                    p_le = a
-                while p_le < mid and va[p_le] <= v:
-                    p_le += 1
-                va_b[k] = v
-                pos_b[k] = pos[b]
-                cl_b[k] = cl[b] + (a - lo)
-                cs_b[k] = cs[b] + (p_le - a)
-                b += 1
-                k += 1
-            while a < mid:
-                va_b[k] = va[a]
-                pos_b[k] = pos[a]
-                cl_b[k] = cl[a]
-                cs_b[k] = cs[a]
-                a += 1
-                k += 1
-            lo = hi
-        va, va_b = va_b, va
-        pos, pos_b = pos_b, pos
-        cl, cl_b = cl_b, cl
-        cs, cs_b = cs_b, cs
-        width *= 2
-    for i in range(n):
-        less[offset + pos[i]] += cl[i]
-        same[offset + pos[i]] += cs[i]
-
-
-@_jit
-def _count_before_by_group(starts, value, less, same):  # pragma: no cover - compiled
-    """``_count_before_sorted`` within each run value[starts[g]:starts[g + 1]]."""
-    for g in range(starts.shape[0] - 1):
-        lo, hi = starts[g], starts[g + 1]
-        if hi - lo > 1:
-            _count_before_sorted(value[lo:hi].copy(), less, same, lo)
-
-
-@_jit
-def _comparable_sequence(order, time, event):  # pragma: no cover - compiled
-    """Patients by decreasing time; within a time, censored before events.
-
-    Returns the sequence, the time-group number of each position, and for each
-    position how many events of the same time come earlier.
-    """
-    n = order.shape[0]
-    seq = np.empty(n, dtype=np.int64)
-    grp = np.empty(n, dtype=np.int64)
-    tied_before = np.zeros(n, dtype=np.int64)
-    k = 0
-    i = 0
-    g = 0
-    while i < n:
-        j = i
-        t = time[order[i]]
-        while j < n and time[order[j]] == t:
-            j += 1
-        for q in range(i, j):
-            if not event[order[q]]:
-                seq[k] = order[q]
-                grp[k] = g
-                k += 1
-        c = 0
-        for q in range(i, j):
-            if event[order[q]]:
-                seq[k] = order[q]
-                grp[k] = g
-                tied_before[k] = c
-                c += 1
-                k += 1
-        i = j
-        g += 1
-    return seq, grp, tied_before
-
-
-def pair_counts(time: np.ndarray, event: np.ndarray, risk: np.ndarray, order: np.ndarray | None = None):
+def pair_counts(time: np.ndarray, event: np.ndarray, risk: np.ndarray):
     """Per-patient counts of comparable pairs with lower, equal and higher risk.
 
-    ``order``, if given, must list the patients by decreasing time. Events get
-    counts; censored patients get zeros.
+    Events get counts; censored patients get zeros.
     """
-    if order is None:
-        order = np.argsort(-time, kind="stable")
     event = np.asarray(event, dtype=np.bool_)
     risk = np.asarray(risk, dtype=np.float64)
-    seq, grp, tied_before = _comparable_sequence(np.asarray(order, dtype=np.int64),
-                                                 np.asarray(time, dtype=np.float64), event)
-    r = risk[seq]
-    ev = event[seq]
-    r_events = r[ev]  # taken before r is sorted in place
-    n = len(seq)
-    less = np.zeros(n, dtype=np.int64)
-    same = np.zeros(n, dtype=np.int64)
-    _count_before_sorted(r, less, same, 0)  # sorts r in place
-    lower = np.zeros(len(time), dtype=np.int64)
-    equal = np.zeros(len(time), dtype=np.int64)
-    higher = np.zeros(len(time), dtype=np.int64)
-    if not ev.any():
-        return lower, equal, higher
-    ev_pos = np.flatnonzero(ev)
-    lo, eq = less[ev_pos], same[ev_pos]
-    if tied_before[ev_pos].any():
-        # take out earlier events at the same time (not comparable): counts within each time
-        g_ev = grp[ev_pos]
-        starts = np.flatnonzero(np.concatenate(([True], g_ev[1:] != g_ev[:-1], [True])))
-        less_g = np.zeros(len(ev_pos), dtype=np.int64)
-        same_g = np.zeros(len(ev_pos), dtype=np.int64)
-        _count_before_by_group(starts.astype(np.int64), r_events, less_g, same_g)
-        lo = lo - less_g
-        eq = eq - same_g
-    total = ev_pos - tied_before[ev_pos]
-    idx = seq[ev_pos]
-    lower[idx] = lo
-    equal[idx] = eq
-    higher[idx] = total - lo - eq
+    key, n_keys = time_keys(np.asarray(time, dtype=np.float64), event)
+    by_risk, lo, eq, hi = pair_counts_by_risk(key, n_keys, event, risk)
+    lower = np.empty(len(risk), dtype=np.int64)
+    equal = np.empty(len(risk), dtype=np.int64)
+    higher = np.empty(len(risk), dtype=np.int64)
+    lower[by_risk], equal[by_risk], higher[by_risk] = lo, eq, hi
     return lower, equal, higher
 
 

@@ -6,7 +6,8 @@ Conventions (R ``survival::coxph``):
 * optional ``strata``: a separate baseline hazard per stratum;
 * Wald CI ``exp(coef ± z se)`` and two-sided Wald p-values;
 * ``concordance``: Harrell's C of the linear predictor within strata
-  (R ``coxph()$concordance``);
+  (R ``coxph()$concordance``), counted the first time it is read (a fit whose
+  concordance nobody reads does not pay for it);
 * the proportional-hazards test of a fit is in :mod:`crlm.stats.cox_ph_test`
   (R ``cox.zph(fit, transform="km")``); the partial likelihood and its
   derivatives in :mod:`crlm.stats._cox_partial`.
@@ -14,6 +15,7 @@ Conventions (R ``survival::coxph``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -22,7 +24,7 @@ from ._design import check_not_constant, design_matrix, drop_missing
 from ._dist import chi2_sf
 from ._result import ResultMixin, TermsMixin, covariance_from_information, wald_terms
 from ._validate import as_event, as_levels, as_time, check_conf_level, prepare
-from .concordance import pair_counts
+from ._kernels import pair_counts_by_risk
 from .cox_ph_test import PHTestResult, ph_test, proportional_hazards_test
 
 __all__ = ["CoxResult", "CoxTerm", "LikelihoodRatioResult", "PHTestResult", "cox",
@@ -43,12 +45,15 @@ class CoxTerm(ResultMixin):
 
 @dataclass(frozen=True)
 class CoxResult(TermsMixin, ResultMixin):
-    """A fitted Cox model. ``hr`` = exp(coef) per unit of the covariate."""
+    """A fitted Cox model. ``hr`` = exp(coef) per unit of the covariate.
+
+    ``concordance`` is counted when first read (then kept); NaN for a fit made
+    with ``with_concordance=False``.
+    """
 
     terms: list[CoxTerm]
     coefficients: np.ndarray
     covariance: np.ndarray
-    concordance: float
     log_likelihood: float
     log_likelihood_null: float
     n: int
@@ -59,6 +64,16 @@ class CoxResult(TermsMixin, ResultMixin):
     conf_level: float
     stratified: bool = False
     _fit: object = field(default=None, repr=False, compare=False)
+    _with_concordance: bool = field(default=True, repr=False, compare=False)
+
+    @cached_property
+    def concordance(self) -> float:
+        """Harrell's C of the linear predictor within strata (R ``coxph()$concordance``)."""
+        if not self._with_concordance or self._fit is None:
+            return float("nan")
+        conc, tied, disc = _concordance_counts(self._fit, self._fit.linear_predictor(self.coefficients))
+        total = conc + disc + tied
+        return float((conc + 0.5 * tied) / total) if total else float("nan")
 
     def likelihood_ratio(self) -> tuple[float, int, float]:
         """LR test of the model against the null model: (statistic, df, p)."""
@@ -73,7 +88,11 @@ class CoxResult(TermsMixin, ResultMixin):
     def to_dict(self) -> dict:
         d = super().to_dict()
         d.pop("_fit", None)
-        return d
+        d.pop("_with_concordance", None)
+        keys = list(d)
+        at = keys.index("covariance") + 1
+        d["concordance"] = self.concordance
+        return {k: d[k] for k in keys[:at] + ["concordance"] + keys[at:]}
 
 
 def _concordance_counts(data: _CoxData, risk: np.ndarray) -> tuple[int, int, int]:
@@ -82,8 +101,11 @@ def _concordance_counts(data: _CoxData, risk: np.ndarray) -> tuple[int, int, int
     s = data.strata
     bounds = np.concatenate(([0], np.flatnonzero(s[1:] != s[:-1]) + 1, [len(s)]))
     for lo, hi in zip(bounds[:-1], bounds[1:]):  # rows are sorted by stratum, then time
-        lower, equal, higher = pair_counts(data.time[lo:hi], data.event[lo:hi], risk[lo:hi],
-                                           order=np.arange(hi - lo))
+        gid, event = data.gid[lo:hi], data.event[lo:hi]
+        # time keys: 2 per tied-time group in increasing time, a censoring after an event
+        key = 2 * (gid[-1] - gid) + ~event
+        _, lower, equal, higher = pair_counts_by_risk(key, 2 * int(gid[-1] - gid[0] + 1), event,
+                                                      risk[lo:hi])
         conc += int(lower.sum())
         tied += int(equal.sum())
         disc += int(higher.sum())
@@ -106,8 +128,8 @@ def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: f
     are no events or a covariate is constant. Monotone likelihood (a covariate
     that separates events perfectly) gives a large coefficient with
     ``converged`` False after ``max_iter`` steps, as R warns.
-    ``with_concordance=False`` skips the O(n log n) concordance count (then NaN),
-    for callers that fit many models and do not report it.
+    The concordance is counted only when ``concordance`` is first read;
+    ``with_concordance=False`` makes it NaN.
     """
     if ties not in ("efron", "breslow"):
         raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
@@ -150,16 +172,9 @@ def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: f
             break
     cov, se = covariance_from_information(info)
     terms = wald_terms(CoxTerm, names, beta, se, conf_level)
-    # concordance of the linear predictor, within strata (rows already sorted by time)
-    if with_concordance:
-        conc, tied, disc = _concordance_counts(data, data.linear_predictor(beta))
-    else:
-        conc = tied = disc = 0
-    total = conc + disc + tied
-    concordance = (conc + 0.5 * tied) / total if total else float("nan")
-    return CoxResult(terms, beta, cov, float(concordance), float(loglik), float(loglik_null),
+    return CoxResult(terms, beta, cov, float(loglik), float(loglik_null),
                      int(len(t)), int(e.sum()), ties, iterations, converged, conf_level,
-                     stratified=stratified, _fit=data)
+                     stratified=stratified, _fit=data, _with_concordance=with_concordance)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ Score direction: a higher score means "more likely positive" (pROC
 ``direction="<"``: controls have lower values than cases). Nothing is flipped
 automatically — an AUC below 0.5 is reported as such.
 
-DeLong placements are computed by sorting (midranks through ``searchsorted``),
-O(n log n).
+Cases and controls are sorted separately, then one merge pass over the two
+sorted runs gives, per distinct score, how many cases and controls hold it:
+the ROC curve and the DeLong placements (midranks) are cumulative sums of
+those counts, O(n log n) for the sorts and O(n) after.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import norm_sf, z_quantile
+from ._kernels import _merge_counts
 from ._result import ResultMixin
 from ._validate import as_event, as_float, check_conf_level, prepare
 
@@ -51,13 +54,17 @@ def _placements(cases: np.ndarray, controls: np.ndarray, presorted: bool = False
         v10, v01 = np.empty_like(v10s), np.empty_like(v01s)
         v10[ox], v01[oc] = v10s, v01s
         return v10, v01
-    sx, sc = cases, controls
-    lo = np.searchsorted(sc, sx, side="left")
-    hi = np.searchsorted(sc, sx, side="right")
-    v10 = (lo + 0.5 * (hi - lo)) / len(sc)
-    lo = np.searchsorted(sx, sc, side="left")
-    hi = np.searchsorted(sx, sc, side="right")
-    v01 = (len(sx) - hi + 0.5 * (hi - lo)) / len(sx)
+    return _placements_from_counts(*_merge_counts(cases, controls)[1:])
+
+
+def _placements_from_counts(cx: np.ndarray, cc: np.ndarray):
+    """Placements in sorted score order from the per-distinct-score counts of cases
+    ``cx`` and controls ``cc`` (ascending scores)."""
+    nx, nc = int(cx.sum()), int(cc.sum())
+    below_c = np.cumsum(cc) - cc  # controls with a lower score
+    upto_x = np.cumsum(cx)  # cases with a lower or equal score
+    v10 = np.repeat((below_c + 0.5 * cc) / nc, cx)
+    v01 = np.repeat((nx - upto_x + 0.5 * cx) / nx, cc)
     return v10, v01
 
 
@@ -103,15 +110,12 @@ def roc(y_true, score, conf_level: float = 0.95, *, dropna: bool = False) -> ROC
     if n_pos == 0 or n_pos == n:
         which = "no positive" if n_pos == 0 else "no negative"
         raise ValueError(f"y_true has {which} cases: ROC needs both classes")
-    sx, sc = np.sort(s[y]), np.sort(s[~y])
-    merged = np.sort(np.concatenate((sx, sc)), kind="stable")  # merges two sorted runs
-    distinct = merged[np.concatenate((merged[1:] != merged[:-1], [True]))][::-1]
-    tps = len(sx) - np.searchsorted(sx, distinct[::-1], side="left")[::-1]
-    fps = len(sc) - np.searchsorted(sc, distinct[::-1], side="left")[::-1]
-    tpr = np.concatenate(([0.0], tps / n_pos))
-    fpr = np.concatenate(([0.0], fps / (n - n_pos)))
+    values, cx, cc = _merge_counts(np.sort(s[y]), np.sort(s[~y]))
+    distinct = values[::-1]  # descending: the curve starts with nobody positive
+    tpr = np.concatenate(([0.0], np.cumsum(cx[::-1]) / n_pos))
+    fpr = np.concatenate(([0.0], np.cumsum(cc[::-1]) / (n - n_pos)))
     thresholds = np.concatenate(([np.inf], (distinct[:-1] + distinct[1:]) / 2, [-np.inf]))
-    v10, v01 = _placements(sx, sc, presorted=True)
+    v10, v01 = _placements_from_counts(cx, cc)
     auc = float(v10.mean())
     var = _delong_var(v10, v01)
     se = float(np.sqrt(var)) if np.isfinite(var) else float("nan")

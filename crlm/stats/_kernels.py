@@ -1,0 +1,166 @@
+"""Compiled loops shared by the survival and diagnostic statistics.
+
+Each kernel is a plain-Python function compiled with numba when it is
+installed (it is in requirements); without numba the same Python runs and
+gives the same numbers, only slower. All are O(n) or O(n log n) passes over
+arrays that the callers have already put in the order the kernel needs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:  # numba makes the loops fast; the pure-Python path gives the same numbers
+    from numba import njit as _njit
+
+    def _jit(fn):
+        return _njit(cache=True, nogil=True)(fn)
+except ImportError:  # pragma: no cover - numba is in requirements
+    def _jit(fn):
+        return fn
+
+
+@_jit
+def _stable_order(code, n_codes):  # pragma: no cover - compiled
+    """Row indices ordered by ``code`` (0 .. n_codes - 1), ties in row order: a
+    counting sort, the same permutation as a stable argsort of ``code``."""
+    n = code.shape[0]
+    start = np.zeros(n_codes + 1, dtype=np.int64)
+    for i in range(n):
+        start[code[i] + 1] += 1
+    for k in range(n_codes):
+        start[k + 1] += start[k]
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        c = code[i]
+        out[start[c]] = i
+        start[c] += 1
+    return out
+
+
+def dense_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """(codes, number of distinct values): ``codes[i]`` is the rank of ``values[i]``
+    among the distinct values, ascending (0-based). One value sort and a lookup."""
+    v = np.sort(values)
+    if len(v) == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    distinct = v[np.concatenate(([True], v[1:] != v[:-1]))]
+    return np.searchsorted(distinct, values).astype(np.int64), len(distinct)
+
+
+def order_decreasing(values: np.ndarray) -> np.ndarray:
+    """The permutation of ``np.argsort(-values, kind="stable")`` (values without NaN),
+    by a counting sort on the rank of each value among the distinct ones."""
+    codes, m = dense_codes(values)
+    return _stable_order((m - 1) - codes, m)
+
+
+def time_keys(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, int]:
+    """(key, number of keys) for :func:`_pair_counts_by_risk`: ``2 c`` for an event and
+    ``2 c + 1`` for a censoring at the ``c``-th distinct time (ascending), so that a
+    censoring at an event's time comes after it."""
+    codes, m = dense_codes_unstable(time)
+    return 2 * codes + (~np.asarray(event, dtype=np.bool_)), 2 * m
+
+
+def dense_codes_unstable(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """As :func:`dense_codes`, by one (unstable, fast) argsort instead of a lookup."""
+    n = len(values)
+    codes = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return codes, 0
+    order = np.argsort(values)
+    v = values[order]
+    step = np.empty(n, dtype=np.int64)
+    step[0] = 0
+    np.cumsum(v[1:] != v[:-1], out=step[1:])
+    codes[order] = step
+    return codes, int(step[-1]) + 1
+
+
+@_jit
+def _pair_counts_by_risk(risk, key, event, n_keys, lower, equal, higher):  # pragma: no cover
+    """Harrell's comparable pairs per event, split by the other patient's risk.
+
+    For an event with time key k (see :func:`time_keys`) the comparable
+    patients are those with a larger key: a longer time, or a censoring at the
+    same time; earlier events at the same time share its key and are not
+    comparable. All arrays are in increasing risk order. Patients join a tie
+    group at a time, a Fenwick tree over the keys: before a group joins,
+    an event of the group reads its lower-risk comparable patients, after it
+    joins also the equal-risk ones; the rest of its comparable patients have a
+    higher risk. The tree has one slot per key, so with tied times it is small.
+    """
+    n = risk.shape[0]
+    tree = np.zeros(n_keys + 1, dtype=np.int64)
+    above = np.zeros(n_keys + 1, dtype=np.int64)  # above[c]: patients with key >= c
+    for i in range(n):
+        above[key[i]] += 1
+    for c in range(n_keys - 1, -1, -1):
+        above[c] += above[c + 1]
+    inside = 0
+    i = 0
+    while i < n:
+        v = risk[i]
+        j = i
+        while j < n and risk[j] == v:
+            j += 1
+        for step in range(3):  # events read lower risk, the group joins, events read equal
+            for k in range(i, j):
+                if step == 1:
+                    pos = key[k] + 1
+                    while pos <= n_keys:
+                        tree[pos] += 1
+                        pos += pos & -pos
+                    inside += 1
+                elif event[k]:
+                    not_above = 0  # inside with key <= key[k]
+                    pos = key[k] + 1
+                    while pos > 0:
+                        not_above += tree[pos]
+                        pos -= pos & -pos
+                    if step == 0:
+                        lower[k] = inside - not_above
+                    else:
+                        equal[k] = inside - not_above - lower[k]
+                        higher[k] = above[key[k] + 1] - lower[k] - equal[k]
+        i = j
+
+
+def pair_counts_by_risk(key: np.ndarray, n_keys: int, event: np.ndarray, risk: np.ndarray):
+    """(by_risk, lower, equal, higher): the permutation putting patients in increasing
+    risk and, in that order, each event's comparable pairs with lower, equal and
+    higher risk (zeros for censored patients). ``key`` from :func:`time_keys`."""
+    n = len(risk)
+    by_risk = np.argsort(risk)
+    lower = np.zeros(n, dtype=np.int64)
+    equal = np.zeros(n, dtype=np.int64)
+    higher = np.zeros(n, dtype=np.int64)
+    _pair_counts_by_risk(risk[by_risk], key[by_risk], event[by_risk], n_keys, lower, equal, higher)
+    return by_risk, lower, equal, higher
+
+
+@_jit
+def _merge_counts(sx, sc):  # pragma: no cover - compiled
+    """Walk two ascending arrays together: the distinct values of both (ascending)
+    and, per distinct value, how many entries of ``sx`` and of ``sc`` hold it."""
+    nx, nc = sx.shape[0], sc.shape[0]
+    values = np.empty(nx + nc, dtype=np.float64)
+    cx = np.zeros(nx + nc, dtype=np.int64)
+    cc = np.zeros(nx + nc, dtype=np.int64)
+    a = 0
+    b = 0
+    m = 0
+    while a < nx or b < nc:
+        if b >= nc or (a < nx and sx[a] < sc[b]):
+            v = sx[a]
+        else:
+            v = sc[b]
+        values[m] = v
+        while a < nx and sx[a] == v:
+            cx[m] += 1
+            a += 1
+        while b < nc and sc[b] == v:
+            cc[m] += 1
+            b += 1
+        m += 1
+    return values[:m], cx[:m], cc[:m]
