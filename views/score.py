@@ -60,7 +60,8 @@ def _report_bytes(case: pd.DataFrame, scores: pd.DataFrame, board: pd.DataFrame,
     return build_case_report(case_report(
         case, scores, board, cohort_text=cohort_text, summary=summary, figures=pngs,
         label=label, user=user_name, chosen_model=extras.model_id,
-        case_group=extras.case_group))
+        case_group=extras.case_group, cluster=extras.cluster, leaves=extras.leaves,
+        model_labels=labels))
 
 
 # -- page ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ arguments it is given; it returns what the report needs."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
@@ -12,8 +13,10 @@ import streamlit as st
 
 from crlm import cases, config, figures
 from crlm.cases import results
+from crlm.cases.cluster import CaseCluster, case_cluster, cluster_medians, cohort_clusters
+from crlm.cases.tree_leaf import case_leaves
 from crlm.store import CohortFilter
-from crlm.models import absolute
+from crlm.models import ModelError, absolute, load_model
 from crlm.models.similar import SimilarityIndex, similar_patients
 from crlm.ui.loaders import filter_key, load_cohort, load_predictions, store_path
 from crlm.ui.widgets import endpoint_choices, selected_model
@@ -44,11 +47,14 @@ class ShownScores:
 @dataclass(frozen=True)
 class Extras:
     """What the lower sections give the report: the chosen response model, the case's
-    survival group and the figures drawn."""
+    survival group, the figures drawn, the case's prognosis cluster and the
+    decision-tree leaves it falls in."""
 
     model_id: str = ""
     case_group: str = ""
     figures: Mapping[str, Any] = field(default_factory=dict)
+    cluster: CaseCluster | None = None
+    leaves: tuple = ()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -153,13 +159,16 @@ def where_it_falls(case: pd.DataFrame, scores: pd.DataFrame, table: pd.DataFrame
                    filt: CohortFilter, registry: pd.DataFrame,
                    thresholds: Mapping[str, float | None], labels: Mapping[str, str]
                    ) -> Extras:
-    """Distribution, ROC operating point, survival group of the case, similar patients and
-    contributions to the chosen response model's score."""
+    """Prognosis cluster, decision-tree leaves, distribution, ROC operating point,
+    survival group of the case, similar patients and contributions to the chosen response
+    model's score."""
     st.subheader("Where the case falls")
+    cluster = _cluster(case, filt)
+    leaves = _tree_leaves(case, scores, registry, labels)
     options = results.response_models(registry)
     if not options:
         st.info("No trained response model in this cohort.")
-        return Extras()
+        return Extras(cluster=cluster, leaves=leaves)
     left, right = st.columns([1, 1])
     model_id = selected_model("response", options, label="Response model", container=left)
     endpoint = right.selectbox("Survival endpoint", endpoint_choices(filt.cohort, "score_endpoint"),
@@ -213,7 +222,68 @@ def where_it_falls(case: pd.DataFrame, scores: pd.DataFrame, table: pd.DataFrame
         drawn["contributions"] = fig
     else:
         st.info("This model gives no per-feature contributions for the case.")
-    return Extras(model_id=model_id, case_group=case_group, figures=drawn)
+    return Extras(model_id=model_id, case_group=case_group, figures=drawn, cluster=cluster,
+                  leaves=leaves)
+
+
+@st.cache_resource(show_spinner="Clustering the cohort…", max_entries=8)
+def _cohort_clusters(path: str, key: tuple, _cohort: pd.DataFrame) -> tuple:
+    """The Clusters page's default clustering of a filtered cohort (``key``, on ``path``)
+    and its clusters' median survival."""
+    analysis = cohort_clusters(_cohort)
+    return analysis, cluster_medians(analysis, _cohort)
+
+
+def _cluster(case: pd.DataFrame, filt: CohortFilter) -> CaseCluster:
+    st.markdown("**Prognosis cluster**")
+    cohort = load_cohort(filt)
+    try:
+        analysis, medians = _cohort_clusters(store_path(), filter_key(filt), cohort)
+    except ValueError:  # case_cluster gives the reason
+        analysis, medians = None, None
+    got = case_cluster(case, cohort, analysis, medians=medians)
+    if not got.assigned:
+        st.info(f"No prognosis cluster for this case: {got.reason}.")
+    else:
+        cols = st.columns(1 + len(got.medians))
+        cols[0].metric("Prognosis cluster", f"{got.cluster} of {got.k}")
+        for col, endpoint in zip(cols[1:], got.medians):
+            col.metric(f"Cluster median {endpoint}", got.median_text(endpoint))
+        imputed = (f" Set to the cohort median for this case: "
+                   f"{', '.join(config.COLUMNS_BY_NAME[c].label for c in got.missing)}."
+                   if got.missing else "")
+        st.caption(f"{got.size:,} of the {got.n_patients:,} patients of the filtered cohort "
+                   "are in this cluster. The Clusters page's default clustering (Ward, "
+                   "number of clusters by the silhouette) on "
+                   + ", ".join(config.COLUMNS_BY_NAME[c].label for c in got.inputs)
+                   + ", standardised on the cohort; the case joins the nearest cluster "
+                   "centre; medians are Kaplan–Meier." + imputed)
+    st.page_link("views/clusters.py", label="See the clusters on the Clusters page",
+                 icon=":material/bubble_chart:")
+    return got
+
+
+def _load_tree(rec: Mapping):
+    folder = Path(rec["artefact_path"]) if rec.get("artefact_path") else None
+    try:
+        return load_model(rec["model_id"], int(rec["version"]), folder=folder)
+    except ModelError:
+        return None
+
+
+def _tree_leaves(case: pd.DataFrame, scores: pd.DataFrame, registry: pd.DataFrame,
+                 labels: Mapping[str, str]) -> tuple:
+    leaves = case_leaves(case, scores, registry, _load_tree) if len(registry) else ()
+    if leaves:
+        st.markdown("**Decision tree: the leaf of the case**")
+        st.dataframe(pd.DataFrame([{"model": labels.get(leaf.model_id, leaf.model_id),
+                                    "splits from the root": leaf.path_text,
+                                    "leaf": leaf.leaf_text} for leaf in leaves]),
+                     hide_index=True, width="stretch", key="score_tree_leaves")
+        st.caption("The splits the case follows in each decision tree drawn on the Models "
+                   "page; the leaf's share among its training patients is the tree's score "
+                   "of the case.")
+    return leaves
 
 
 def _similar(case: pd.DataFrame, filt: CohortFilter, cohort: pd.DataFrame) -> None:

@@ -307,3 +307,34 @@ def test_a_case_gets_probabilities_with_sets_and_survival_at_1_3_5_years(at):
     answers = _answers(at)
     assert answers.loc[answers["answer"].str.startswith("probability"),
                        "interval"].str.startswith("95% prediction set:").all()
+
+
+def test_the_case_gets_its_prognosis_cluster_and_its_decision_tree_leaf(at, score_store):
+    from crlm.cases.cluster import case_cluster
+    from crlm.cases.tree_leaf import case_leaves
+    from crlm.models import load_model
+
+    _fill(at)
+    at.button(key="score_run").click().run()
+    assert not at.exception, at.exception
+    frame = cases.case_from_form(cases.form_values(ENTRIES))
+    cohort = store.load_cohort(score_store, store.CohortFilter(cohort="demo"))
+    expected = case_cluster(frame, cohort)
+    assert expected.assigned and expected.missing == ("disease_free_interval_months",)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Prognosis cluster"] == f"{expected.cluster} of {expected.k}"
+    assert metrics["Cluster median OS"] == expected.median_text("OS")
+    assert any(f"{expected.size:,} of the {expected.n_patients:,} patients" in c.value
+               for c in at.caption)
+    assert [p for p in at.get("page_link") if "Clusters page" in str(p.proto)]
+    # the leaf of every decision tree that answered, as the trees score the case
+    shown = [d.value for d in at.dataframe if "splits from the root" in d.value.columns]
+    assert len(shown) == 1
+    leaves = shown[0]
+    scores = score_cases(frame, store=score_store, cohort="demo").table
+    registry = store.load_models(score_store, cohort="demo")
+    direct = case_leaves(frame, scores, registry, lambda rec: load_model(
+        rec["model_id"], int(rec["version"]), folder=Path(rec["artefact_path"])))
+    assert len(direct) >= 2 and len(leaves) == len(direct)   # response and anti-EGFR trees
+    assert list(leaves["splits from the root"]) == [leaf.path_text for leaf in direct]
+    assert leaves["leaf"].str.contains("responders among").all()
