@@ -70,7 +70,7 @@ def cmd_run(args) -> int:
     print(f"run {run_id}: sites {', '.join(summary['sites'])}"
           + (f" (dropped: {', '.join(summary['dropped'])})" if summary.get("dropped") else "")
           + f"; {sum(r['kind'] in ('newton', 'fedavg') for r in summary['rounds'])} "
-          + ("FedAvg" if args.family == "mlp" else "Newton") + " rounds"
+          + ("FedAvg" if args.family in ("mlp", "deepsurv") else "Newton") + " rounds"
           + (f"; out-of-fold {'AUC' if 'auc' in oof else 'C-index'} {value:.3f}" if value is not None else "")
           + f"; registered in each site's store; {time.perf_counter() - started:.0f} s")
     return 0
@@ -124,8 +124,9 @@ def register(sub) -> None:
     q.add_argument("--coordinator", default="127.0.0.1:9092", metavar="HOST:PORT",
                    help="the coordinator's address (run this on the coordinator's machine)")
     q.add_argument("--task", required=True, help="e.g. response, os_risk")
-    q.add_argument("--family", required=True, choices=["logistic", "cox", "mlp"],
-                   help="logistic, cox (Newton steps) or mlp (FedAvg; binary tasks)")
+    q.add_argument("--family", required=True, choices=["logistic", "cox", "mlp", "deepsurv"],
+                   help="logistic, cox (Newton steps), mlp (FedAvg; binary tasks) or deepsurv "
+                        "(FedAvg; survival tasks, stratified by site)")
     q.add_argument("--sites", required=True, type=positive_int(2, 100, "--sites"),
                    help="how many sites take part (the run waits for them)")
     q.add_argument("--external-site", help="a site held out as the external validation centre")
@@ -133,9 +134,9 @@ def register(sub) -> None:
     q.add_argument("--seed", type=SEED, default=20240601)
     q.add_argument("--max-rounds", type=positive_int(1, 200, "--max-rounds"), default=25)
     q.add_argument("--local-epochs", type=positive_int(1, 100, "--local-epochs"), default=1,
-                   help="mlp: epochs each site trains per round (default 1)")
+                   help="mlp, deepsurv: epochs each site trains per round (default 1)")
     q.add_argument("--proximal-mu", type=float, default=0.0,
-                   help="mlp: FedProx proximal weight (default 0: plain FedAvg)")
+                   help="mlp, deepsurv: FedProx proximal weight (default 0: plain FedAvg)")
     q.add_argument("--on-dropout", choices=["continue", "stop"], default="continue",
                    help="a site that stops answering: finish without it, or stop the run")
     q.add_argument("--run-id", help="the consortium run id (default: task-family-time)")

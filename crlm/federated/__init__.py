@@ -1,7 +1,7 @@
 """Federated training and evaluation across centres on Flower: each site keeps its rows.
 
 ``site`` answers from one store, ``coordinator`` drives a run over any transport
-(``mlp`` adds FedAvg rounds for the network), ``protocol`` defines and checks the
+(``mlp`` and ``deepsurv`` add FedAvg rounds for the networks), ``protocol`` defines and checks the
 messages, ``wire`` turns them into signed frames, ``worker`` is a site's long-lived
 answering process, ``processes`` starts the Flower SuperLink / SuperNodes / ``flwr
 run`` from ``.venv-federated``, ``loopback`` runs a whole consortium on 127.0.0.1,

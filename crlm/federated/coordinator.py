@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from crlm.federated.protocol import (
-    FederatedError, RunSpec, check_message, message, message_bytes,
+    FEDAVG_FAMILIES, FederatedError, RunSpec, check_message, message, message_bytes,
 )
 from crlm.stats import federated as fs
 
@@ -196,12 +196,12 @@ def run_consortium(transport, spec: RunSpec, *, keys=None, log=print) -> Consort
     pre = {"mean": mean, "scale": scale}
     # 2. Newton rounds (FedAvg rounds for the MLP)
     converged = False
-    if spec.family == "mlp":
+    if spec.family in FEDAVG_FAMILIES:
         from crlm.federated import mlp
 
         beta, converged = mlp.fedavg_rounds(run, spec, dev, agreed, pre, width, log)
         info = [None]
-    for _ in range(spec.max_rounds if spec.family != "mlp" else 0):
+    for _ in range(spec.max_rounds if spec.family not in FEDAVG_FAMILIES else 0):
         keys_dev = [k for k in dev if k in run.alive]
         if len(keys_dev) < 2:
             raise FederatedError("fewer than two development sites left; run stopped, nothing stored")
@@ -351,11 +351,12 @@ def evaluate(spec, replies, cuts, dev_names, columns, beta, info, threshold, num
                 m["c_index"] = float(np.sum([c[0] for c in cs] * w) / w.sum())
                 m["c_index_rule"] = "mean of the sites' Harrell C, weighted by patients"
         out[key] = m
-    if not binary:
+    if not binary and info is not None:  # Cox: Wald hazard ratios; a network has none
         from crlm.federated.site import levels_of
         names = list(numeric) + [f"{c}={lv}" for c, lvs in levels_of(categorical).items() for lv in lvs]
         terms = fs.wald_hazard_ratios(beta[-1], info, names)  # unpenalised information
         out["hazard_ratios"] = [t.to_dict() for t in terms]
+    if not binary:
         out["threshold_rule"] = "mean out-of-fold risk score (federated)"
     else:
         out["threshold_rule"] = "Youden J on the federated out-of-fold score histogram"

@@ -63,3 +63,19 @@ class FederatedMLP(_Agreed):
 
         p = probability(np.asarray(X, dtype=float), self.theta_)
         return np.column_stack([1 - p, p])
+
+
+class FederatedDeepSurv(_Agreed):
+    """The FedAvg DeepSurv network (``crlm.federated.deepsurv``, stratified by site) with
+    its agreed parameters; ``predict`` is the log relative hazard, a risk score (higher =
+    earlier events), by a numpy forward pass."""
+
+    def __init__(self, theta=None):
+        self.theta = theta
+        if theta is not None:
+            self.theta_ = np.asarray(theta, dtype=float).ravel()
+
+    def predict(self, X) -> np.ndarray:
+        from crlm.federated.deepsurv import risk
+
+        return risk(np.asarray(X, dtype=float), self.theta_)

@@ -80,20 +80,7 @@ def local_train(Z: np.ndarray, y: np.ndarray, theta: np.ndarray, *, epochs: int,
     import torch
 
     torch.manual_seed(int(seed) % (2**31))
-    d = Z.shape[1]
-    layers: list = []
-    sizes = [d, *HIDDEN, 1]
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(torch.nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers += [torch.nn.ReLU(), torch.nn.Dropout(DROPOUT)]
-    net = torch.nn.Sequential(*layers).double()
-    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
-    start = unflatten(theta, d)
-    with torch.no_grad():
-        for j, lin in enumerate(linears):
-            lin.weight.copy_(torch.from_numpy(start[2 * j]))
-            lin.bias.copy_(torch.from_numpy(start[2 * j + 1]))
+    net, linears = network(Z.shape[1], theta)
     anchor = [p.detach().clone() for p in net.parameters()]
     opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     X = torch.from_numpy(np.asarray(Z, dtype=float))
@@ -112,14 +99,42 @@ def local_train(Z: np.ndarray, y: np.ndarray, theta: np.ndarray, *, epochs: int,
                                                       for p, a in zip(net.parameters(), anchor))
             loss.backward()
             opt.step()
+    return flat(linears)
+
+
+def network(d: int, theta: np.ndarray):
+    """The torch network (float64) holding parameters ``theta``, and its linear layers."""
+    import torch
+
+    layers: list = []
+    sizes = [d, *HIDDEN, 1]
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers += [torch.nn.ReLU(), torch.nn.Dropout(DROPOUT)]
+    net = torch.nn.Sequential(*layers).double()
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    start = unflatten(theta, d)
+    with torch.no_grad():
+        for j, lin in enumerate(linears):
+            lin.weight.copy_(torch.from_numpy(start[2 * j]))
+            lin.bias.copy_(torch.from_numpy(start[2 * j + 1]))
+    return net, linears
+
+
+def flat(linears) -> np.ndarray:
+    """The parameters of the linear layers as one flat vector (``unflatten``'s order)."""
+    import torch
+
     with torch.no_grad():
         return np.concatenate([np.concatenate([lin.weight.numpy().ravel(), lin.bias.numpy()])
                                for lin in linears])
 
 
 def average(thetas: list[np.ndarray], counts: list[np.ndarray], current: np.ndarray) -> np.ndarray:
-    """FedAvg: each model's parameters averaged over the sites, weighted by their rows
-    (a model no site trained keeps its current parameters)."""
+    """FedAvg: each model's parameters averaged over the sites, weighted by the counts
+    they sent (rows; events for DeepSurv); a model no site trained keeps its current
+    parameters."""
     total = np.sum(counts, axis=0)
     out = current.copy()
     for m in range(current.shape[0]):

@@ -12,8 +12,8 @@ the site's ``site.py``):
 - ``describe``: the site's inputs for the task and, per model (one per fold and the
   final one), the count, sum and sum of squares of each numeric input;
 - ``newton``: gradient, information matrix and log-likelihood at the coefficients sent;
-- ``fedavg`` (the MLP): each model's parameters after local epochs from those sent,
-  and the rows they were trained on;
+- ``fedavg`` (the networks: MLP, DeepSurv): each model's parameters after local epochs
+  from those sent, and the rows (MLP) or events (DeepSurv) they were trained on;
 - ``threshold``: count and sum of the out-of-fold risk scores (survival tasks);
 - ``cuts``: which cell boundaries of each evaluation table keep its cells safe;
 - ``counts``: the evaluation tables on the boundaries every site accepted;
@@ -29,7 +29,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 KINDS = ("describe", "newton", "fedavg", "threshold", "cuts", "counts", "register")
-FAMILIES = {"logistic": "binary", "cox": "survival", "mlp": "binary"}
+FAMILIES = {"logistic": "binary", "cox": "survival", "mlp": "binary", "deepsurv": "survival"}
+FEDAVG_FAMILIES = ("mlp", "deepsurv")  # networks: FedAvg rounds, parameters as a flat vector
 SKIPPED_FAMILIES = {
     "lasso_logistic": "an L1 penalty has no Newton step; needs proximal federated updates",
     "svm": "kernel models need the support vectors, i.e. patients' rows",
@@ -40,8 +41,6 @@ SKIPPED_FAMILIES = {
     "rsf": "tree ensembles split on single patients' values; no federated variant here",
     "gb_survival": "tree ensembles split on single patients' values; no federated variant here",
     "lasso_cox": "an L1 penalty has no Newton step; needs proximal federated updates",
-    "deepsurv": "FedAvg of DeepSurv needs the Cox partial likelihood across sites' risk "
-                "sets; not built yet",
 }
 MIN_CELL = 5
 MAX_ARRAY_VALUES = 5_000_000

@@ -16,7 +16,9 @@ values) and scaled by the consortium's standard deviation; categories are one-ho
 the contract's levels plus ``missing``. Linear models are fitted by Newton steps on the
 summed gradient and information matrix: logistic regression with the ridge penalty of
 the pooled family (C = 0.5), Cox with the pooled ridge penalty (0.1 per patient),
-stratified by site (each site its own baseline hazard, Breslow ties).
+stratified by site (each site its own baseline hazard, Breslow ties). The networks
+(``mlp``, ``deepsurv``) are trained by FedAvg rounds; DeepSurv's partial likelihood has
+the site's own risk sets, so it too is stratified by site.
 """
 from __future__ import annotations
 
@@ -32,9 +34,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from crlm import config
 from crlm import stats
 from crlm import store as st
-from crlm.federated import mlp
+from crlm.federated import deepsurv, mlp
 from crlm.federated.protocol import (
-    FederatedError, RunSpec, array, check_message, message, message_summary,
+    FEDAVG_FAMILIES, FederatedError, RunSpec, array, check_message, message, message_summary,
 )
 from crlm.stats import federated as fs
 
@@ -177,7 +179,7 @@ def _models(cfg, arrays, data: SiteData):
     X = data.matrix(columns)
     cts = [build_preprocessor(X, numeric, categorical, mean[m], scale[m]) for m in range(K1)]
     d = design(cts[0], X.iloc[:1]).shape[1]
-    width = mlp.n_params(d) if data.spec.family == "mlp" else d + (data.spec.kind == "binary")
+    width = mlp.n_params(d) if data.spec.family in FEDAVG_FAMILIES else d + (data.spec.kind == "binary")
     if beta.shape[1] != width:
         raise FederatedError(f"malformed message: beta has {beta.shape[1]} coefficients, "
                              f"the agreed inputs give {width}")
@@ -214,15 +216,23 @@ def scores(data: SiteData, cfg: dict, arrays: dict) -> tuple[np.ndarray, list, l
             np.ones(len(X), bool) if (m == K and data.external) else np.zeros(len(X), bool))
         if rows.any():
             Z = design(cts[m], X[rows])
-            out[rows] = (mlp.probability(Z, beta[m]) if data.spec.family == "mlp"
-                         else _linear_score(data.spec.kind, Z, beta[m]))
+            out[rows] = _score(data.spec, Z, beta[m])
     return out, cts, beta
 
 
-def _linear_score(kind: str, Z: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if kind == "binary":
+def _score(spec: RunSpec, Z: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A probability (binary tasks) or a risk score (survival: higher = earlier events)."""
+    if spec.family == "mlp":
+        return mlp.probability(Z, b)
+    if spec.family == "deepsurv":
+        return deepsurv.risk(Z, b)
+    if spec.kind == "binary":
         return 1 / (1 + np.exp(-(b[0] + Z @ b[1:])))
     return Z @ b
+
+
+def _fedavg(data: SiteData, cfg, arrays) -> dict:
+    return (deepsurv if data.spec.family == "deepsurv" else mlp).answer_fedavg(data, cfg, arrays)
 
 
 def _threshold(data: SiteData, cfg, arrays) -> dict:
@@ -316,7 +326,7 @@ def _counts(data: SiteData, cfg, arrays) -> dict:
     return message("counts", {"site": data.site, "suppressed": suppressed}, out)
 
 
-HANDLERS = {"describe": _describe, "newton": _newton, "fedavg": mlp.answer_fedavg, "threshold": _threshold,
+HANDLERS = {"describe": _describe, "newton": _newton, "fedavg": _fedavg, "threshold": _threshold,
             "cuts": _cuts, "counts": _counts}
 
 

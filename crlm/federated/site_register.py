@@ -10,7 +10,9 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from crlm import store as st
-from crlm.federated.estimators import FederatedCox, FederatedLogistic, FederatedMLP
+from crlm.federated.estimators import (
+    FederatedCox, FederatedDeepSurv, FederatedLogistic, FederatedMLP,
+)
 from crlm.federated.protocol import FederatedError, message
 from crlm.federated.site import SiteData, scores
 from crlm.models import kinds
@@ -31,7 +33,8 @@ def register(store, cohort: str, data: SiteData, cfg: dict, arrays: dict) -> dic
     if not isinstance(consortium, dict):
         raise FederatedError("malformed message: register needs the consortium's metrics")
     final = beta[spec.folds]
-    est = (FederatedMLP(final) if spec.family == "mlp" else FederatedLogistic(final[1:], final[0])
+    est = (FederatedMLP(final) if spec.family == "mlp" else FederatedDeepSurv(final)
+           if spec.family == "deepsurv" else FederatedLogistic(final[1:], final[0])
            if spec.kind == "binary" else FederatedCox(final))
     model_id = f"{spec.task}.federated_{spec.family}"
     model = FittedModel(model_id=model_id, task=spec.task, family=spec.family,
