@@ -28,17 +28,15 @@ def make_case_survival_figure(similar_km, times: Sequence[float], survival: Sequ
     _, lo = thin_step(t, rows[1])
     _, hi = thin_step(t, rows[2])
     fig.add_trace(go.Scatter(x=tt, y=hi, mode="lines", line=dict(width=0, shape="hv"),
-                             showlegend=False, hoverinfo="skip", legendgroup=case_label),
-                  row=1, col=1)
+                             showlegend=False, hoverinfo="skip", legendgroup=case_label))
     fig.add_trace(go.Scatter(x=tt, y=lo, mode="lines", line=dict(width=0, shape="hv"),
                              fill="tonexty", fillcolor=with_alpha(c, 0.18),
                              name=f"{coverage:.0%} interval", legendgroup=case_label,
-                             hoverinfo="skip"), row=1, col=1)
+                             hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=tt, y=s, mode="lines", line=dict(color=c, width=2.5, shape="hv",
                                                                dash="dash"),
                              name=case_label, legendgroup=case_label,
-                             hovertemplate="%{x:.0f} months: %{y:.0%}<extra></extra>"),
-                  row=1, col=1)
+                             hovertemplate="%{x:.0f} months: %{y:.0%}<extra></extra>"))
     h = np.asarray(horizons, dtype=float)
     if len(h):
         idx = np.searchsorted(t, h, side="right") - 1
@@ -47,5 +45,5 @@ def make_case_survival_figure(similar_km, times: Sequence[float], survival: Sequ
                                  marker=dict(color=c, size=8),
                                  text=[f"{v:.0%}" for v in rows[0][idx[ok]]],
                                  textposition="top right", showlegend=False,
-                                 hoverinfo="skip"), row=1, col=1)
+                                 hoverinfo="skip"))
     return fig
