@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from ._kernels import _jit
 from ._result import covariance_from_information
 
 
@@ -78,6 +79,37 @@ def cell_counts(index: EventIndex, cell: np.ndarray, n_cells: int,
     return CellCounts(at_risk, deaths.reshape(n, n_cells).astype(float), total)
 
 
+@_jit
+def _efron_sums(s0, d0, n_dead, efron):  # pragma: no cover - compiled
+    """Per event time with d deaths, over Efron's sub-steps l = 0..d-1 (f = l/d; f = 0
+    for Breslow) with den = s0 - f d0: the sums of 1/den, f/den, 1/den^2, f/den^2 and
+    f^2/den^2, and the total of log(den). The mean (s1 - f d1)/den and its outer
+    product expand in 1, f and f^2, so these scalars are all the steps need."""
+    m = s0.shape[0]
+    c = np.zeros(m)
+    e = np.zeros(m)
+    a2 = np.zeros(m)
+    b2 = np.zeros(m)
+    c2 = np.zeros(m)
+    log_den = 0.0
+    for j in range(m):
+        d = n_dead[j]
+        for step in range(d):
+            f = step / d if efron else 0.0
+            den = s0[j] - f * d0[j]
+            if den <= 0.0:        # every weight underflowed: this step is not taken
+                return np.inf, c, e, a2, b2, c2
+            inv = 1.0 / den
+            log_den += np.log(den)
+            c[j] += inv
+            e[j] += f * inv
+            inv2 = inv * inv
+            a2[j] += inv2
+            b2[j] += f * inv2
+            c2[j] += f * f * inv2
+    return log_den, c, e, a2, b2, c2
+
+
 @dataclass(frozen=True, eq=False)
 class CellCoxFit:
     coefficients: np.ndarray
@@ -98,11 +130,8 @@ class _Partial:
         means = counts.total @ design / counts.total.sum()
         self.X = design - means
         self.present = counts.total > 0
-        d = self.D.sum(axis=1).astype(np.int64)
-        self.row_time = np.repeat(np.arange(len(d)), d)
-        starts = np.repeat(np.cumsum(d) - d, d)
-        self.f = ((np.arange(len(self.row_time)) - starts) / np.repeat(d, d)
-                  if efron else np.zeros(len(self.row_time)))
+        self.n_dead = self.D.sum(axis=1).astype(np.int64)
+        self.efron = bool(efron)
         self.dead_per_cell = self.D.sum(axis=0)
         self.n_events = float(self.dead_per_cell.sum())
         self.x_dead_sum = self.dead_per_cell @ self.X
@@ -114,16 +143,7 @@ class _Partial:
         wx = self.X * w[:, None]
         s0, s1 = self.R @ w, self.R @ wx
         d0, d1 = self.D @ w, self.D @ wx
-        # Efron's sub-steps (f = l/d) per event time, summed per event time: the mean
-        # (s1 - f d1) / den and its outer product expand in 1, f and f^2
-        j, f = self.row_time, self.f
-        inv = 1.0 / (s0[j] - f * d0[j])
-        m = len(s0)
-        log_den = -np.log(inv).sum()
-        c, e = np.bincount(j, inv, m), np.bincount(j, f * inv, m)
-        inv2 = inv * inv
-        a2, b2, c2 = np.bincount(j, inv2, m), np.bincount(j, f * inv2, m), np.bincount(
-            j, f * f * inv2, m)
+        log_den, c, e, a2, b2, c2 = _efron_sums(s0, d0, self.n_dead, self.efron)
         loglik = float(self.dead_per_cell @ eta - self.n_events * shift - log_den)
         score = self.x_dead_sum - (c @ s1 - e @ d1)
         cross = s1.T @ (b2[:, None] * d1)
