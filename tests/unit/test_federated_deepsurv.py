@@ -102,6 +102,7 @@ def _pooled_stratified_c(datas: dict, columns: list[str], spec: RunSpec) -> floa
                                    np.concatenate(scores)).concordance
 
 
+@pytest.mark.slow
 def test_federated_deepsurv_is_near_the_pooled_stratified_network_and_registers(sites,
                                                                                monkeypatch):
     from crlm.models.artefacts import load_artefact
