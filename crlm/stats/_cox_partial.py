@@ -2,8 +2,8 @@
 
 After one sort by (stratum, decreasing time) every Newton step of
 :func:`crlm.stats.cox` is a handful of vectorised passes (cumulative sums over
-the risk sets and segment sums over the groups of tied times), O(n p^2); the
-loop over the event times is compiled with numba when it is installed (plain
+the risk sets), O(n p^2); the two loops that remain (one pass over the rows,
+one over the event times) are compiled with numba when it is installed (plain
 Python otherwise, with the same numbers). The sort
 itself is a counting sort on the rank of each time, the permutation of a
 stable sort by (stratum, decreasing time).
@@ -15,23 +15,36 @@ import numpy as np
 from ._kernels import _jit, _stable_order, dense_codes_unstable
 
 
-def _group_sums(x, beta, gstart, event, pairs):
-    """Per group (rows sorted so that each group is one run starting at ``gstart``)
-    the sums of w, w x, w x x' over all rows and over the deaths, w = exp(x beta - max).
-    Returns the max as well; the x x' sums are dicts keyed by the (k, m) pairs."""
-    eta = x @ beta
-    top = float(eta.max())
-    w = np.exp(eta - top)
-    wd = np.where(event, w, 0.0)
-    w_g = np.add.reduceat(w, gstart)
-    d0 = np.add.reduceat(wd, gstart)
-    wx = w[:, None] * x
-    wdx = wd[:, None] * x
-    wx_g = np.add.reduceat(wx, gstart, axis=0)
-    d1 = np.add.reduceat(wdx, gstart, axis=0)
-    wxx = {(k, m): np.add.reduceat(wx[:, k] * x[:, m], gstart) for k, m in pairs}
-    d2 = {(k, m): np.add.reduceat(wdx[:, k] * x[:, m], gstart) for k, m in pairs}
-    return top, w_g, wx_g, wxx, d0, d1, d2
+@_jit
+def _group_sums(x, w, gstart, event, pair_k, pair_m):  # pragma: no cover - compiled
+    """One pass over the sorted rows, a group (one run from ``gstart``) at a time: per
+    group the sums of w, w x, w x_k x_m (the (k, m) pairs) over all rows and over the
+    deaths, for the row weights ``w``."""
+    n, p = x.shape
+    n_groups = gstart.shape[0]
+    n_pairs = pair_k.shape[0]
+    w_g = np.zeros(n_groups)
+    wx_g = np.zeros((n_groups, p))
+    wxx_g = np.zeros((n_groups, n_pairs))
+    d0 = np.zeros(n_groups)
+    d1 = np.zeros((n_groups, p))
+    d2 = np.zeros((n_groups, n_pairs))
+    for g in range(n_groups):
+        hi = gstart[g + 1] if g + 1 < n_groups else n
+        for i in range(gstart[g], hi):
+            wi = w[i]
+            w_g[g] += wi
+            for k in range(p):
+                wx_g[g, k] += wi * x[i, k]
+            for q in range(n_pairs):
+                wxx_g[g, q] += wi * x[i, pair_k[q]] * x[i, pair_m[q]]
+            if event[i]:
+                d0[g] += wi
+                for k in range(p):
+                    d1[g, k] += wi * x[i, k]
+                for q in range(n_pairs):
+                    d2[g, q] += wi * x[i, pair_k[q]] * x[i, pair_m[q]]
+    return w_g, wx_g, wxx_g, d0, d1, d2
 
 
 @_jit
@@ -118,6 +131,8 @@ class _CoxData:
         self.ones = np.ones(n_groups)
         self.x_dead_sum = np.array([c.sum() for c in self.dead_cols])
         self.pairs = [(k, m) for k in range(p) for m in range(k, p)]
+        self.pair_k = np.array([k for k, _ in self.pairs], dtype=np.int64)
+        self.pair_m = np.array([m for _, m in self.pairs], dtype=np.int64)
 
     def _risk(self, group_sum: np.ndarray) -> np.ndarray:
         """Risk-set totals per group: sum over groups from the stratum start to it."""
@@ -143,8 +158,13 @@ class _CoxData:
         used by the proportional-hazards test.
         """
         p = self.p
-        shift, w_g, wx_g, wxx, d0, d1, wdxx = _group_sums(
-            self.xrows, np.asarray(beta, dtype=np.float64), self.gstart, self.event, self.pairs)
+        eta = self.linear_predictor(beta)
+        shift = float(eta.max())
+        w = np.exp(np.subtract(eta, shift, out=eta), out=eta)  # w = exp(x beta - max)
+        w_g, wx_g, wxx_g, d0, d1, d2 = _group_sums(self.xrows, w, self.gstart, self.event,
+                                                   self.pair_k, self.pair_m)
+        wxx = {pair: wxx_g[:, q] for q, pair in enumerate(self.pairs)}
+        wdxx = {pair: d2[:, q] for q, pair in enumerate(self.pairs)}
         s0 = self._risk(w_g)
         s1 = np.column_stack([self._risk(wx_g[:, k]) for k in range(p)])
         eta_dead_sum = float(sum(beta[k] * self.x_dead_sum[k] for k in range(p)))
@@ -167,6 +187,8 @@ class _CoxData:
         c_tail = self._tail(c_g)
         info = np.empty((self.p, self.p))
         for k, m in self.pairs:
-            info[k, m] = info[m, k] = (np.dot(c_tail, wxx[(k, m)]) - np.dot(e_g, wdxx[(k, m)])
+            # elementwise sums, not BLAS dot products: a threaded BLAS wakes its threads
+            # for these short vectors and costs more than the sums
+            info[k, m] = info[m, k] = (np.sum(c_tail * wxx[(k, m)]) - np.sum(e_g * wdxx[(k, m)])
                                        - outer[k, m])
         return info

@@ -37,6 +37,16 @@ def _stable_order(code, n_codes):  # pragma: no cover - compiled
     return out
 
 
+def split_by_code(codes: np.ndarray, n_codes: int, *arrays: np.ndarray) -> list[tuple]:
+    """For each code 0 .. n_codes - 1, the rows of ``arrays`` with that code (row order
+    kept): one counting sort instead of a boolean mask per code."""
+    order = _stable_order(codes, n_codes)
+    ends = np.cumsum(np.bincount(codes, minlength=n_codes))
+    starts = ends - np.bincount(codes, minlength=n_codes)
+    sorted_arrays = [a[order] for a in arrays]
+    return [tuple(a[lo:hi] for a in sorted_arrays) for lo, hi in zip(starts, ends)]
+
+
 def dense_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
     """(codes, number of distinct values): ``codes[i]`` is the rank of ``values[i]``
     among the distinct values, ascending (0-based). One value sort and a lookup."""

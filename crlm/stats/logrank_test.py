@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import chi2_sf
+from ._kernels import split_by_code
 from ._result import ResultMixin
 from ._validate import as_event, as_levels, as_time, prepare, require_nonempty
 
@@ -25,8 +26,9 @@ class LogrankResult(ResultMixin):
 
 def _logrank_pieces(t: np.ndarray, e: np.ndarray, g: np.ndarray, k: int):
     """Observed, expected and variance matrix of one stratum (value sorts per group)."""
-    all_sorted = [np.sort(t[g == j]) for j in range(k)]
-    ev_sorted = [np.sort(t[(g == j) & e]) for j in range(k)]
+    parts = split_by_code(g, k, t, e)
+    all_sorted = [np.sort(tj) for tj, _ in parts]
+    ev_sorted = [np.sort(tj[ej]) for tj, ej in parts]
     merged = np.sort(np.concatenate(ev_sorted), kind="stable")
     if len(merged) == 0:
         return np.zeros(k), np.zeros(k), np.zeros((k, k))
@@ -41,7 +43,8 @@ def _logrank_pieces(t: np.ndarray, e: np.ndarray, g: np.ndarray, k: int):
     expected = (d[:, None] * frac).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         c = np.where(r > 1, d * (r - d) / (r - 1), 0.0)
-    var = np.diag((c[:, None] * frac).sum(axis=0)) - (frac * c[:, None]).T @ frac
+    # einsum rather than a BLAS product: a threaded BLAS costs more than this k x k sum
+    var = np.diag((c[:, None] * frac).sum(axis=0)) - np.einsum("ij,ik->jk", frac * c[:, None], frac)
     return dead.sum(axis=0), expected, var
 
 
@@ -57,15 +60,18 @@ def logrank(time, event, group, strata=None, *, dropna: bool = False) -> Logrank
     require_nonempty(len(t))
     g, levels = as_levels(a["group"], "group")
     k = len(levels)
-    s = as_levels(a["strata"], "strata")[0] if "strata" in a else np.zeros(len(t), np.int64)
+    if "strata" in a:
+        s, s_levels = as_levels(a["strata"], "strata")
+        strata = split_by_code(s, len(s_levels), t, e, g)
+    else:
+        strata = [(t, e, g)]
     observed = np.zeros(k)
     expected = np.zeros(k)
     var = np.zeros((k, k))
-    for level in np.unique(s):
-        m = s == level
-        o_s, e_s, v_s = _logrank_pieces(t[m], e[m], g[m], k)
+    for t_s, e_s, g_s in strata:
+        o_s, x_s, v_s = _logrank_pieces(t_s, e_s, g_s, k)
         observed += o_s
-        expected += e_s
+        expected += x_s
         var += v_s
     use = np.flatnonzero(expected > 0)
     df = len(use) - 1

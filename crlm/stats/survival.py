@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from ._dist import z_quantile
+from ._kernels import split_by_code
 from ._result import ResultMixin
 from ._validate import (
     as_event,
@@ -236,8 +237,9 @@ def kaplan_meier_by(time, event, group, conf_level: float = 0.95,
     a = prepare(dropna, time=time, event=event, group=group)
     t, e = as_time(a["time"]), as_event(a["event"])
     codes, levels = as_levels(a["group"], "group")
-    return {str(level): _km_core(t[codes == k], e[codes == k], conf_level, conf_type)
-            for k, level in enumerate(levels)}
+    parts = split_by_code(codes, len(levels), t, e)
+    return {str(level): _km_core(t_k, e_k, conf_level, conf_type)
+            for level, (t_k, e_k) in zip(levels, parts)}
 
 
 def number_at_risk(time, times) -> np.ndarray:
