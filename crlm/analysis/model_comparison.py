@@ -101,12 +101,8 @@ def cohort_scores(snap: Snapshot, task: str, split: str) -> TaskScores:
     target = _target(task)
     raw = load_task_scores(snap.store(), snap.cohort, task, split, (target,),
                            exact=_keys_exact(snap))
-    keys, row = np.unique(raw["key"], return_inverse=True)
-    scores = np.full((len(keys), len(raw["model_ids"])), np.nan)
-    scores[row, raw["model"]] = raw["score"]
-    outcome = np.full(len(keys), np.nan)
-    outcome[row] = raw[target]
-    return TaskScores(raw["model_ids"], _readonly(keys), _readonly(scores), _readonly(outcome))
+    return TaskScores(raw["model_ids"], _readonly(raw["keys"]), _readonly(raw["scores"]),
+                      _readonly(raw[target]))
 
 
 @memo(maxsize=16)

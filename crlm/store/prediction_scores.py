@@ -44,11 +44,12 @@ def load_filtered_keys(store: Store, filt: CohortFilter, *, exact: bool = False)
 
 def load_task_scores(store: Store, cohort: str, task: str, split: str,
                      columns: Sequence[str], *, exact: bool = False) -> dict:
-    """Every current model's scores of ``task`` on ``split`` for the whole cohort.
+    """Every current model's scores of ``task`` on ``split`` for the whole cohort, one row
+    per scored patient of the cohort.
 
-    Returns ``model_ids`` (sorted), and per prediction row ``key`` (uint64), ``model``
-    (index into ``model_ids``), ``score`` and one float array per patient column in
-    ``columns`` (the outcome; NaN when unknown), rows ordered by model then key.
+    Returns ``model_ids`` (sorted), ``keys`` (the patients' keys, sorted, uint64),
+    ``scores`` (patients x models; NaN where a model did not score the patient) and, per
+    patient column in ``columns`` (the outcome), a float array (NaN when unknown).
     """
     cur = store.cursor()
     model_ids = [r[0] for r in cur.execute(
@@ -56,15 +57,46 @@ def load_task_scores(store: Store, cohort: str, task: str, split: str,
         " AND m.version = q.model_version WHERE m.is_current AND q.cohort = ? AND q.task = ?"
         " AND q.split = ? ORDER BY 1", [cohort, task, split]).fetchall()]
     _columns(columns)  # known patient columns only
-    pcols = ", ".join(f'CAST(p."{c}" AS DOUBLE) AS "{c}"' for c in columns)
-    sql = (f"SELECT p.pkey AS key, CAST(list_position(?, q.model_id) - 1 AS INTEGER) AS model,"
-           f" q.score, {pcols} FROM predictions q JOIN models m ON m.model_id = q.model_id"
-           f" AND m.version = q.model_version JOIN {_keyed_patients(exact)} p"
-           " ON p.patient_id = q.patient_id WHERE m.is_current AND q.cohort = ? AND q.task = ?"
-           " AND q.split = ? ORDER BY model, key")
-    rows = cur.execute(sql, [model_ids, cohort, cohort, task, split]).fetchnumpy()
-    out = {"model_ids": tuple(model_ids)}
-    for name, values in rows.items():
+    outcome = ", ".join(f'CAST(p."{c}" AS DOUBLE) AS "{c}"' for c in columns)
+    model = "CAST(list_position(?, q.model_id) - 1 AS INTEGER) AS model"
+    current = ("FROM predictions q JOIN models m ON m.model_id = q.model_id"
+               " AND m.version = q.model_version {join} WHERE m.is_current AND q.cohort = ?"
+               " AND q.task = ? AND q.split = ?")
+    if exact:  # ranks: one join on the patient ids
+        join = f"JOIN {_keyed_patients(True)} p ON p.patient_id = q.patient_id"
+        rows = _arrays(cur.execute(
+            f"SELECT p.pkey AS key, {model}, q.score, {outcome} " + current.format(join=join),
+            [model_ids, cohort, cohort, task, split]).fetchnumpy())
+        keys, row = np.unique(rows["key"], return_inverse=True)
+        values = {c: np.full(len(keys), np.nan) for c in columns}
+        for c in columns:
+            values[c][row] = rows[c]
+        known = np.ones(len(keys), bool)
+    else:  # hashes: scores and patients read apart (no join on the ids), matched here
+        rows = _arrays(cur.execute(
+            f"SELECT CAST(hash(q.patient_id) AS UBIGINT) AS key, {model}, q.score "
+            + current.format(join=""), [model_ids, cohort, task, split]).fetchnumpy())
+        patients = _arrays(cur.execute(
+            f"SELECT CAST({_HASH} AS UBIGINT) AS key, {outcome} FROM patients p"
+            " WHERE cohort = ?", [cohort]).fetchnumpy())
+        keys, row = np.unique(rows["key"], return_inverse=True)
+        order = np.argsort(patients["key"])
+        sorted_keys = patients["key"][order]
+        at = np.minimum(np.searchsorted(sorted_keys, keys), max(len(sorted_keys) - 1, 0))
+        known = sorted_keys[at] == keys if len(sorted_keys) else np.zeros(len(keys), bool)
+        values = {c: patients[c][order][at] if len(sorted_keys) else np.full(len(keys), np.nan)
+                  for c in columns}
+    scores = np.full((len(keys), len(model_ids)), np.nan)
+    scores[row, rows["model"]] = rows["score"]
+    return {"model_ids": tuple(model_ids), "keys": keys[known], "scores": scores[known],
+            **{c: v[known] for c, v in values.items()}}
+
+
+def _arrays(result: dict) -> dict:
+    """DuckDB's numpy result as plain arrays (a masked, i.e. NULL-holding, one as float
+    with NaN)."""
+    out = {}
+    for name, values in result.items():
         if np.ma.isMaskedArray(values):
             values = values.astype(float).filled(np.nan)
         out[name] = np.asarray(values)

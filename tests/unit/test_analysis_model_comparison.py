@@ -207,3 +207,12 @@ def test_models_by_auc_orders_by_stored_out_of_fold_auc():
     records = pd.DataFrame({"metrics": [{"out_of_fold": {"auc": 0.6}}, {}, {"out_of_fold": {"auc": 0.8}}]},
                            index=["a", "b", "c"])
     assert mc.models_by_auc(records) == ["c", "a", "b"]
+
+
+def test_a_split_without_predictions_gives_no_curve(snap):
+    key = filter_key(FILTERS[0])
+    assert mc.cohort_scores(snap, "response", "scored-case").n == 0
+    assert mc.model_rocs(snap, key, "response", "scored-case").model_ids == ()
+    panel = mc.calibration_panel(snap, key, "response", ("scored-case",), TRAINED)
+    assert panel.probability and panel.splits == ()
+    assert mc.threshold_range(snap, key, "response", "scored-case", TRAINED, 0.45).high == 1.0
