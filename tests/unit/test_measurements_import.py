@@ -22,7 +22,7 @@ MAPPING = {
     "id": "MRN",
     "time": {"column": "week", "unit": "weeks"},
     "kind": {"column": "test", "values": {"CEA": "cea", "SLD": "target_lesion_sum",
-                                           "lesions": "lesion_count"}},
+                                           "lesions": "lesion_count", "TLV": "liver_volume"}},
     "value": "result",
     "unit": {"column": "units"},
 }
@@ -37,10 +37,13 @@ def demo_store(tmp_path):
 
 
 def _centre_file(m: pd.DataFrame) -> bytes:
-    """The store's measurements as a centre would send them: weeks, mm, its own names."""
-    names = {"cea": "CEA", "target_lesion_sum": "SLD", "lesion_count": "lesions"}
-    units = {"cea": "ug/L", "target_lesion_sum": "mm", "lesion_count": "n"}
-    factor = m["kind"].map({"cea": 1.0, "target_lesion_sum": 10.0, "lesion_count": 1.0})
+    """The store's measurements as a centre would send them: weeks, mm, litres, its own
+    names."""
+    names = {"cea": "CEA", "target_lesion_sum": "SLD", "lesion_count": "lesions",
+             "liver_volume": "TLV"}
+    units = {"cea": "ug/L", "target_lesion_sum": "mm", "lesion_count": "n", "liver_volume": "L"}
+    factor = m["kind"].map({"cea": 1.0, "target_lesion_sum": 10.0, "lesion_count": 1.0,
+                            "liver_volume": 0.001})
     out = pd.DataFrame({"MRN": m["patient_id"], "week": m["day"] / 7.0,
                         "test": m["kind"].map(names), "result": (m["value"] * factor).round(4),
                         "units": m["kind"].map(units)})
