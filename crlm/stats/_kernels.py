@@ -1,4 +1,5 @@
-"""Compiled loops shared by the survival and diagnostic statistics.
+"""Compiled loops shared by the survival and diagnostic statistics, and the sorts
+that put their input in order.
 
 Each kernel is a plain-Python function compiled with numba when it is
 installed (it is in requirements); without numba the same Python runs and
@@ -41,27 +42,11 @@ def split_by_code(codes: np.ndarray, n_codes: int, *arrays: np.ndarray) -> list[
     """For each code 0 .. n_codes - 1, the rows of ``arrays`` with that code (row order
     kept): one counting sort instead of a boolean mask per code."""
     order = _stable_order(codes, n_codes)
-    ends = np.cumsum(np.bincount(codes, minlength=n_codes))
-    starts = ends - np.bincount(codes, minlength=n_codes)
+    counts = np.bincount(codes, minlength=n_codes)
+    ends = np.cumsum(counts)
+    starts = ends - counts
     sorted_arrays = [a[order] for a in arrays]
     return [tuple(a[lo:hi] for a in sorted_arrays) for lo, hi in zip(starts, ends)]
-
-
-def dense_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
-    """(codes, number of distinct values): ``codes[i]`` is the rank of ``values[i]``
-    among the distinct values, ascending (0-based). One value sort and a lookup."""
-    v = np.sort(values)
-    if len(v) == 0:
-        return np.zeros(0, dtype=np.int64), 0
-    distinct = v[np.concatenate(([True], v[1:] != v[:-1]))]
-    return np.searchsorted(distinct, values).astype(np.int64), len(distinct)
-
-
-def order_decreasing(values: np.ndarray) -> np.ndarray:
-    """The permutation of ``np.argsort(-values, kind="stable")`` (values without NaN),
-    by a counting sort on the rank of each value among the distinct ones."""
-    codes, m = dense_codes(values)
-    return _stable_order((m - 1) - codes, m)
 
 
 def time_keys(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, int]:
@@ -73,7 +58,9 @@ def time_keys(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def dense_codes_unstable(values: np.ndarray) -> tuple[np.ndarray, int]:
-    """As :func:`dense_codes`, by one (unstable, fast) argsort instead of a lookup."""
+    """(codes, number of distinct values): ``codes[i]`` is the rank of ``values[i]``
+    among the distinct values, ascending (0-based), by one unstable (fast) argsort;
+    ties get one code, so the sort's order among them does not matter."""
     n = len(values)
     codes = np.zeros(n, dtype=np.int64)
     if n == 0:

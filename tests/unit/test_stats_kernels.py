@@ -1,0 +1,139 @@
+"""The sorting and counting kernels under KM, log-rank, Cox, concordance and ROC:
+each against a brute-force or plain-numpy version, compiled and pure Python alike."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crlm import stats
+from crlm.stats import _cox_partial, _kernels
+from crlm.stats.concordance import pair_counts
+from crlm.stats.diagnostic import _placements
+
+
+def _tied(n, seed):
+    rng = np.random.default_rng(seed)
+    t = np.round(rng.exponential(5, n))  # many tied times, events and censorings among them
+    e = rng.random(n) < 0.6
+    r = np.round(rng.normal(size=n), 1)  # tied risks
+    return t, e, r
+
+
+def _brute_pairs(t, e, r):
+    n = len(t)
+    lower, equal, higher = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    for i in np.flatnonzero(e):
+        comparable = (t > t[i]) | ((t == t[i]) & ~e)
+        lower[i] = np.sum(comparable & (r < r[i]))
+        equal[i] = np.sum(comparable & (r == r[i]))
+        higher[i] = np.sum(comparable & (r > r[i]))
+    return lower, equal, higher
+
+
+@pytest.mark.parametrize("n,seed", [(1, 0), (2, 1), (7, 2), (60, 3), (300, 4)])
+def test_pair_counts_equal_brute_force(n, seed):
+    t, e, r = _tied(n, seed)
+    for got, want in zip(pair_counts(t, e, r), _brute_pairs(t, e, r)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_pair_counts_without_numba_are_the_same(monkeypatch):
+    t, e, r = _tied(200, 9)
+    compiled = pair_counts(t, e, r)
+    monkeypatch.setattr(_kernels, "_pair_counts_by_risk", _kernels._pair_counts_by_risk.py_func)
+    for got, want in zip(pair_counts(t, e, r), compiled):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_stable_order_is_a_stable_argsort():
+    codes = np.random.default_rng(3).integers(0, 7, 500)
+    np.testing.assert_array_equal(_kernels._stable_order(codes, 7),
+                                  np.argsort(codes, kind="stable"))
+    np.testing.assert_array_equal(_kernels._stable_order.py_func(codes, 7),
+                                  np.argsort(codes, kind="stable"))
+
+
+def test_dense_codes_rank_the_distinct_values():
+    v = np.array([3.5, 1.0, 3.5, 2.0, 1.0, 9.0])
+    codes, m = _kernels.dense_codes_unstable(v)
+    np.testing.assert_array_equal(codes, [2, 0, 2, 1, 0, 3])
+    assert m == 4
+    codes, m = _kernels.dense_codes_unstable(np.zeros(0))
+    assert m == 0 and len(codes) == 0
+
+
+def test_split_by_code_keeps_row_order():
+    codes = np.array([1, 0, 1, 2, 0, 1])
+    vals = np.arange(6) * 10
+    parts = _kernels.split_by_code(codes, 4, vals)
+    assert [list(p[0]) for p in parts] == [[10, 40], [0, 20, 50], [30], []]
+
+
+@pytest.mark.parametrize("strata", [None, "two"])
+def test_cox_rows_sorted_as_a_stable_sort_by_stratum_then_decreasing_time(strata):
+    t, e, r = _tied(300, 5)
+    s = (np.arange(300) % 2).astype(np.int64) if strata else np.zeros(300, np.int64)
+    data = _cox_partial._CoxData(t, e, r[:, None], s, True)
+    np.testing.assert_array_equal(data.order, np.lexsort((-t, s)))
+
+
+def test_merge_counts_equal_unique_counts():
+    rng = np.random.default_rng(8)
+    a, b = np.sort(np.round(rng.normal(size=90), 1)), np.sort(np.round(rng.normal(size=70), 1))
+    values, ca, cb = _kernels._merge_counts(a, b)
+    want = np.unique(np.concatenate((a, b)))
+    np.testing.assert_array_equal(values, want)
+    np.testing.assert_array_equal(ca, [np.sum(a == v) for v in want])
+    np.testing.assert_array_equal(cb, [np.sum(b == v) for v in want])
+    py = _kernels._merge_counts.py_func(a, b)
+    for got, exp in zip(py, (values, ca, cb)):
+        np.testing.assert_array_equal(got, exp)
+
+
+def test_placements_equal_brute_force():
+    rng = np.random.default_rng(2)
+    cases, controls = np.round(rng.normal(0.5, 1, 40), 1), np.round(rng.normal(0, 1, 55), 1)
+    v10, v01 = _placements(cases, controls)
+    want10 = [np.mean((controls < c) + 0.5 * (controls == c)) for c in cases]
+    want01 = [np.mean((cases > c) + 0.5 * (cases == c)) for c in controls]
+    np.testing.assert_allclose(v10, want10, rtol=1e-15)
+    np.testing.assert_allclose(v01, want01, rtol=1e-15)
+
+
+def test_roc_curve_counts_equal_thresholding():
+    rng = np.random.default_rng(4)
+    y = rng.random(120) < 0.4
+    s = np.round(rng.normal(size=120) + y, 1)
+    res = stats.roc(y, s)
+    for k, thr in enumerate(res.thresholds):
+        called = s > thr
+        assert res.tpr[k] == pytest.approx(np.mean(called[y]), abs=1e-15)
+        assert res.fpr[k] == pytest.approx(np.mean(called[~y]), abs=1e-15)
+
+
+def test_cox_concordance_is_counted_when_read():
+    t, e, r = _tied(300, 6)
+    x = r + np.random.default_rng(6).normal(size=300)
+    fit = stats.cox(t, e, x)
+    assert "concordance" not in fit.__dict__  # nothing asked for it yet
+    c = fit.concordance
+    assert "concordance" in fit.__dict__
+    assert c == stats.concordance_index(t, e, fit.coefficients[0] * x).concordance
+    d = fit.to_dict()
+    assert list(d)[:4] == ["terms", "coefficients", "covariance", "concordance"]
+    assert d["concordance"] == c and "_with_concordance" not in d
+    assert np.isnan(stats.cox(t, e, x, with_concordance=False).to_dict()["concordance"])
+
+
+def test_stratified_cox_concordance_counts_within_strata():
+    t, e, r = _tied(300, 7)
+    s = np.arange(300) % 3
+    x = r + np.random.default_rng(7).normal(size=300)
+    fit = stats.cox(t, e, x, strata=s)
+    lp = fit.coefficients[0] * x
+    counts = np.zeros(3)
+    for level in range(3):
+        m = s == level
+        lo, eq, hi = _brute_pairs(t[m], e[m], lp[m])
+        counts += [lo.sum(), eq.sum(), hi.sum()]
+    assert fit.concordance == pytest.approx((counts[0] + 0.5 * counts[1]) / counts.sum(), rel=1e-15)
