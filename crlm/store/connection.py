@@ -165,3 +165,11 @@ def _current_version(con: duckdb.DuckDBPyConnection) -> int:
         return 0
     row = con.execute("SELECT max(version) FROM schema_version").fetchone()
     return int(row[0] or 0)
+
+
+def refuse_duplicate_keys(frame, key: list[str], what: str) -> None:
+    """The long tables have no key index: a frame written to one must not repeat a key."""
+    repeated = frame.duplicated(key)
+    if repeated.any():
+        raise ValueError(f"{what}: {int(repeated.sum())} row(s) repeat a ({', '.join(key)}) "
+                         "key; nothing was written")

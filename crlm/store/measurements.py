@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from crlm.store.connection import Store
+from crlm.store.connection import Store, refuse_duplicate_keys
 from crlm.store.filters import CohortFilter
 
 MEASUREMENT_COLUMNS = ("patient_id", "day", "kind", "value", "unit", "source")
@@ -23,6 +23,7 @@ def append_measurements(cur, cohort: str, measurements: pd.DataFrame) -> None:
     missing = [c for c in MEASUREMENT_COLUMNS if c not in measurements.columns]
     if missing:
         raise ValueError(f"measurements frame lacks columns: {', '.join(missing)}")
+    refuse_duplicate_keys(measurements, ["patient_id", "kind", "day"], "measurements")
     cur.register("_incoming_measurements", measurements.loc[:, list(MEASUREMENT_COLUMNS)])
     try:
         cur.execute(

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from crlm.config import PATIENT_COLUMN_NAMES
-from crlm.store.connection import Store, StoreError
+from crlm.store.connection import Store, StoreError, refuse_duplicate_keys
 from crlm.store.filters import CohortFilter
 
 TABLES = ("cohorts", "patients", "features", "feature_info", "images", "measurements",
@@ -82,6 +82,7 @@ def append_features(cur, cohort: str, features: pd.DataFrame) -> None:
     missing = [c for c in need if c not in features.columns]
     if missing:
         raise ValueError(f"features frame lacks columns: {', '.join(missing)}")
+    refuse_duplicate_keys(features, ["patient_id", "feature_set", "feature"], "features")
     cur.register("_incoming_features", features.loc[:, need])
     try:
         cur.execute(
@@ -202,6 +203,7 @@ def save_model(store: Store, record: Mapping, predictions: pd.DataFrame | None =
 
 
 def _insert_predictions(cur, record: Mapping, version: int, predictions: pd.DataFrame) -> None:
+    refuse_duplicate_keys(predictions, ["patient_id", "split"], "predictions")
     frame = pd.DataFrame({
         "patient_id": predictions["patient_id"].astype(str).to_numpy(),
         "split": predictions["split"].astype(str).to_numpy(),

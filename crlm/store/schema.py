@@ -206,4 +206,27 @@ MIGRATIONS.append((
      if c.name in LATER_PATIENT_COLUMNS],
 ))
 
+
+
+def _without_key_index(table: str, order: str, not_null: tuple[str, ...]) -> list[str]:
+    """Rebuild a long table without its primary-key index (the index of a long table took
+    about ten times the space of its rows); its writers check uniqueness instead."""
+    return [f"CREATE TABLE {table}__rebuilt AS SELECT * FROM {table} ORDER BY {order}",
+            f"DROP TABLE {table}",
+            f"ALTER TABLE {table}__rebuilt RENAME TO {table}",
+            *(f"ALTER TABLE {table} ALTER COLUMN {c} SET NOT NULL" for c in not_null)]
+
+
+MIGRATIONS.append((
+    "the long tables (features, predictions, measurements) without primary-key indexes; "
+    "their writers refuse duplicate keys",
+    [*_without_key_index("features", "cohort, feature_set, feature, patient_id",
+                         ("cohort", "patient_id", "feature_set", "feature")),
+     *_without_key_index("predictions", "cohort, model_id, model_version, split, patient_id",
+                         ("cohort", "patient_id", "model_id", "model_version", "task", "split",
+                          "score")),
+     *_without_key_index("measurements", "cohort, patient_id, kind, day",
+                         ("cohort", "patient_id", "day", "kind", "value", "unit"))],
+))
+
 SCHEMA_VERSION = len(MIGRATIONS)
