@@ -144,7 +144,19 @@ def _survival_rows(snap: Snapshot, key: tuple, task: str, model_id: str,
     time_col, event_col = config.ENDPOINTS[endpoint]
     data = predictions(snap, key, task, model_id).dropna(subset=[time_col, event_col])
     return data, subgroup_times(data[time_col].to_numpy(float),
-                                      data[event_col].astype(bool).to_numpy())
+                                data[event_col].astype(bool).to_numpy())
+
+
+@memo(maxsize=16)
+def _response_rows(snap: Snapshot, key: tuple, task: str, model_id: str) -> pd.DataFrame:
+    return predictions(snap, key, task, model_id).dropna(subset=[TASKS[task].target, "score"])
+
+
+@memo(maxsize=64)
+def _contract_levels(snap: Snapshot, key: tuple, task: str, model_id: str,
+                     column: str) -> Levels:
+    """A contract column's levels over all the predictions (coded once)."""
+    return levels(snap, predictions(snap, key, task, model_id), column)
 
 
 @memo(maxsize=64)
@@ -152,9 +164,17 @@ def _levels_of(snap: Snapshot, key: tuple, task: str, model_id: str, endpoint: s
                column: str) -> Levels:
     """``levels`` over the patients with a known endpoint (``endpoint`` None: with a known
     target and score)."""
-    if endpoint is None:
-        return levels(snap, _response_rows(snap, key, task, model_id), column)
-    return levels(snap, _survival_rows(snap, key, task, model_id, endpoint)[0], column)
+    rows = (_response_rows(snap, key, task, model_id) if endpoint is None
+            else _survival_rows(snap, key, task, model_id, endpoint)[0])
+    if extras.is_extra(column):      # cut at the median of these patients
+        return levels(snap, rows, column)
+    whole = _contract_levels(snap, key, task, model_id, column)
+    codes = whole.codes[rows.index.to_numpy()]     # predictions have a 0..n-1 index
+    used = np.bincount(codes, minlength=len(whole.names)) > 0
+    names = tuple(name for name, u in zip(whole.names, used) if u)
+    if len(names) < len(whole.names):
+        codes = (np.cumsum(used) - 1)[codes]
+    return Levels(codes, names, tuple(lv for lv in whole.order if lv in names))
 
 
 def _ranked(rows: pd.DataFrame, labels: list[str], order: dict) -> pd.DataFrame:
@@ -200,11 +220,6 @@ def forest(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: floa
         min_events=SUBGROUP_MIN_EVENTS)
     order = {label: coded[c].order for label, c in zip(labels, columns)}
     return SubgroupForest(endpoint, _ranked(forest_rows(results), labels, order))
-
-
-@memo(maxsize=16)
-def _response_rows(snap: Snapshot, key: tuple, task: str, model_id: str) -> pd.DataFrame:
-    return predictions(snap, key, task, model_id).dropna(subset=[TASKS[task].target, "score"])
 
 
 @dataclass(frozen=True, eq=False)
