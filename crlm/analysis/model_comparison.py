@@ -13,6 +13,8 @@ The caches of whole-cohort arrays are small: at 10^6 patients one entry holds te
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -49,7 +51,7 @@ def models_by_auc(records: pd.DataFrame) -> list[str]:
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(ResultMixin):
     """What the comparison needs of a model record."""
 
     model_id: str
@@ -59,12 +61,13 @@ class ModelInfo:
 
 
 @memo(maxsize=32)
-def model_info(snap: Snapshot, task: str) -> dict[str, ModelInfo]:
-    """The task's current models in the snapshot (read only: shared)."""
+def model_info(snap: Snapshot, task: str) -> Mapping[str, ModelInfo]:
+    """The task's current models in the snapshot, by model id."""
     records = load_models(snap.store(), cohort=snap.cohort, task=task)
-    return {str(r.model_id): ModelInfo(str(r.model_id), str(r.name), str(r.kind),
-                                       float(r.threshold) if pd.notna(r.threshold) else np.nan)
-            for r in records.itertuples()}
+    return MappingProxyType({
+        str(r.model_id): ModelInfo(str(r.model_id), str(r.name), str(r.kind),
+                                   float(r.threshold) if pd.notna(r.threshold) else np.nan)
+        for r in records.itertuples()})
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,13 @@ class TaskScores:
     @property
     def n(self) -> int:
         return len(self.outcome)
+
+    def to_dict(self) -> dict:
+        """Counts only (the keys stand for patients and stay in memory)."""
+        return {"model_ids": list(self.model_ids), "n": self.n,
+                "scored": {m: int(np.sum(~np.isnan(self.scores[:, k])))
+                           for k, m in enumerate(self.model_ids)},
+                "outcome_known": int(np.sum(~np.isnan(self.outcome)))}
 
     def model(self, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """(outcome as bool, score) of the patients with both; empty for an unknown model."""

@@ -115,6 +115,9 @@ def test_a_filter_selects_only_its_patients_and_results_are_cached(snap):
     # the other cohort's model never shows, and no patient id is kept
     assert "response.logistic_other" not in whole.model_ids
     assert whole.keys.dtype == np.uint64
+    summary = whole.to_dict()
+    assert summary["n"] == whole.n and "keys" not in summary
+    assert summary["scored"][PARTIAL] < summary["scored"][TRAINED] == whole.n
     assert not whole.scores.flags.writeable
     key = filter_key(FILTERS[1])
     assert mc.model_rocs(snap, key, "response", "out-of-fold") is \
