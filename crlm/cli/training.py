@@ -41,12 +41,13 @@ def cmd_demo(args) -> int:
             train_and_report(store, config.DEMO_COHORT, None, families, args.folds,
                              args.seed, quiet=args.quiet, fast=args.fast)
             # the landmark tasks at the first restaging, with the sequence models and
-            # their comparators (what the trajectory adds, on the Models page)
+            # their comparators (what the trajectory adds, on the Models page); with
+            # images, the CNN-RNN over the serial CT too
             from crlm.models.sequence import DEMO_FAMILIES, LANDMARK_TASKS
 
             return train_and_report(store, config.DEMO_COHORT, list(LANDMARK_TASKS),
-                                    list(DEMO_FAMILIES), args.folds, args.seed,
-                                    quiet=args.quiet, fast=args.fast)
+                                    [*DEMO_FAMILIES, *(["cnn_rnn"] if args.imaging else [])],
+                                    args.folds, args.seed, quiet=args.quiet, fast=args.fast)
     return 0
 
 

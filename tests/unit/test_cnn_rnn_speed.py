@@ -100,3 +100,11 @@ def test_encode_pools_each_time_point_and_leaves_missing_ones_at_zero():
     scale = cnn_rnn.Standardiser(z, data.observed(), np.array([0, 1, 2]))
     zs = scale(z, data.observed())
     assert np.allclose(zs[1, 1], 0) and np.allclose(zs[data.observed()].mean(0), 0, atol=1e-6)
+
+
+def test_the_demo_build_with_images_trains_it_for_both_landmark_tasks(demo_store):
+    registry = st.load_models(demo_store, cohort="demo")
+    assert {"pfs_after_restaging.cnn_rnn", "os_after_restaging.cnn_rnn"} <= set(registry["model_id"])
+    preds = st.load_predictions(demo_store, st.CohortFilter(cohort="demo"),
+                                model_id="pfs_after_restaging.cnn_rnn")
+    assert set(preds["split"]) == {"out-of-fold", "external"} and preds["score"].notna().all()
