@@ -14,12 +14,14 @@ those arguments (``memo``), each returning a frozen result with ``to_dict()``:
 * :func:`distributions` — the counts behind each distribution figure
   (``crlm.figures.distribution.bin_distribution``), split like Table 1.
 
-Only the columns the page shows are read, once per filter, and shared by every result.
+Only the columns the page shows are read, once per filter (text columns as
+categoricals), and shared by every result.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from crlm import config, stats
@@ -28,10 +30,11 @@ from crlm.analysis.extras import (
     ExtraVariable, load_extra_variables, table_one_variables, with_extra_values,
 )
 from crlm.analysis.pages import TABLE_ONE_VARIABLES
-from crlm.analysis.snapshot import Snapshot, cohort_frame, filter_from_key, memo
+from crlm.analysis.snapshot import Snapshot, filter_from_key, memo
 from crlm.figures.distribution import BinnedDistribution, bin_distribution
 from crlm.stats.baseline_table import baseline_table
 from crlm.stats.survival import FollowUpResult
+from crlm.store.coded import load_cohort_coded, load_scores_aligned
 
 SPLIT_CHOICES = ("none", "predicted responder", "ras_status", "primary_side", "tbs_zone",
                  "fong_group", "biologic", "center", "cohort_split", "sex", "hepatectomy")
@@ -90,8 +93,9 @@ def _extra_values(snap: Snapshot) -> pd.DataFrame:
 
 @memo(maxsize=32)
 def page_frame(snap: Snapshot, key: tuple) -> pd.DataFrame:
-    """The filtered patients' page columns and own variables (shared: read only)."""
-    patients = cohort_frame(snap, key, PAGE_COLUMNS)
+    """The filtered patients' page columns (text as categoricals) and own variables
+    (shared: read only)."""
+    patients = load_cohort_coded(snap.store(), filter_from_key(key), PAGE_COLUMNS)
     extras = availability(snap).extras
     return with_extra_values(patients, _extra_values(snap), extras) if extras else patients
 
@@ -134,10 +138,15 @@ def split_frame(snap: Snapshot, key: tuple, by: str | None, model_id: str | None
     cohort = page_frame(snap, key)
     if by is None or model_id is None:
         return cohort, by
-    preds = st.load_predictions(snap.store(), filter_from_key(key), task="response",
-                                model_id=model_id, split=list(PREDICTION_SPLITS))
-    predicted = (preds.set_index("patient_id")["score"] >= threshold).map(PREDICTED_LABELS)
-    return cohort.assign(**{PREDICTED: cohort["patient_id"].map(predicted)}), PREDICTED
+    scores = load_scores_aligned(snap.store(), filter_from_key(key), task="response",
+                                 model_id=model_id, split=PREDICTION_SPLITS)
+    if len(scores) != len(cohort):
+        raise ValueError("the cohort changed while its predictions were read")
+    above = scores["score"].to_numpy(float) >= threshold      # a missing score: not above
+    codes = np.where(scores["scored"].to_numpy(bool), above.astype(np.int8), -1)
+    labels = [PREDICTED_LABELS[False], PREDICTED_LABELS[True]]
+    predicted = pd.Categorical.from_codes(codes, categories=labels)
+    return cohort.assign(**{PREDICTED: predicted}), PREDICTED
 
 
 def _variables(snap: Snapshot, cohort: pd.DataFrame, by: str | None) -> list:

@@ -177,3 +177,18 @@ def test_a_write_gives_a_new_snapshot_and_new_numbers(snap):
     after = snapshot(snap.path, "c")
     assert after != snap
     assert cs.headline(after, key).n_patients == 50 != before.n_patients
+
+
+def test_the_coded_frame_holds_the_same_values_as_text(snap):
+    from crlm.store.coded import load_cohort_coded
+
+    filt = CohortFilter(cohort="c", ranges={"age_years": (40, 80)})
+    plain = st.load_cohort(snap.store(), filt, cs.PAGE_COLUMNS)
+    coded = load_cohort_coded(snap.store(), filt, cs.PAGE_COLUMNS)
+    assert isinstance(coded["ras_status"].dtype, pd.CategoricalDtype)
+    assert coded["patient_id"].dtype == object
+    assert list(coded.columns) == list(plain.columns)
+    for column in plain.columns:
+        a = plain[column].astype(object).where(plain[column].notna(), None)
+        b = coded[column].astype(object).where(coded[column].notna(), None)
+        assert a.tolist() == b.tolist(), column
