@@ -161,3 +161,64 @@ def _merge_counts(sx, sc):  # pragma: no cover - compiled
             b += 1
         m += 1
     return values[:m], cx[:m], cc[:m]
+
+
+@_jit
+def _roc_from_sorted(sx, sc):  # pragma: no cover - compiled
+    """Empirical ROC and DeLong moments from ascending case scores ``sx`` and control
+    scores ``sc``.
+
+    Returns tpr, fpr and thresholds (from +inf through midpoints between
+    distinct scores to -inf), the index of the last Youden maximum, and the
+    mean and sum of squared deviations of the case placements (P(control <
+    case) + 0.5 P(tie)) and of the control placements (P(case > control) +
+    0.5 P(tie)), each summed over the distinct scores weighted by their counts.
+    """
+    values, cx, cc = _merge_counts(sx, sc)
+    m = values.shape[0]
+    nx, nc = sx.shape[0], sc.shape[0]
+    tpr = np.empty(m + 1)
+    fpr = np.empty(m + 1)
+    thresholds = np.empty(m + 1)
+    tpr[0] = 0.0
+    fpr[0] = 0.0
+    thresholds[0] = np.inf
+    cum_x = 0
+    cum_c = 0
+    best = 0
+    best_val = 0.0
+    for j in range(m):  # distinct scores from the highest down
+        g = m - 1 - j
+        cum_x += cx[g]
+        cum_c += cc[g]
+        tpr[j + 1] = cum_x / nx
+        fpr[j + 1] = cum_c / nc
+        thresholds[j + 1] = (values[g] + values[g - 1]) / 2 if g > 0 else -np.inf
+    for j in range(m + 1):
+        youden = tpr[j] - fpr[j]
+        if youden >= best_val or j == 0:
+            best_val = youden
+            best = j
+    sum10 = 0.0
+    sum01 = 0.0
+    below_c = 0
+    upto_x = 0
+    for g in range(m):
+        upto_x += cx[g]
+        sum10 += cx[g] * ((below_c + 0.5 * cc[g]) / nc)
+        sum01 += cc[g] * ((nx - upto_x + 0.5 * cx[g]) / nx)
+        below_c += cc[g]
+    mean10 = sum10 / nx
+    mean01 = sum01 / nc
+    ss10 = 0.0
+    ss01 = 0.0
+    below_c = 0
+    upto_x = 0
+    for g in range(m):
+        upto_x += cx[g]
+        d10 = (below_c + 0.5 * cc[g]) / nc - mean10
+        d01 = (nx - upto_x + 0.5 * cx[g]) / nx - mean01
+        ss10 += cx[g] * d10 * d10
+        ss01 += cc[g] * d01 * d01
+        below_c += cc[g]
+    return tpr, fpr, thresholds, best, mean10, ss10, mean01, ss01

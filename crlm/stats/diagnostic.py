@@ -7,7 +7,9 @@ automatically — an AUC below 0.5 is reported as such.
 Cases and controls are sorted separately, then one merge pass over the two
 sorted runs gives, per distinct score, how many cases and controls hold it:
 the ROC curve and the DeLong placements (midranks) are cumulative sums of
-those counts, O(n log n) for the sorts and O(n) after.
+those counts, O(n log n) for the sorts and O(n) after. ``roc`` does the passes
+after the sorts in one compiled kernel and sums the placements per distinct
+score.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import norm_sf, z_quantile
-from ._kernels import _merge_counts
+from ._kernels import _merge_counts, _roc_from_sorted
 from ._result import ResultMixin
 from ._validate import as_event, as_float, check_conf_level, prepare
 
@@ -68,13 +70,6 @@ def _placements_from_counts(cx: np.ndarray, cc: np.ndarray):
     return v10, v01
 
 
-def _delong_var(v10: np.ndarray, v01: np.ndarray) -> float:
-    m, n = len(v10), len(v01)
-    if m < 2 or n < 2:
-        return float("nan")
-    return float(np.var(v10, ddof=1) / m + np.var(v01, ddof=1) / n)
-
-
 @dataclass(frozen=True)
 class ROCResult(ResultMixin):
     """Empirical ROC curve.
@@ -110,20 +105,14 @@ def roc(y_true, score, conf_level: float = 0.95, *, dropna: bool = False) -> ROC
     if n_pos == 0 or n_pos == n:
         which = "no positive" if n_pos == 0 else "no negative"
         raise ValueError(f"y_true has {which} cases: ROC needs both classes")
-    values, cx, cc = _merge_counts(np.sort(s[y]), np.sort(s[~y]))
-    distinct = values[::-1]  # descending: the curve starts with nobody positive
-    tpr = np.concatenate(([0.0], np.cumsum(cx[::-1]) / n_pos))
-    fpr = np.concatenate(([0.0], np.cumsum(cc[::-1]) / (n - n_pos)))
-    thresholds = np.concatenate(([np.inf], (distinct[:-1] + distinct[1:]) / 2, [-np.inf]))
-    v10, v01 = _placements_from_counts(cx, cc)
-    auc = float(v10.mean())
-    var = _delong_var(v10, v01)
+    n_neg = n - n_pos
+    tpr, fpr, thresholds, k, auc, ss10, _, ss01 = _roc_from_sorted(np.sort(s[y]), np.sort(s[~y]))
+    auc = float(auc)
+    var = ss10 / (n_pos - 1) / n_pos + ss01 / (n_neg - 1) / n_neg if min(n_pos, n_neg) > 1 else np.nan
     se = float(np.sqrt(var)) if np.isfinite(var) else float("nan")
     z = z_quantile(conf_level)
     ci = (float(np.clip(auc - z * se, 0, 1)), float(np.clip(auc + z * se, 0, 1)))
-    youden = tpr - fpr
-    best = np.flatnonzero(youden == youden.max())
-    k = int(best[-1])  # lowest threshold among ties (thresholds decrease along the curve)
+    k = int(k)  # last Youden maximum: the lowest threshold among ties
     return ROCResult(fpr, tpr, thresholds, auc, ci, se, float(thresholds[k]), float(tpr[k]),
                      float(1 - fpr[k]), n, n_pos, conf_level)
 

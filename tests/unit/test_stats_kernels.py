@@ -137,3 +137,18 @@ def test_stratified_cox_concordance_counts_within_strata():
         lo, eq, hi = _brute_pairs(t[m], e[m], lp[m])
         counts += [lo.sum(), eq.sum(), hi.sum()]
     assert fit.concordance == pytest.approx((counts[0] + 0.5 * counts[1]) / counts.sum(), rel=1e-15)
+
+
+def test_roc_auc_and_delong_se_equal_the_placements():
+    rng = np.random.default_rng(11)
+    y = rng.random(150) < 0.3
+    s = np.round(rng.normal(size=150) + y, 1)
+    res = stats.roc(y, s)
+    v10, v01 = _placements(s[y], s[~y])
+    assert res.auc == pytest.approx(np.mean(v10), rel=1e-14)
+    want_se = np.sqrt(np.var(v10, ddof=1) / len(v10) + np.var(v01, ddof=1) / len(v01))
+    assert res.auc_se == pytest.approx(want_se, rel=1e-12)
+    compiled = _kernels._roc_from_sorted(np.sort(s[y]), np.sort(s[~y]))
+    plain = _kernels._roc_from_sorted.py_func(np.sort(s[y]), np.sort(s[~y]))
+    for got, want in zip(plain, compiled):
+        np.testing.assert_allclose(got, want, rtol=1e-15)
