@@ -35,6 +35,7 @@ from crlm.analysis.snapshot import Snapshot, cohort_frame, memo
 from crlm.analysis.snapshot import filter_from_key as _filter
 from crlm.figures.forest import auc_rows, forest_rows
 from crlm.models import TASKS
+from crlm.store.predictions_frame import load_prediction_columns
 from crlm.stats.subgroups import SubgroupTimes, subgroup_effects_by, subgroup_times
 
 PREDICTION_SPLITS = ("out-of-fold", "external")
@@ -124,9 +125,9 @@ def predictions(snap: Snapshot, key: tuple, task: str, model_id: str) -> pd.Data
     the task's target, the subgroup columns and the cohort's own variables (read only)."""
     columns = tuple(dict.fromkeys([*_ENDPOINT_COLUMNS, TASKS[task].target, *SUBGROUP_COLUMNS,
                                    *MORE_SUBGROUP_COLUMNS]))
-    preds = st.load_predictions(snap.store(), _filter(key), task=task, model_id=model_id,
-                                split=list(PREDICTION_SPLITS), columns=columns)
-    preds = preds.drop_duplicates("patient_id").reset_index(drop=True)
+    preds = load_prediction_columns(snap.store(), _filter(key), task=task, model_id=model_id,
+                                    splits=PREDICTION_SPLITS, columns=columns)
+    preds = preds.drop_duplicates("patient_id").drop(columns="split").reset_index(drop=True)
     return _with_extras(snap, preds)
 
 
@@ -134,6 +135,8 @@ def prediction_data(snap: Snapshot, key: tuple, task: str, model_id: str, thresh
                     endpoint: str) -> pd.DataFrame:
     """The predictions with ``predicted`` (score >= threshold), for the R export."""
     preds = predictions(snap, key, task, model_id)
+    preds = preds.astype({c: object for c in preds.columns
+                          if isinstance(preds[c].dtype, pd.CategoricalDtype)})
     return preds.assign(predicted=(preds["score"].to_numpy(float) >= threshold).astype(int))
 
 

@@ -165,3 +165,17 @@ def test_levels_are_named_as_subgroup_levels_names_them():
         assert list(lv.names) == sorted(set(lv.names))
     lv = sg.levels(None, pd.DataFrame({"ras_status": cases["ras_status"]}), "ras_status")
     assert lv.order == ("mutant", "wild-type", "unknown")
+
+
+def test_the_r_export_reads_the_predictions_with_the_split(store_path):
+    from crlm.reports.r_export.inputs import subgroups_export_from_predictions
+
+    snap, key = snapshot(store_path, "c"), filter_key(CohortFilter(cohort="c"))
+    data = sg.prediction_data(snap, key, "response", "resp", 0.5, "OS")
+    assert len(data) == N and data["patient_id"].is_unique
+    assert data["predicted"].tolist() == (data["score"] >= 0.5).astype(int).tolist()
+    assert data["ras_status"].dtype == object and data["ras_status"].isna().sum() == 6
+    export = subgroups_export_from_predictions(data, task="response", endpoint="OS",
+                                               columns=("ras_status", "primary_side"))
+    assert len(export.data) == N and export.quantities
+    assert (export.data == "unknown").to_numpy().sum() == 6
