@@ -19,31 +19,41 @@ from ._kernels import _jit, _stable_order, dense_codes_unstable
 def _group_sums(x, w, gstart, event, pair_k, pair_m):  # pragma: no cover - compiled
     """One pass over the sorted rows, a group (one run from ``gstart``) at a time: per
     group the sums of w, w x, w x_k x_m (the (k, m) pairs) over all rows and over the
-    deaths, for the row weights ``w``."""
+    deaths, for the row weights ``w``.
+
+    Within a group the censored rows and the deaths are summed into two halves
+    of one small buffer (no branch on the event per sum); all rows = both halves.
+    """
     n, p = x.shape
     n_groups = gstart.shape[0]
     n_pairs = pair_k.shape[0]
+    h = 1 + p + n_pairs  # buffer: [w, w x, w x x'] of the censored, then of the deaths
     w_g = np.zeros(n_groups)
     wx_g = np.zeros((n_groups, p))
     wxx_g = np.zeros((n_groups, n_pairs))
     d0 = np.zeros(n_groups)
     d1 = np.zeros((n_groups, p))
     d2 = np.zeros((n_groups, n_pairs))
+    acc = np.zeros(2 * h)
     for g in range(n_groups):
         hi = gstart[g + 1] if g + 1 < n_groups else n
+        acc[:] = 0.0
         for i in range(gstart[g], hi):
             wi = w[i]
-            w_g[g] += wi
+            o = h if event[i] else 0
+            acc[o] += wi
             for k in range(p):
-                wx_g[g, k] += wi * x[i, k]
+                acc[o + 1 + k] += wi * x[i, k]
             for q in range(n_pairs):
-                wxx_g[g, q] += wi * x[i, pair_k[q]] * x[i, pair_m[q]]
-            if event[i]:
-                d0[g] += wi
-                for k in range(p):
-                    d1[g, k] += wi * x[i, k]
-                for q in range(n_pairs):
-                    d2[g, q] += wi * x[i, pair_k[q]] * x[i, pair_m[q]]
+                acc[o + 1 + p + q] += wi * x[i, pair_k[q]] * x[i, pair_m[q]]
+        d0[g] = acc[h]
+        w_g[g] = acc[0] + acc[h]
+        for k in range(p):
+            d1[g, k] = acc[h + 1 + k]
+            wx_g[g, k] = acc[1 + k] + acc[h + 1 + k]
+        for q in range(n_pairs):
+            d2[g, q] = acc[h + 1 + p + q]
+            wxx_g[g, q] = acc[1 + p + q] + acc[h + 1 + p + q]
     return w_g, wx_g, wxx_g, d0, d1, d2
 
 

@@ -86,6 +86,8 @@ def _pair_counts_by_risk(risk, key, event, n_keys, lower, equal, higher):  # pra
     an event of the group reads its lower-risk comparable patients, after it
     joins also the equal-risk ones; the rest of its comparable patients have a
     higher risk. The tree has one slot per key, so with tied times it is small.
+    Writes the counts of the events (censored patients are left as they are)
+    and returns the totals (lower, equal, higher).
     """
     n = risk.shape[0]
     tree = np.zeros(n_keys + 1, dtype=np.int64)
@@ -94,6 +96,9 @@ def _pair_counts_by_risk(risk, key, event, n_keys, lower, equal, higher):  # pra
         above[key[i]] += 1
     for c in range(n_keys - 1, -1, -1):
         above[c] += above[c + 1]
+    tot_lower = 0
+    tot_equal = 0
+    tot_higher = 0
     inside = 0
     i = 0
     while i < n:
@@ -117,10 +122,14 @@ def _pair_counts_by_risk(risk, key, event, n_keys, lower, equal, higher):  # pra
                         pos -= pos & -pos
                     if step == 0:
                         lower[k] = inside - not_above
+                        tot_lower += lower[k]
                     else:
                         equal[k] = inside - not_above - lower[k]
                         higher[k] = above[key[k] + 1] - lower[k] - equal[k]
+                        tot_equal += equal[k]
+                        tot_higher += higher[k]
         i = j
+    return tot_lower, tot_equal, tot_higher
 
 
 def pair_counts_by_risk(key: np.ndarray, n_keys: int, event: np.ndarray, risk: np.ndarray):
@@ -134,6 +143,15 @@ def pair_counts_by_risk(key: np.ndarray, n_keys: int, event: np.ndarray, risk: n
     higher = np.zeros(n, dtype=np.int64)
     _pair_counts_by_risk(risk[by_risk], key[by_risk], event[by_risk], n_keys, lower, equal, higher)
     return by_risk, lower, equal, higher
+
+
+def pair_totals(key: np.ndarray, n_keys: int, event: np.ndarray, risk: np.ndarray):
+    """(lower, equal, higher) summed over the events: :func:`pair_counts_by_risk`
+    without keeping the per-patient counts."""
+    by_risk = np.argsort(risk)
+    scratch = [np.empty(len(risk), dtype=np.int64) for _ in range(3)]
+    tot = _pair_counts_by_risk(risk[by_risk], key[by_risk], event[by_risk], n_keys, *scratch)
+    return int(tot[0]), int(tot[1]), int(tot[2])
 
 
 @_jit

@@ -24,7 +24,7 @@ from ._design import check_not_constant, design_matrix, drop_missing
 from ._dist import chi2_sf
 from ._result import ResultMixin, TermsMixin, covariance_from_information, wald_terms
 from ._validate import as_event, as_levels, as_time, check_conf_level, prepare
-from ._kernels import pair_counts_by_risk
+from ._kernels import pair_totals
 from .cox_ph_test import PHTestResult, ph_test, proportional_hazards_test
 
 __all__ = ["CoxResult", "CoxTerm", "LikelihoodRatioResult", "PHTestResult", "cox",
@@ -104,11 +104,10 @@ def _concordance_counts(data: _CoxData, risk: np.ndarray) -> tuple[int, int, int
         gid, event = data.gid[lo:hi], data.event[lo:hi]
         # time keys: 2 per tied-time group in increasing time, a censoring after an event
         key = 2 * (gid[-1] - gid) + ~event
-        _, lower, equal, higher = pair_counts_by_risk(key, 2 * int(gid[-1] - gid[0] + 1), event,
-                                                      risk[lo:hi])
-        conc += int(lower.sum())
-        tied += int(equal.sum())
-        disc += int(higher.sum())
+        lower, equal, higher = pair_totals(key, 2 * int(gid[-1] - gid[0] + 1), event, risk[lo:hi])
+        conc += lower
+        tied += equal
+        disc += higher
     return conc, tied, disc
 
 
