@@ -1,6 +1,7 @@
 """Kaplan–Meier figures: one plot with a number-at-risk table, and small multiples."""
 from __future__ import annotations
 
+import functools
 import math
 from typing import Mapping, Sequence
 
@@ -53,28 +54,37 @@ def _step_arrays(km) -> tuple[np.ndarray, np.ndarray]:
     return t, rows
 
 
-def _add_curve(fig, name: str, km, i: int, *, ticks, show_ci: bool, max_points: int,
-               row=None, col=None, showlegend=True, time_label="Months", legendgroup=None):
+@functools.lru_cache(maxsize=1)
+def _two_rows_grid():
+    """The subplot grid of two rows sharing their x axis (what ``add_trace(row=, col=)``
+    reads), made once."""
+    return make_subplots(rows=2, cols=1, shared_xaxes=True)._grid_ref
+
+
+def _curve_traces(name: str, km, i: int, *, ticks, show_ci: bool, max_points: int,
+                  showlegend=True, time_label="Months", legendgroup=None,
+                  axes: dict | None = None) -> list[dict]:
+    """One group's traces as plain dicts: CI band, curve, censoring ticks and median."""
     c = color(i)
     group = legendgroup or name
-    where = dict(row=row, col=col) if row is not None else {}
+    on = dict(axes or {})
     t, rows = _step_arrays(km)
     tt, (s, lo, hi) = thin_step(t, rows, max_points, ticks=ticks)
     unit = time_label.lower()
+    traces = []
     if show_ci and len(tt):
-        fig.add_trace(go.Scatter(x=tt, y=hi, mode="lines", line=dict(width=0, shape="hv"),
-                                 showlegend=False, legendgroup=group, hoverinfo="skip",
-                                 name=f"{name} upper 95% CI"), **where)
-        fig.add_trace(go.Scatter(x=tt, y=lo, mode="lines", line=dict(width=0, shape="hv"),
-                                 fill="tonexty", fillcolor=with_alpha(c, 0.16),
-                                 showlegend=False, legendgroup=group, hoverinfo="skip",
-                                 name=f"{name} lower 95% CI"), **where)
-    fig.add_trace(go.Scatter(
-        x=tt, y=s, mode="lines", line=dict(color=c, shape="hv"), name=name,
+        traces.append(dict(type="scatter", x=tt, y=hi, mode="lines", line=dict(width=0, shape="hv"),
+                           showlegend=False, legendgroup=group, hoverinfo="skip",
+                           name=f"{name} upper 95% CI", **on))
+        traces.append(dict(type="scatter", x=tt, y=lo, mode="lines", line=dict(width=0, shape="hv"),
+                           fill="tonexty", fillcolor=with_alpha(c, 0.16),
+                           showlegend=False, legendgroup=group, hoverinfo="skip",
+                           name=f"{name} lower 95% CI", **on))
+    traces.append(dict(
+        type="scatter", x=tt, y=s, mode="lines", line=dict(color=c, shape="hv"), name=name,
         legendgroup=group, showlegend=showlegend,
-        hovertemplate=f"{name}<br>%{{x:.1f}} {unit}: %{{y:.1%}}<extra></extra>",
-    ), **where)
-    # censoring ticks on the curve
+        hovertemplate=f"{name}<br>%{{x:.1f}} {unit}: %{{y:.1%}}<extra></extra>", **on))
+    # censoring ticks on the curve, thinned like the curve
     timeline = np.asarray(km.timeline, dtype=float)
     censored = np.asarray(km.censored) > 0 if len(timeline) else np.zeros(0, bool)
     if censored.any():
@@ -82,21 +92,28 @@ def _add_curve(fig, name: str, km, i: int, *, ticks, show_ci: bool, max_points: 
         cs = np.asarray(km.survival, float)[censored]
         keep = thin_marks(ct, MAX_CENSOR_MARKS)
         size = 8 if len(keep) <= 60 else 6
-        fig.add_trace(go.Scatter(
-            x=ct[keep], y=cs[keep], mode="markers", name=f"{name} censored",
+        traces.append(dict(
+            type="scatter", x=ct[keep], y=cs[keep], mode="markers", name=f"{name} censored",
             marker=dict(symbol="line-ns-open", size=size, color=c, line=dict(width=1.1, color=c)),
             legendgroup=group, showlegend=False,
-            hovertemplate=f"{name}: censored at %{{x:.1f}} {unit}<extra></extra>",
-        ), **where)
-    # median
+            hovertemplate=f"{name}: censored at %{{x:.1f}} {unit}<extra></extra>", **on))
     median = getattr(km, "median", float("nan"))
     if is_finite(median):
-        fig.add_trace(go.Scatter(
-            x=[0, median, median], y=[0.5, 0.5, 0], mode="lines", name=f"{name} median",
-            line=dict(color=c, width=1.2, dash=REFERENCE_DASH), legendgroup=group,
-            showlegend=False,
-            hovertemplate=f"{name}: median {format_months(median)} {unit}<extra></extra>",
-        ), **where)
+        traces.append(dict(
+            type="scatter", x=[0, median, median], y=[0.5, 0.5, 0], mode="lines",
+            name=f"{name} median", line=dict(color=c, width=1.2, dash=REFERENCE_DASH),
+            legendgroup=group, showlegend=False,
+            hovertemplate=f"{name}: median {format_months(median)} {unit}<extra></extra>", **on))
+    return traces
+
+
+def _add_curve(fig, name: str, km, i: int, *, ticks, show_ci: bool, max_points: int,
+               row=None, col=None, showlegend=True, time_label="Months", legendgroup=None):
+    where = dict(row=row, col=col) if row is not None else {}
+    for trace in _curve_traces(name, km, i, ticks=ticks, show_ci=show_ci, max_points=max_points,
+                               showlegend=showlegend, time_label=time_label,
+                               legendgroup=legendgroup):
+        fig.add_trace(trace, **where)
 
 
 def make_km_figure(curves: Mapping[str, object], *, risk_times: Sequence[float] | None = None,
@@ -110,7 +127,11 @@ def make_km_figure(curves: Mapping[str, object], *, risk_times: Sequence[float] 
     ``survival``, ``ci_lower``, ``ci_upper``, ``at_risk``, ``censored``,
     ``median``). The x ticks are ``risk_times`` (default: every 12 months), and
     the table under the plot gives the number at risk at exactly those times.
-    Each curve is thinned to ``max_points`` steps (see ``thin_step``).
+    Each curve is thinned to ``max_points`` steps (see ``thin_step``) and its
+    censoring ticks to ``MAX_CENSOR_MARKS``, so the figure's size does not grow
+    with the number of patients. Traces and layout are built as plain data, the
+    axes as ``make_subplots(rows=2, cols=1, shared_xaxes=True)`` lays them out
+    (without its cost): the plot on top, the table below it sharing its x axis.
     """
     curves = dict(curves)
     end = max([_curve_end(km) for km in curves.values()] + [0.0])
@@ -120,49 +141,58 @@ def make_km_figure(curves: Mapping[str, object], *, risk_times: Sequence[float] 
     plot_px = height - 60 - 60          # minus the template's top and bottom margins
     table_px = 14 + 28 * n_groups
     gap_px = 78                         # tick labels, axis title and the table's heading
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=gap_px / plot_px,
-                        row_heights=[plot_px - gap_px - table_px, table_px])
+    spacing = gap_px / plot_px
+    table_top = (1 - spacing) * table_px / (plot_px - gap_px)
+    traces = []
     for i, (name, km) in enumerate(curves.items()):
-        _add_curve(fig, name, km, i, ticks=ticks, show_ci=show_ci, max_points=max_points,
-                   row=1, col=1, time_label=time_label)
+        traces += _curve_traces(name, km, i, ticks=ticks, show_ci=show_ci,
+                                max_points=max_points, time_label=time_label,
+                                axes=dict(xaxis="x", yaxis="y"))
     # number-at-risk table: one text row per group at the tick times
     names = list(curves)
     for i, (name, km) in enumerate(curves.items()):
         counts = at_risk_at(km, ticks)
-        fig.add_trace(go.Scatter(
-            x=ticks, y=[name] * len(ticks), mode="text", text=[f"{c:,}" for c in counts],
-            textfont=dict(color=color(i), size=FONT_SIZE - 1), name=f"at risk: {name}",
-            showlegend=False, hoverinfo="skip", cliponaxis=False,
-            customdata=counts,
-        ), row=2, col=1)
+        traces.append(dict(
+            type="scatter", x=ticks, y=[name] * len(ticks), mode="text",
+            text=[f"{c:,}" for c in counts], textfont=dict(color=color(i), size=FONT_SIZE - 1),
+            name=f"at risk: {name}", showlegend=False, hoverinfo="skip", cliponaxis=False,
+            customdata=counts, xaxis="x2", yaxis="y2"))
     x_hi = max(float(ticks[-1]) if len(ticks) else 0.0, end)
     x_range = [-0.02 * x_hi if x_hi > 0 else -0.5, x_hi * 1.03 if x_hi > 0 else 1]
-    fig.update_xaxes(range=x_range, tickvals=ticks, ticktext=[f"{t:g}" for t in ticks],
-                     row=1, col=1, showticklabels=True, title_text=time_label)
-    fig.update_xaxes(range=x_range, tickvals=ticks, showticklabels=False, showline=False,
-                     ticks="", showgrid=False, row=2, col=1)
-    fig.update_yaxes(range=[0, 1.03], tickvals=[0, 0.25, 0.5, 0.75, 1.0], tickformat=".0%",
-                     title_text=y_label, row=1, col=1)
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=names[::-1],
-                     tickvals=names,
-                     ticktext=[f'<span style="color:{color(i)}">{n}</span>' for i, n in enumerate(names)],
-                     showline=False, ticks="", showgrid=False, row=2, col=1,
-                     range=[-0.5, len(names) - 0.5], ticklabelstandoff=28)
-    fig.add_annotation(text="<b>Number at risk</b>", xref="paper", yref="y2 domain", x=0,
-                       y=1.0, yanchor="bottom", xanchor="right", showarrow=False, yshift=2,
-                       font=dict(size=FONT_SIZE - 1))
+    annotations = [dict(text="<b>Number at risk</b>", xref="paper", yref="y2 domain", x=0,
+                        y=1.0, yanchor="bottom", xanchor="right", showarrow=False, yshift=2,
+                        font=dict(size=FONT_SIZE - 1))]
     lines = []
     if logrank_p is not None:
         lines.append(f"Log-rank {format_p(logrank_p)}")
     if hr_text:
         lines.append(str(hr_text))
     if lines:
-        fig.add_annotation(text="<br>".join(lines), xref="x domain", yref="y domain", x=1.0,
-                           y=1.01, xanchor="right", yanchor="bottom", showarrow=False,
-                           align="right")
+        annotations.append(dict(text="<br>".join(lines), xref="x domain", yref="y domain",
+                                x=1.0, y=1.01, xanchor="right", yanchor="bottom",
+                                showarrow=False, align="right"))
+    layout = dict(
+        xaxis=dict(anchor="y", domain=[0.0, 1.0], matches="x2", range=x_range, tickvals=ticks,
+                   ticktext=[f"{t:g}" for t in ticks], showticklabels=True,
+                   title=dict(text=time_label)),
+        xaxis2=dict(anchor="y2", domain=[0.0, 1.0], range=x_range, tickvals=ticks,
+                    showticklabels=False, showline=False, ticks="", showgrid=False),
+        yaxis=dict(anchor="x", domain=[table_top + spacing, 1.0], range=[0, 1.03],
+                   tickvals=[0, 0.25, 0.5, 0.75, 1.0], tickformat=".0%",
+                   title=dict(text=y_label)),
+        yaxis2=dict(anchor="x2", domain=[0.0, table_top], type="category",
+                    categoryorder="array", categoryarray=names[::-1], tickvals=names,
+                    ticktext=[f'<span style="color:{color(i)}">{n}</span>'
+                              for i, n in enumerate(names)],
+                    showline=False, ticks="", showgrid=False, range=[-0.5, len(names) - 0.5],
+                    ticklabelstandoff=28),
+        annotations=annotations,
+        legend=dict(x=0.99, y=0.99, xanchor="right", yanchor="top"), hovermode="closest",
+        margin=dict(l=110, t=60 + 18 * len(lines)))
+    fig = go.Figure(data=traces, layout=layout)
+    fig._grid_ref = _two_rows_grid()    # callers may add traces by row and column
     apply_house_style(fig, title=title, height=height)
-    fig.update_layout(legend=dict(x=0.99, y=0.99, xanchor="right", yanchor="top"),
-                      hovermode="closest", margin=dict(l=110, t=60 + 18 * len(lines)))
+    fig.update_layout(margin=dict(l=110, t=60 + 18 * len(lines)))
     return fig
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crlm import config, figures, stats
+from crlm import config, figures
 from crlm import store as st_store
-from crlm.analysis import trajectories as tr
+from crlm.analysis import cea_landmark, trajectories as tr
 from crlm.figures.trajectory import make_trajectory_figure, make_waterfall_figure
 from crlm.models.kinds import trained_only
 from crlm.ui import loaders
@@ -32,11 +32,6 @@ def _measurements(path: str, key: tuple, max_day: int | None = None,
     frame = st_store.load_measurements(loaders._open_store(path), filt, max_day=max_day,
                                        patient_ids=ids)
     return frame, (n_total if ids is None else len(ids)), n_total
-
-
-def _has_measurements(filt) -> bool:
-    return not _measurements(loaders.store_path(), loaders.filter_key(filt), 0,
-                             MAX_PATIENTS)[0].empty
 
 
 def _groups(filt, cohort: pd.DataFrame, by: str, model_id: str | None,
@@ -135,38 +130,15 @@ def trajectory_section(filt, cohort: pd.DataFrame) -> None:
     export_buttons(wfig, wf.table, "waterfall", n=wf.n_patients)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _landmark(path: str, key: tuple, endpoint: str):
-    filt = loaders.filter_from_key(key)
-    cohort = loaders.load_cohort(filt)
-    values = st_store.load_landmark_values(loaders._open_store(path), filt, "cea",
-                                           landmark_day=tr.LANDMARK_DAY,
-                                           window=tr.LANDMARK_WINDOW_DAYS)
-    early = tr.cea_response_from_values(values)
-    groups = early.set_index("patient_id")["cea_response"].map(
-        {True: "CEA fall ≥ 50 %", False: "CEA fall < 50 %"})
-    time_col, event_col = config.ENDPOINTS[endpoint]
-    data = tr.landmark_frame(cohort, groups, time_column=time_col, event_column=event_col)
-    frame = data.frame
-    curves = {g: stats.kaplan_meier(frame.loc[frame["group"] == g, "time"].to_numpy(float),
-                                    frame.loc[frame["group"] == g, "event"].to_numpy(bool))
-              for g in sorted(frame["group"].unique()) if (frame["group"] == g).sum() >= 5}
-    test = None
-    if len(curves) == 2:
-        kept = frame[frame["group"].isin(list(curves))]
-        test = stats.logrank(kept["time"].to_numpy(float), kept["event"].to_numpy(bool),
-                             kept["group"].to_numpy())
-    return data, curves, test
-
-
 def landmark_section(filt, endpoint: str) -> None:
     """The Survival page's landmark analysis by early CEA response."""
     st.subheader("Landmark analysis: early CEA response")
-    if not _has_measurements(filt):
+    snap, key = loaders.snapshot(filt.cohort), loaders.filter_key(filt)
+    if not cea_landmark.has_measurements(snap, key):
         st.info("No serial CEA in this cohort: import measurements with "
                 f"`python -m crlm import-measurements FILE --cohort {filt.cohort}`.")
         return
-    data, curves, test = _landmark(loaders.store_path(), loaders.filter_key(filt), endpoint)
+    data, curves, test = cea_landmark.cea_landmark(snap, key, endpoint)
     landmark = data.landmark_months
     if len(curves) < 2:
         st.info("Too few patients on one side of the early CEA response for a comparison.")

@@ -110,3 +110,39 @@ def test_grid_has_one_panel_per_key_and_consistent_colours(survival_data):
     colours = {t.line.color for t in fig.data if t.name == "responder"}
     assert len(colours) == 1
     assert sum(1 for t in fig.data if t.name == "responder" and t.showlegend is not False) == 1
+
+
+def test_a_million_row_curve_is_bounded_exact_where_kept_and_keeps_its_shape():
+    from crlm.figures.survival import MAX_CENSOR_MARKS, MAX_POINTS
+
+    rng = np.random.default_rng(8)
+    n = 1_000_000
+    t, c = rng.exponential(30, n), rng.uniform(0, 120, n)
+    km = stats.kaplan_meier(np.minimum(t, c).round(4), t <= c)
+    assert len(km.timeline) > 100_000
+    fig = make_km_figure({"all": km})
+    (curve,) = _traces(fig, "all")
+    (upper,) = _traces(fig, "all upper 95% CI")
+    (lower,) = _traces(fig, "all lower 95% CI")
+    (marks,) = _traces(fig, "all censored")
+    x = np.asarray(curve.x)
+    assert len(x) <= MAX_POINTS and len(marks.x) <= MAX_CENSOR_MARKS + 1
+    assert sum(len(tr.x) for tr in fig.data) <= 3 * MAX_POINTS + MAX_CENSOR_MARKS + 50
+    # every kept step, band and censoring mark is the curve's exact value there
+    at = km.survival_at(x)
+    np.testing.assert_array_equal(np.asarray(curve.y), at.survival)
+    np.testing.assert_array_equal(np.asarray(upper.x), x)
+    np.testing.assert_array_equal(np.asarray(upper.y), at.ci_upper)
+    np.testing.assert_array_equal(np.asarray(lower.y), at.ci_lower)
+    np.testing.assert_array_equal(np.asarray(marks.y),
+                                  km.survival_at(np.asarray(marks.x)).survival)
+    # drawn as steps, the thinned curve is never above the full one by more than the full
+    # curve falls within one thinning bin, nor ever below it
+    end = float(km.timeline[-1])
+    width = end / ((MAX_POINTS - len(fig.layout.xaxis.tickvals) - 2) // 2)
+    grid = np.linspace(0, end, 5_000)
+    shown = np.asarray(curve.y)[np.searchsorted(x, grid, side="right") - 1]
+    full = km.survival_at(grid).survival
+    assert np.all(shown >= full)
+    assert np.all(shown - full <= km.survival_at(np.maximum(grid - width, 0)).survival - full)
+    assert np.max(shown - full) < 0.01

@@ -1,0 +1,131 @@
+"""Survival rows of a whole cohort as plain arrays, and a filter as the row ids it selects.
+
+What the Survival page reads: per cohort (once per data version) every patient's endpoint
+(time, event, whether both are recorded) with a group column as integer codes or a model's
+score, in patient_id order and keyed by the table's ``rowid``; per filter only the row ids
+it selects (``filter_rowids``), so a new filter costs one narrow scan. Patient identifiers
+leave only where asked for (``cohort_patient_ids``)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from crlm.config import COLUMNS_BY_NAME, PATIENT_COLUMN_NAMES
+from crlm.store.connection import Store, StoreError
+from crlm.store.filters import CohortFilter
+
+UNKNOWN_GROUP = "unknown"
+
+
+def _ident(column: str) -> str:
+    if column not in PATIENT_COLUMN_NAMES:
+        raise StoreError(f"unknown patient column: {column}")
+    return f'"{column}"'
+
+
+def _group_sql(column: str | None) -> str:
+    """A column as its group label: yes/no for booleans, ``unknown`` when missing."""
+    if column is None:
+        return "'all'"
+    ident = _ident(column)
+    col = COLUMNS_BY_NAME.get(column)
+    if col is not None and col.kind == "bool":
+        return f"CASE WHEN {ident} IS NULL THEN '{UNKNOWN_GROUP}' WHEN {ident} THEN 'yes' ELSE 'no' END"
+    return f"coalesce(CAST({ident} AS VARCHAR), '{UNKNOWN_GROUP}')"
+
+
+def _filled(values, dtype, fill) -> np.ndarray:
+    return np.ma.filled(np.ma.asarray(values).astype(dtype), fill)
+
+
+def _endpoint_sql(time_column: str, event_column: str, prefix: str = "") -> str:
+    t, e = prefix + _ident(time_column), prefix + _ident(event_column)
+    return (f"CAST({t} AS DOUBLE) AS time, coalesce(CAST({e} AS BOOLEAN), false) AS event, "
+            f"({t} IS NOT NULL AND {e} IS NOT NULL) AS known")
+
+
+def _endpoint_arrays(result: dict) -> dict[str, np.ndarray]:
+    return {"rowid": _filled(result["rowid"], np.int64, -1),
+            "time": _filled(result["time"], float, np.nan),
+            "event": _filled(result["event"], bool, False),
+            "known": _filled(result["known"], bool, False)}
+
+
+def filter_rowids(store: Store, filt: CohortFilter) -> np.ndarray:
+    """The ``rowid`` of every patient matching ``filt`` (unordered)."""
+    where, params = filt.where()
+    result = store.cursor().execute(f"SELECT rowid FROM patients WHERE {where}", params)
+    return _filled(result.fetchnumpy()["rowid"], np.int64, -1)
+
+
+def cohort_endpoint_rows(store: Store, cohort: str, time_column: str, event_column: str,
+                         group_column: str | None = None) -> dict[str, np.ndarray]:
+    """Every patient of ``cohort`` in patient_id order: ``rowid``, ``time`` (NaN when not
+    recorded), ``event``, ``known`` (both recorded), ``code`` (index into ``levels``, the
+    sorted labels of ``group_column``; one level ``all`` without a group column)."""
+    cur = store.cursor()
+    group = _group_sql(group_column)
+    levels = [str(r[0]) for r in cur.execute(
+        f"SELECT DISTINCT {group} FROM patients WHERE cohort = ? ORDER BY 1", [cohort]).fetchall()]
+    result = cur.execute(
+        f"SELECT rowid, {_endpoint_sql(time_column, event_column)}, "
+        f"CAST(list_position(?, {group}) - 1 AS INTEGER) AS code "
+        "FROM patients WHERE cohort = ? ORDER BY patient_id", [levels, cohort]).fetchnumpy()
+    out = _endpoint_arrays(result)
+    out["code"] = _filled(result["code"], np.int32, -1)
+    out["levels"] = np.asarray(levels, dtype=object)
+    return out
+
+
+def cohort_prediction_rows(store: Store, cohort: str, time_column: str, event_column: str, *,
+                           model_id: str, task: str | None = None,
+                           split: Sequence[str] = ("out-of-fold", "external")
+                           ) -> dict[str, np.ndarray]:
+    """Every patient of ``cohort`` in patient_id order: ``rowid``, ``time``, ``event``,
+    ``known`` as in :func:`cohort_endpoint_rows` and ``score``: the current version of
+    ``model_id`` on one of ``split`` (the first such row), NaN for a patient it did not
+    score."""
+    splits = list(split)
+    clauses = ["m.is_current", "q.cohort = ?", "q.model_id = ?",
+               f"q.split IN ({', '.join('?' for _ in splits)})"]
+    params: list = [cohort, model_id, *splits]
+    if task is not None:
+        clauses.append("q.task = ?")
+        params.append(task)
+    sql = (
+        "WITH s AS (SELECT q.patient_id, q.score FROM predictions q JOIN models m "
+        "ON m.model_id = q.model_id AND m.version = q.model_version "
+        f"WHERE {' AND '.join(clauses)} "
+        "QUALIFY row_number() OVER (PARTITION BY q.patient_id) = 1) "
+        f"SELECT p.rowid AS rowid, {_endpoint_sql(time_column, event_column, 'p.')}, s.score "
+        "FROM patients p LEFT JOIN s ON s.patient_id = p.patient_id "
+        "WHERE p.cohort = ? ORDER BY p.patient_id")
+    result = store.cursor().execute(sql, params + [cohort]).fetchnumpy()
+    out = _endpoint_arrays(result)
+    out["score"] = _filled(result["score"], float, np.nan)
+    return out
+
+
+def cohort_patient_ids(store: Store, cohort: str) -> np.ndarray:
+    """The patient ids of ``cohort`` in patient_id order (the order of the functions above)."""
+    result = store.cursor().execute(
+        "SELECT patient_id FROM patients WHERE cohort = ? ORDER BY patient_id", [cohort])
+    return np.asarray(result.fetchnumpy()["patient_id"], dtype=object)
+
+
+def cohort_measured(store: Store, cohort: str, max_day: int = 0) -> np.ndarray:
+    """Per patient of ``cohort`` in patient_id order: whether any measurement of theirs
+    lies on or before ``max_day``."""
+    result = store.cursor().execute(
+        "SELECT p.patient_id IN (SELECT patient_id FROM measurements WHERE cohort = ? AND "
+        "day <= ?) AS measured FROM patients p WHERE p.cohort = ? ORDER BY p.patient_id",
+        [cohort, int(max_day), cohort])
+    return _filled(result.fetchnumpy()["measured"], bool, False)
+
+
+def cohort_rowids(store: Store, cohort: str) -> np.ndarray:
+    """The ``rowid`` of every patient of ``cohort`` in patient_id order."""
+    result = store.cursor().execute(
+        "SELECT rowid FROM patients WHERE cohort = ? ORDER BY patient_id", [cohort])
+    return _filled(result.fetchnumpy()["rowid"], np.int64, -1)
