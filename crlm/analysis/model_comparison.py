@@ -135,6 +135,14 @@ def filtered_scores(snap: Snapshot, key: tuple, task: str, split: str) -> TaskSc
                       _readonly(whole.scores[mask]), _readonly(whole.outcome[mask]))
 
 
+@memo(maxsize=16)
+def model_scores(snap: Snapshot, key: tuple, task: str, split: str,
+                 model_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """(outcome as bool, score) of the filtered patients with both (read only)."""
+    y, s = filtered_scores(snap, key, task, split).model(model_id)
+    return _readonly(y), _readonly(s)
+
+
 @dataclass(frozen=True)
 class RocCurves(ResultMixin):
     """The ROC of each model with both responders and non-responders under the filter."""
@@ -163,7 +171,7 @@ def model_rocs(snap: Snapshot, key: tuple, task: str, split: str) -> RocCurves:
     data = filtered_scores(snap, key, task, split)
     ids, rocs = [], []
     for model_id in data.model_ids:
-        y, s = data.model(model_id)
+        y, s = model_scores(snap, key, task, split, model_id)
         if 0 < y.sum() < len(y):
             ids.append(model_id)
             rocs.append(stats.roc(y, s))
@@ -208,7 +216,7 @@ def model_calibration(snap: Snapshot, key: tuple, task: str, split: str, model_i
     info = model_info(snap, task).get(model_id)
     if model_rocs(snap, key, task, split).get(model_id) is None or info is None:
         return None
-    y, s = filtered_scores(snap, key, task, split).model(model_id)
+    y, s = model_scores(snap, key, task, split, model_id)
     if not kinds.shows_probability(info.kind, s):
         return None
     return stats.calibration(y, s, bins=CALIBRATION_BINS)
@@ -258,7 +266,6 @@ def model_table(snap: Snapshot, key: tuple, task: str, split: str, reference: st
     """The table for the models in ``thresholds`` (model id, threshold), each at its
     threshold (positive when score >= threshold)."""
     rocs = model_rocs(snap, key, task, split)
-    data = filtered_scores(snap, key, task, split)
     info = model_info(snap, task)
     delong = delong_vs_reference(snap, key, task, split, reference)
     chosen = dict(thresholds)
@@ -267,7 +274,7 @@ def model_table(snap: Snapshot, key: tuple, task: str, split: str, reference: st
         if model_id not in chosen or model_id not in info:
             continue
         r, threshold = rocs.get(model_id), float(chosen[model_id])
-        y, s = data.model(model_id)
+        y, s = model_scores(snap, key, task, split, model_id)
         m = stats.diagnostic_metrics(y, s, threshold)
         cal = model_calibration(snap, key, task, split, model_id)
         rows.append(ModelRow(
@@ -312,7 +319,7 @@ def calibration_panel(snap: Snapshot, key: tuple, task: str, splits: tuple[str, 
     for split in splits:
         if model_rocs(snap, key, task, split).get(model_id) is None:
             continue
-        y, s = filtered_scores(snap, key, task, split).model(model_id)
+        y, s = model_scores(snap, key, task, split, model_id)
         if info is None or not kinds.shows_probability(info.kind, s):
             return CalibrationPanel(model_id, False, (), (), ())
         kept.append(split)
@@ -323,7 +330,7 @@ def calibration_panel(snap: Snapshot, key: tuple, task: str, splits: tuple[str, 
 
 @memo(maxsize=64)
 def _net_benefit(snap: Snapshot, key: tuple, task: str, split: str, model_id: str):
-    y, s = filtered_scores(snap, key, task, split).model(model_id)
+    y, s = model_scores(snap, key, task, split, model_id)
     return stats.net_benefit(y, s, NET_BENEFIT_THRESHOLDS)
 
 
@@ -345,7 +352,7 @@ def threshold_range(snap: Snapshot, key: tuple, task: str, split: str, model_id:
     info = model_info(snap, task).get(model_id)
     clinical = info is not None and kinds.is_clinical_score(info.kind)
     has_roc = model_rocs(snap, key, task, split).get(model_id) is not None
-    scores = filtered_scores(snap, key, task, split).model(model_id)[1] if has_roc else None
+    scores = model_scores(snap, key, task, split, model_id)[1] if has_roc else None
     if not clinical and (scores is None or kinds.is_probability(scores)):
         return ThresholdRange(0.0, 1.0, 0.01)
     scores = scores if scores is not None else np.array([stored])
