@@ -106,6 +106,25 @@ def _pair_counts_by_risk(risk, key, event, n_keys, lower, equal, higher):  # pra
         j = i
         while j < n and risk[j] == v:
             j += 1
+        if j == i + 1:  # a risk of its own: no equal-risk pair, one read, one insert
+            if event[i]:
+                not_above = 0
+                pos = key[i] + 1
+                while pos > 0:
+                    not_above += tree[pos]
+                    pos -= pos & -pos
+                lower[i] = inside - not_above
+                equal[i] = 0
+                higher[i] = above[key[i] + 1] - lower[i]
+                tot_lower += lower[i]
+                tot_higher += higher[i]
+            pos = key[i] + 1
+            while pos <= n_keys:
+                tree[pos] += 1
+                pos += pos & -pos
+            inside += 1
+            i = j
+            continue
         for step in range(3):  # events read lower risk, the group joins, events read equal
             for k in range(i, j):
                 if step == 1:
