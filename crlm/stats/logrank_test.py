@@ -26,10 +26,13 @@ class LogrankResult(ResultMixin):
 
 def _logrank_pieces(t: np.ndarray, e: np.ndarray, g: np.ndarray, k: int):
     """Observed, expected and variance matrix of one stratum (value sorts per group)."""
-    parts = split_by_code(g, k, t, e)
-    all_sorted = [np.sort(tj) for tj, _ in parts]
-    ev_sorted = [np.sort(tj[ej]) for tj, ej in parts]
-    merged = np.sort(np.concatenate(ev_sorted), kind="stable")
+    parts = split_by_code(g, k, t, e)  # fresh arrays: sorted in place below
+    ev_sorted = [tj[ej] for tj, ej in parts]
+    all_sorted = [tj for tj, _ in parts]
+    for a in ev_sorted + all_sorted:
+        a.sort()
+    merged = np.concatenate(ev_sorted)
+    merged.sort(kind="stable")
     if len(merged) == 0:
         return np.zeros(k), np.zeros(k), np.zeros((k, k))
     times = merged[np.concatenate((merged[1:] != merged[:-1], [True]))]

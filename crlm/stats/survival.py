@@ -47,7 +47,8 @@ def _risk_table(time: np.ndarray, event: np.ndarray):
     """
     n = len(time)
     ts = np.sort(time)
-    te = np.sort(time[event])
+    te = time[event]  # a copy: sorted in place
+    te.sort()
     last = np.flatnonzero(np.concatenate((ts[1:] != ts[:-1], [True])))
     times = ts[last]
     counts = np.diff(np.concatenate(([-1], last)))
