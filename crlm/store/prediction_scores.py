@@ -12,9 +12,9 @@ from typing import Sequence
 
 import numpy as np
 
-from crlm.store.connection import Store
+from crlm.config import PATIENT_COLUMN_NAMES
+from crlm.store.connection import Store, StoreError
 from crlm.store.filters import CohortFilter
-from crlm.store.queries import _columns
 
 _HASH = "hash(patient_id)"
 _RANK = "row_number() OVER (ORDER BY patient_id)"
@@ -56,7 +56,9 @@ def load_task_scores(store: Store, cohort: str, task: str, split: str,
         "SELECT DISTINCT q.model_id FROM predictions q JOIN models m ON m.model_id = q.model_id"
         " AND m.version = q.model_version WHERE m.is_current AND q.cohort = ? AND q.task = ?"
         " AND q.split = ? ORDER BY 1", [cohort, task, split]).fetchall()]
-    _columns(columns)  # known patient columns only
+    bad = [c for c in columns if c not in PATIENT_COLUMN_NAMES]
+    if bad:
+        raise StoreError(f"unknown patient column(s): {', '.join(bad)}")
     outcome = ", ".join(f'CAST(p."{c}" AS DOUBLE) AS "{c}"' for c in columns)
     model = "CAST(list_position(?, q.model_id) - 1 AS INTEGER) AS model"
     current = ("FROM predictions q JOIN models m ON m.model_id = q.model_id"

@@ -219,3 +219,10 @@ def test_a_split_without_predictions_gives_no_curve(snap):
     panel = mc.calibration_panel(snap, key, "response", ("scored-case",), TRAINED)
     assert panel.probability and panel.splits == ()
     assert mc.threshold_range(snap, key, "response", "scored-case", TRAINED, 0.45).high == 1.0
+
+
+def test_an_unknown_outcome_column_is_refused(snap):
+    from crlm.store.prediction_scores import load_task_scores
+
+    with pytest.raises(st.StoreError, match="unknown patient column"):
+        load_task_scores(snap.store(), "c", "response", "out-of-fold", ("no_such; DROP",))
