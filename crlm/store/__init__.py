@@ -4,12 +4,13 @@ from crlm.store.filters import (
     CATEGORY_FILTERS, RANGE_FILTERS, UNKNOWN, CohortFilter, FilterError,
 )
 from crlm.store.queries import (
-    TABLES, append_features, append_patients, begin_cohort, count_patients, data_hash,
+    TABLES, append_patients, begin_cohort, count_patients, data_hash,
     delete_case, finish_cohort, list_cohorts, load_audit_log, load_case, load_cases,
-    load_cohort, load_cohort_fingerprint, load_cohort_info, load_column_levels, load_feature_names, load_features,
+    load_cohort, load_cohort_fingerprint, load_cohort_info, load_column_levels,
     load_imports, load_models, load_predictions, log_action,
     record_import, save_case, save_cohort, save_model, table_checksums,
 )
+from crlm.store.features import append_features, load_feature_names, load_features
 from crlm.store.images import (
     decode_crops, encode_crops, load_feature_info, load_images, load_lesion_crops,
     replace_images, save_feature_info, save_images,

@@ -16,8 +16,9 @@ import pandas as pd
 from crlm.store.connection import Store
 from crlm.store.images import save_feature_info, save_images
 from crlm.store.measurements import append_measurements
+from crlm.store.features import append_features
 from crlm.store.queries import (
-    append_features, append_patients, begin_cohort, finish_cohort, record_import,
+    append_patients, begin_cohort, finish_cohort, record_import,
 )
 
 

@@ -76,24 +76,6 @@ def append_patients(cur, cohort: str, patients: pd.DataFrame) -> None:
         cur.unregister("_incoming_patients")
 
 
-def append_features(cur, cohort: str, features: pd.DataFrame) -> None:
-    """Inside a transaction: insert long features (patient_id, feature_set, feature, value)."""
-    need = ["patient_id", "feature_set", "feature", "value"]
-    missing = [c for c in need if c not in features.columns]
-    if missing:
-        raise ValueError(f"features frame lacks columns: {', '.join(missing)}")
-    refuse_duplicate_keys(features, ["patient_id", "feature_set", "feature"], "features")
-    cur.register("_incoming_features", features.loc[:, need])
-    try:
-        cur.execute(
-            "INSERT INTO features SELECT ?, patient_id, feature_set, feature, value "
-            "FROM _incoming_features",
-            [cohort],
-        )
-    finally:
-        cur.unregister("_incoming_features")
-
-
 def finish_cohort(cur, cohort: str) -> int:
     """Inside a transaction: record the patient count and a hash of the cohort's rows."""
     n = cur.execute("SELECT count(*) FROM patients WHERE cohort = ?", [cohort]).fetchone()[0]
@@ -144,35 +126,6 @@ def load_column_levels(store: Store, cohort: str, column: str) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def load_features(store: Store, cohort: str, feature_sets: Sequence[str] | None = None,
-                  patient_ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """Features pivoted wide: one row per patient, one column per feature, patient_id order."""
-    clauses, params = ["cohort = ?"], [cohort]
-    if feature_sets:
-        clauses.append(f"feature_set IN ({', '.join('?' for _ in feature_sets)})")
-        params.extend(feature_sets)
-    cur = store.cursor()
-    if patient_ids is not None:
-        cur.register("_wanted_ids", pd.DataFrame({"patient_id": list(patient_ids)}))
-        clauses.append("patient_id IN (SELECT patient_id FROM _wanted_ids)")
-    long = cur.execute(
-        f"SELECT patient_id, feature, value FROM features WHERE {' AND '.join(clauses)}", params
-    ).df()
-    if long.empty:
-        return pd.DataFrame({"patient_id": pd.Series(dtype="string")})
-    wide = long.pivot(index="patient_id", columns="feature", values="value")
-    wide.columns.name = None
-    return wide.sort_index().reset_index()
-
-
-def load_feature_names(store: Store, cohort: str) -> pd.DataFrame:
-    return store.cursor().execute(
-        "SELECT DISTINCT feature_set, feature FROM features WHERE cohort = ? ORDER BY 1, 2",
-        [cohort],
-    ).df()
-
-
-# -- models and predictions ------------------------------------------------
 def save_model(store: Store, record: Mapping, predictions: pd.DataFrame | None = None) -> int:
     """Register a new version of a model (and its predictions) in one transaction.
 
