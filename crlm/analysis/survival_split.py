@@ -187,7 +187,7 @@ def _extra_split(snap: Snapshot, key: tuple, endpoint: str, split: str) -> Split
     known = frame[[time_col, event_col]].notna().all(axis=1).to_numpy()
     levels, codes = np.unique(np.asarray(groups, dtype=str)[known], return_inverse=True)
     return SplitData(endpoint, split, frame[time_col].to_numpy(float)[known],
-                     frame[event_col].astype(bool).to_numpy()[known], codes.astype(np.int64),
+                     frame[event_col][known].astype(bool).to_numpy(), codes.astype(np.int64),
                      tuple(str(v) for v in levels))
 
 

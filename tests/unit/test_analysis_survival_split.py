@@ -196,3 +196,34 @@ def test_cea_landmark_equals_the_frame_computation(store_path):
         stats.logrank(frame["time"], frame["event"], frame["group"]).p_value, rel=1e-12)
     nobody = filter_key(CohortFilter(cohort="c", ranges={"age_years": (18, 19)}))
     assert not cl.has_measurements(snap, nobody)
+
+
+def test_a_cohorts_own_variable_splits_by_its_levels(tmp_path):
+    path = tmp_path / "own.duckdb"
+    patients = _patients()
+    rng = np.random.default_rng(5)
+    arm = rng.integers(0, 3, N).astype(float)
+    arm[10:13] = np.nan                                    # -> "unknown"
+    ids = patients["patient_id"]
+    features = pd.DataFrame({"patient_id": ids, "feature_set": "extra", "feature": "arm",
+                             "value": arm}).dropna()
+    info = pd.DataFrame({"feature_set": ["extra"], "feature": ["arm"],
+                         "known_at": ["treatment plan"], "label": ["Treatment arm"],
+                         "kind": ["categorical"], "levels": [("Obs", "Lev", "Lev+5FU")]})
+    with st.Store(path) as s:
+        st.save_cohort(s, "c", patients, features, kind="imported")
+        with s.transaction() as cur:
+            st.save_feature_info(cur, "c", info)
+    try:
+        snap, key = snapshot(path, "c"), filter_key(CohortFilter(cohort="c"))
+        data = ss.split_data(snap, key, "OS", "extra:arm")
+        known = patients["os_months"].notna().to_numpy()
+        names = np.array(["Obs", "Lev", "Lev+5FU", "unknown"], dtype=object)
+        expected = names[np.where(np.isnan(arm), 3, np.nan_to_num(arm)).astype(int)][known]
+        np.testing.assert_array_equal(data.group, expected.astype(str))
+        result = ss.survival_split(snap, key, "OS", "extra:arm")
+        assert result.order == ("Obs", "Lev", "Lev+5FU", "unknown")
+        assert ss.split_label(snap, "extra:arm") == "Treatment arm"
+        assert sum(km.n for km in result.curves.values()) == int(known.sum())
+    finally:
+        snap_mod.close_stores()
