@@ -91,13 +91,6 @@ def _visits(rng, n: int, planned: tuple[int, ...], baseline_before: int) -> np.n
     return days
 
 
-def _long(codes: np.ndarray, days: np.ndarray, values: np.ndarray, kind: str) -> pd.DataFrame:
-    keep = np.isfinite(days) & np.isfinite(values)
-    rows = np.nonzero(keep)
-    return pd.DataFrame({"code": codes[rows[0]], "day": days[keep].astype(np.int32),
-                         "kind": kind, "value": values[keep]})
-
-
 def tumour_volume_ml(max_diameter_cm, baseline_sum_cm, n_lesions) -> np.ndarray:
     """Baseline tumour volume: the two target lesions as ellipsoids (the largest of
     ``max_diameter_cm``, the second of the rest of the sum; axes 1, 0.8 and 0.75 of the
@@ -183,20 +176,29 @@ def simulate_measurements(rng: np.random.Generator, patient_id: np.ndarray, *,
 
     volume = liver_volume(rng.spawn(1)[0], true_size, baseline_sum, max_diameter_cm, n_lesions)
 
-    frame = pd.concat([
-        _long(codes, cea_days, cea, "cea"),
-        _long(codes, ct_days, count, "lesion_count"),
-        _long(codes, ct_days, volume, "liver_volume"),
-        _long(codes, ct_days, size, "target_lesion_sum"),
-    ], ignore_index=True)
-    frame = frame.sort_values(["code", "kind", "day"], kind="stable").reset_index(drop=True)
+    # one row per kept (patient, kind, visit), read row-major from the visit matrices side
+    # by side: ordered by patient, then kind (alphabetical), then day (visits never cross)
+    kinds = ("cea", "lesion_count", "liver_volume", "target_lesion_sum")
+    blocks = (cea_days, ct_days, ct_days, ct_days), (cea, count, volume, size)
+    days = np.hstack(blocks[0])
+    values = np.hstack(blocks[1])
+    kind_of_column = np.repeat(np.arange(len(kinds), dtype=np.int8),
+                               [m.shape[1] for m in blocks[0]])
+    keep = np.isfinite(days) & np.isfinite(values)
+    rows, columns = np.nonzero(keep)
+    kind_codes = kind_of_column[columns]
     units = {k: v.unit for k, v in config.MEASUREMENT_KINDS.items()}
+    present = [kinds[k] for k in np.unique(kind_codes)]
+    unit_levels = sorted({units[k] for k in present})
+    unit_of_kind = np.array([unit_levels.index(units[k]) if k in present else -1 for k in kinds],
+                            dtype=np.int8)
     return pd.DataFrame({
-        "patient_id": pd.Categorical.from_codes(frame["code"].to_numpy(),
+        "patient_id": pd.Categorical.from_codes(codes[rows],
                                                 categories=pd.Index(patient_id.astype(object))),
-        "day": frame["day"].to_numpy(np.int32),
-        "kind": pd.Categorical(frame["kind"], categories=sorted(units)),
-        "value": frame["value"].to_numpy(float),
-        "unit": pd.Categorical(frame["kind"].map(units)),
-        "source": pd.Categorical(np.full(len(frame), SOURCE)),
+        "day": days[keep].astype(np.int32),
+        "kind": pd.Categorical.from_codes(kind_codes, categories=list(kinds)),
+        "value": values[keep].astype(float),
+        "unit": pd.Categorical.from_codes(unit_of_kind[kind_codes], categories=unit_levels),
+        "source": pd.Categorical.from_codes(np.zeros(len(rows), np.int8),
+                                            categories=[SOURCE] if len(rows) else []),
     })
