@@ -119,7 +119,8 @@ def levels(snap: Snapshot, frame: pd.DataFrame, column: str) -> Levels:
 
 
 # -- predictions ----------------------------------------------------------------------
-@memo(maxsize=16)
+# row-level caches are few (a frame per filter, model and endpoint), the results many
+@memo(maxsize=4)
 def predictions(snap: Snapshot, key: tuple, task: str, model_id: str) -> pd.DataFrame:
     """One out-of-fold or external prediction per filtered patient, with every endpoint,
     the task's target, the subgroup columns and the cohort's own variables (read only)."""
@@ -140,7 +141,7 @@ def prediction_data(snap: Snapshot, key: tuple, task: str, model_id: str, thresh
     return preds.assign(predicted=(preds["score"].to_numpy(float) >= threshold).astype(int))
 
 
-@memo(maxsize=16)
+@memo(maxsize=4)
 def _survival_rows(snap: Snapshot, key: tuple, task: str, model_id: str,
                    endpoint: str) -> tuple[pd.DataFrame, SubgroupTimes]:
     """The patients with a known endpoint and their checked times and events."""
@@ -150,19 +151,19 @@ def _survival_rows(snap: Snapshot, key: tuple, task: str, model_id: str,
                                 data[event_col].astype(bool).to_numpy())
 
 
-@memo(maxsize=16)
+@memo(maxsize=4)
 def _response_rows(snap: Snapshot, key: tuple, task: str, model_id: str) -> pd.DataFrame:
     return predictions(snap, key, task, model_id).dropna(subset=[TASKS[task].target, "score"])
 
 
-@memo(maxsize=64)
+@memo(maxsize=24)
 def _contract_levels(snap: Snapshot, key: tuple, task: str, model_id: str,
                      column: str) -> Levels:
     """A contract column's levels over all the predictions (coded once)."""
     return levels(snap, predictions(snap, key, task, model_id), column)
 
 
-@memo(maxsize=64)
+@memo(maxsize=24)
 def _levels_of(snap: Snapshot, key: tuple, task: str, model_id: str, endpoint: str | None,
                column: str) -> Levels:
     """``levels`` over the patients with a known endpoint (``endpoint`` None: with a known
