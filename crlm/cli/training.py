@@ -51,15 +51,73 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def train_and_report(store, cohort, tasks, families, folds, seed, *, quiet=False,
-                     fast=False) -> int:
-    """Train, then print the results table (unless quiet) and what was skipped."""
-    from crlm import models
+class UnitProgress:
+    """The terminal's progress bar of a training run: one step per (task, family) unit,
+    the current unit's name, and with a run time budget the minutes used of it. As
+    ``train``'s ``on_unit`` callback it also starts each unit on the run budget."""
 
-    report = models.train(store, cohort=cohort, tasks=tasks, families=families, folds=folds,
-                          seed=seed, progress=not quiet, fast=fast)
+    def __init__(self, enabled: bool, folds: int, run=None, file=None):
+        self.enabled, self.folds, self.run = enabled, int(folds), run
+        self.file = file if file is not None else sys.stderr
+        self.bar = None
+
+    def __call__(self, i: int, units: list[str]) -> None:
+        if self.run is not None:
+            if i == 0:
+                from crlm.models.tuning import TUNED_SUFFIX
+
+                self.run.plan({u: self.folds + 1 for u in units if u.endswith(TUNED_SUFFIX)})
+            self.run.begin_unit(units[i])
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=len(units), desc="training", unit="model", file=self.file)
+        self.bar.n = i
+        self.bar.set_description_str(units[i], refresh=False)
+        if self.run is not None:
+            self.bar.set_postfix_str(f"budget {self.run.describe()}", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.run is not None:
+            self.run.end_unit()
+        if self.bar is not None:
+            self.bar.n = self.bar.total
+            if self.run is not None:
+                self.bar.set_postfix_str(f"budget {self.run.describe()}", refresh=False)
+            self.bar.close()
+
+
+def show_progress(quiet: bool, progress: bool | None) -> bool:
+    """A bar unless ``-q``; on a terminal only, unless ``--progress``."""
+    if quiet or progress is False:
+        return False
+    return bool(progress) or sys.stdout.isatty()
+
+
+def train_and_report(store, cohort, tasks, families, folds, seed, *, quiet=False,
+                     fast=False, progress=None, run=None) -> int:
+    """Train (with a progress bar over the units, and within the run budget ``run`` of
+    ``crlm.models.tuning_budget`` if given), then print the results table (unless quiet)
+    and what was skipped."""
+    from crlm import models
+    from crlm.models.tuning_budget import use_run_budget
+
+    bar = UnitProgress(show_progress(quiet, progress), folds, run)
+    use_run_budget(run)
+    try:
+        report = models.train(store, cohort=cohort, tasks=tasks, families=families,
+                              folds=folds, seed=seed, progress=False, fast=fast, on_unit=bar)
+    finally:
+        bar.close()
+        use_run_budget(None)
     if not quiet and len(report):
         print(report.table.to_string(index=False))
+    if run is not None and not quiet:
+        print(f"time budget of the tuned run: {run.elapsed() / 60:.1f} of "
+              f"{run.seconds / 60:g} min used")
     if report.skipped:
         print(f"skipped {len(report.skipped)}:")
         for line in report.skipped_lines():
@@ -77,16 +135,22 @@ def cost_ratio(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def positive_seconds(text: str) -> float:
+def positive_seconds(text: str, option: str = "--tune-timeout", unit: str = "s") -> float:
     """An argparse type: a time cap in seconds, above zero (``inf``: no cap)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--tune-timeout must be a number of seconds, "
+        raise argparse.ArgumentTypeError(f"{option} must be a number of "
+                                         f"{'seconds' if unit == 's' else 'minutes'}, "
                                          f"got {text!r}") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"--tune-timeout must be above 0 s, got {text!r}")
+        raise argparse.ArgumentTypeError(f"{option} must be above 0 {unit}, got {text!r}")
     return value
+
+
+def positive_minutes(text: str) -> float:
+    """An argparse type: the run's time budget in minutes, above zero (``inf``: none)."""
+    return positive_seconds(text, "--tune-budget", "min")
 
 
 def apply_run_settings(args) -> None:
@@ -102,7 +166,22 @@ def apply_run_settings(args) -> None:
         use_budget(args.tune_trials, args.tune_timeout)
 
 
+def run_budget(args):
+    """The time budget of a ``--tune`` run (None without ``--tune`` or with ``inf``); its
+    clock starts now."""
+    from crlm.models.tuning_budget import DEFAULT_BUDGET_MIN, RunBudget
+
+    minutes = getattr(args, "tune_budget", None)
+    if not getattr(args, "tune", False):
+        if minutes is not None:
+            raise CliError("--tune-budget applies to tuned training: add --tune")
+        return None
+    minutes = DEFAULT_BUDGET_MIN if minutes is None else minutes
+    return None if minutes == float("inf") else RunBudget(minutes * 60.0)
+
+
 def cmd_train(args) -> int:
+    run = run_budget(args)
     apply_run_settings(args)
     families = args.family
     if args.tune:  # the tuned counterparts (nested CV) of the named or default families
@@ -115,7 +194,8 @@ def cmd_train(args) -> int:
             raise CliError("none of these families has a hyper-parameter search space")
     with open_store(args, create=False) as store:
         return train_and_report(store, args.cohort, args.task, families, args.folds, args.seed,
-                                quiet=args.quiet, fast=args.fast)
+                                quiet=args.quiet, fast=args.fast, progress=args.progress,
+                                run=run)
 
 
 def register(sub) -> None:
@@ -148,6 +228,12 @@ def register(sub) -> None:
     p.add_argument("--tune-timeout", type=positive_seconds, default=None, metavar="SECONDS",
                    help="time cap per search with --tune: no new trial after it (default 60 "
                         "s, 15 s with --fast; inf: none)")
+    p.add_argument("--tune-budget", type=positive_minutes, default=None, metavar="MINUTES",
+                   help="time budget of the whole tuned run, refits and predictions included, "
+                        "split across its searches (default 30; inf: only the caps per "
+                        "search)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar over the models (default: on a terminal, not with -q)")
     p.add_argument("--cost-ratio", type=cost_ratio, default=None, metavar="A:B",
                    help="cost of a missed responder : cost of an unnecessary treatment for the "
                         "cost-sensitive forest (default 1:2; one number R means R:1)")

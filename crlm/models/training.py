@@ -140,7 +140,7 @@ def default_families(store, cohort: str) -> list[Family]:
 
 def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, folds: int = 5,
           seed: int = config.DEFAULT_SEED, artefact_dir=None, progress: bool = True,
-          fast: bool = False) -> TrainingReport:
+          fast: bool = False, on_unit=None) -> TrainingReport:
     """Train, validate and register every requested family for every requested task.
 
     ``tasks=None`` means every default task (the landmark tasks at the first restaging,
@@ -157,7 +157,8 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
     folds) and a family that cannot be fitted here (inputs the cohort lacks,
     inputs later than the task's decision time, a numerical failure on a small
     cohort) are listed in ``skipped`` with the reason; if nothing can be trained,
-    ``ValueError``.
+    ``ValueError``. ``on_unit(i, units)``, if given, is called as unit ``i`` of ``units``
+    (the ``task.family`` names, in training order) starts, once per unit.
     """
     from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
@@ -172,6 +173,9 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
     if not plan:
         raise ValueError("no family serves the requested tasks")
     steps = sum(_fits(f, folds) for _, f in plan)
+    units = [f"{t.name}.{f.name}" for t, f in plan]
+    started = iter(range(len(units)))
+    begin = (lambda: on_unit(next(started), units)) if on_unit else (lambda: None)
     rows = []
     skipped: list[SkippedModel] = []
     context: dict = {}
@@ -192,12 +196,15 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
             except ValueError as exc:  # a cohort without this outcome: train the other tasks
                 skipped.append(SkippedModel(task.name, None,
                                             str(exc).removeprefix(f"task {task.name}: ")))
+                for _ in todo:
+                    begin()
                 bar.update(sum(_fits(f, folds) for f in todo))
                 continue
             comparison = comparison_frame(data, task)
             train_hash = training_hash(frame)
             context[task.name] = {}
             for family in todo:
+                begin()
                 bar.set_postfix_str(f"{task.name}.{family.name}")
                 try:
                     trained, inputs = _train_family(store, cohort, task, family, data, dev, ext,

@@ -19,18 +19,18 @@ The shared preprocessing (median imputation, scaling, one-hot) is fitted on the
 outer training rows, inner validation rows included: it reads no outcome, so it
 leaks no label into the search.
 
-Budget (stated, and bounded in trials and in time): each search (one per outer
-fit, plus one on all development patients) runs at most ``N_TRIALS`` trials
-(``N_TRIALS_FAST`` with ``fast``) × ``INNER_FOLDS`` inner fits and stops starting new
-trials after ``SEARCH_TIMEOUT_S`` seconds (``SEARCH_TIMEOUT_FAST_S`` with ``fast``;
-optuna's ``timeout``: the trial running at the cap is finished; a search whose trials
-fail numerically goes on past the cap until one succeeds), then refits the best
-values once. A family × task thus costs at most (folds + 1) × (cap + one trial + the
-refit). Under the time cap the number of trials depends on the machine's speed, so
-the model card states the budget actually used (trials run, whether the cap stopped
-the search, seconds spent). ``use_budget`` changes the budget for a run (``train
---tune-trials`` / ``--tune-timeout``). Objective: mean inner AUC (binary tasks) or
-Harrell's C (survival tasks), both from ``crlm.stats``.
+Budget (stated, bounded in trials and in time): each search (one per outer fit, plus
+one on all development patients) scores the untuned defaults first, then runs optuna
+trials up to ``N_TRIALS`` in all (``N_TRIALS_FAST`` with ``fast``), × ``INNER_FOLDS``
+inner fits; it starts a trial only if it is expected (from the longest so far) to end
+within ``SEARCH_TIMEOUT_S`` (``SEARCH_TIMEOUT_FAST_S`` with ``fast``) and within the
+share of the run's time budget (``crlm.models.tuning_budget``, ``train --tune-budget``)
+the search was given; the best values (the defaults if they scored best, or if the
+run's budget left no time) are refitted once. Trials that fail numerically do not
+count as a success: the search goes on past the cap until one succeeds. The model
+card states the budget and what each search used. ``use_budget`` sets the caps for a
+run (``train --tune-trials`` / ``--tune-timeout``). Objective: mean inner AUC (binary
+tasks) or Harrell's C (survival tasks), both from ``crlm.stats``.
 
 Tuned families are registered next to the untuned ones as ``<family>_tuned``
 (``response.random_forest_tuned``), trained only when asked (``python -m crlm train
@@ -49,6 +49,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
+from crlm.models import tuning_budget
 from crlm.models.families import FAMILIES, Family, register_family
 
 N_TRIALS = 12
@@ -191,37 +192,68 @@ class TunedEstimator(BaseEstimator):
         if self.family in SEARCH_TREES:
             search_base = clone(search_base).set_params(n_estimators=SEARCH_TREES[self.family])
 
-        def objective(trial) -> float:
-            est = clone(search_base).set_params(**_suggest(trial, space))
+        def score(est) -> float:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 scores = [_inner_score(est, X, y, tr, te, survival) for tr, te in splits]
             scores = [s for s in scores if np.isfinite(s)]
             return float(np.mean(scores)) if scores else 0.5
 
+        def objective(trial) -> float:
+            return score(clone(search_base).set_params(**_suggest(trial, space)))
+
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are counted, not printed
         study = optuna.create_study(direction="maximize",
                                     sampler=optuna.samplers.TPESampler(seed=int(self.random_state)))
+        run = tuning_budget.current()
+        clock = run.clock if run is not None else time.perf_counter
+        share = run.start_search() if run is not None else None
+        caps = [c for c in (self.timeout_s, share) if c is not None]
+        cap = min(caps) if caps else None
+        defaults = {k: v for k, v in search_base.get_params().items() if k in space}
         # a trial whose values fail numerically (a too weak penalty) is marked failed and
-        # the search goes on; if every trial fails, optuna's ValueError skips the family
-        # trials run one by one until one succeeds (within the trial budget, past the cap
-        # if need be); then the cap stops the search starting further ones
+        # the search goes on; if every trial fails the family is skipped (ValueError).
+        # Trials run one by one until one succeeds (within the trial budget, past the cap
+        # if need be); then a trial starts only if it is expected to end within the cap
         catch = (ArithmeticError, np.linalg.LinAlgError)
         complete = optuna.trial.TrialState.COMPLETE
-        start = time.perf_counter()
-        while len(study.trials) < int(self.n_trials) and not any(
-                t.state == complete for t in study.trials):
+        start = clock()
+        default_score, trials, longest = None, 0, 0.0
+        if cap is None or cap > 0:  # trial 1: the untuned defaults, always scored first
+            t0 = clock()
+            try:
+                default_score = score(clone(search_base))
+            except catch:
+                default_score = None
+            trials, longest = 1, clock() - t0
+        while trials and trials < int(self.n_trials):
+            succeeded = default_score is not None or any(t.state == complete
+                                                         for t in study.trials)
+            if succeeded and cap is not None and clock() - start + longest > cap:
+                break
+            t0 = clock()
             study.optimize(objective, n_trials=1, catch=catch)
-        left = (None if self.timeout_s is None
-                else float(self.timeout_s) - (time.perf_counter() - start))
-        remaining = int(self.n_trials) - len(study.trials)
-        if remaining > 0 and (left is None or left > 0):
-            study.optimize(objective, n_trials=remaining, timeout=left, catch=catch)
-        self.search_seconds_ = time.perf_counter() - start
-        self.best_params_ = dict(study.best_params)
-        self.best_score_ = float(study.best_value)
-        self.n_trials_ = len(study.trials)
+            trials, longest = trials + 1, max(longest, clock() - t0)
+        best = [t for t in study.trials if t.state == complete]
+        if trials and default_score is None and not best:
+            if run is not None:
+                run.end_search(trials)
+            raise ValueError(f"every one of the {trials} trials of the search failed "
+                             "numerically")
+        self.search_seconds_ = clock() - start
+        if best and (default_score is None or study.best_value > default_score):
+            self.best_params_, self.best_score_ = dict(study.best_params), float(study.best_value)
+            self.chose_default_ = False
+        else:  # the defaults scored best, or the run's budget left no time to search
+            self.best_params_ = defaults
+            self.best_score_ = float("nan") if default_score is None else float(default_score)
+            self.chose_default_ = True
+        self.n_trials_ = trials
         self.stopped_by_cap_ = self.n_trials_ < int(self.n_trials)
+        self.cap_s_ = cap
+        self.allotted_s_ = share
+        self.searches_ = (() if run is None
+                          else (*run.unit_records(), run.end_search(self.n_trials_)))
         self.search_space_ = describe_space(space)
         self.estimator_ = clone(base).set_params(**self.best_params_).fit(X, y)
         for name in ("classes_",):
@@ -253,11 +285,15 @@ class TunedEstimator(BaseEstimator):
                      "the full one")
         cap = ("no time cap" if self.timeout_s is None
                else f"a {float(self.timeout_s):g} s cap per search")
+        if getattr(self, "allotted_s_", None) is not None:
+            cap += ", within the run's time budget (a share per search, re-split as they end)"
+        stop = getattr(self, "cap_s_", None)
         used = (f"{self.n_trials_} of {int(self.n_trials)} trials"
-                + (f" (stopped by the {float(self.timeout_s):g} s cap)"
-                   if getattr(self, "stopped_by_cap_", False) else ""))
+                + (f" (stopped by the {stop:.1f} s cap)" if stop is not None
+                   and getattr(self, "stopped_by_cap_", False) else ""))
         out = {"hyper-parameter search": (
-                   f"optuna TPE (seed {self.random_state}), {self.n_trials_} trials, each scored "
+                   f"optuna TPE (seed {self.random_state}), {self.n_trials_} trials (the first "
+                   f"scores the untuned defaults), each scored "
                    f"by {self.inner_folds}-fold inner cross-validation on the training rows "
                    f"only (nested in the outer folds){small}"),
                "search budget": (f"at most {int(self.n_trials)} trials × {self.inner_folds} "
@@ -267,7 +303,15 @@ class TunedEstimator(BaseEstimator):
                "search space": self.search_space_,
                "chosen values (final fit)": ", ".join(f"{k} = {fmt(v)}"
                                                       for k, v in self.best_params_.items()),
-               "inner score of the chosen values": f"{self.best_score_:.3f}"}
+               "inner score of the chosen values": (
+                   f"{self.best_score_:.3f}" + (" (the untuned defaults)"
+                                                if getattr(self, "chose_default_", False)
+                                                else ""))}
+        searches = getattr(self, "searches_", ())
+        if searches:
+            which = [f"fold {i + 1}" for i in range(len(searches) - 1)] + ["final fit"]
+            out["searches (time used of the share given, trials)"] = "; ".join(
+                f"{n}: {r}" for n, r in zip(which, searches))
         inner = getattr(self.estimator_, "card_details", None)
         if inner is not None:
             out.update(inner(names))
