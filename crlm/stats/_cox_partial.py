@@ -4,15 +4,15 @@ After one sort by (stratum, decreasing time) every Newton step of
 :func:`crlm.stats.cox` is a handful of vectorised passes (cumulative sums over
 the risk sets), O(n p^2); the two loops that remain (one pass over the rows,
 one over the event times) are compiled with numba when it is installed (plain
-Python otherwise, with the same numbers). The sort
-itself is a counting sort on the rank of each time, the permutation of a
-stable sort by (stratum, decreasing time).
+Python otherwise, with the same numbers). The sort is
+one argsort of the times (rows tied on time, which are summed together, in
+any order), then a counting sort by stratum.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import _jit, _stable_order, dense_codes_unstable
+from ._kernels import _jit, _stable_order
 
 
 @_jit
@@ -105,8 +105,7 @@ class _CoxData:
 
     def __init__(self, time, event, x, strata, efron: bool):
         n, p = x.shape
-        codes, n_times = dense_codes_unstable(time)
-        order = _stable_order((n_times - 1) - codes, n_times)  # decreasing time, stable
+        order = np.argsort(time)[::-1]  # decreasing time; tied rows are summed together
         if not np.all(strata == strata[0]):
             order = order[_stable_order(strata[order], int(strata.max()) + 1)]
         self.order = order
