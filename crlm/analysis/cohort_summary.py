@@ -239,7 +239,40 @@ def empty(snap: Snapshot, key: tuple) -> bool:
     return headline(snap, key).n_patients == 0
 
 
+def main(argv=None) -> int:
+    """Print a cohort's headline numbers and Table 1 (JSON), overall or split by a column."""
+    import argparse
+    import json
+
+    from crlm.analysis.snapshot import close_stores, filter_key, snapshot
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--cohort", default=config.DEMO_COHORT)
+    parser.add_argument("--by", default=None, help="a column to split Table 1 by")
+    args = parser.parse_args(argv)
+    try:
+        snap = snapshot(config.db_path(args.db), args.cohort)
+        if not snap.version:
+            print(f"no cohort {args.cohort!r} in this store")
+            return 1
+        key = filter_key(st.CohortFilter(cohort=args.cohort))
+        if args.by is not None and args.by not in page_frame(snap, key).columns:
+            print(f"cannot split by {args.by!r}: not a column of the cohort")
+            return 1
+        out = {"headline": headline(snap, key).to_dict(),
+               "table_one": table_one(snap, key, args.by).to_dict()}
+    finally:
+        close_stores()
+    print(json.dumps(out, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
 __all__ = ["Availability", "DISTRIBUTIONS", "Distribution", "Headline", "PAGE_COLUMNS",
            "PREDICTED", "SPLIT_CHOICES", "TableOne", "availability", "column_label",
-           "distribution", "distributions", "empty", "headline", "page_frame",
+           "distribution", "distributions", "empty", "headline", "main", "page_frame",
            "split_frame", "table_one", "table_one_export"]

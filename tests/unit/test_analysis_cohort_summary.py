@@ -192,3 +192,13 @@ def test_the_coded_frame_holds_the_same_values_as_text(snap):
         a = plain[column].astype(object).where(plain[column].notna(), None)
         b = coded[column].astype(object).where(coded[column].notna(), None)
         assert a.tolist() == b.tolist(), column
+
+
+def test_the_command_line_prints_headline_and_table_one(snap, capsys):
+    assert cs.main(["--db", snap.path, "--cohort", "c", "--by", "sex"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["headline"]["n_patients"] == N
+    assert out["table_one"]["groups"] == ["female", "male"]
+    assert cs.main(["--db", snap.path, "--cohort", "c", "--by", "nonsense"]) == 1
+    assert "cannot split by" in capsys.readouterr().out
+    assert cs.main(["--db", snap.path, "--cohort", "nowhere"]) == 1
