@@ -14,10 +14,9 @@ import numpy as np
 import pandas as pd
 
 from crlm import config, stats
-from crlm import store as st
 from crlm.analysis import trajectories as tr
 from crlm.analysis.snapshot import Snapshot, memo
-from crlm.analysis.survival_split import check_choices, read_only, selected
+from crlm.analysis.survival_split import check_choices, read_only, row_positions, selected
 from crlm.store import survival_rows
 from crlm.stats._result import plain
 
@@ -61,18 +60,18 @@ class CeaLandmark:
 @memo(maxsize=8)
 def _cea_rows(snap: Snapshot, endpoint: str) -> dict:
     """The whole cohort's endpoint and early CEA response code (1: a fall of at least 50 %,
-    0: less, -1: no early value), in patient_id order."""
+    0: less, -1: no early value), in the table's row order."""
     time_col, event_col = config.ENDPOINTS[endpoint]
     store = snap.store()
     rows = dict(survival_rows.cohort_endpoint_rows(store, snap.cohort, time_col, event_col))
-    ids = survival_rows.cohort_patient_ids(store, snap.cohort)
-    values = st.load_landmark_values(store, st.CohortFilter(cohort=snap.cohort), "cea",
-                                     landmark_day=tr.LANDMARK_DAY,
-                                     window=tr.LANDMARK_WINDOW_DAYS)
-    early = tr.cea_response_from_values(values)
-    response = pd.Series(early["cea_response"].astype(int).to_numpy(),
-                         index=early["patient_id"].to_numpy())
-    rows["cea"] = response.reindex(ids).fillna(-1).to_numpy(np.int64)
+    values = survival_rows.cohort_landmark_values(
+        store, snap.cohort, "cea", landmark_day=tr.LANDMARK_DAY, window=tr.LANDMARK_WINDOW_DAYS)
+    early = tr.cea_response_from_values(pd.DataFrame(
+        {"patient_id": values["rowid"], "baseline": values["baseline"], "day": values["day"],
+         "value": values["value"]}))
+    at = row_positions(snap)[early["patient_id"].to_numpy(np.int64)]
+    rows["cea"] = np.full(len(rows["time"]), -1, dtype=np.int64)
+    rows["cea"][at] = early["cea_response"].to_numpy(bool).astype(np.int64)
     return read_only(rows)
 
 

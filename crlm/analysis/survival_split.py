@@ -116,8 +116,8 @@ def read_only(arrays: dict) -> dict:
 
 
 @memo(maxsize=8)
-def _positions(snap: Snapshot) -> np.ndarray:
-    """Each table rowid's position in the cohort's patient_id order (-1: not in it)."""
+def row_positions(snap: Snapshot) -> np.ndarray:
+    """Each table rowid's position among the cohort's rows, in the table's row order (-1: not in it)."""
     rowids = survival_rows.cohort_rowids(snap.store(), snap.cohort)
     pos = np.full(int(rowids.max()) + 1 if len(rowids) else 0, -1, dtype=np.int64)
     pos[rowids] = np.arange(len(rowids))
@@ -127,8 +127,8 @@ def _positions(snap: Snapshot) -> np.ndarray:
 
 @memo(maxsize=64)
 def selected(snap: Snapshot, key: tuple) -> np.ndarray:
-    """Which of the cohort's patients (in patient_id order) the filter selects."""
-    pos = _positions(snap)
+    """Which of the cohort's patients (in the table's row order) the filter selects."""
+    pos = row_positions(snap)
     rowids = survival_rows.filter_rowids(snap.store(), filter_from_key(key))
     at = pos[rowids[rowids < len(pos)]]
     mask = np.zeros(int((pos >= 0).sum()), dtype=bool)

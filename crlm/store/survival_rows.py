@@ -2,9 +2,9 @@
 
 What the Survival page reads: per cohort (once per data version) every patient's endpoint
 (time, event, whether both are recorded) with a group column as integer codes or a model's
-score, in patient_id order and keyed by the table's ``rowid``; per filter only the row ids
-it selects (``filter_rowids``), so a new filter costs one narrow scan. Patient identifiers
-leave only where asked for (``cohort_patient_ids``)."""
+score, in the table's row order and keyed by its ``rowid``; per filter only the row ids
+it selects (``filter_rowids``), so a new filter costs one narrow scan. No patient
+identifier leaves."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -61,7 +61,7 @@ def filter_rowids(store: Store, filt: CohortFilter) -> np.ndarray:
 
 def cohort_endpoint_rows(store: Store, cohort: str, time_column: str, event_column: str,
                          group_column: str | None = None) -> dict[str, np.ndarray]:
-    """Every patient of ``cohort`` in patient_id order: ``rowid``, ``time`` (NaN when not
+    """Every patient of ``cohort`` in row order: ``rowid``, ``time`` (NaN when not
     recorded), ``event``, ``known`` (both recorded), ``code`` (index into ``levels``, the
     sorted labels of ``group_column``; one level ``all`` without a group column)."""
     cur = store.cursor()
@@ -71,7 +71,7 @@ def cohort_endpoint_rows(store: Store, cohort: str, time_column: str, event_colu
     result = cur.execute(
         f"SELECT rowid, {_endpoint_sql(time_column, event_column)}, "
         f"CAST(list_position(?, {group}) - 1 AS INTEGER) AS code "
-        "FROM patients WHERE cohort = ? ORDER BY patient_id", [levels, cohort]).fetchnumpy()
+        "FROM patients WHERE cohort = ? ORDER BY rowid", [levels, cohort]).fetchnumpy()
     out = _endpoint_arrays(result)
     out["code"] = _filled(result["code"], np.int32, -1)
     out["levels"] = np.asarray(levels, dtype=object)
@@ -82,7 +82,7 @@ def cohort_prediction_rows(store: Store, cohort: str, time_column: str, event_co
                            model_id: str, task: str | None = None,
                            split: Sequence[str] = ("out-of-fold", "external")
                            ) -> dict[str, np.ndarray]:
-    """Every patient of ``cohort`` in patient_id order: ``rowid``, ``time``, ``event``,
+    """Every patient of ``cohort`` in row order: ``rowid``, ``time``, ``event``,
     ``known`` as in :func:`cohort_endpoint_rows` and ``score``: the current version of
     ``model_id`` on one of ``split`` (the first such row), NaN for a patient it did not
     score."""
@@ -100,32 +100,49 @@ def cohort_prediction_rows(store: Store, cohort: str, time_column: str, event_co
         "QUALIFY row_number() OVER (PARTITION BY q.patient_id) = 1) "
         f"SELECT p.rowid AS rowid, {_endpoint_sql(time_column, event_column, 'p.')}, s.score "
         "FROM patients p LEFT JOIN s ON s.patient_id = p.patient_id "
-        "WHERE p.cohort = ? ORDER BY p.patient_id")
+        "WHERE p.cohort = ? ORDER BY p.rowid")
     result = store.cursor().execute(sql, params + [cohort]).fetchnumpy()
     out = _endpoint_arrays(result)
     out["score"] = _filled(result["score"], float, np.nan)
     return out
 
 
-def cohort_patient_ids(store: Store, cohort: str) -> np.ndarray:
-    """The patient ids of ``cohort`` in patient_id order (the order of the functions above)."""
+def cohort_landmark_values(store: Store, cohort: str, kind: str, *, landmark_day: int,
+                           window: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Per patient of ``cohort`` with both: ``rowid``, the ``baseline`` (the last value on or
+    before day 0) and the ``value`` nearest ``landmark_day`` within ``window`` (the earlier
+    day on a tie) with its ``day``; as ``crlm.store.load_landmark_values``, keyed by rowid."""
+    lo, hi = int(window[0]), int(window[1])
     result = store.cursor().execute(
-        "SELECT patient_id FROM patients WHERE cohort = ? ORDER BY patient_id", [cohort])
-    return np.asarray(result.fetchnumpy()["patient_id"], dtype=object)
+        "WITH m AS (SELECT patient_id, day, value FROM measurements "
+        "  WHERE cohort = ? AND kind = ? AND day <= ?), "
+        "base AS (SELECT patient_id, arg_max(value, day) AS baseline FROM m WHERE day <= 0 "
+        "  GROUP BY patient_id), "
+        "near AS (SELECT patient_id, arg_min(value, abs(day - ?) * 100000 + day) AS value, "
+        "  arg_min(day, abs(day - ?) * 100000 + day) AS day FROM m "
+        "  WHERE day BETWEEN ? AND ? GROUP BY patient_id) "
+        "SELECT p.rowid AS rowid, base.baseline, near.day, near.value FROM base "
+        "JOIN near USING (patient_id) JOIN patients p "
+        "ON p.cohort = ? AND p.patient_id = base.patient_id ORDER BY p.rowid",
+        [cohort, kind, hi, int(landmark_day), int(landmark_day), lo, hi, cohort]).fetchnumpy()
+    return {"rowid": _filled(result["rowid"], np.int64, -1),
+            "baseline": _filled(result["baseline"], float, np.nan),
+            "day": _filled(result["day"], float, np.nan),
+            "value": _filled(result["value"], float, np.nan)}
 
 
 def cohort_measured(store: Store, cohort: str, max_day: int = 0) -> np.ndarray:
-    """Per patient of ``cohort`` in patient_id order: whether any measurement of theirs
+    """Per patient of ``cohort`` in row order: whether any measurement of theirs
     lies on or before ``max_day``."""
     result = store.cursor().execute(
         "SELECT p.patient_id IN (SELECT patient_id FROM measurements WHERE cohort = ? AND "
-        "day <= ?) AS measured FROM patients p WHERE p.cohort = ? ORDER BY p.patient_id",
+        "day <= ?) AS measured FROM patients p WHERE p.cohort = ? ORDER BY p.rowid",
         [cohort, int(max_day), cohort])
     return _filled(result.fetchnumpy()["measured"], bool, False)
 
 
 def cohort_rowids(store: Store, cohort: str) -> np.ndarray:
-    """The ``rowid`` of every patient of ``cohort`` in patient_id order."""
+    """The ``rowid`` of every patient of ``cohort`` in row order."""
     result = store.cursor().execute(
-        "SELECT rowid FROM patients WHERE cohort = ? ORDER BY patient_id", [cohort])
+        "SELECT rowid FROM patients WHERE cohort = ? ORDER BY rowid", [cohort])
     return _filled(result.fetchnumpy()["rowid"], np.int64, -1)
