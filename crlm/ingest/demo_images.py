@@ -24,7 +24,7 @@ import pandas as pd
 
 from crlm import config
 from crlm import store as st
-from crlm.ingest.demo import generate_cohort
+from crlm.ingest.demo import BLOCK_SIZE, generate_cohort
 from crlm.ingest.synthetic_ct import PHENOTYPE_COLUMN, lesion_crops
 
 RENDER_CHUNK = 2_000
@@ -54,7 +54,8 @@ def write_demo_cohort(store, n_patients: int, seed: int, *, cohort: str = config
     parts = (st.CohortRows(chunk.patients, chunk.features,
                            images=baseline_image_rows(chunk.latent) if images else None,
                            measurements=chunk.measurements)
-             for chunk in generate_cohort(n_patients, seed))
+             # one generator block a part: no block is copied into a larger chunk
+             for chunk in generate_cohort(n_patients, seed, chunk_size=BLOCK_SIZE))
     n = st.replace_cohort(store, cohort, parts, kind="synthetic", seed=seed,
                           description=f"synthetic demo cohort, {n_patients:,} patients, "
                                       f"seed {seed}", on_part=on_chunk)
