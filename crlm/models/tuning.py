@@ -288,9 +288,11 @@ class TunedEstimator(BaseEstimator):
         if getattr(self, "allotted_s_", None) is not None:
             cap += ", within the run's time budget (a share per search, re-split as they end)"
         stop = getattr(self, "cap_s_", None)
-        used = (f"{self.n_trials_} of {int(self.n_trials)} trials"
-                + (f" (stopped by the {stop:.1f} s cap)" if stop is not None
-                   and getattr(self, "stopped_by_cap_", False) else ""))
+        why = ""
+        if stop is not None and getattr(self, "stopped_by_cap_", False):
+            why = (f" (stopped by the {stop:g} s cap)" if stop == self.timeout_s
+                   else f" (stopped by its {stop:.1f} s share of the run's budget)")
+        used = f"{self.n_trials_} of {int(self.n_trials)} trials{why}"
         out = {"hyper-parameter search": (
                    f"optuna TPE (seed {self.random_state}), {self.n_trials_} trials (the first "
                    f"scores the untuned defaults), each scored "
