@@ -1,4 +1,7 @@
-"""Demo cohort generation: the vectorised, streamed generator vs per-patient Python.
+"""Demo cohort generation: the vectorised, streamed generator vs per-patient Python; and
+the whole demo build into a store (``python -m crlm demo --no-train --no-imaging``) and one
+model's training on it, each in a child process: wall and CPU time, the child's peak
+resident memory and the store's size per 10^6 patients.
 
 The baseline draws the same kinds of variables one patient at a time (scalar
 calls on a numpy Generator, one dict per patient, 53 feature rows per patient,
@@ -8,6 +11,12 @@ a sample and is extrapolated linearly to the benchmark size; the note says so.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +25,7 @@ from bench.common import Result, peak_memory_mb, timed
 from crlm.ingest.demo import GENOMIC_FEATURES, RADIOMIC_FEATURES, generate_cohort
 
 SEED = 20240601
+BUILD_SEED = 7
 
 
 def _stream(n_patients: int) -> int:
@@ -62,6 +72,41 @@ def _per_patient_python(n_patients: int, seed: int = SEED) -> tuple[pd.DataFrame
         feature_rows, columns=["patient_id", "feature_set", "feature", "value"])
 
 
+def _child(args: list[str]) -> tuple[float, float, float]:
+    """Run ``python -m crlm ARGS`` in a child process: (wall s, CPU s, peak RSS MB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "crlm", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"python -m crlm {' '.join(args)} exited {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: KiB
+
+
+def build_rows(sizes: tuple[int, ...]) -> list[Result]:
+    """The demo build and one logistic model's training at each size, in child processes."""
+    results = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="crlm-bench-demo-") as tmp:
+            db = Path(tmp) / "demo.duckdb"
+            wall, cpu, rss = _child(["--db", str(db), "demo", "--patients", str(n),
+                                     "--seed", str(BUILD_SEED), "--no-train", "--no-imaging"])
+            size_mb = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 1e6
+            results.append(Result(
+                benchmark="demo build into the store", n=n, ours_s=wall, peak_mb=rss,
+                note=f"CPU {cpu:.1f} s; store {size_mb:,.0f} MB = "
+                     f"{size_mb * 1e6 / n / 1e3:.2f} GB per 10^6 patients; peak MB is the "
+                     f"child's resident set"))
+            wall, cpu, rss = _child(["--db", str(db), "train", "--task", "response",
+                                     "--family", "logistic", "--folds", "3", "--fast"])
+            results.append(Result(
+                benchmark="train logistic (response, 3 folds)", n=n, ours_s=wall, peak_mb=rss,
+                note=f"CPU {cpu:.1f} s; peak MB is the child's resident set"))
+    return results
+
+
 def run(quick: bool) -> list[Result]:
     sizes = (10_000, 100_000) if quick else (100_000, 1_000_000)
     sample = 2_000 if quick else 10_000
@@ -82,6 +127,7 @@ def run(quick: bool) -> list[Result]:
             note=f"baseline timed on {sample:,} patients, extrapolated linearly; "
                  f"{n / ours_s:,.0f} patients/s",
         ))
+    results.extend(build_rows((20_000,) if quick else (200_000, 500_000)))
     return results
 
 
