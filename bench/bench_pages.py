@@ -209,8 +209,11 @@ def measure(sizes: list[int], baseline: Path | None, keep: Path | None) -> dict:
             rows = {}
             for k, (name, page) in enumerate(PAGES):
                 ages = [(20 + 3 * k + i, 95 - 3 * k - i) for i in range(REPEATS)]
-                rows[name] = {label: _run_page(tree, dbs[label], page, ages, tmp)
-                              for label, tree in trees}
+                rows[name] = {}
+                for label, tree in trees:
+                    t = rows[name][label] = _run_page(tree, dbs[label], page, ages, tmp)
+                    print(f"{n:,} {name} ({label} path): first open {t['first'][0]:.2f} s, "
+                          f"new filter {t['new'][0]:.2f} s wall", file=sys.stderr, flush=True)
             for db in dbs.values():
                 db.unlink()
             results[n] = {"pages": rows, "load": (load0, os.getloadavg()[0])}
