@@ -12,7 +12,8 @@ from crlm.analysis import trajectories as tr
 from crlm.figures.trajectory import make_trajectory_figure
 from crlm.ui import loaders
 from crlm.ui.case_sequence import landmark_risk_section
-from crlm.ui.trajectories import KIND_CHOICES, _trajectory
+from crlm.analysis.cohort_trajectories import cohort_trajectories
+from crlm.ui.trajectories import KIND_CHOICES
 
 EDITOR_ROWS = pd.DataFrame({"day": [0.0, 28.0, 56.0], "value": [None, None, None]},
                            dtype="float64")
@@ -76,8 +77,8 @@ def _over_the_cohort(filt) -> None:
     m = loaders.load_cohort(filt, columns=["patient_id"])
     if m.empty:
         return
-    result, _ = _trajectory(loaders.store_path(), loaders.filter_key(filt), kind, "responder",
-                            None, None)
+    result = cohort_trajectories(loaders.snapshot(filt.cohort), loaders.filter_key(filt), kind,
+                                 "responder")
     if not result.groups:
         st.info("The cohort has no serial values of this kind to compare with.")
         return

@@ -7,8 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from crlm import config, figures
-from crlm import store as st_store
-from crlm.analysis import cea_landmark, trajectories as tr
+from crlm.analysis import cea_landmark, cohort_trajectories as ct, trajectories as tr
 from crlm.figures.trajectory import make_trajectory_figure, make_waterfall_figure
 from crlm.models.kinds import trained_only
 from crlm.ui import loaders
@@ -17,76 +16,38 @@ from crlm.ui.widgets import export_buttons, get_threshold, selected_model
 GROUP_CHOICES = ("responder", "predicted responder", "ras_status", "biologic", "primary_side",
                  "none")
 KIND_CHOICES = ("target_lesion_sum", "cea", "lesion_count", "liver_volume")
-MAX_PATIENTS = 5_000      # trajectories and waterfall of a larger cohort: a seeded sample
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _measurements(path: str, key: tuple, max_day: int | None = None,
-                  sample: int | None = None) -> tuple[pd.DataFrame, int, int]:
-    filt = loaders.filter_from_key(key)
-    ids = None
-    n_total = loaders.count_patients(filt)
-    if sample is not None and n_total > sample:
-        every = loaders.load_cohort(filt, columns=["patient_id"])["patient_id"].to_numpy()
-        ids = np.sort(np.random.default_rng(0).choice(every, sample, replace=False))
-    frame = st_store.load_measurements(loaders._open_store(path), filt, max_day=max_day,
-                                       patient_ids=ids)
-    return frame, (n_total if ids is None else len(ids)), n_total
-
-
-def _groups(filt, cohort: pd.DataFrame, by: str, model_id: str | None,
-            threshold: float | None) -> pd.Series:
-    ids = cohort["patient_id"]
-    if by == "none":
-        return pd.Series("all patients", index=ids.to_numpy())
-    if by == "responder":
-        return pd.Series(cohort["responder"].map({True: "responder", False: "non-responder"})
-                         .to_numpy(), index=ids.to_numpy())
-    if by == "predicted responder":
-        preds = loaders.load_predictions(filt, task="response", model_id=model_id,
-                                         split=["out-of-fold", "external"])
-        predicted = preds.set_index("patient_id")["score"] >= threshold
-        return predicted.map({True: "predicted responder", False: "predicted non-responder"})
-    return pd.Series(cohort[by].astype(object).to_numpy(), index=ids.to_numpy())
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _trajectory(path: str, key: tuple, kind: str, by: str, model_id: str | None,
-                threshold: float | None):
-    filt = loaders.filter_from_key(key)
-    cohort = loaders.load_cohort(filt)
-    m, _, _ = _measurements(path, key, None, MAX_PATIENTS)
-    result = tr.compute_trajectories(m, _groups(filt, cohort, by, model_id, threshold), kind)
+def _trajectory_figure(snap, key: tuple, kind: str, by: str, model_id: str | None,
+                       threshold: float | None):
+    result = ct.cohort_trajectories(snap, key, kind, by, model_id, threshold)
     label = config.MEASUREMENT_KINDS[kind].label
-    fig = make_trajectory_figure(result, y_label=tr.axis_label(kind),
-                                 title=f"{label} over the first year")
-    return result, fig
+    return result, make_trajectory_figure(result, y_label=tr.axis_label(kind),
+                                          title=f"{label} over the first year")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _waterfall(path: str, key: tuple, by: str, model_id: str | None, threshold: float | None):
-    filt = loaders.filter_from_key(key)
-    cohort = loaders.load_cohort(filt)
-    m, _, _ = _measurements(path, key, None, MAX_PATIENTS)
-    groups = None if by == "none" else _groups(filt, cohort, by, model_id, threshold)
-    result = tr.compute_waterfall(m, groups)
-    fig = make_waterfall_figure(result, color_by="derived_response",
-                                title="Best change in target-lesion sum (waterfall)")
-    return result, fig
+def _waterfall_figure(snap, key: tuple, by: str, model_id: str | None,
+                      threshold: float | None):
+    result = ct.cohort_waterfall(snap, key, by, model_id, threshold)
+    return result, make_waterfall_figure(result, color_by="derived_response",
+                                         title="Best change in target-lesion sum (waterfall)")
 
 
 def trajectory_section(filt, cohort: pd.DataFrame) -> None:
     """The Cohort page's 'Over time' section."""
     st.subheader("Over time")
-    m, n_sampled, n_total = _measurements(loaders.store_path(), loaders.filter_key(filt), None,
-                                          MAX_PATIENTS)
-    if m.empty:
+    snap, key = loaders.snapshot(filt.cohort), loaders.filter_key(filt)
+    sampled = ct.sampled_measurements(snap, key)
+    n_sampled, n_total = sampled.n_sampled, sampled.n_total
+    if sampled.measurements.empty:
         st.info("No serial measurements in this cohort: import them with "
                 "`python -m crlm import-measurements FILE --cohort "
                 f"{filt.cohort}`.")
         return
     left, mid, right = st.columns(3)
-    kinds = [k for k in KIND_CHOICES if k in set(m["kind"])]
+    kinds = [k for k in KIND_CHOICES if k in sampled.kinds]
     kind = left.selectbox("Measurement", kinds, key="cohort_traj_kind",
                           format_func=lambda k: config.MEASUREMENT_KINDS[k].label)
     by = mid.selectbox("Colour by", GROUP_CHOICES, key="cohort_traj_by",
@@ -103,8 +64,7 @@ def trajectory_section(filt, cohort: pd.DataFrame) -> None:
             model_id = selected_model("response", list(trained["model_id"]), container=right)
             threshold = float(get_threshold(
                 model_id, trained.set_index("model_id").loc[model_id, "threshold"]))
-    key = loaders.filter_key(filt)
-    result, fig = _trajectory(loaders.store_path(), key, kind, by, model_id, threshold)
+    result, fig = _trajectory_figure(snap, key, kind, by, model_id, threshold)
     st.plotly_chart(fig, width="stretch", config=figures.plotly_config(f"trajectory_{kind}"),
                     key="cohort_trajectory")
     st.caption(f"Thin lines: up to {tr.SPAGHETTI_PER_GROUP} patients per group; thick line: "
@@ -115,7 +75,7 @@ def trajectory_section(filt, cohort: pd.DataFrame) -> None:
                   "patients (seeded; the same sample for both)." if n_sampled < n_total else ""))
     export_buttons(fig, result.table, f"trajectory_{kind}_{by.replace(' ', '_')}",
                    n=int(sum(result.n_patients.values())))
-    wf, wfig = _waterfall(loaders.store_path(), key, by, model_id, threshold)
+    wf, wfig = _waterfall_figure(snap, key, by, model_id, threshold)
     if wf.n_patients == 0:
         st.info("No patient has a baseline and a follow-up target-lesion sum.")
         return
