@@ -6,6 +6,21 @@ printed as they finish, so a long run can be read while it goes)::
     python -m bench.bench_tuning                      # every default tunable family, every task
     python -m bench.bench_tuning --task response      # one task
     python -m bench.bench_tuning --task os_risk --family rsf
+    python -m bench.bench_tuning --whole-run 30       # the whole tuned run, one budget
+
+``--whole-run MINUTES`` times ``python -m crlm train --tune --tune-budget MINUTES`` (every
+default tunable family on every default task, the budget split across the searches,
+refits and predictions counted in it) as one process on a fresh demo: wall seconds,
+CPU seconds (the steadier figure on a shared machine) and the share of the budget used.
+
+Whole-run row (2026-12-01, the 1,500-patient demo, seed 20240601, 5 outer folds + refit,
+2 shared cores at a load average of 10–13; ``/usr/bin/time -v python -m crlm train
+--tune --tune-budget 30``)::
+
+    budget min | models | wall s | CPU s | budget used | trials (all searches)
+    30         | 60     | 1788.2 | 726.8 | 99 % (29.8 min) | 2,149 in 360 searches
+
+(the searches 1,113 s of it, a median share of 2.6 s each; peak memory 0.7 GB).
 
 Each line: family, task(s), models trained, seconds, the trials actually run per search
 (min–max over the searches: below the asked number where the time cap stopped them),
@@ -87,6 +102,39 @@ def _trials(store, model_ids) -> str:
     return "; ".join(used) or "–"
 
 
+def whole_run(patients: int, minutes: float, folds: int) -> int:
+    """One tuned run of every default tunable family and task within ``minutes``."""
+    import resource
+    import subprocess
+
+    from crlm.ingest.demo_images import write_demo_cohort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.duckdb"
+        store = st.Store(db)
+        write_demo_cohort(store, patients, config.DEFAULT_SEED, images=False)
+        store.checkpoint()
+        store.close()
+        print(f"# train --tune --tune-budget {minutes:g} on the demo ({patients:,} patients), "
+              f"{folds} outer folds + refit; {machine()}; "
+              f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "crlm", "--db", str(db), "-q", "train", "--tune",
+                        "--tune-budget", f"{minutes:g}", "--folds", str(folds)], check=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        store = st.Store(db)
+        models_trained = len(st.load_models(store, cohort=config.DEMO_COHORT))
+        store.close()
+    print("budget min | models | wall s | CPU s | budget used | load", flush=True)
+    print(f"{minutes:g} | {models_trained} | {wall:.1f} | {cpu:.1f} | "
+          f"{wall / (minutes * 60):.0%} | {os.getloadavg()[0]:.1f}", flush=True)
+    return 0 if wall <= minutes * 60 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     from crlm.ingest.demo_images import write_demo_cohort
     from crlm.models.families import FAMILIES as ALL
@@ -98,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="untuned family name (repeatable; default every default one)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--fast", action="store_true")
+    parser.add_argument("--whole-run", type=float, default=None, metavar="MINUTES",
+                        help="time one whole tuned run within this budget instead")
     args = parser.parse_args(argv)
+    if args.whole_run is not None:
+        return whole_run(args.patients, args.whole_run, args.folds)
     from crlm.models.tasks import TASKS as ALL_TASKS
 
     names = args.family or [n for n, f in ALL.items() if f.default]
