@@ -25,6 +25,7 @@ from ._dist import chi2_sf
 from ._result import ResultMixin, TermsMixin, covariance_from_information, wald_terms
 from ._validate import as_event, as_levels, as_time, check_conf_level, prepare
 from ._kernels import pair_totals
+from ._newton import newton_maximise
 from .cox_ph_test import PHTestResult, ph_test, proportional_hazards_test
 
 __all__ = ["CoxResult", "CoxTerm", "LikelihoodRatioResult", "PHTestResult", "cox",
@@ -111,13 +112,6 @@ def _concordance_counts(data: _CoxData, risk: np.ndarray) -> tuple[int, int, int
     return conc, tied, disc
 
 
-def _solve(info: np.ndarray, score: np.ndarray) -> np.ndarray:
-    try:
-        return np.linalg.solve(info, score)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(info, score, rcond=None)[0]
-
-
 def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: float = 0.95,
         *, dropna: bool = False, max_iter: int = 50, with_concordance: bool = True) -> CoxResult:
     """Fit a Cox model by Newton–Raphson with step halving (see module doc).
@@ -147,28 +141,9 @@ def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: f
     stratified = "strata" in a
     data = _CoxData(t, e, x - means, s, ties == "efron")
     p = x.shape[1]
-    beta = np.zeros(p)
-    loglik, score, info = data.derivatives(beta)
-    loglik_null = loglik
-    converged = False
-    iterations = 0
-    for iterations in range(1, max_iter + 1):
-        step = _solve(info, score)
-        halvings = 0
-        while True:
-            new_beta = beta + step
-            new_loglik, new_score, new_info = data.derivatives(new_beta)
-            if np.isfinite(new_loglik) and new_loglik >= loglik - 1e-12 * abs(loglik):
-                break
-            halvings += 1
-            step = step / 2
-            if halvings > 30:
-                break
-        change = abs(new_loglik - loglik)
-        beta, loglik, score, info = new_beta, new_loglik, new_score, new_info
-        if change <= 1e-13 * max(abs(loglik), 1.0) or np.max(np.abs(step)) < 1e-12:
-            converged = True
-            break
+    fit = newton_maximise(data, p, max_iter)
+    beta, loglik, loglik_null = fit.beta, fit.loglik, fit.loglik_null
+    info, iterations, converged = fit.info, fit.iterations, fit.converged
     cov, se = covariance_from_information(info)
     terms = wald_terms(CoxTerm, names, beta, se, conf_level)
     return CoxResult(terms, beta, cov, float(loglik), float(loglik_null),

@@ -18,6 +18,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ._kernels import _jit
+from ._newton import newton_maximise
 from ._result import covariance_from_information
 
 
@@ -163,13 +164,6 @@ def _blas() -> ThreadpoolController:
     return _CONTROLLER[0]
 
 
-def _solve(info: np.ndarray, score: np.ndarray) -> np.ndarray:
-    try:
-        return np.linalg.solve(info, score)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(info, score, rcond=None)[0]
-
-
 def fit_cells(counts: CellCounts, design, ties: str = "efron", *,
               max_iter: int = 50) -> CellCoxFit:
     """Cox fit of the cells' covariate rows ``design`` (C x p) on their counts.
@@ -196,27 +190,8 @@ def fit_cells(counts: CellCounts, design, ties: str = "efron", *,
 
 
 def _newton(data: _Partial, p: int, max_iter: int) -> CellCoxFit:
-    beta = np.zeros(p)
-    loglik, score, info = data.derivatives(beta)
-    loglik_null = loglik
-    converged = False
-    iterations = 0
-    for iterations in range(1, max_iter + 1):
-        step = _solve(info, score)
-        halvings = 0
-        while True:
-            new_beta = beta + step
-            new_loglik, new_score, new_info = data.derivatives(new_beta)
-            if np.isfinite(new_loglik) and new_loglik >= loglik - 1e-12 * abs(loglik):
-                break
-            halvings += 1
-            step = step / 2
-            if halvings > 30:
-                break
-        change = abs(new_loglik - loglik)
-        beta, loglik, score, info = new_beta, new_loglik, new_score, new_info
-        if change <= 1e-13 * max(abs(loglik), 1.0) or np.max(np.abs(step)) < 1e-12:
-            converged = True
-            break
+    fit = newton_maximise(data, p, max_iter)
+    beta, loglik, loglik_null = fit.beta, fit.loglik, fit.loglik_null
+    info, iterations, converged = fit.info, fit.iterations, fit.converged
     cov, se = covariance_from_information(info)
     return CellCoxFit(beta, cov, se, float(loglik), float(loglik_null), iterations, converged)
