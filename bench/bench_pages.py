@@ -163,7 +163,8 @@ def build_store(tree: Path, path: Path, n: int, log: Path) -> None:
 def _store(builder: Path, n: int, keep: Path | None, tmp: Path) -> Path:
     folder = keep or tmp
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"pages-{n}-{_commit(builder)}.duckdb"
+    tag = "this" if builder == ROOT else _commit(builder)  # this tree's commits move on
+    path = folder / f"pages-{n}-{tag}.duckdb"
     if not path.exists():
         partial = path.with_suffix(".building")
         partial.unlink(missing_ok=True)
