@@ -110,15 +110,13 @@ class Loopback:
                                        wait_s=wait_s, reply_timeout_s=reply_timeout_s)
 
     def kill(self, name: str) -> None:
-        """Kill a site at once, as a crash would: SIGKILL to its ``join`` process and to
-        every process under it (SuperNode, resident executor), so nothing shuts down
-        gracefully."""
+        """Kill a site at once: SIGKILL to its ``join`` process (the worker); its SuperNode
+        and resident executor end on their parent-death signal."""
         proc = self.joined[name]
-        for pid in [proc.pid, *_descendants(proc.pid)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.wait()
 
     def close(self) -> None:
@@ -137,29 +135,3 @@ class Loopback:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _descendants(pid: int) -> list[int]:
-    """The processes under ``pid`` (children, theirs, ...), read from /proc; empty where
-    there is no /proc."""
-    parents: dict[int, int] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        children = [child for child, parent in parents.items() if parent == current]
-        found.extend(children)
-        todo.extend(children)
-    return found
