@@ -110,8 +110,7 @@ class Loopback:
                                        wait_s=wait_s, reply_timeout_s=reply_timeout_s)
 
     def kill(self, name: str) -> None:
-        """Kill a site at once: SIGKILL to its ``join`` process (the worker); its SuperNode
-        and resident executor end on their parent-death signal."""
+        """Kill a site at once (SIGKILL to its worker, SuperNode and ClientApps)."""
         proc = self.joined[name]
         try:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -16,15 +16,12 @@ addresses (tests, the demo on one machine), where the secret is optional.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import ipaddress
 import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,8 +32,6 @@ from crlm.federated.protocol import FederatedError, RunSpec
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = Path(__file__).resolve().parent / "flower_app"
 SUPEREXEC_POLL_S = "0.05"  # how often a SuperNode's SuperExec looks for a new message
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # ``join`` stops on each
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def federated_bin(name: str) -> Path:
@@ -161,10 +156,8 @@ def resident_command(runtime_port: int) -> list[str]:
 
 def join(db, cohort: str, site: str, coordinator: str, *, insecure: bool = False,
          root_certificate=None, secret_file=None, log_path=None, log=None) -> int:
-    """Run a site until its SuperNode ends or the command is stopped (Ctrl+C, SIGTERM,
-    SIGHUP): the SuperNode and the resident executor in processes of their own, the
-    worker in this one. The command owns its children: it stops their process groups
-    when it stops, and on Linux they get SIGTERM if it is killed outright."""
+    """Run a site until its SuperNode ends or the command is stopped (Ctrl+C, SIGTERM):
+    the SuperNode in its own process, the worker in this one."""
     check_site(db, cohort, site)
     secret = check_secret(secret_file, insecure)
     with tempfile.TemporaryDirectory(prefix="crlm-site-") as tmp:
@@ -172,30 +165,25 @@ def join(db, cohort: str, site: str, coordinator: str, *, insecure: bool = False
         port = free_port()
         cmd = supernode_command(coordinator, site=site, worker_socket=sock, runtime_port=port,
                                 insecure=insecure, root_certificate=root_certificate)
-        import crlm.federated.site  # noqa: F401 - the worker's stack, loaded before any child
         from crlm.federated.worker import serve
 
+        # in this process's group: a killed site takes its SuperNode and executor along
+        node = start(cmd, log_path, own_group=False)
+        resident = start(resident_command(port), log_path, own_group=False, app_path=True)
         stopping = []
 
         def stop(signum, frame):
             stopping.append(signum)
-        old = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
-        # each in a process group of its own, stopped as a whole when this command
-        # stops (a signal, an error, the end); if this process is killed outright, the
-        # kernel sends them SIGTERM (Linux parent-death signal)
-        node = resident = None
+        old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            node = start(cmd, log_path, die_with_parent=True)
-            resident = start(resident_command(port), log_path, app_path=True, die_with_parent=True)
             serve(str(Path(db).resolve()), cohort, site, sock, secret,
                   keep_going=lambda: not stopping and node.poll() is None
                   and resident.poll() is None, log=log)
         finally:
-            for proc in (resident, node):
-                if proc is not None:
-                    stop_process(proc)
             for s, h in old.items():
                 signal.signal(s, h)
+            stop_process(resident)
+            stop_process(node)
         if node.returncode not in (0, None, -signal.SIGTERM) and not stopping:
             raise FederatedError(f"the SuperNode of site {site} ended with code {node.returncode}"
                                  + (f"; see {log_path}" if log_path else ""))
@@ -244,35 +232,13 @@ def run_federated(spec: RunSpec, coordinator: str, *, expected_sites: int, insec
         return json.loads(summary.read_text())
 
 
-def _parent_death_signal():
-    """A ``preexec_fn`` that asks the kernel to send the child SIGTERM when the process
-    that started it dies, however it dies (Linux ``prctl(PR_SET_PDEATHSIG)``); ``None``
-    where there is no such call."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:  # runs in the child, between fork and exec
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
-        if os.getppid() != parent:  # the parent died before the call: follow it now
-            os.kill(os.getpid(), signal.SIGTERM)
-    return preexec
-
-
 def start(cmd: list[str], log_path=None, *, own_group: bool = True,
-          app_path: bool = False, die_with_parent: bool = False) -> subprocess.Popen:
+          app_path: bool = False) -> subprocess.Popen:
     """Start a Flower process in the federated environment (by default in its own
-    process group, which ``stop_process`` stops as a whole). ``die_with_parent``: the
-    process gets SIGTERM when this one dies, even by SIGKILL (Linux)."""
+    process group, which ``stop_process`` stops as a whole)."""
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    preexec = _parent_death_signal() if die_with_parent else None
     proc = subprocess.Popen(cmd, env=_env(app_path=app_path), stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=own_group, preexec_fn=preexec)
+                            start_new_session=own_group)
     proc.own_group = own_group
     return proc
 
