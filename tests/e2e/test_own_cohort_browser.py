@@ -33,21 +33,26 @@ def _wait_matching(page, n: int) -> None:
     wait_idle(page)
 
 
-def _choose(page, box, level: str) -> None:
-    """Pick ``level`` in a multiselect. Under load a rerun can redraw the widget between
-    the click and the list opening, which closes the list: open it again (at most three
-    times) until the option shows, then choose it with the keyboard."""
+def _choose(page, widget, level: str) -> None:
+    """Pick ``level`` in a multiselect and wait until it shows as chosen. Under load a
+    rerun can redraw the widget between typing and choosing, which closes its list and
+    drops the choice: then try again (at most four times), each try bounded by a
+    Playwright wait."""
+    box = widget.locator("input")
+    chosen = widget.locator(f'[data-tag][aria-label="{level}"]').filter(visible=True)
     option = page.get_by_role("option", name=level, exact=True)
-    for _ in range(3):
+    for _ in range(4):
         wait_idle(page)
-        box.click()
-        box.fill(level)                    # typing opens the list, narrowed to this level
         try:
+            box.click(timeout=20_000)
+            box.fill(level)                # typing opens the list, narrowed to this level
             option.wait_for(state="visible", timeout=20_000)
+            option.click(timeout=10_000)
+            chosen.wait_for(state="visible", timeout=20_000)
             break
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
-    option.click()
+    chosen.wait_for(state="visible", timeout=5_000)
     page.keyboard.press("Escape")
 
 
@@ -79,7 +84,7 @@ def test_the_colon_trials_arm_filters_the_cohort_in_the_browser(tmp_path_factory
             has_text="Treatment arm")
         arm.wait_for(state="visible", timeout=60_000)
         arm.scroll_into_view_if_needed()   # its list opens only when it is on screen
-        _choose(page, arm.locator("input"), "Lev+5FU")
+        _choose(page, arm, "Lev+5FU")
         expected = int((csv["rx"] == "Lev+5FU").sum())
         _wait_matching(page, expected)
         assert _matching(page) == expected == 304
