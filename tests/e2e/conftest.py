@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -148,6 +149,29 @@ def wait_idle(page) -> None:
     "notRunning" once the whole script has finished and its elements are sent."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
                            timeout=120_000)
+
+
+def choose_option(page, widget, level: str) -> None:
+    """Pick ``level`` in a multiselect and wait until it shows as chosen. Under load a
+    rerun can redraw the widget between typing and choosing, which closes its list and
+    drops the choice: then try again (at most four times), each try bounded by a
+    Playwright wait."""
+    box = widget.locator("input")
+    chosen = widget.locator(f'[data-tag][aria-label="{level}"]').filter(visible=True)
+    option = page.get_by_role("option", name=level, exact=True)
+    for _ in range(4):
+        wait_idle(page)
+        try:
+            box.click(timeout=20_000)
+            box.fill(level)                # typing opens the list, narrowed to this level
+            option.wait_for(state="visible", timeout=20_000)
+            option.click(timeout=10_000)
+            chosen.wait_for(state="visible", timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    chosen.wait_for(state="visible", timeout=5_000)
+    page.keyboard.press("Escape")
 
 
 def wait_for_plots(page, n: int) -> None:

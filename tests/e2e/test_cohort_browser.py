@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import screenshot, serve_app, wait_for_app, wait_for_plots
+from tests.e2e.conftest import choose_option, screenshot, serve_app, wait_for_app, wait_for_plots
 
 pytestmark = pytest.mark.e2e
 
@@ -26,9 +26,7 @@ def test_cohort_page_renders_and_filter_changes_count(app_url, page, tmp_path):
     wait_for_plots(page, 4)
 
     sex = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(has_text="Sex")
-    sex.locator("input").click()
-    page.get_by_role("option", name="female", exact=True).click()
-    page.keyboard.press("Escape")
+    choose_option(page, sex, "female")
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=stSidebar] [data-testid=stMetricValue]')]"
         ".some(e => parseInt(e.innerText.replace(/[^0-9]/g, '')) < 600)")

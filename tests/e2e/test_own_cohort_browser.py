@@ -8,10 +8,9 @@ import urllib.parse
 
 import pandas as pd
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from crlm.store import Store, load_recorded_columns
-from tests.e2e.conftest import screenshot, serve_app, wait_idle
+from tests.e2e.conftest import choose_option, screenshot, serve_app, wait_idle
 from tests.own_cohorts import (
     COLON_CSV, FILTER_COLUMNS, PASSWORD, add_clinician, build_colon_store, label,
 )
@@ -31,29 +30,6 @@ def _wait_matching(page, n: int) -> None:
         "n => [...document.querySelectorAll('[data-testid=stSidebar] [data-testid=stMetricValue]')]"
         ".some(e => parseInt(e.innerText.replace(/[^0-9]/g, '')) === n)", arg=n, timeout=90_000)
     wait_idle(page)
-
-
-def _choose(page, widget, level: str) -> None:
-    """Pick ``level`` in a multiselect and wait until it shows as chosen. Under load a
-    rerun can redraw the widget between typing and choosing, which closes its list and
-    drops the choice: then try again (at most four times), each try bounded by a
-    Playwright wait."""
-    box = widget.locator("input")
-    chosen = widget.locator(f'[data-tag][aria-label="{level}"]').filter(visible=True)
-    option = page.get_by_role("option", name=level, exact=True)
-    for _ in range(4):
-        wait_idle(page)
-        try:
-            box.click(timeout=20_000)
-            box.fill(level)                # typing opens the list, narrowed to this level
-            option.wait_for(state="visible", timeout=20_000)
-            option.click(timeout=10_000)
-            chosen.wait_for(state="visible", timeout=20_000)
-            break
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    chosen.wait_for(state="visible", timeout=5_000)
-    page.keyboard.press("Escape")
 
 
 def test_the_colon_trials_arm_filters_the_cohort_in_the_browser(tmp_path_factory, page):
@@ -84,7 +60,7 @@ def test_the_colon_trials_arm_filters_the_cohort_in_the_browser(tmp_path_factory
             has_text="Treatment arm")
         arm.wait_for(state="visible", timeout=60_000)
         arm.scroll_into_view_if_needed()   # its list opens only when it is on screen
-        _choose(page, arm, "Lev+5FU")
+        choose_option(page, arm, "Lev+5FU")
         expected = int((csv["rx"] == "Lev+5FU").sum())
         _wait_matching(page, expected)
         assert _matching(page) == expected == 304
