@@ -33,8 +33,10 @@ from crlm.analysis.pages import (
 )
 from crlm.analysis.snapshot import Snapshot, cohort_frame, memo
 from crlm.analysis.snapshot import filter_from_key as _filter
+from crlm.analysis.survival_split import row_positions, selected
 from crlm.figures.forest import auc_rows, forest_rows
 from crlm.models import TASKS
+from crlm.store.cohort_predictions import load_cohort_predictions
 from crlm.store.predictions_frame import load_prediction_columns
 from crlm.stats.subgroups import SubgroupTimes, subgroup_effects_by, subgroup_times
 
@@ -119,15 +121,20 @@ def levels(snap: Snapshot, frame: pd.DataFrame, column: str) -> Levels:
 
 
 # -- predictions ----------------------------------------------------------------------
+_COLUMNS_READ = tuple(SUBGROUP_COLUMNS) + MORE_SUBGROUP_COLUMNS
+
+
+def _prediction_columns(task: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys([*_ENDPOINT_COLUMNS, TASKS[task].target, *_COLUMNS_READ]))
+
+
 # row-level caches are few (a frame per filter, model and endpoint), the results many
 @memo(maxsize=4)
 def predictions(snap: Snapshot, key: tuple, task: str, model_id: str) -> pd.DataFrame:
     """One out-of-fold or external prediction per filtered patient, with every endpoint,
     the task's target, the subgroup columns and the cohort's own variables (read only)."""
-    columns = tuple(dict.fromkeys([*_ENDPOINT_COLUMNS, TASKS[task].target, *SUBGROUP_COLUMNS,
-                                   *MORE_SUBGROUP_COLUMNS]))
     preds = load_prediction_columns(snap.store(), _filter(key), task=task, model_id=model_id,
-                                    splits=PREDICTION_SPLITS, columns=columns)
+                                    splits=PREDICTION_SPLITS, columns=_prediction_columns(task))
     preds = preds.drop_duplicates("patient_id").drop(columns="split").reset_index(drop=True)
     return _with_extras(snap, preds)
 
@@ -141,39 +148,100 @@ def prediction_data(snap: Snapshot, key: tuple, task: str, model_id: str, thresh
     return preds.assign(predicted=(preds["score"].to_numpy(float) >= threshold).astype(int))
 
 
+@dataclass(frozen=True, eq=False)
+class _Scored:
+    """The cohort's patients with a prediction of one model (one each), read once per
+    data version: their rows in the table's order (``frame``: score, endpoints, target,
+    subgroup columns, own variables; no identifier) and each row's ``position`` among
+    the cohort's rows (what ``survival_split.selected`` masks)."""
+
+    frame: pd.DataFrame
+    position: np.ndarray
+    score: np.ndarray
+
+
+@memo(maxsize=4)
+def _scored(snap: Snapshot, task: str, model_id: str) -> _Scored:
+    ids = bool(extra_variables(snap))     # the own variables are joined on the identifier
+    frame = load_cohort_predictions(snap.store(), snap.cohort, task=task, model_id=model_id,
+                                    splits=PREDICTION_SPLITS, columns=_prediction_columns(task),
+                                    with_ids=ids)
+    if ids:
+        frame = _with_extras(snap, frame).drop(columns="patient_id")
+    rowid = frame.pop("rowid").to_numpy(np.int64)
+    positions = row_positions(snap)
+    position = positions[rowid] if len(rowid) else np.zeros(0, dtype=np.int64)
+    return _Scored(frame, _read_only(position), _read_only(frame["score"].to_numpy(float)))
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values.flags.writeable = False
+    return values
+
+
+@memo(maxsize=16)
+def _rows(snap: Snapshot, key: tuple, task: str, model_id: str) -> np.ndarray:
+    """The filtered patients' rows of ``_scored`` (increasing)."""
+    scored = _scored(snap, task, model_id)
+    return _read_only(np.flatnonzero(selected(snap, key)[scored.position]))
+
+
+@memo(maxsize=8)
+def _endpoint(snap: Snapshot, task: str, model_id: str,
+              endpoint: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every scored patient's time, event and whether both are known."""
+    time_col, event_col = config.ENDPOINTS[endpoint]
+    frame = _scored(snap, task, model_id).frame
+    known = frame[time_col].notna().to_numpy() & frame[event_col].notna().to_numpy()
+    time = frame[time_col].to_numpy(float, na_value=np.nan)
+    event = frame[event_col].astype(object).where(known, False).astype(bool).to_numpy()
+    return _read_only(time), _read_only(event), _read_only(known)
+
+
 @memo(maxsize=4)
 def _survival_rows(snap: Snapshot, key: tuple, task: str, model_id: str,
-                   endpoint: str) -> tuple[pd.DataFrame, SubgroupTimes]:
-    """The patients with a known endpoint and their checked times and events."""
-    time_col, event_col = config.ENDPOINTS[endpoint]
-    data = predictions(snap, key, task, model_id).dropna(subset=[time_col, event_col])
-    return data, subgroup_times(data[time_col].to_numpy(float),
-                                data[event_col].astype(bool).to_numpy())
+                   endpoint: str) -> tuple[np.ndarray, SubgroupTimes]:
+    """The rows of the filtered patients with a known endpoint and their checked times
+    and events."""
+    rows = _rows(snap, key, task, model_id)
+    time, event, known = _endpoint(snap, task, model_id, endpoint)
+    rows = _read_only(rows[known[rows]])
+    return rows, subgroup_times(time[rows], event[rows])
 
 
 @memo(maxsize=4)
-def _response_rows(snap: Snapshot, key: tuple, task: str, model_id: str) -> pd.DataFrame:
-    return predictions(snap, key, task, model_id).dropna(subset=[TASKS[task].target, "score"])
+def _target(snap: Snapshot, task: str, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every scored patient's target and whether it (and the score) is known."""
+    frame = _scored(snap, task, model_id).frame
+    target = frame[TASKS[task].target]
+    known = target.notna().to_numpy() & frame["score"].notna().to_numpy()
+    return (_read_only(target.astype(object).where(known, False).astype(bool).to_numpy()),
+            _read_only(known))
+
+
+@memo(maxsize=4)
+def _response_rows(snap: Snapshot, key: tuple, task: str, model_id: str) -> np.ndarray:
+    rows = _rows(snap, key, task, model_id)
+    return _read_only(rows[_target(snap, task, model_id)[1][rows]])
 
 
 @memo(maxsize=24)
-def _contract_levels(snap: Snapshot, key: tuple, task: str, model_id: str,
-                     column: str) -> Levels:
-    """A contract column's levels over all the predictions (coded once)."""
-    return levels(snap, predictions(snap, key, task, model_id), column)
+def _contract_levels(snap: Snapshot, task: str, model_id: str, column: str) -> Levels:
+    """A contract column's levels over every scored patient (coded once per version)."""
+    return levels(snap, _scored(snap, task, model_id).frame, column)
 
 
 @memo(maxsize=24)
 def _levels_of(snap: Snapshot, key: tuple, task: str, model_id: str, endpoint: str | None,
                column: str) -> Levels:
-    """``levels`` over the patients with a known endpoint (``endpoint`` None: with a known
-    target and score)."""
+    """``levels`` over the filtered patients with a known endpoint (``endpoint`` None: with
+    a known target and score)."""
     rows = (_response_rows(snap, key, task, model_id) if endpoint is None
             else _survival_rows(snap, key, task, model_id, endpoint)[0])
     if extras.is_extra(column):      # cut at the median of these patients
-        return levels(snap, rows, column)
-    whole = _contract_levels(snap, key, task, model_id, column)
-    codes = whole.codes[rows.index.to_numpy()]     # predictions have a 0..n-1 index
+        return levels(snap, _scored(snap, task, model_id).frame[[column]].iloc[rows], column)
+    whole = _contract_levels(snap, task, model_id, column)
+    codes = whole.codes[rows]
     used = np.bincount(codes, minlength=len(whole.names)) > 0
     names = tuple(name for name, u in zip(whole.names, used) if u)
     if len(names) < len(whole.names):
@@ -213,10 +281,10 @@ def forest(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: floa
            endpoint: str, columns: tuple) -> SubgroupForest:
     """Predicted responders vs non-responders: the hazard ratio within each level of each
     of ``columns`` and the interaction p per variable."""
-    data, times = _survival_rows(snap, key, task, model_id, endpoint)
-    if data.empty or not columns:
+    rows, times = _survival_rows(snap, key, task, model_id, endpoint)
+    if not len(rows) or not columns:
         return SubgroupForest(endpoint, pd.DataFrame())
-    predicted = (data["score"].to_numpy(float) >= threshold).astype(np.int64)
+    predicted = (_scored(snap, task, model_id).score[rows] >= threshold).astype(np.int64)
     coded = {c: _levels_of(snap, key, task, model_id, endpoint, c) for c in columns}
     labels = [variable_label(snap, c) for c in columns]
     results = subgroup_effects_by(times, predicted, {
@@ -241,9 +309,9 @@ def auc_by_level(snap: Snapshot, key: tuple, task: str, model_id: str,
                  columns: tuple) -> SubgroupAUC:
     """The model's AUC (DeLong CI) within each level; a level with fewer than
     ``SUBGROUP_MIN_PATIENTS_AUC`` patients or one class only gives its reason."""
-    data = _response_rows(snap, key, task, model_id)
-    y_all = data[TASKS[task].target].astype(bool).to_numpy()
-    score = data["score"].to_numpy(float)
+    rows = _response_rows(snap, key, task, model_id)
+    y_all = _target(snap, task, model_id)[0][rows]
+    score = _scored(snap, task, model_id).score[rows]
     nested = {}
     for column in columns:
         lv = _levels_of(snap, key, task, model_id, None, column)
@@ -290,10 +358,11 @@ class KMPanels:
 def km_panels(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: float,
               endpoint: str, column: str) -> KMPanels:
     """The curves of the one variable the page shows panels by."""
-    data, times = _survival_rows(snap, key, task, model_id, endpoint)
+    rows, times = _survival_rows(snap, key, task, model_id, endpoint)
     lv = _levels_of(snap, key, task, model_id, endpoint, column)
     t_all, e_all = times.time, times.event
-    g_all = np.asarray(PREDICTED)[(data["score"].to_numpy(float) >= threshold).astype(int)]
+    score = _scored(snap, task, model_id).score[rows]
+    g_all = np.asarray(PREDICTED)[(score >= threshold).astype(int)]
     panels, pvalues = {}, {}
     for level in lv.order:
         mask = lv.codes == lv.names.index(level)

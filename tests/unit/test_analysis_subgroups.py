@@ -179,3 +179,26 @@ def test_the_r_export_reads_the_predictions_with_the_split(store_path):
                                                columns=("ras_status", "primary_side"))
     assert len(export.data) == N and export.quantities
     assert (export.data == "unknown").to_numpy().sum() == 6
+
+
+def test_a_filter_selects_its_patients_from_the_cohort_read_once(store_path):
+    snap = snapshot(store_path, "c")
+    whole = sg.forest(snap, filter_key(CohortFilter(cohort="c")), "response", "resp", 0.5, "OS",
+                      COLUMNS)
+    filt = CohortFilter(cohort="c", ranges={"age_years": (50, 70)})
+    result = sg.forest(snap, filter_key(filt), "response", "resp", 0.5, "OS", ("primary_side",))
+    frame = _frame(store_path).dropna(subset=["os_months", "os_event"])
+    frame = frame[frame["age_years"].between(50, 70)]
+    want = stats.subgroup_effects(frame["os_months"].to_numpy(float),
+                                  frame["os_event"].astype(bool).to_numpy(),
+                                  (frame["score"].to_numpy() >= 0.5).astype(int),
+                                  subgroup_levels(frame["primary_side"], "primary_side"))
+    rows = result.rows.set_index("level")
+    assert 0 < rows["n"].sum() == len(frame) < whole.rows["n"].iloc[:3].sum()
+    for eff in want.subgroups:
+        assert (rows.loc[eff.level, "n"], rows.loc[eff.level, "events"]) == (eff.n, eff.events)
+        if eff.estimable:
+            assert rows.loc[eff.level, "estimate"] == pytest.approx(eff.hr, rel=1e-9)
+    auc = sg.auc_by_level(snap, filter_key(filt), "response", "resp", ("center",)).rows
+    scored = _frame(store_path)
+    assert auc["n"].sum() == scored["age_years"].between(50, 70).sum()

@@ -1,0 +1,38 @@
+"""One model's predictions over a whole cohort, read once per data version.
+
+Every patient of the cohort that the current version of a model scored on one of some
+splits, in the table's row order, with the patient's ``rowid`` (so that a filter can be
+applied later as the row ids it selects: ``crlm.store.survival_rows.filter_rowids``), the
+score and some patient columns. Text columns arrive as pandas categoricals (one code per
+row and a few level names). The patient identifier is read only when asked for."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+from crlm.store.connection import Store
+from crlm.store.queries import _columns
+
+
+def load_cohort_predictions(store: Store, cohort: str, *, task: str, model_id: str,
+                            splits: Sequence[str], columns: Sequence[str],
+                            with_ids: bool = False) -> pd.DataFrame:
+    """``rowid``, ``score`` and the patient ``columns`` (plus ``patient_id`` when
+    ``with_ids``) of each patient of ``cohort`` with a prediction of ``model_id``'s current
+    version on one of ``splits`` (the first such prediction), in the table's row order."""
+    splits = list(splits)
+    ids = "p.patient_id, " if with_ids else ""
+    cols = _columns(columns, prefix="p.") if columns else ""
+    sql = (
+        "WITH s AS (SELECT q.patient_id, q.score FROM predictions q JOIN models m"
+        " ON m.model_id = q.model_id AND m.version = q.model_version"
+        " WHERE m.is_current AND q.cohort = ? AND q.task = ? AND q.model_id = ?"
+        f" AND q.split IN ({', '.join('?' for _ in splits)})"
+        " QUALIFY row_number() OVER (PARTITION BY q.patient_id) = 1)"
+        f" SELECT p.rowid AS rowid, {ids}s.score{', ' + cols if cols else ''}"
+        " FROM patients p JOIN s ON s.patient_id = p.patient_id"
+        " WHERE p.cohort = ? ORDER BY p.rowid"
+    )
+    table = store.cursor().sql(sql, params=[cohort, task, model_id, *splits, cohort])
+    return table.to_arrow_table().to_pandas(strings_to_categorical=True)

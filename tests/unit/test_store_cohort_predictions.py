@@ -1,0 +1,50 @@
+"""The whole cohort's predictions of one model, read once per data version: one row per
+scored patient in the table's row order, no identifier unless asked for."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crlm import store as st
+from crlm.config import PATIENT_COLUMN_NAMES
+from crlm.store import CohortFilter
+from crlm.store.cohort_predictions import load_cohort_predictions
+from crlm.store.survival_rows import cohort_rowids, filter_rowids
+
+
+def _store(path, n=30):
+    frame = pd.DataFrame({c: [None] * n for c in PATIENT_COLUMN_NAMES})
+    frame["patient_id"] = [f"P{i:02d}" for i in range(n)]
+    frame["age_years"] = np.linspace(40, 80, n)
+    frame["ras_status"] = ["mutant", "wild-type", None] * (n // 3)
+    s = st.Store(path)
+    st.save_cohort(s, "c", frame, kind="imported")
+    scored = frame["patient_id"].iloc[2:]           # two patients without a prediction
+    preds = pd.concat([  # one patient scored on both splits: read once
+        pd.DataFrame({"patient_id": scored, "split": "out-of-fold", "fold": 1,
+                      "score": np.arange(len(scored)) / 100}),
+        pd.DataFrame({"patient_id": ["P05"], "split": "train", "fold": 1, "score": [0.9]})])
+    st.save_model(s, {"model_id": "m", "name": "M", "family": "logistic", "task": "response",
+                      "cohort": "c", "threshold": 0.5}, preds)
+    return s
+
+
+def test_one_row_per_scored_patient_in_row_order(tmp_path):
+    with _store(tmp_path / "s.duckdb") as s:
+        frame = load_cohort_predictions(s, "c", task="response", model_id="m",
+                                        splits=("out-of-fold", "external"),
+                                        columns=("ras_status", "age_years"))
+        assert list(frame.columns) == ["rowid", "score", "ras_status", "age_years"]
+        assert len(frame) == 28 and frame["rowid"].is_monotonic_increasing
+        assert frame["rowid"].tolist() == cohort_rowids(s, "c")[2:].tolist()
+        assert frame["score"].tolist() == (np.arange(28) / 100).tolist()
+        assert isinstance(frame["ras_status"].dtype, pd.CategoricalDtype)
+        assert frame["ras_status"].isna().sum() == 10     # patients 2, 5, ..., 29
+        # a filter applied later as the row ids it selects
+        young = set(filter_rowids(s, CohortFilter(cohort="c", ranges={"age_years": (40, 50)})))
+        assert frame["age_years"][frame["rowid"].isin(young)].max() <= 50
+        with_ids = load_cohort_predictions(s, "c", task="response", model_id="m",
+                                           splits=("out-of-fold",), columns=(), with_ids=True)
+        assert with_ids["patient_id"].astype(str).tolist() == [f"P{i:02d}" for i in range(2, 30)]
+        assert load_cohort_predictions(s, "c", task="response", model_id="other",
+                                       splits=("out-of-fold",), columns=()).empty
