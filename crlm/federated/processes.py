@@ -16,12 +16,15 @@ addresses (tests, the demo on one machine), where the secret is optional.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import ipaddress
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +35,7 @@ from crlm.federated.protocol import FederatedError, RunSpec
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = Path(__file__).resolve().parent / "flower_app"
 SUPEREXEC_POLL_S = "0.05"  # how often a SuperNode's SuperExec looks for a new message
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def federated_bin(name: str) -> Path:
@@ -157,7 +161,10 @@ def resident_command(runtime_port: int) -> list[str]:
 def join(db, cohort: str, site: str, coordinator: str, *, insecure: bool = False,
          root_certificate=None, secret_file=None, log_path=None, log=None) -> int:
     """Run a site until its SuperNode ends or the command is stopped (Ctrl+C, SIGTERM):
-    the SuperNode in its own process, the worker in this one."""
+    the SuperNode and the resident executor in processes of their own, the worker in
+    this one. They are stopped when this command stops; killed outright (SIGKILL to
+    this process alone), it leaves none behind either: on Linux the kernel sends them
+    SIGTERM when their parent dies."""
     check_site(db, cohort, site)
     secret = check_secret(secret_file, insecure)
     with tempfile.TemporaryDirectory(prefix="crlm-site-") as tmp:
@@ -168,8 +175,9 @@ def join(db, cohort: str, site: str, coordinator: str, *, insecure: bool = False
         from crlm.federated.worker import serve
 
         # in this process's group: a killed site takes its SuperNode and executor along
-        node = start(cmd, log_path, own_group=False)
-        resident = start(resident_command(port), log_path, own_group=False, app_path=True)
+        node = start(cmd, log_path, own_group=False, die_with_parent=True)
+        resident = start(resident_command(port), log_path, own_group=False, app_path=True,
+                         die_with_parent=True)
         stopping = []
 
         def stop(signum, frame):
@@ -232,13 +240,34 @@ def run_federated(spec: RunSpec, coordinator: str, *, expected_sites: int, insec
         return json.loads(summary.read_text())
 
 
+def _parent_death_signal():
+    """A ``preexec_fn`` asking the kernel to send the child SIGTERM when the thread that
+    started it ends, however it ends (Linux ``prctl(PR_SET_PDEATHSIG)``); ``None`` where
+    there is no such call. Start such children from the main thread only."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:  # in the child, between fork and exec
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        if os.getppid() != parent:  # the parent died before the call: follow it now
+            os.kill(os.getpid(), signal.SIGTERM)
+    return preexec
+
+
 def start(cmd: list[str], log_path=None, *, own_group: bool = True,
-          app_path: bool = False) -> subprocess.Popen:
+          app_path: bool = False, die_with_parent: bool = False) -> subprocess.Popen:
     """Start a Flower process in the federated environment (by default in its own
-    process group, which ``stop_process`` stops as a whole)."""
+    process group, which ``stop_process`` stops as a whole). ``die_with_parent``: it
+    gets SIGTERM when this process dies, even by SIGKILL (Linux)."""
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    preexec = _parent_death_signal() if die_with_parent else None
     proc = subprocess.Popen(cmd, env=_env(app_path=app_path), stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=own_group)
+                            start_new_session=own_group, preexec_fn=preexec)
     proc.own_group = own_group
     return proc
 
