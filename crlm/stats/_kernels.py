@@ -259,3 +259,29 @@ def _roc_from_sorted(sx, sc):  # pragma: no cover - compiled
         ss01 += cc[g] * d01 * d01
         below_c += cc[g]
     return tpr, fpr, thresholds, best, mean10, ss10, mean01, ss01
+
+
+@_jit
+def logistic_terms(y, x, offset, beta):  # pragma: no cover - compiled
+    """Score and information of a logistic regression at ``beta`` in one pass over the
+    rows: with mu = 1 / (1 + exp(-(offset + x beta))), the score x'(y - mu) and the
+    information x' diag(mu (1 - mu)) x (``x`` C-contiguous, n x p)."""
+    n, p = x.shape
+    score = np.zeros(p)
+    info = np.zeros((p, p))
+    for i in range(n):
+        eta = offset[i]
+        for k in range(p):
+            eta += x[i, k] * beta[k]
+        mu = 1.0 / (1.0 + np.exp(-eta))
+        w = mu * (1.0 - mu)
+        r = y[i] - mu
+        for k in range(p):
+            score[k] += x[i, k] * r
+            wk = w * x[i, k]
+            for m in range(k + 1):
+                info[k, m] += wk * x[i, m]
+    for k in range(p):
+        for m in range(k + 1, p):
+            info[k, m] = info[m, k]
+    return score, info

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import z_quantile
+from ._kernels import logistic_terms
 from ._result import ResultMixin
 from ._validate import as_event, as_probability, check_conf_level, prepare
 from .diagnostic import wilson_interval
@@ -31,14 +32,12 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def _logistic_fit(y: np.ndarray, x: np.ndarray, offset: np.ndarray, max_iter: int = 100):
     """Newton–Raphson logistic regression; returns (coef, covariance, converged)."""
+    y, offset = np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(offset, dtype=float)
+    x = np.ascontiguousarray(x, dtype=float)
     beta = np.zeros(x.shape[1])
     converged = False
     for _ in range(max_iter):
-        eta = offset + x @ beta
-        mu = 1 / (1 + np.exp(-eta))
-        w = mu * (1 - mu)
-        info = (x * w[:, None]).T @ x
-        score = x.T @ (y - mu)
+        score, info = logistic_terms(y, x, offset, beta)
         try:
             step = np.linalg.solve(info, score)
         except np.linalg.LinAlgError:
@@ -47,9 +46,7 @@ def _logistic_fit(y: np.ndarray, x: np.ndarray, offset: np.ndarray, max_iter: in
         if np.max(np.abs(step)) < 1e-10:
             converged = True
             break
-    eta = offset + x @ beta
-    mu = 1 / (1 + np.exp(-eta))
-    info = (x * (mu * (1 - mu))[:, None]).T @ x
+    info = logistic_terms(y, x, offset, beta)[1]
     try:
         cov = np.linalg.inv(info)
     except np.linalg.LinAlgError:
