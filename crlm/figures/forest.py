@@ -124,7 +124,8 @@ def _forest(frame: pd.DataFrame, *, reference: float, log_x: bool, x_label: str,
             kinds.append(row)
             y.append(pos)
             pos -= 1
-    fig = go.Figure()
+    # traces and layout as plain data, made into a figure once (one validation)
+    traces, annotations = [], []
     ok = frame[frame["estimable"]]
     n_max = float(np.nanmax(frame["n"].to_numpy(float))) if frame["n"].notna().any() else 1.0
     level_y = [yy for yy, k in zip(y, kinds) if k is not None]
@@ -139,8 +140,8 @@ def _forest(frame: pd.DataFrame, *, reference: float, log_x: bool, x_label: str,
         hi = np.array([r["ci_upper"] for r in rows], float)
         size = [7 + 9 * math.sqrt(float(r["n"]) / n_max) if is_finite(r["n"]) and n_max > 0 else 10
                 for r in rows]
-        fig.add_trace(go.Scatter(
-            x=est, y=ys, mode="markers", name=variable, showlegend=False,
+        traces.append(dict(
+            type="scatter", x=est, y=ys, mode="markers", name=variable, showlegend=False,
             marker=dict(symbol="square", size=size, color=color(0), opacity=1),
             error_x=dict(type="data", symmetric=False, array=np.clip(hi - est, 0, None),
                          arrayminus=np.clip(est - lo, 0, None), thickness=1.6, width=0,
@@ -172,18 +173,18 @@ def _forest(frame: pd.DataFrame, *, reference: float, log_x: bool, x_label: str,
         x_px += max([len(head)] + [len(t) for t in texts]) * CHAR_PX + COLUMN_GAP_PX
     text_px = x_px
     for left, (head, texts) in zip(lefts, columns):
-        fig.add_trace(go.Scatter(x=[left] * len(y), y=y, text=texts, mode="text", xaxis="x2",
-                                 textposition="middle right", showlegend=False, hoverinfo="skip",
-                                 textfont=dict(size=TEXT_SIZE), cliponaxis=False))
-        fig.add_annotation(text=f"<b>{head}</b>", xref="x2", yref="paper", x=left, y=1.0,
-                           xanchor="left", yanchor="bottom", showarrow=False,
-                           font=dict(size=TEXT_SIZE))
+        traces.append(dict(type="scatter", x=[left] * len(y), y=y, text=texts, mode="text",
+                           xaxis="x2", textposition="middle right", showlegend=False,
+                           hoverinfo="skip", textfont=dict(size=TEXT_SIZE), cliponaxis=False))
+        annotations.append(dict(text=f"<b>{head}</b>", xref="x2", yref="paper", x=left, y=1.0,
+                                xanchor="left", yanchor="bottom", showarrow=False,
+                                font=dict(size=TEXT_SIZE)))
     if interaction:
         p_text = [f"<i>interaction {format_p(p)}</i>" if is_finite(p) else "" for _, _, p in header_rows]
-        fig.add_trace(go.Scatter(x=[0.0] * len(header_rows), y=[h[0] for h in header_rows],
-                                 text=p_text, mode="text", xaxis="x2", textposition="middle right",
-                                 showlegend=False, hoverinfo="skip", cliponaxis=False,
-                                 textfont=dict(size=TEXT_SIZE, color=AXIS_COLOR)))
+        traces.append(dict(type="scatter", x=[0.0] * len(header_rows),
+                           y=[h[0] for h in header_rows], text=p_text, mode="text", xaxis="x2",
+                           textposition="middle right", showlegend=False, hoverinfo="skip",
+                           cliponaxis=False, textfont=dict(size=TEXT_SIZE, color=AXIS_COLOR)))
     # axis ranges
     finite = np.concatenate([ok["ci_lower"].to_numpy(float), ok["ci_upper"].to_numpy(float),
                              ok["estimate"].to_numpy(float), [reference]])
@@ -198,27 +199,28 @@ def _forest(frame: pd.DataFrame, *, reference: float, log_x: bool, x_label: str,
         if len(nice) < 4:
             nice = sorted(set(nice) | {v for v in (0.6, 0.8, 1.25, 1.6)
                                        if span[0] <= math.log10(v) <= span[1]})
-        fig.update_layout(xaxis=dict(type="log", range=span, tickvals=nice,
-                                     ticktext=[f"{v:g}" for v in nice]))
+        xaxis = dict(type="log", range=span, tickvals=nice, ticktext=[f"{v:g}" for v in nice])
     else:
         lo_v, hi_v = float(finite.min()), float(finite.max())
         pad = 0.05 * max(hi_v - lo_v, 0.1)
-        fig.update_layout(xaxis=dict(range=[lo_v - pad, hi_v + pad]))
-    fig.add_shape(type="line", x0=reference, x1=reference, xref="x", yref="paper", y0=0, y1=1,
-                  line=dict(color=REFERENCE_COLOR, dash=REFERENCE_DASH, width=1.4))
+        xaxis = dict(range=[lo_v - pad, hi_v + pad])
+    shapes = [dict(type="line", x0=reference, x1=reference, xref="x", yref="paper", y0=0, y1=1,
+                   line=dict(color=REFERENCE_COLOR, dash=REFERENCE_DASH, width=1.4))]
     for yy, text in zip(note_y, note_text):
-        fig.add_annotation(text=f"<i>{text}</i>", xref="x domain", yref="y", x=0.5, y=yy,
-                           showarrow=False, bgcolor="white",
-                           font=dict(size=TEXT_SIZE - 1, color=AXIS_COLOR))
+        annotations.append(dict(text=f"<i>{text}</i>", xref="x domain", yref="y", x=0.5, y=yy,
+                                showarrow=False, bgcolor="white",
+                                font=dict(size=TEXT_SIZE - 1, color=AXIS_COLOR)))
     split = min(max(1.0 - text_px / ASSUMED_AXES_PX, 0.3), 0.7)
-    fig.update_layout(
-        xaxis=dict(domain=[0, split - 0.02], title_text=x_label, showgrid=True),
+    layout = dict(
+        xaxis=dict(xaxis, domain=[0, split - 0.02], title=dict(text=x_label), showgrid=True),
         xaxis2=dict(domain=[split, 1.0], range=[-4, text_px], visible=False, fixedrange=True),
         yaxis=dict(tickvals=y, ticktext=labels, range=[pos + 0.4, 0.7], showgrid=False,
                    showline=False, ticks="", fixedrange=True),
+        annotations=annotations, shapes=shapes, margin=dict(t=90, l=20), hovermode="closest",
     )
+    fig = go.Figure(data=traces, layout=layout)
     apply_house_style(fig, title=title, height=int(150 + 27 * len(y)))
-    fig.update_layout(margin=dict(t=90, l=20), hovermode="closest")
+    fig.update_layout(margin=dict(t=90, l=20))
     return fig
 
 
