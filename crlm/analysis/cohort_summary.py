@@ -14,8 +14,10 @@ those arguments (``memo``), each returning a frozen result with ``to_dict()``:
 * :func:`distributions` — the counts behind each distribution figure
   (``crlm.figures.distribution.bin_distribution``), split like Table 1.
 
-Only the columns the page shows are read, once per filter (text columns as
-categoricals), and shared by every result.
+Only the columns the page shows are read, once per snapshot for every patient of the
+cohort (text columns as categoricals, ``crlm.store.coded_rows``); a filter then asks the
+store only which patients it selects, and its frame, shared by every result, is taken
+from those rows (the same frame as a read of the filter's rows).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from crlm.figures.distribution import BinnedDistribution, bin_distribution
 from crlm.stats.baseline_table import baseline_table
 from crlm.stats.survival import FollowUpResult
 from crlm.store.coded import load_cohort_coded, load_scores_aligned
+from crlm.store.coded_rows import CodedRows, filter_mask, load_coded_rows, take_rows
 
 SPLIT_CHOICES = ("none", "predicted responder", "ras_status", "primary_side", "tbs_zone",
                  "fong_group", "biologic", "center", "cohort_split", "sex", "hepatectomy")
@@ -91,11 +94,27 @@ def _extra_values(snap: Snapshot) -> pd.DataFrame:
     return st.load_features(snap.store(), snap.cohort, ("extra",))
 
 
+@memo(maxsize=2)
+def _cohort_rows(snap: Snapshot) -> CodedRows | None:
+    return load_coded_rows(snap.store(), snap.cohort, PAGE_COLUMNS)
+
+
+def _filtered_rows(snap: Snapshot, key: tuple) -> pd.DataFrame:
+    filt = filter_from_key(key)
+    rows = _cohort_rows(snap) if filt.cohort == snap.cohort else None
+    if rows is not None:
+        try:
+            return take_rows(rows, filter_mask(snap.store(), filt))
+        except st.StoreError:   # the cohort was written since its rows were read
+            pass
+    return load_cohort_coded(snap.store(), filt, PAGE_COLUMNS)
+
+
 @memo(maxsize=32)
 def page_frame(snap: Snapshot, key: tuple) -> pd.DataFrame:
     """The filtered patients' page columns (text as categoricals) and own variables
     (shared: read only)."""
-    patients = load_cohort_coded(snap.store(), filter_from_key(key), PAGE_COLUMNS)
+    patients = _filtered_rows(snap, key)
     extras = availability(snap).extras
     return with_extra_values(patients, _extra_values(snap), extras) if extras else patients
 

@@ -1,0 +1,113 @@
+"""A cohort's columns read once, and any filter's patients taken from them.
+
+``load_coded_rows`` reads the columns of every patient of a cohort once (text as
+categoricals of the cohort's values, as ``coded.load_cohort_coded`` reads them);
+``filter_mask`` asks the store only which of those rows a filter selects (one boolean per
+row, no sort, no other column); ``take_rows`` returns the selected patients exactly as
+``load_cohort_coded(store, filt, columns)`` would: in patient_id order, text as
+categoricals of the values present (a column with none as text), and integer and
+boolean columns as DuckDB gives them (a pandas nullable type only where a value is
+missing).
+
+The rows of both reads are in the table's insertion order (DuckDB keeps it for a query
+without ``ORDER BY``), which a write to another cohort does not change; a write to the
+cohort itself makes a new snapshot (``crlm.store.data_version``) and so a new read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from crlm.config import PATIENT_COLUMN_NAMES
+from crlm.store.coded import _quote, _text_columns
+from crlm.store.connection import Store, StoreError
+from crlm.store.filters import CohortFilter
+
+
+@dataclass(frozen=True, eq=False)
+class CodedRows:
+    """Every patient of ``cohort`` (``frame``: ``columns``, insertion order) and the
+    positions of its rows in patient_id order (``order``). Shared: read only."""
+
+    cohort: str
+    columns: tuple[str, ...]
+    frame: pd.DataFrame
+    order: np.ndarray
+
+
+def load_coded_rows(store: Store, cohort: str, columns: Sequence[str]) -> CodedRows | None:
+    """``columns`` (``patient_id`` among them) of every patient of ``cohort``; None when
+    the cohort was written while it was read (read the filter's rows directly then)."""
+    columns = list(dict.fromkeys(columns))
+    bad = [c for c in columns if c not in PATIENT_COLUMN_NAMES]
+    if bad:
+        raise StoreError(f"unknown patient column(s): {', '.join(bad)}")
+    if "patient_id" not in columns:
+        raise StoreError("the rows of a cohort need patient_id")
+    text = _text_columns(store, columns)
+    levels: dict[str, list[str]] = {c: [] for c in text}
+    if text:
+        distinct = " UNION ALL ".join(
+            f"SELECT {k} AS k, \"{c}\" AS v FROM (SELECT DISTINCT \"{c}\" FROM patients "
+            f"WHERE cohort = ? AND \"{c}\" IS NOT NULL)" for k, c in enumerate(text))
+        rows = store.cursor().execute(f"SELECT k, v FROM ({distinct}) ORDER BY k, v",
+                                      [cohort] * len(text)).fetchall()
+        for k, value in rows:
+            levels[text[k]].append(value)
+    selected = [f'CAST("{c}" AS ENUM({", ".join(map(_quote, levels[c]))})) AS "{c}"'
+                if levels.get(c) else f'"{c}"' for c in columns]
+    try:
+        frame = store.cursor().execute(
+            f"SELECT {', '.join(selected)} FROM patients WHERE cohort = ?", [cohort]).df()
+    except duckdb.ConversionError:   # a value written in between
+        return None
+    for c in text:
+        if isinstance(frame[c].dtype, pd.CategoricalDtype):
+            frame[c] = frame[c].cat.as_unordered()
+    ids = frame["patient_id"]
+    if ids.is_monotonic_increasing:
+        order = np.arange(len(ids))
+    else:   # code-point order, as DuckDB sorts text
+        order = np.argsort(ids.to_numpy(dtype=str), kind="stable")
+    return CodedRows(cohort, tuple(columns), frame, order)
+
+
+def filter_mask(store: Store, filt: CohortFilter) -> np.ndarray:
+    """Whether each patient of the filter's cohort matches it (insertion order)."""
+    where, params = filt.where()
+    out = store.cursor().execute(
+        f"SELECT coalesce(({where}), false) AS m FROM patients WHERE cohort = ?",
+        params + [filt.cohort]).fetchnumpy()["m"]
+    return np.asarray(out, dtype=bool)
+
+
+def _as_read(column: pd.Series) -> pd.Series:
+    """A column of a subset of rows as DuckDB would give it for those rows."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        column = column.cat.remove_unused_categories()
+        if len(column.cat.categories) == 0:   # no value present: read as text
+            return pd.Series([None] * len(column), dtype=object, name=column.name)
+        return column
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and hasattr(dtype, "numpy_dtype") \
+            and not column.isna().any():
+        return column.astype(dtype.numpy_dtype)
+    return column
+
+
+def take_rows(rows: CodedRows, mask: np.ndarray) -> pd.DataFrame:
+    """The patients ``mask`` selects, as ``load_cohort_coded`` reads the same filter."""
+    if len(mask) != len(rows.frame):
+        raise StoreError("the cohort changed while its rows were read")
+    positions = rows.order[mask[rows.order]]
+    taken = rows.frame.take(positions)
+    taken.index = pd.RangeIndex(len(taken))
+    for c in rows.columns:
+        read = _as_read(taken[c])
+        if read is not taken[c]:
+            taken[c] = read
+    return taken
