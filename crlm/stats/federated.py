@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from ._dist import z_quantile
 from ._result import ResultMixin
@@ -254,7 +255,7 @@ def logistic_pieces(Z: np.ndarray, y: np.ndarray, beta: np.ndarray):
     """Gradient of the log-likelihood, information matrix and log-likelihood (intercept first)."""
     A = np.column_stack([np.ones(len(Z)), Z])
     eta = A @ beta
-    p = 1 / (1 + np.exp(-eta))
+    p = special.expit(eta)
     grad = A.T @ (y - p)
     info = (A * (p * (1 - p))[:, None]).T @ A
     loglik = float(np.sum(y * eta - np.logaddexp(0, eta)))

@@ -117,7 +117,7 @@ def logistic(y, covariates, conf_level: float = 0.95, *, dropna: bool = False,
     converged = False
     iterations = 0
     for iterations in range(1, max_iter + 1):
-        p = 1.0 / (1.0 + np.exp(-eta))
+        p = special.expit(eta)
         w = p * (1 - p)
         score = design.T @ (yf - p)
         info = design.T @ (design * w[:, None])
@@ -137,7 +137,7 @@ def logistic(y, covariates, conf_level: float = 0.95, *, dropna: bool = False,
         if change <= 1e-12 * max(abs(loglik), 1.0):
             converged = True
             break
-    p = 1.0 / (1.0 + np.exp(-eta))
+    p = special.expit(eta)
     w = p * (1 - p)
     info = design.T @ (design * w[:, None])
     cov, se = covariance_from_information(info)
