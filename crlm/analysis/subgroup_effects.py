@@ -38,6 +38,7 @@ from crlm.figures.forest import auc_rows, forest_rows
 from crlm.models import TASKS
 from crlm.store.cohort_predictions import load_cohort_predictions
 from crlm.store.predictions_frame import load_prediction_columns
+from crlm.stats.roc_levels import roc_by_level
 from crlm.stats.subgroups import SubgroupTimes, subgroup_effects_by, subgroup_times
 
 PREDICTION_SPLITS = ("out-of-fold", "external")
@@ -220,6 +221,12 @@ def _target(snap: Snapshot, task: str, model_id: str) -> tuple[np.ndarray, np.nd
 
 
 @memo(maxsize=4)
+def _score_order(snap: Snapshot, task: str, model_id: str) -> np.ndarray:
+    """Every scored patient's row, by ascending score."""
+    return _read_only(np.argsort(_scored(snap, task, model_id).score, kind="stable"))
+
+
+@memo(maxsize=4)
 def _response_rows(snap: Snapshot, key: tuple, task: str, model_id: str) -> np.ndarray:
     rows = _rows(snap, key, task, model_id)
     return _read_only(rows[_target(snap, task, model_id)[1][rows]])
@@ -310,16 +317,23 @@ def auc_by_level(snap: Snapshot, key: tuple, task: str, model_id: str,
     """The model's AUC (DeLong CI) within each level; a level with fewer than
     ``SUBGROUP_MIN_PATIENTS_AUC`` patients or one class only gives its reason."""
     rows = _response_rows(snap, key, task, model_id)
+    inside = np.full(len(_scored(snap, task, model_id).score), -1, dtype=np.int64)
+    inside[rows] = np.arange(len(rows))
+    by_score = inside[_score_order(snap, task, model_id)]
+    by_score = by_score[by_score >= 0]      # the patients of ``rows``, by ascending score
     y_all = _target(snap, task, model_id)[0][rows]
-    score = _scored(snap, task, model_id).score[rows]
+    y, score = y_all[by_score], _scored(snap, task, model_id).score[rows][by_score]
     nested = {}
     for column in columns:
         lv = _levels_of(snap, key, task, model_id, None, column)
+        k = len(lv.names)
+        counts = np.bincount(lv.codes, minlength=k)
+        positives = np.bincount(lv.codes, weights=y_all, minlength=k).astype(np.int64)
+        results = roc_by_level(y, score, lv.codes[by_score], k, presorted=True)
         per_level = {}
         for level in lv.order:
-            mask = lv.codes == lv.names.index(level)
-            y = y_all[mask]
-            n, pos = len(y), int(y.sum())
+            code = lv.names.index(level)
+            n, pos = int(counts[code]), int(positives[code])
             if n < SUBGROUP_MIN_PATIENTS_AUC:
                 per_level[level] = {"n": n, "events": pos,
                                     "reason": f"fewer than {SUBGROUP_MIN_PATIENTS_AUC} patients"}
@@ -327,7 +341,7 @@ def auc_by_level(snap: Snapshot, key: tuple, task: str, model_id: str,
                 per_level[level] = {"n": n, "events": pos,
                                     "reason": "no responders" if pos == 0 else "no non-responders"}
             else:
-                per_level[level] = stats.roc(y, score[mask])
+                per_level[level] = results[code]
         nested[variable_label(snap, column)] = per_level
     return SubgroupAUC(auc_rows(nested))
 

@@ -105,8 +105,15 @@ def roc(y_true, score, conf_level: float = 0.95, *, dropna: bool = False) -> ROC
     if n_pos == 0 or n_pos == n:
         which = "no positive" if n_pos == 0 else "no negative"
         raise ValueError(f"y_true has {which} cases: ROC needs both classes")
-    n_neg = n - n_pos
-    tpr, fpr, thresholds, k, auc, ss10, _, ss01 = _roc_from_sorted(np.sort(s[y]), np.sort(s[~y]))
+    return roc_of_sorted(np.sort(s[y]), np.sort(s[~y]), conf_level)
+
+
+def roc_of_sorted(sx: np.ndarray, sc: np.ndarray, conf_level: float = 0.95) -> ROCResult:
+    """``roc`` of the ascending case scores ``sx`` and control scores ``sc`` (both
+    non-empty, checked)."""
+    n_pos, n_neg = len(sx), len(sc)
+    n = n_pos + n_neg
+    tpr, fpr, thresholds, k, auc, ss10, _, ss01 = _roc_from_sorted(sx, sc)
     auc = float(auc)
     var = ss10 / (n_pos - 1) / n_pos + ss01 / (n_neg - 1) / n_neg if min(n_pos, n_neg) > 1 else np.nan
     se = float(np.sqrt(var)) if np.isfinite(var) else float("nan")
