@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from crlm.figures._format import is_finite
 from crlm.figures.style import (
-    AXIS_COLOR, OKABE_ITO, REFERENCE_COLOR, apply_house_style, color, with_alpha,
+    AXIS_COLOR, OKABE_ITO, REFERENCE_COLOR, TEMPLATE, apply_house_style, color, with_alpha,
 )
 
 MAX_BINS = 40
@@ -172,41 +172,55 @@ def make_distribution_figure(series, *, kind: str = "histogram", group=None, tit
                          log_x=log_x), title=title, height=height)
 
 
+def _step_trace_data(counts, edges, name, n, i, *, showlegend, n_groups) -> dict:
+    """``_step_trace``'s trace as plain data."""
+    x = np.concatenate(([edges[0]], edges, [edges[-1]]))
+    y = np.concatenate(([0.0], np.concatenate((counts, [counts[-1] if len(counts) else 0, 0]))
+                        .astype(float)))
+    c = color(i)
+    return dict(type="scatter", x=x, y=y, mode="lines", line=dict(shape="hv", color=c, width=1.6),
+                fill="tozeroy", fillcolor=with_alpha(c, 0.25 if n_groups > 1 else 0.45),
+                name=f"{name} (n = {n:,})", showlegend=showlegend,
+                hovertemplate=f"{name}<br>from %{{x:.3g}}: %{{y}} patients<extra></extra>")
+
+
 def make_binned_distribution_figure(binned: BinnedDistribution, *, title: str = "",
                                     height: int = 380) -> go.Figure:
-    """The distribution figure of counts from ``bin_distribution``."""
-    fig = go.Figure()
+    """The distribution figure of counts from ``bin_distribution`` (its traces and layout
+    built as plain data and made into a figure once: one validation)."""
     grouped = binned.grouped
+    traces, layout = [], {}
     if binned.kind == "histogram":
         for i, name in enumerate(binned.groups):
-            _step_trace(fig, binned.counts[i], binned.edges, name, binned.n[i], i,
-                        showlegend=grouped, n_groups=len(binned.groups))
+            traces.append(_step_trace_data(binned.counts[i], binned.edges, name, binned.n[i], i,
+                                           showlegend=grouped, n_groups=len(binned.groups)))
         if binned.missing:
-            fig.add_annotation(text=f"{binned.missing:,} missing not shown", xref="paper",
-                               yref="paper", x=1, y=1.0, xanchor="right", yanchor="bottom",
-                               showarrow=False, font=dict(color=AXIS_COLOR))
-        fig.update_xaxes(title_text=binned.label, type="log" if binned.log else "linear",
-                         **(dict(dtick=1) if binned.log else {}))
-        fig.update_yaxes(title_text="Patients", rangemode="tozero")
+            layout["annotations"] = [dict(
+                text=f"{binned.missing:,} missing not shown", xref="paper", yref="paper", x=1,
+                y=1.0, xanchor="right", yanchor="bottom", showarrow=False,
+                font=dict(color=AXIS_COLOR))]
+        layout["xaxis"] = dict(title=dict(text=binned.label),
+                               type="log" if binned.log else "linear",
+                               **(dict(dtick=1) if binned.log else {}))
+        layout["yaxis"] = dict(title=dict(text="Patients"), rangemode="tozero")
     else:
         order = list(binned.levels)
         for i, name in enumerate(binned.groups):
             counts = binned.counts[i]
             total = max(int(counts.sum()), 1)
-            fig.add_trace(go.Bar(
-                x=order, y=counts, name=f"{name} (n = {binned.n[i]:,})",
-                marker=dict(color=color(i)), showlegend=grouped,
-                customdata=counts / total,
+            traces.append(dict(
+                type="bar", x=order, y=counts, name=f"{name} (n = {binned.n[i]:,})",
+                marker=dict(color=color(i)), showlegend=grouped, customdata=counts / total,
                 hovertemplate=f"{name}<br>%{{x}}: %{{y}} (%{{customdata:.1%}})<extra></extra>",
             ))
-        fig.update_xaxes(title_text=binned.label, type="category", categoryorder="array",
-                         categoryarray=order)
-        fig.update_yaxes(title_text="Patients")
-        fig.update_layout(barmode="group", bargap=0.2)
-    apply_house_style(fig, title=title, height=height)
-    fig.update_layout(legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom", xanchor="left"),
-                      margin=dict(t=90 if grouped else 60))
-    return fig
+        layout["xaxis"] = dict(title=dict(text=binned.label), type="category",
+                               categoryorder="array", categoryarray=order)
+        layout["yaxis"] = dict(title=dict(text="Patients"))
+        layout.update(barmode="group", bargap=0.2)
+    layout.update(template=TEMPLATE, title=dict(text=title), height=int(height),
+                  legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom", xanchor="left"),
+                  margin=dict(t=90 if grouped else 60))
+    return go.Figure(data=traces, layout=layout)
 
 
 def make_score_distribution_figure(cohort_scores, case_score: float | None,
