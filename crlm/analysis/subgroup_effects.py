@@ -376,7 +376,7 @@ def km_panels(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: f
     lv = _levels_of(snap, key, task, model_id, endpoint, column)
     t_all, e_all = times.time, times.event
     score = _scored(snap, task, model_id).score[rows]
-    g_all = np.asarray(PREDICTED)[(score >= threshold).astype(int)]
+    g_all = (score >= threshold).astype(np.int64)     # a code into PREDICTED
     panels, pvalues = {}, {}
     for level in lv.order:
         mask = lv.codes == lv.names.index(level)
@@ -384,8 +384,9 @@ def km_panels(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: f
             panels[f"{level} (n = {int(mask.sum())})"] = None
             continue
         t, e, g = t_all[mask], e_all[mask], g_all[mask]
-        panels[level] = {name: stats.kaplan_meier(t[g == name], e[g == name])
-                         for name in PREDICTED if (g == name).any()}
+        arms = [(name, g == code) for code, name in enumerate(PREDICTED)]
+        panels[level] = {name: stats.kaplan_meier(t[arm], e[arm]) for name, arm in arms
+                         if arm.any()}
         if len(panels[level]) == 2:
             pvalues[level] = stats.logrank(t, e, g).p_value
     return KMPanels(column, panels, pvalues)
