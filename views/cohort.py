@@ -89,7 +89,7 @@ for i, dist in enumerate(cs.distributions(snap, key, *view)):
                         key=f"cohort_dist_{dist.column}")
         ui.export_buttons(fig, dist.data, f"distribution_{dist.column}", n=len(dist.data))
 
-trajectories_ui.trajectory_section(filt, cs.page_frame(snap, key))
+trajectories_ui.trajectory_section(filt, cs.page_frame(snap, key), snap)
 
 st.subheader("Provenance")
 if info.get("kind") == "synthetic":  # a cohort kind (crlm.store), not a model kind

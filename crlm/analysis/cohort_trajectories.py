@@ -8,6 +8,7 @@ read, and its patients' groups are taken from the Cohort page's frame of the fil
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -33,9 +34,11 @@ class SampledMeasurements:
     n_total: int
     positions: np.ndarray = field(default=None, compare=False, repr=False)
 
-    @property
+    @cached_property
     def kinds(self) -> tuple[str, ...]:
-        return tuple(sorted(set(self.measurements["kind"]))) if len(self.measurements) else ()
+        """The measurement kinds present (computed once)."""
+        return tuple(sorted(pd.unique(self.measurements["kind"].to_numpy()))) \
+            if len(self.measurements) else ()
 
 
 @memo(maxsize=32)

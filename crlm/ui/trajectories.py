@@ -35,10 +35,11 @@ def _waterfall_figure(snap, key: tuple, by: str, model_id: str | None,
                                          title="Best change in target-lesion sum (waterfall)")
 
 
-def trajectory_section(filt, cohort: pd.DataFrame) -> None:
-    """The Cohort page's 'Over time' section."""
+def trajectory_section(filt, cohort: pd.DataFrame, snap=None) -> None:
+    """The Cohort page's 'Over time' section (``snap``: the page's snapshot, if it has one)."""
     st.subheader("Over time")
-    snap, key = loaders.snapshot(filt.cohort), loaders.filter_key(filt)
+    snap = loaders.snapshot(filt.cohort) if snap is None else snap
+    key = loaders.filter_key(filt)
     sampled = ct.sampled_measurements(snap, key)
     n_sampled, n_total = sampled.n_sampled, sampled.n_total
     if sampled.measurements.empty:
