@@ -80,19 +80,33 @@ def _event_terms(s0, s1, d0, d1, ev_groups, n_dead, efron, weight):  # pragma: n
         g = ev_groups[idx]
         d = n_dead[idx]
         a = weight[g]
+        s0g, d0g = s0[g], d0[g]
+        cg = 0.0
+        eg = 0.0
+        prod = 1.0  # the product of the group's denominators, its log taken once in range
         for l in range(d):
             f = l / d if efron else 0.0
-            den = s0[g] - f * d0[g]
-            log_sum += np.log(den)
-            c_g[g] += a / den
-            e_g[g] += a * f / den
+            den = s0g - f * d0g
+            inv = 1.0 / den
+            if 1e-100 < den < 1e100:
+                prod *= den
+                if not 1e-200 < prod < 1e200:
+                    log_sum += np.log(prod)
+                    prod = 1.0
+            else:
+                log_sum += np.log(den)
+            cg += a * inv
+            eg += a * f * inv
             for k in range(p):
-                mean[k] = (s1[g, k] - f * d1[g, k]) / den
+                mean[k] = (s1[g, k] - f * d1[g, k]) * inv
                 mean_sum[k] += mean[k]
                 wmean[k] += a * mean[k]
             for k in range(p):
                 for m in range(p):
                     outer[k, m] += a * mean[k] * mean[m]
+        log_sum += np.log(prod)
+        c_g[g] += cg
+        e_g[g] += eg
     return log_sum, mean_sum, outer, c_g, e_g, wmean
 
 

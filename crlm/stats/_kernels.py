@@ -87,9 +87,10 @@ def _pair_counts_by_risk(risk, key, event, n_keys, lower, equal, higher):  # pra
     joins also the equal-risk ones; the rest of its comparable patients have a
     higher risk. The tree has one slot per key, so with tied times it is small.
     Writes the counts of the events (censored patients are left as they are)
-    and returns the totals (lower, equal, higher).
+    unless ``lower`` is empty, and returns the totals (lower, equal, higher).
     """
     n = risk.shape[0]
+    keep = lower.shape[0] > 0
     tree = np.zeros(n_keys + 1, dtype=np.int64)
     above = np.zeros(n_keys + 1, dtype=np.int64)  # above[c]: patients with key >= c
     for i in range(n):
@@ -113,11 +114,13 @@ def _pair_counts_by_risk(risk, key, event, n_keys, lower, equal, higher):  # pra
                 while pos > 0:
                     not_above += tree[pos]
                     pos -= pos & -pos
-                lower[i] = inside - not_above
-                equal[i] = 0
-                higher[i] = above[key[i] + 1] - lower[i]
-                tot_lower += lower[i]
-                tot_higher += higher[i]
+                low = inside - not_above
+                tot_lower += low
+                tot_higher += above[key[i] + 1] - low
+                if keep:
+                    lower[i] = low
+                    equal[i] = 0
+                    higher[i] = above[key[i] + 1] - low
             pos = key[i] + 1
             while pos <= n_keys:
                 tree[pos] += 1
@@ -125,6 +128,9 @@ def _pair_counts_by_risk(risk, key, event, n_keys, lower, equal, higher):  # pra
             inside += 1
             i = j
             continue
+        group_lower = 0  # the group's events: pairs with a lower risk,
+        group_upto = 0  # with a lower or equal risk, and all their comparable pairs
+        group_above = 0
         for step in range(3):  # events read lower risk, the group joins, events read equal
             for k in range(i, j):
                 if step == 1:
@@ -140,13 +146,18 @@ def _pair_counts_by_risk(risk, key, event, n_keys, lower, equal, higher):  # pra
                         not_above += tree[pos]
                         pos -= pos & -pos
                     if step == 0:
-                        lower[k] = inside - not_above
-                        tot_lower += lower[k]
+                        group_lower += inside - not_above
+                        if keep:
+                            lower[k] = inside - not_above
                     else:
-                        equal[k] = inside - not_above - lower[k]
-                        higher[k] = above[key[k] + 1] - lower[k] - equal[k]
-                        tot_equal += equal[k]
-                        tot_higher += higher[k]
+                        group_upto += inside - not_above
+                        group_above += above[key[k] + 1]
+                        if keep:
+                            equal[k] = inside - not_above - lower[k]
+                            higher[k] = above[key[k] + 1] - lower[k] - equal[k]
+        tot_lower += group_lower
+        tot_equal += group_upto - group_lower
+        tot_higher += group_above - group_upto
         i = j
     return tot_lower, tot_equal, tot_higher
 
@@ -168,8 +179,8 @@ def pair_totals(key: np.ndarray, n_keys: int, event: np.ndarray, risk: np.ndarra
     """(lower, equal, higher) summed over the events: :func:`pair_counts_by_risk`
     without keeping the per-patient counts."""
     by_risk = np.argsort(risk)
-    scratch = [np.empty(len(risk), dtype=np.int64) for _ in range(3)]
-    tot = _pair_counts_by_risk(risk[by_risk], key[by_risk], event[by_risk], n_keys, *scratch)
+    none = np.zeros(0, dtype=np.int64)  # totals only: no counts per patient
+    tot = _pair_counts_by_risk(risk[by_risk], key[by_risk], event[by_risk], n_keys, none, none, none)
     return int(tot[0]), int(tot[1]), int(tot[2])
 
 
