@@ -17,7 +17,7 @@ from crlm import store as st
 from crlm.analysis import trajectories as tr
 from crlm.analysis.cohort_summary import page_frame
 from crlm.analysis.snapshot import Snapshot, cohort_frame, filter_from_key, memo
-from crlm.store.patient_measurements import load_patient_measurements
+from crlm.store.patient_measurements import load_measurement_kinds, load_patient_measurements
 
 MAX_PATIENTS = 5_000
 GROUP_LABELS = {"responder": ("responder", "non-responder"),
@@ -26,8 +26,9 @@ GROUP_LABELS = {"responder": ("responder", "non-responder"),
 
 @dataclass(frozen=True)
 class SampledMeasurements:
-    """The measurements (``patient_id, day, kind, value``) of the (sampled) filtered
-    cohort; ``positions``: the sampled patients' rows of the filter's page frame."""
+    """The measurements (``patient_id, day, kind, value``; ``kind`` a categorical) of the
+    (sampled) filtered cohort; ``positions``: the sampled patients' rows of the filter's
+    page frame."""
 
     measurements: pd.DataFrame
     n_sampled: int
@@ -37,8 +38,13 @@ class SampledMeasurements:
     @cached_property
     def kinds(self) -> tuple[str, ...]:
         """The measurement kinds present (computed once)."""
-        return tuple(sorted(pd.unique(self.measurements["kind"].to_numpy()))) \
+        return tuple(sorted(str(k) for k in pd.unique(self.measurements["kind"]))) \
             if len(self.measurements) else ()
+
+
+@memo(maxsize=8)
+def _cohort_kinds(snap: Snapshot) -> tuple[str, ...]:
+    return load_measurement_kinds(snap.store(), snap.cohort)
 
 
 @memo(maxsize=32)
@@ -51,7 +57,8 @@ def sampled_measurements(snap: Snapshot, key: tuple, sample: int = MAX_PATIENTS
     if len(every) > sample:   # the same patients as a choice among the ids themselves
         positions = np.sort(np.random.default_rng(0).choice(len(every), sample,
                                                             replace=False))
-    frame = load_patient_measurements(snap.store(), snap.cohort, every[positions])
+    frame = load_patient_measurements(snap.store(), snap.cohort, every[positions],
+                                      _cohort_kinds(snap))
     return SampledMeasurements(frame, len(positions), len(every), positions)
 
 
