@@ -88,11 +88,18 @@ def filter_mask(store: Store, filt: CohortFilter) -> np.ndarray:
 def _as_read(column: pd.Series) -> pd.Series:
     """A column of a subset of rows as DuckDB would give it for those rows."""
     dtype = column.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        column = column.cat.remove_unused_categories()
-        if len(column.cat.categories) == 0:   # no value present: read as text
-            return pd.Series([None] * len(column), dtype=object, name=column.name)
-        return column
+    if isinstance(dtype, pd.CategoricalDtype):   # the levels present (one counting pass)
+        codes = column.cat.codes.to_numpy()
+        used = np.bincount(codes.astype(np.int64) + 1, minlength=len(dtype.categories) + 1)[1:] > 0
+        if used.all():
+            return column
+        if not used.any():   # no value present: read as text
+            return pd.Series([None] * len(column), dtype=object, name=column.name,
+                             index=column.index)
+        recode = np.append(np.where(used, np.cumsum(used) - 1, -1), -1)   # code -1 stays
+        present = pd.CategoricalDtype(dtype.categories[used], ordered=dtype.ordered)
+        return pd.Series(pd.Categorical.from_codes(recode[codes], dtype=present),
+                         name=column.name, index=column.index)
     if isinstance(dtype, pd.api.extensions.ExtensionDtype) and hasattr(dtype, "numpy_dtype") \
             and not column.isna().any():
         return column.astype(dtype.numpy_dtype)
