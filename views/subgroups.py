@@ -9,6 +9,7 @@ import streamlit as st
 
 from crlm import config, figures, ui
 from crlm.analysis import extras
+from crlm.analysis import subgroup_arms as arms
 from crlm.analysis import subgroup_effects as sg
 from crlm.analysis.pages import SUBGROUP_COLUMNS
 from crlm.analysis.pages import SUBGROUP_MIN_EVENTS as MIN_EVENTS
@@ -21,7 +22,7 @@ RESPONSE_TASKS = ("response", "anti_egfr_benefit")
 ENDPOINT_NAMES = config.ENDPOINT_LABELS
 PREDICTION = "predicted response"
 MORE_SUBGROUP_COLUMNS = list(sg.MORE_SUBGROUP_COLUMNS)
-ARM_SUBGROUP_COLUMNS = list(sg.ARM_SUBGROUP_COLUMNS)
+ARM_SUBGROUP_COLUMNS = list(arms.ARM_SUBGROUP_COLUMNS)
 
 
 def _by_auc(records: pd.DataFrame) -> list[str]:
@@ -33,7 +34,7 @@ def _by_auc(records: pd.DataFrame) -> list[str]:
 def _arm_section(filt, variable, extra_variables, recorded) -> None:
     """The cohort's own variable (a trial's arm, a yes/no or a cut numeric one) compared
     within subgroups."""
-    levels = list(sg.arm_levels(snap, fkey, variable.key))
+    levels = list(arms.arm_levels(snap, fkey, variable.key))
     if len(levels) < 2:
         st.info(f"{variable.label} has fewer than two groups under the current filter.")
         return
@@ -53,7 +54,7 @@ def _arm_section(filt, variable, extra_variables, recorded) -> None:
     if not columns:
         st.info("Choose at least one subgroup variable.")
         return
-    result = sg.arm_forest(snap, fkey, variable.key, reference, compared, endpoint,
+    result = arms.arm_forest(snap, fkey, variable.key, reference, compared, endpoint,
                            tuple(columns))
     rows = result.rows
     if result.empty:

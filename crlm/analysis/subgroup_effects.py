@@ -1,7 +1,7 @@
 """The Subgroups page's numbers: does a response model's split of survival, and its
 discrimination, hold within each level of RAS/KRAS, tumour burden, sidedness, BRAF, MSI,
-Fong group, centre (and the cohort's own variables)? And, for a cohort's own variable such
-as a trial's arm, its hazard ratio within each subgroup.
+Fong group, centre (and the cohort's own variables)? (A cohort's own variable, such as a
+trial's arm, compared within subgroups: ``crlm.analysis.subgroup_arms``.)
 
 Each function takes a ``Snapshot``, a filter key (``snapshot.filter_key``) and the page's
 choices, all hashable, and is cached on exactly those (``snapshot.memo``):
@@ -10,16 +10,18 @@ choices, all hashable, and is cached on exactly those (``snapshot.memo``):
   (Cox, Efron ties) and the likelihood-ratio interaction p per variable;
 * :func:`auc_by_level` — the model's AUC with its DeLong CI per level;
 * :func:`km_panels` — Kaplan–Meier curves by predicted response per level of one variable,
-  with the log-rank p;
-* :func:`arm_forest` — one level of the cohort's own variable against another, per subgroup.
+  with the log-rank p.
 
-The patients' predictions are read once per (filter, model) for every endpoint
-(:func:`predictions`); the statistics are ``crlm.stats``' (``subgroup_effects_by``,
-``roc``, ``kaplan_meier``, ``logrank``).
+The model's predictions over the whole cohort, with every endpoint, the task's target and
+the subgroup columns, are read once per data version and model, and the subgroup columns
+coded once; a new filter only selects rows (the row ids it matches, as on the Survival
+page). The statistics are ``crlm.stats``' (``subgroup_effects_by``, ``roc_by_level``,
+``kaplan_meier``, ``logrank``). :func:`predictions` (the R export's frame, on request)
+reads the filtered rows with their identifiers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -31,7 +33,7 @@ from crlm.analysis.pages import (
     SUBGROUP_COLUMNS, SUBGROUP_MIN_EVENTS, SUBGROUP_MIN_PATIENTS_AUC, SUBGROUP_MIN_PATIENTS_KM,
     subgroup_levels,
 )
-from crlm.analysis.snapshot import Snapshot, cohort_frame, memo
+from crlm.analysis.snapshot import Snapshot, memo
 from crlm.analysis.snapshot import filter_from_key as _filter
 from crlm.analysis.survival_split import row_positions, selected
 from crlm.figures.forest import auc_rows, forest_rows
@@ -45,7 +47,6 @@ PREDICTION_SPLITS = ("out-of-fold", "external")
 PREDICTED = ("Predicted non-responder", "Predicted responder")
 # offered besides the default subgroups where the cohort records them (not drawn unasked)
 MORE_SUBGROUP_COLUMNS = ("growth_pattern",)
-ARM_SUBGROUP_COLUMNS = ("sex", *SUBGROUP_COLUMNS, *MORE_SUBGROUP_COLUMNS)
 _ENDPOINT_COLUMNS = tuple(c for pair in config.ENDPOINTS.values() for c in pair)
 
 
@@ -61,21 +62,21 @@ def _extra_values(snap: Snapshot) -> pd.DataFrame:
     return st.load_features(snap.store(), snap.cohort, ("extra",))
 
 
-def _with_extras(snap: Snapshot, frame: pd.DataFrame) -> pd.DataFrame:
+def with_extras(snap: Snapshot, frame: pd.DataFrame) -> pd.DataFrame:
     variables = extra_variables(snap)
     if not variables:
         return frame
     return extras.with_extra_values(frame, _extra_values(snap), variables)
 
 
-def _variable(snap: Snapshot, column: str) -> extras.ExtraVariable:
+def own_variable(snap: Snapshot, column: str) -> extras.ExtraVariable:
     return next(v for v in extra_variables(snap) if v.key == column)
 
 
 def variable_label(snap: Snapshot, column: str) -> str:
     """A subgroup variable's name on the page (an own variable by its mapping label)."""
     if extras.is_extra(column):
-        return _variable(snap, column).label
+        return own_variable(snap, column).label
     return config.COLUMNS_BY_NAME[column].label
 
 
@@ -113,9 +114,9 @@ def levels(snap: Snapshot, frame: pd.DataFrame, column: str) -> Levels:
     """The levels of ``column`` over the rows of ``frame`` (an own numeric variable cut at
     the median of these rows; missing values ``unknown``)."""
     if extras.is_extra(column):
-        groups = extras.extra_groups(frame[column], _variable(snap, column))
+        groups = extras.extra_groups(frame[column], own_variable(snap, column))
         codes, names = _sorted_codes(groups.groups)
-        return Levels(codes, names, tuple(extras.order_groups(names, _variable(snap, column))))
+        return Levels(codes, names, tuple(extras.order_groups(names, own_variable(snap, column))))
     codes, names = _contract_codes(frame[column], column)
     known = [lv for lv in config.COLUMNS_BY_NAME[column].levels if lv in names]
     return Levels(codes, names, tuple(known + sorted(lv for lv in names if lv not in known)))
@@ -137,7 +138,7 @@ def predictions(snap: Snapshot, key: tuple, task: str, model_id: str) -> pd.Data
     preds = load_prediction_columns(snap.store(), _filter(key), task=task, model_id=model_id,
                                     splits=PREDICTION_SPLITS, columns=_prediction_columns(task))
     preds = preds.drop_duplicates("patient_id").drop(columns="split").reset_index(drop=True)
-    return _with_extras(snap, preds)
+    return with_extras(snap, preds)
 
 
 def prediction_data(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: float,
@@ -168,7 +169,7 @@ def _scored(snap: Snapshot, task: str, model_id: str) -> _Scored:
                                     splits=PREDICTION_SPLITS, columns=_prediction_columns(task),
                                     with_ids=ids)
     if ids:
-        frame = _with_extras(snap, frame).drop(columns="patient_id")
+        frame = with_extras(snap, frame).drop(columns="patient_id")
     rowid = frame.pop("rowid").to_numpy(np.int64)
     positions = row_positions(snap)
     position = positions[rowid] if len(rowid) else np.zeros(0, dtype=np.int64)
@@ -256,7 +257,7 @@ def _levels_of(snap: Snapshot, key: tuple, task: str, model_id: str, endpoint: s
     return Levels(codes, names, tuple(lv for lv in whole.order if lv in names))
 
 
-def _ranked(rows: pd.DataFrame, labels: list[str], order: dict) -> pd.DataFrame:
+def ranked_rows(rows: pd.DataFrame, labels: list[str], order: dict) -> pd.DataFrame:
     """Rows by variable (as chosen) and level (display order)."""
     position = {label: i for i, label in enumerate(labels)}
     rank = {(label, level): k for label, names in order.items() for k, level in enumerate(names)}
@@ -267,12 +268,10 @@ def _ranked(rows: pd.DataFrame, labels: list[str], order: dict) -> pd.DataFrame:
 
 
 # -- results --------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class SubgroupForest:
-    """Hazard ratio per level (``crlm.figures.forest_rows`` columns), in display order;
-    empty when no patient has predictions and a known endpoint."""
+class RowsResult:
+    """A result of named choices and one frame, ``rows``: its dict names the choices and
+    lists the rows as records."""
 
-    endpoint: str
     rows: pd.DataFrame
 
     @property
@@ -280,7 +279,17 @@ class SubgroupForest:
         return self.rows.empty
 
     def to_dict(self) -> dict:
-        return {"endpoint": self.endpoint, "rows": self.rows.to_dict("records")}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**out, "rows": self.rows.to_dict("records")}
+
+
+@dataclass(frozen=True, eq=False)
+class SubgroupForest(RowsResult):
+    """Hazard ratio per level (``crlm.figures.forest_rows`` columns), in display order;
+    empty when no patient has predictions and a known endpoint."""
+
+    endpoint: str
+    rows: pd.DataFrame
 
 
 @memo(maxsize=32)
@@ -298,17 +307,14 @@ def forest(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: floa
         label: (coded[c].codes, coded[c].names) for label, c in zip(labels, columns)},
         min_events=SUBGROUP_MIN_EVENTS)
     order = {label: coded[c].order for label, c in zip(labels, columns)}
-    return SubgroupForest(endpoint, _ranked(forest_rows(results), labels, order))
+    return SubgroupForest(endpoint, ranked_rows(forest_rows(results), labels, order))
 
 
 @dataclass(frozen=True, eq=False)
-class SubgroupAUC:
+class SubgroupAUC(RowsResult):
     """AUC per level (``crlm.figures.auc_rows`` columns), in display order."""
 
     rows: pd.DataFrame
-
-    def to_dict(self) -> dict:
-        return {"rows": self.rows.to_dict("records")}
 
 
 @memo(maxsize=32)
@@ -390,74 +396,3 @@ def km_panels(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: f
         if len(panels[level]) == 2:
             pvalues[level] = stats.logrank(t, e, g).p_value
     return KMPanels(column, panels, pvalues)
-
-
-# -- the cohort's own variable compared within subgroups ------------------------------
-def arm_groups(values: pd.Series, variable: extras.ExtraVariable) -> extras.ExtraGroups:
-    """A compared variable's groups: a categorical one by level, a numeric one by its two
-    values (0/1) or cut at its median over the filtered cohort."""
-    if variable.categorical:
-        return extras.ExtraGroups(values.astype(object).where(values.notna(), extras.UNKNOWN)
-                                  .astype(str).to_numpy(), tuple(variable.levels))
-    return extras.extra_groups(values, variable)
-
-
-@memo(maxsize=32)
-def arm_levels(snap: Snapshot, key: tuple, variable_key: str) -> tuple[str, ...]:
-    """The levels that can be compared: a categorical variable's levels, a numeric one's
-    groups over the filtered cohort (``unknown`` left out)."""
-    variable = _variable(snap, variable_key)
-    if variable.categorical:
-        return tuple(variable.levels)
-    values = _with_extras(snap, cohort_frame(snap, key, ("patient_id",)))[variable.key]
-    return tuple(g for g in extras.extra_groups(values, variable).order if g != extras.UNKNOWN)
-
-
-@dataclass(frozen=True, eq=False)
-class ArmForest:
-    """``compared`` vs ``reference`` of an own variable within each subgroup level
-    (``crlm.figures.forest_rows`` columns); empty when no patient of either level has a
-    known endpoint."""
-
-    variable: str
-    reference: str
-    compared: str
-    endpoint: str
-    rows: pd.DataFrame
-
-    @property
-    def empty(self) -> bool:
-        return self.rows.empty
-
-    def to_dict(self) -> dict:
-        return {"variable": self.variable, "reference": self.reference,
-                "compared": self.compared, "endpoint": self.endpoint,
-                "rows": self.rows.to_dict("records")}
-
-
-@memo(maxsize=32)
-def arm_forest(snap: Snapshot, key: tuple, compare: str, reference: str, compared: str,
-               endpoint: str, columns: tuple) -> ArmForest:
-    """Hazard ratio of one level of the cohort's own variable against another, per
-    subgroup level, with the interaction p per subgroup variable."""
-    variables = {v.key: v for v in extra_variables(snap)}
-    time_col, event_col = config.ENDPOINTS[endpoint]
-    contract = [c for c in columns if not extras.is_extra(c)]
-    wanted = tuple(dict.fromkeys(["patient_id", time_col, event_col, *contract]))
-    data = _with_extras(snap, cohort_frame(snap, key, wanted))
-    arm = arm_groups(data[compare], variables[compare]).groups
-    groupings = {}
-    for column in columns:
-        if extras.is_extra(column):
-            groupings[variables[column].label] = extras.extra_groups(data[column],
-                                                                     variables[column])
-        else:
-            lv = levels(snap, data, column)
-            groupings[variable_label(snap, column)] = extras.ExtraGroups(lv.groups(), lv.order)
-    result = extras.compare_within_subgroups(data[time_col], data[event_col], arm, reference,
-                                             compared, groupings,
-                                             min_events=SUBGROUP_MIN_EVENTS)
-    if not result.n:
-        return ArmForest(compare, reference, compared, endpoint, pd.DataFrame())
-    rows = _ranked(forest_rows(result.results), list(result.order), result.order)
-    return ArmForest(compare, reference, compared, endpoint, rows)
