@@ -120,19 +120,24 @@ class _CoxData:
     def __init__(self, time, event, x, strata, efron: bool):
         n, p = x.shape
         order = np.argsort(time)[::-1]  # decreasing time; tied rows are summed together
-        if not np.all(strata == strata[0]):
+        stratified = not np.all(strata == strata[0])
+        if stratified:
             order = order[_stable_order(strata[order], int(strata.max()) + 1)]
         self.order = order
-        t, e, s = time[order], event[order], strata[order]
+        t, e = time[order], event[order]
+        s = strata[order] if stratified else strata
         xs = x[order]
         self.xrows = np.ascontiguousarray(xs, dtype=np.float64)
         self.cols = [np.ascontiguousarray(xs[:, k]) for k in range(p)]
         self.time, self.event, self.strata = t, e, s
         self.p = p
         new_group = np.ones(n, dtype=bool)
-        new_group[1:] = (t[1:] != t[:-1]) | (s[1:] != s[:-1])
+        np.not_equal(t[1:], t[:-1], out=new_group[1:])
+        if stratified:
+            new_group[1:] |= s[1:] != s[:-1]
         self.gstart = np.flatnonzero(new_group)
-        self.gid = np.cumsum(new_group) - 1
+        self.gid = np.cumsum(new_group, dtype=np.int64)
+        self.gid -= 1
         n_groups = len(self.gstart)
         self.n_groups = n_groups
         gs = s[self.gstart]
@@ -168,9 +173,9 @@ class _CoxData:
         return rc[:-1] - rc[self.g_last + 1]
 
     def linear_predictor(self, beta: np.ndarray) -> np.ndarray:
-        eta = np.zeros(len(self.time))
-        for k, c in enumerate(self.cols):
-            eta += beta[k] * c
+        eta = np.multiply(self.cols[0], beta[0])
+        for k in range(1, self.p):
+            eta += beta[k] * self.cols[k]
         return eta
 
     def derivatives(self, beta: np.ndarray, group_weights: tuple = ()):
