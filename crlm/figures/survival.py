@@ -1,8 +1,10 @@
 """Kaplan–Meier figures: one plot with a number-at-risk table, and small multiples."""
 from __future__ import annotations
 
+import copy
 import functools
 import math
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -59,6 +61,30 @@ def _two_rows_grid():
     """The subplot grid of two rows sharing their x axis (what ``add_trace(row=, col=)``
     reads), made once."""
     return make_subplots(rows=2, cols=1, shared_xaxes=True)._grid_ref
+
+
+@dataclass(frozen=True)
+class _Grid:
+    layout: dict
+    grid_ref: object
+
+
+@functools.lru_cache(maxsize=16)
+def _grid(rows: int, cols: int, n_titles: int) -> _Grid:
+    """The layout of the small multiples' grid (axes, their domains, one title annotation
+    per panel) as plain data, and its subplot grid (what ``add_trace(row=, col=)`` reads),
+    made once per shape."""
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[str(k) for k in range(n_titles)],
+                        shared_yaxes=True, horizontal_spacing=0.05,
+                        vertical_spacing=0.16 if rows > 1 else 0.1)
+    layout = fig.layout.to_plotly_json()
+    layout.pop("template", None)
+    return _Grid(layout, fig._grid_ref)
+
+
+def _axis_key(ref: str) -> str:
+    """``x2`` -> ``xaxis2``."""
+    return f"{ref[0]}axis{ref[1:]}"
 
 
 def _curve_traces(name: str, km, i: int, *, ticks, show_ci: bool, max_points: int,
@@ -225,33 +251,38 @@ def make_km_grid_figure(panels: Mapping[str, Mapping[str, object] | None], *, co
         if logrank_p and key in logrank_p and is_finite(logrank_p[key]):
                 label += f", {format_p(logrank_p[key])}"
         titles.append(label)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True,
-                        horizontal_spacing=0.05, vertical_spacing=0.16 if rows > 1 else 0.1)
+    skeleton = _grid(rows, cols, len(titles))
+    layout = copy.deepcopy(skeleton.layout)
+    axes = [(f"x{k + 1}" if k else "x", f"y{k + 1}" if k else "y") for k in range(rows * cols)]
+    annotations = layout.setdefault("annotations", [])
+    for ann, text in zip(annotations, titles):
+        ann.update(text=text, font=dict(size=FONT_SIZE))
+    traces: list[dict] = []
     shown: set[str] = set()
     for k, (key, curves) in enumerate(panels.items()):
-        r, c = k // cols + 1, k % cols + 1
+        x, y = axes[k]
         if not curves:
-            cell = fig.get_subplot(r, c)
-            fig.add_annotation(text=empty_text, showarrow=False, xref="paper", yref="paper",
-                               x=sum(cell.xaxis.domain) / 2, y=sum(cell.yaxis.domain) / 2,
-                               font=dict(color=AXIS_COLOR))
+            annotations.append(dict(
+                text=empty_text, showarrow=False, xref="paper", yref="paper",
+                x=sum(layout[_axis_key(x)]["domain"]) / 2, y=sum(layout[_axis_key(y)]["domain"]) / 2,
+                font=dict(color=AXIS_COLOR)))
             continue
         for name, km in curves.items():
-            i = groups.index(name)
-            _add_curve(fig, name, km, i, ticks=ticks, show_ci=show_ci, max_points=max_points,
-                       row=r, col=c, showlegend=name not in shown, time_label=time_label)
+            traces += _curve_traces(name, km, groups.index(name), ticks=ticks, show_ci=show_ci,
+                                    max_points=max_points, showlegend=name not in shown,
+                                    time_label=time_label, axes=dict(xaxis=x, yaxis=y))
             shown.add(name)
     x_hi = max(float(ticks[-1]), end) if len(ticks) else max(end, 1.0)
-    fig.update_xaxes(range=[-0.02 * x_hi, x_hi * 1.03], tickvals=ticks,
-                     ticktext=[f"{t:g}" for t in ticks])
-    fig.update_yaxes(range=[0, 1.03], tickvals=[0, 0.5, 1.0], tickformat=".0%")
-    for r in range(1, rows + 1):
-        fig.update_yaxes(title_text="Survival", row=r, col=1)
-    for c in range(1, cols + 1):
-        fig.update_xaxes(title_text=time_label, row=rows, col=c)
-    for ann in fig.layout.annotations:
-        if ann.text in titles:
-            ann.font = dict(size=FONT_SIZE)
+    for k, (x, y) in enumerate(axes):
+        layout[_axis_key(x)].update(range=[-0.02 * x_hi, x_hi * 1.03], tickvals=ticks,
+                                    ticktext=[f"{t:g}" for t in ticks])
+        layout[_axis_key(y)].update(range=[0, 1.03], tickvals=[0, 0.5, 1.0], tickformat=".0%")
+        if k % cols == 0:
+            layout[_axis_key(y)]["title"] = dict(text="Survival")
+        if k // cols == rows - 1:
+            layout[_axis_key(x)]["title"] = dict(text=time_label)
+    fig = go.Figure(data=traces, layout=layout)
+    fig._grid_ref = skeleton.grid_ref     # callers may add traces by row and column
     apply_house_style(fig, title=title, height=int(290 * rows + 150))
     fig.update_layout(legend=dict(orientation="h", x=1, y=1.0 + 50 / (290 * rows),
                                   xanchor="right", yanchor="bottom"),
