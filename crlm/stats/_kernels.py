@@ -212,6 +212,30 @@ def _merge_counts(sx, sc):  # pragma: no cover - compiled
 
 
 @_jit
+def _placement_sums(cx, cc, nx, nc, centre10, centre01, squared):  # pragma: no cover - compiled
+    """Over the distinct scores (ascending; ``cx`` cases and ``cc`` controls at each),
+    the sums of the case placements (P(control < case) + 0.5 P(tie)) and of the
+    control placements (P(case > control) + 0.5 P(tie)) less ``centre10`` and
+    ``centre01``, each weighted by its count, squared first when ``squared``."""
+    sum10 = 0.0
+    sum01 = 0.0
+    below_c = 0
+    upto_x = 0
+    for g in range(cx.shape[0]):
+        upto_x += cx[g]
+        d10 = (below_c + 0.5 * cc[g]) / nc - centre10
+        d01 = (nx - upto_x + 0.5 * cx[g]) / nx - centre01
+        if squared:
+            sum10 += cx[g] * d10 * d10
+            sum01 += cc[g] * d01 * d01
+        else:
+            sum10 += cx[g] * d10
+            sum01 += cc[g] * d01
+        below_c += cc[g]
+    return sum10, sum01
+
+
+@_jit
 def _roc_from_sorted(sx, sc):  # pragma: no cover - compiled
     """Empirical ROC and DeLong moments from ascending case scores ``sx`` and control
     scores ``sc``.
@@ -247,28 +271,10 @@ def _roc_from_sorted(sx, sc):  # pragma: no cover - compiled
         if youden >= best_val or j == 0:
             best_val = youden
             best = j
-    sum10 = 0.0
-    sum01 = 0.0
-    below_c = 0
-    upto_x = 0
-    for g in range(m):
-        upto_x += cx[g]
-        sum10 += cx[g] * ((below_c + 0.5 * cc[g]) / nc)
-        sum01 += cc[g] * ((nx - upto_x + 0.5 * cx[g]) / nx)
-        below_c += cc[g]
+    sum10, sum01 = _placement_sums(cx, cc, nx, nc, 0.0, 0.0, False)
     mean10 = sum10 / nx
     mean01 = sum01 / nc
-    ss10 = 0.0
-    ss01 = 0.0
-    below_c = 0
-    upto_x = 0
-    for g in range(m):
-        upto_x += cx[g]
-        d10 = (below_c + 0.5 * cc[g]) / nc - mean10
-        d01 = (nx - upto_x + 0.5 * cx[g]) / nx - mean01
-        ss10 += cx[g] * d10 * d10
-        ss01 += cc[g] * d01 * d01
-        below_c += cc[g]
+    ss10, ss01 = _placement_sums(cx, cc, nx, nc, mean10, mean01, True)
     return tpr, fpr, thresholds, best, mean10, ss10, mean01, ss01
 
 
