@@ -1,5 +1,6 @@
 """Trajectory sections of the pages: the Cohort page's spaghetti plot and waterfall, and the
-Survival page's landmark analysis by early CEA response. Cached on their arguments only."""
+Survival page's landmark analysis by early CEA response. Cached on their arguments only
+(figures and results as they are, shared and never modified: no copy per run)."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,7 @@ GROUP_CHOICES = ("responder", "predicted responder", "ras_status", "biologic", "
 KIND_CHOICES = ("target_lesion_sum", "cea", "lesion_count", "liver_volume")
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _trajectory_figure(snap, key: tuple, kind: str, by: str, model_id: str | None,
                        threshold: float | None):
     result = ct.cohort_trajectories(snap, key, kind, by, model_id, threshold)
@@ -27,7 +28,7 @@ def _trajectory_figure(snap, key: tuple, kind: str, by: str, model_id: str | Non
                                           title=f"{label} over the first year")
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _waterfall_figure(snap, key: tuple, by: str, model_id: str | None,
                       threshold: float | None):
     result = ct.cohort_waterfall(snap, key, by, model_id, threshold)
