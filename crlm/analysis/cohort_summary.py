@@ -37,7 +37,9 @@ from crlm.figures.distribution import BinnedDistribution, bin_distribution
 from crlm.stats.baseline_table import baseline_table
 from crlm.stats.survival import FollowUpResult
 from crlm.store.coded import load_cohort_coded, load_scores_aligned
-from crlm.store.coded_rows import CodedRows, filter_mask, load_coded_rows, take_rows
+from crlm.store.coded_rows import (
+    CodedRows, filter_mask, load_coded_rows, recorded_columns, take_rows,
+)
 
 SPLIT_CHOICES = ("none", "predicted responder", "ras_status", "primary_side", "tbs_zone",
                  "fong_group", "biologic", "center", "cohort_split", "sex", "hepatectomy")
@@ -78,10 +80,17 @@ class Availability:
                 "extras": [v.name for v in self.extras]}
 
 
+@memo(maxsize=2)
+def _cohort_rows(snap: Snapshot) -> CodedRows | None:
+    return load_coded_rows(snap.store(), snap.cohort, PAGE_COLUMNS)
+
+
 @memo(maxsize=32)
 def availability(snap: Snapshot) -> Availability:
     store = snap.store()
-    recorded = frozenset(st.load_recorded_columns(store, snap.cohort, _SHOWN))
+    rows = _cohort_rows(snap)   # read once for the page: which columns hold a value
+    recorded = frozenset(st.load_recorded_columns(store, snap.cohort, _SHOWN) if rows is None
+                         else recorded_columns(rows, _SHOWN))
     info = st.load_cohort_info(store, snap.cohort) or {}
     shown = [c for c, _, _ in TABLE_ONE_VARIABLES] + [c for c, _ in DISTRIBUTIONS]
     unavailable = frozenset(info.get("unavailable_columns") or []) | {
@@ -92,11 +101,6 @@ def availability(snap: Snapshot) -> Availability:
 @memo(maxsize=8)
 def _extra_values(snap: Snapshot) -> pd.DataFrame:
     return st.load_features(snap.store(), snap.cohort, ("extra",))
-
-
-@memo(maxsize=2)
-def _cohort_rows(snap: Snapshot) -> CodedRows | None:
-    return load_coded_rows(snap.store(), snap.cohort, PAGE_COLUMNS)
 
 
 def _filtered_rows(snap: Snapshot, key: tuple) -> pd.DataFrame:

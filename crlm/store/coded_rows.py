@@ -22,10 +22,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from crlm.config import PATIENT_COLUMN_NAMES
+from crlm.config import COLUMNS_BY_NAME, PATIENT_COLUMN_NAMES
 from crlm.store.coded import _quote, _text_columns
 from crlm.store.connection import Store, StoreError
-from crlm.store.filters import CohortFilter
+from crlm.store.filters import UNKNOWN, CohortFilter
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +74,26 @@ def load_coded_rows(store: Store, cohort: str, columns: Sequence[str]) -> CodedR
     else:   # code-point order, as DuckDB sorts text
         order = np.argsort(ids.to_numpy(dtype=str), kind="stable")
     return CodedRows(cohort, tuple(columns), frame, order)
+
+
+def recorded_columns(rows: CodedRows, columns: Sequence[str]) -> list[str]:
+    """Those of ``columns`` (contract columns among the rows' columns) that hold at least
+    one known value in the cohort, the text ``unknown`` counting as missing: what
+    ``extras.load_recorded_columns`` finds, from the rows already read."""
+    out = []
+    for c in dict.fromkeys(columns):
+        if c not in rows.columns or c not in COLUMNS_BY_NAME:
+            continue
+        values = rows.frame[c]
+        if isinstance(values.dtype, pd.CategoricalDtype):   # the cohort's values, once each
+            known = any(str(v) != UNKNOWN for v in values.cat.categories)
+        elif values.dtype == object:
+            known = bool((values.notna() & (values.astype(str) != UNKNOWN)).any())
+        else:
+            known = bool(values.notna().any())
+        if known:
+            out.append(c)
+    return out
 
 
 def filter_mask(store: Store, filt: CohortFilter) -> np.ndarray:

@@ -12,10 +12,12 @@ from crlm import store as st
 from crlm.config import PATIENT_COLUMN_NAMES
 from crlm.store import CohortFilter
 from crlm.store.coded import load_cohort_coded
-from crlm.store.coded_rows import filter_mask, load_coded_rows, take_rows
+from crlm.store.coded_rows import filter_mask, load_coded_rows, recorded_columns, take_rows
+from crlm.store.extras import load_recorded_columns
 
 COLUMNS = ("patient_id", "center", "age_years", "sex", "ras_status", "n_liver_lesions",
-           "fong_score", "cea_ng_ml", "os_event", "responder", "synchronous", "biologic")
+           "fong_score", "cea_ng_ml", "os_event", "responder", "synchronous", "biologic",
+           "msi", "tbs_zone")
 
 
 def _patients(n: int, rng, prefix: str) -> pd.DataFrame:
@@ -40,6 +42,10 @@ def _patients(n: int, rng, prefix: str) -> pd.DataFrame:
     biologic = pd.Series([None] * n, dtype=object)
     biologic[frame["age_years"].to_numpy() >= 85] = "bevacizumab"  # recorded for a few
     frame["biologic"] = biologic
+    frame["msi"] = "unknown"                                 # recorded as unknown only
+    frame["tbs_zone"] = pd.Series([None] * n, dtype=object)
+    frame.loc[0, "tbs_zone"] = "unknown"
+    frame.loc[1, "tbs_zone"] = "zone 2"                       # one known value
     return frame
 
 
@@ -76,3 +82,10 @@ def test_rows_of_a_changed_cohort_are_refused(store):
         take_rows(rows, filter_mask(store, CohortFilter(cohort="other")))
     with pytest.raises(st.StoreError):
         load_coded_rows(store, "c", ("age_years",))
+
+
+def test_recorded_columns_equal_the_stores_count(store):
+    rows = load_coded_rows(store, "c", COLUMNS)
+    recorded = recorded_columns(rows, COLUMNS[1:])
+    assert recorded == load_recorded_columns(store, "c", COLUMNS[1:])
+    assert "msi" not in recorded and "synchronous" not in recorded and "tbs_zone" in recorded
