@@ -24,6 +24,7 @@ import pandas as pd
 
 from crlm import store as st
 from crlm.config import UNKNOWN_TIME
+from crlm.store.extras import load_feature_set_names
 
 EXTRA_FEATURE_SET = "extra"
 PREFIX = "extra:"
@@ -76,11 +77,9 @@ def is_extra(key: str | None) -> bool:
 def load_extra_variables(store, cohort: str) -> tuple[ExtraVariable, ...]:
     """The cohort's extra variables in the order of their names (feature set ``extra``);
     a stored feature without a ``feature_info`` row is numeric, labelled by its name."""
-    names = st.load_feature_names(store, cohort)
     info = st.load_feature_info(store, cohort)
     info = info[info["feature_set"] == EXTRA_FEATURE_SET].set_index("feature")
-    stored = [str(f) for s, f in zip(names["feature_set"], names["feature"])
-              if s == EXTRA_FEATURE_SET]
+    stored = [str(f) for f in load_feature_set_names(store, cohort, EXTRA_FEATURE_SET)]
     out = []
     for name in sorted(set(stored) | set(info.index.astype(str))):
         if name not in info.index:

@@ -25,6 +25,15 @@ def load_recorded_columns(store: Store, cohort: str, columns: Sequence[str]) -> 
     return [c for c, n in zip(names, row) if n]
 
 
+def load_feature_set_names(store: Store, cohort: str, feature_set: str) -> list[str]:
+    """The names of the features of one feature set of ``cohort``, sorted (only that set's
+    rows are read: a cohort's imaging and genomic features may be millions)."""
+    rows = store.cursor().execute(
+        "SELECT DISTINCT feature FROM features WHERE cohort = ? AND feature_set = ? "
+        "ORDER BY 1", [cohort, feature_set]).fetchall()
+    return [r[0] for r in rows]
+
+
 def load_extra_spans(store: Store, cohort: str) -> pd.DataFrame:
     """Per extra variable of the cohort: feature, lowest and highest stored value, the
     number of known values and whether every value is a whole number."""
