@@ -212,6 +212,39 @@ def _merge_counts(sx, sc):  # pragma: no cover - compiled
 
 
 @_jit
+def placements_in_order(score, n_cases, order):  # pragma: no cover - compiled
+    """DeLong placements of the cases (``score[:n_cases]``: P(control < case) + 0.5
+    P(tie)) and of the controls (the rest: P(case > control) + 0.5 P(tie)), each at
+    its own row, from ``order``, the rows in increasing score: one walk over the
+    distinct scores."""
+    n = score.shape[0]
+    nx = n_cases
+    nc = n - n_cases
+    out = np.empty(n)
+    below_c = 0
+    upto_x = 0
+    i = 0
+    while i < n:
+        v = score[order[i]]
+        j = i + 1
+        while j < n and score[order[j]] == v:
+            j += 1
+        cx = 0
+        for k in range(i, j):
+            if order[k] < n_cases:
+                cx += 1
+        cc = j - i - cx
+        upto_x += cx
+        p10 = (below_c + 0.5 * cc) / nc
+        p01 = (nx - upto_x + 0.5 * cx) / nx
+        for k in range(i, j):
+            out[order[k]] = p10 if order[k] < n_cases else p01
+        below_c += cc
+        i = j
+    return out
+
+
+@_jit
 def _placement_sums(cx, cc, nx, nc, centre10, centre01, squared):  # pragma: no cover - compiled
     """Over the distinct scores (ascending; ``cx`` cases and ``cc`` controls at each),
     the sums of the case placements (P(control < case) + 0.5 P(tie)) and of the

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import norm_sf, z_quantile
-from ._kernels import _merge_counts, _roc_from_sorted
+from ._kernels import _merge_counts, _roc_from_sorted, placements_in_order
 from ._result import ResultMixin
 from ._validate import as_event, as_float, check_conf_level, prepare
 
@@ -51,11 +51,9 @@ def _placements(cases: np.ndarray, controls: np.ndarray, presorted: bool = False
     ``presorted`` is False, in which case they follow the input order (needed to
     pair two scores patient by patient)."""
     if not presorted:
-        ox, oc = np.argsort(cases), np.argsort(controls)
-        v10s, v01s = _placements(cases[ox], controls[oc], presorted=True)
-        v10, v01 = np.empty_like(v10s), np.empty_like(v01s)
-        v10[ox], v01[oc] = v10s, v01s
-        return v10, v01
+        both = np.concatenate((cases, controls))
+        out = placements_in_order(both, len(cases), np.argsort(both))
+        return out[:len(cases)], out[len(cases):]
     return _placements_from_counts(*_merge_counts(cases, controls)[1:])
 
 
