@@ -53,7 +53,7 @@ def _quartiles(x: np.ndarray) -> tuple[float, float, float]:
     """(median, q1, q3), R's quantile type 7; NaN when empty."""
     if len(x) == 0:
         return float("nan"), float("nan"), float("nan")
-    q1, med, q3 = np.percentile(x, [25, 50, 75])
+    q1, med, q3 = np.percentile(np.sort(x), [25, 50, 75])   # sorted first: the same, faster
     return float(med), float(q1), float(q3)
 
 
@@ -123,6 +123,10 @@ def _sorted_codes(codes: np.ndarray, texts) -> tuple[np.ndarray, list[str]]:
 def _level_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Each value's level (-1 when missing) and the levels, sorted; booleans read as
     "yes"/"no", everything else by its text."""
+    if isinstance(s.dtype, pd.CategoricalDtype):   # its codes, when every level is present
+        codes = s.cat.codes.to_numpy().astype(np.int64)
+        if (np.bincount(codes + 1, minlength=len(s.cat.categories) + 1)[1:] > 0).all():
+            return _sorted_codes(codes, [str(t) for t in s.cat.categories])
     kind = pd.api.types.infer_dtype(s, skipna=True)
     if kind in _BY_DISTINCT_VALUE:
         codes, uniques = pd.factorize(s, use_na_sentinel=True)
