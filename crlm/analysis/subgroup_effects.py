@@ -130,7 +130,7 @@ def _prediction_columns(task: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*_ENDPOINT_COLUMNS, TASKS[task].target, *_COLUMNS_READ]))
 
 
-# row-level caches are few (a frame per filter, model and endpoint), the results many
+# the R export's frame, read on request; the page's numbers come from the cohort's rows
 @memo(maxsize=4)
 def predictions(snap: Snapshot, key: tuple, task: str, model_id: str) -> pd.DataFrame:
     """One out-of-fold or external prediction per filtered patient, with every endpoint,

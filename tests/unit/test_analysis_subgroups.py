@@ -202,3 +202,39 @@ def test_a_filter_selects_its_patients_from_the_cohort_read_once(store_path):
     auc = sg.auc_by_level(snap, filter_key(filt), "response", "resp", ("center",)).rows
     scored = _frame(store_path)
     assert auc["n"].sum() == scored["age_years"].between(50, 70).sum()
+
+
+def test_an_own_variable_is_a_subgroup_read_with_the_cohort(tmp_path):
+    path = tmp_path / "own.duckdb"
+    patients = _patients()
+    dose = np.random.default_rng(9).uniform(0, 10, N).round(2)
+    dose[:5] = np.nan                                          # -> "unknown"
+    features = pd.DataFrame({"patient_id": patients["patient_id"], "feature_set": "extra",
+                             "feature": "dose", "value": dose}).dropna()
+    info = pd.DataFrame({"feature_set": ["extra"], "feature": ["dose"],
+                         "known_at": ["treatment plan"], "label": ["Dose"],
+                         "kind": ["numeric"], "levels": [()]})
+    with st.Store(path) as s:
+        st.save_cohort(s, "c", patients, features, kind="imported")
+        with s.transaction() as cur:
+            st.save_feature_info(cur, "c", info)
+        st.save_model(s, {"model_id": "resp", "name": "Model resp", "family": "logistic",
+                          "task": "response", "cohort": "c", "threshold": 0.5},
+                      pd.DataFrame({"patient_id": patients["patient_id"], "split": "out-of-fold",
+                                    "fold": 1, "score": np.random.default_rng(2).random(N)}))
+    try:
+        snap = snapshot(path, "c")
+        key = filter_key(CohortFilter(cohort="c", ranges={"age_years": (45, 80)}))
+        column = sg.extra_variables(snap)[0].key
+        result = sg.forest(snap, key, "response", "resp", 0.5, "OS", (column, "center"))
+        frame = _frame(path)
+        frame["dose"] = dose
+        frame = frame[frame["age_years"].between(45, 80)].dropna(subset=["os_months"])
+        rows = result.rows[result.rows["variable"] == "Dose"]
+        cut = np.nanmedian(frame["dose"])                      # cut at these patients' median
+        assert rows["n"].sum() == len(frame)
+        assert rows.set_index("level")["n"].get("unknown", 0) == frame["dose"].isna().sum()
+        low = rows[rows["level"].str.contains("≤|<=")]["n"].sum()
+        assert low == (frame["dose"] <= cut).sum()
+    finally:
+        snap_mod.close_stores()
