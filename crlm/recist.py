@@ -100,11 +100,14 @@ def derive_frame(measurements: pd.DataFrame) -> pd.DataFrame:
                "progression_day"]
     m = measurements[["patient_id", "day", "value"]].copy()
     m["patient_id"] = m["patient_id"].astype(str)
-    m = m[np.isfinite(m["value"].to_numpy(float))].sort_values(["patient_id", "day"],
-                                                              kind="stable")
+    m = m[np.isfinite(m["value"].to_numpy(float))]
     if m.empty:
         return pd.DataFrame(columns=columns)
-    ids, codes = np.unique(m["patient_id"].to_numpy(), return_inverse=True)
+    # patients as codes into their sorted ids, rows by patient then day (stable): the order
+    # of sorting by the ids themselves, without comparing text per row
+    codes, ids = pd.factorize(m["patient_id"].to_numpy(), sort=True)
+    order = np.lexsort((m["day"].to_numpy(), codes))
+    m, codes, ids = m.iloc[order], codes[order], np.asarray(ids, dtype=object)
     day = m["day"].to_numpy(float)
     value = m["value"].to_numpy(float)
     n = len(ids)
