@@ -95,6 +95,9 @@ def cross_validate(family: Family, task: Task, columns, dev: pd.DataFrame,
                    on_fold=None, comparison: pd.DataFrame | None = None) -> TrainedModel:
     """Out-of-fold scores for ``dev``, and the all-development refit's scores for ``ext``
     (and for the task's ``comparison`` population, which no fit sees either)."""
+    # a fold's training rows are copied: only the columns a fit reads
+    read = dict.fromkeys([*columns, "cohort_split", *task.outcome_columns])
+    dev = dev.loc[:, [c for c in dev.columns if c in read]]
     oof = np.full(len(dev), np.nan)
     for k in range(int(fold_of.max()) + 1):
         test = fold_of == k

@@ -64,8 +64,8 @@ class FittedModel:
                 ref[c] = float(s.median()) if len(s) else np.nan
         self.reference_ = pd.DataFrame([ref], columns=self.columns)
         if self.explainer == "linear":
-            Z = self.pipeline[:-1].transform(X)
-            self.transformed_mean_ = np.asarray(Z, dtype=float).mean(axis=0)
+            self.transformed_mean_ = np.asarray(self.pipeline[:-1].transform(X),
+                                                dtype=float).mean(axis=0)
         preprocess = self.pipeline.named_steps["preprocess"]
         self.groups_ = transformed_groups(preprocess)
         compiled = CompiledPreprocessor(preprocess)

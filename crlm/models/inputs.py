@@ -73,7 +73,7 @@ def validate_patients(frame: pd.DataFrame, feature_names=()) -> tuple[pd.DataFra
     unknown = [str(c) for c in frame.columns
                if c not in config.COLUMNS_BY_NAME and c not in known_features]
     problems: list[str] = []
-    out = pd.DataFrame(index=frame.index)
+    out: dict[str, object] = {}   # built as one frame at the end, not column by column
     for name in frame.columns:
         if name in unknown:
             continue
@@ -109,26 +109,53 @@ def validate_patients(frame: pd.DataFrame, feature_names=()) -> tuple[pd.DataFra
         shown = problems[:20]
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
         raise ValueError("invalid case input: " + "; ".join(shown) + more)
-    return out, unknown
+    return pd.DataFrame(out, index=frame.index), unknown
+
+
+def _category_objects(values: pd.Series) -> np.ndarray:
+    """A category column as text objects, None for missing (blank text counts as
+    missing). A categorical is mapped level by level: each patient's value is then a
+    reference to its level's one string, not a string of its own."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        levels = [None if _is_missing(v) else str(v) for v in values.cat.categories]
+        lookup = np.array(levels + [None], dtype=object)
+        return lookup[values.cat.codes.to_numpy()]   # code -1 (missing) takes the last
+    out = np.empty(len(values), dtype=object)
+    out[:] = [None if _is_missing(v) else str(v) for v in values.tolist()]
+    return out
+
+
+def _bool_objects(values: pd.Series) -> np.ndarray:
+    """A yes/no column as True/False/None objects."""
+    out = np.empty(len(values), dtype=object)
+    if isinstance(values.dtype, pd.BooleanDtype) or values.dtype == bool:
+        missing = values.isna().to_numpy()
+        truth = values.fillna(False).to_numpy(dtype=bool)
+        out[:] = None
+        out[~missing & truth] = True
+        out[~missing & ~truth] = False
+        return out
+    out[:] = [_as_bool(v) for v in values.tolist()]
+    return out
 
 
 def canonical_patients(frame: pd.DataFrame) -> pd.DataFrame:
-    """Contract columns typed the same way whatever their source (store or upload)."""
-    out = frame.copy()
-    for name in out.columns:
+    """Contract columns typed the same way whatever their source (store or upload):
+    categories as text objects and booleans as True/False objects (None for missing),
+    numbers as floats. Built as a new frame; ``frame`` is left as it is."""
+    out: dict[str, object] = {}
+    for name in frame.columns:
         col = config.COLUMNS_BY_NAME.get(name)
+        values = frame[name]
         if col is None or col.kind in ("text", "date"):
-            continue
-        if col.kind == "category":
-            out[name] = pd.Series(
-                [None if _is_missing(v) else str(v) for v in out[name].tolist()],
-                index=out.index, dtype=object)
+            out[name] = values
+        elif col.kind == "category":
+            out[name] = _category_objects(values)
         elif col.kind == "bool":
-            out[name] = pd.Series([_as_bool(v) for v in out[name].tolist()],
-                                  index=out.index, dtype=object)
+            out[name] = _bool_objects(values)
         else:
-            out[name] = pd.to_numeric(out[name], errors="coerce").astype(float)
-    return out
+            out[name] = pd.to_numeric(values, errors="coerce").astype(float)
+    return pd.DataFrame(out, index=frame.index, columns=frame.columns)
 
 
 def _text_or_nan(values: pd.Series) -> pd.Series:
@@ -331,8 +358,15 @@ class CompiledPreprocessor:
             blocks.append((values[:, None] == levels[None, :]).astype(float))
         return np.hstack(blocks) if blocks else np.empty((len(X), 0))
 
-    def check(self, preprocessor: ColumnTransformer, X: pd.DataFrame) -> None:
-        expected = np.asarray(preprocessor.transform(X), dtype=float)
-        got = self.transform(X)
-        if expected.shape != got.shape or not np.array_equal(expected, got):
-            raise ValueError("compiled preprocessing differs from the fitted ColumnTransformer")
+    def check(self, preprocessor: ColumnTransformer, X: pd.DataFrame,
+              rows: int = 20_000) -> None:
+        """Raise unless both transforms agree on every row of ``X``; compared ``rows`` rows
+        at a time (each row is transformed on its own), so that neither result is ever
+        held for the whole training set."""
+        for start in range(0, max(len(X), 1), int(rows)):
+            part = X.iloc[start:start + int(rows)]
+            expected = np.asarray(preprocessor.transform(part), dtype=float)
+            got = self.transform(part)
+            if expected.shape != got.shape or not np.array_equal(expected, got):
+                raise ValueError(
+                    "compiled preprocessing differs from the fitted ColumnTransformer")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from crlm import clinical, config
@@ -15,17 +16,16 @@ from crlm.models.decision import InputPlan, candidate_columns, plan_inputs
 from crlm.models.families import Family
 from crlm.models.inputs import canonical_patients, one_hot_categorical_features
 from crlm.models.tasks import Task
+from crlm.store.coded import load_cohort_coded
+from crlm.store.feature_matrix import load_feature_matrix
 from crlm.store.filters import UNKNOWN
 
 
 def prepare_patients(patients: pd.DataFrame) -> pd.DataFrame:
     """Contract columns typed one way and the derived columns recomputed by
     ``crlm.clinical`` — the same for store rows and for uploaded cases."""
-    frame = patients.copy()
-    for name in config.PATIENT_COLUMN_NAMES:
-        if name not in frame.columns:
-            frame[name] = None
-    frame = canonical_patients(frame)
+    absent = [name for name in config.PATIENT_COLUMN_NAMES if name not in patients.columns]
+    frame = canonical_patients(patients.assign(**dict.fromkeys(absent)) if absent else patients)
     out = clinical.add_derived_columns(frame)
     # A source without a rule's inputs may carry the score itself (the TCIA table gives the
     # Fong score, not the disease-free interval): the stored value stands where the rule
@@ -84,10 +84,15 @@ class ModellingData:
 
 
 def load_modelling_data(store, cohort: str) -> ModellingData:
-    patients = st.load_cohort(store, st.CohortFilter(cohort=cohort))
+    """The cohort's patients (text columns read as categoricals, so that a value is one
+    shared string and not one per patient) typed by ``prepare_patients``, with the stored
+    features as further columns (read in patient ranges, aligned on patient_id)."""
+    patients = load_cohort_coded(store, st.CohortFilter(cohort=cohort),
+                                 config.PATIENT_COLUMN_NAMES)
     if patients.empty:
         raise ValueError(f"cohort {cohort!r} has no patients; build or import it first")
     frame = prepare_patients(patients)
+    del patients
     names = st.load_feature_names(store, cohort)
     sets: dict[str, list[str]] = {}
     times: dict[str, str] = {}
@@ -97,20 +102,22 @@ def load_modelling_data(store, cohort: str) -> ModellingData:
     info = st.load_feature_info(store, cohort)
     for feature, known_at in zip(info["feature"], info["known_at"]):
         times[str(feature)] = str(known_at)
-    wide, one_hot = one_hot_categorical_features(st.load_features(store, cohort), info)
+    ids = pd.Index(frame["patient_id"].to_numpy(), dtype=object)
+    wide, one_hot = one_hot_categorical_features(load_feature_matrix(store, cohort, ids), info)
     for feature, columns in one_hot.items():   # a categorical extra enters as its levels
         for fs, names_in_set in sets.items():
             if feature in names_in_set:
                 at = names_in_set.index(feature)
                 sets[fs] = names_in_set[:at] + columns + names_in_set[at + 1:]
         times.update({c: times.get(feature, config.UNKNOWN_TIME) for c in columns})
-    if len(wide.columns) > 1:
-        clash = [c for c in wide.columns if c != "patient_id" and c in frame.columns]
+    frame.index = ids
+    if len(wide.columns):
+        clash = [c for c in wide.columns if c in frame.columns]
         if clash:
             raise ValueError(f"feature names clash with patient columns: {', '.join(clash)}")
-        frame = frame.merge(wide, on="patient_id", how="left")
-    frame = frame.set_index("patient_id", drop=False)
-    frame.index.name = None
+        # the features (aligned to the patients) beside the patients' columns, without
+        # consolidating the two into one copy
+        frame = pd.concat([frame, wide], axis=1, copy=False)
     return ModellingData(frame=frame, feature_sets=sets, feature_times=times)
 
 
@@ -135,7 +142,20 @@ def training_hash(frame: pd.DataFrame) -> str:
     cols = sorted(c for c in frame.columns if c not in ("center", "diagnosis_date"))
     h = hashlib.sha256()
     h.update(",".join(map(str, cols)).encode())
-    rows = (pd.util.hash_pandas_object(frame[c].astype("object"), index=False).to_numpy()
-            for c in cols)
+    rows = (_object_hash(frame[c]) for c in cols)
     h.update(combine_hash_arrays(rows, len(cols)).tobytes())
     return h.hexdigest()[:16]
+
+
+def _object_hash(values: pd.Series) -> np.ndarray:
+    """``hash_pandas_object(values.astype(object), index=False)``: pandas hashes an object
+    column by its distinct values (missing ones as the largest uint64). A float column's
+    distinct values are found as floats, so that one Python object per patient is
+    never made; only the distinct values become objects."""
+    if values.dtype.kind != "f":
+        return pd.util.hash_pandas_object(values.astype("object"), index=False).to_numpy()
+    codes, uniques = pd.factorize(values.to_numpy(), sort=False)   # NaN: code -1
+    hashed = pd.util.hash_array(np.asarray(uniques, dtype=object), categorize=False)
+    out = hashed.take(codes) if len(hashed) else np.zeros(len(codes), dtype=np.uint64)
+    out[codes < 0] = np.iinfo(np.uint64).max
+    return out

@@ -202,6 +202,7 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
                 continue
             comparison = comparison_frame(data, task)
             train_hash = training_hash(frame)
+            del frame, split   # the fits read dev and ext only
             context[task.name] = {}
             for family in todo:
                 begin()
