@@ -10,6 +10,8 @@ any order), then a counting sort by stratum.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from ._kernels import _jit, _stable_order
@@ -130,6 +132,7 @@ class _CoxData:
         self.xrows = np.ascontiguousarray(xs, dtype=np.float64)
         self.cols = [np.ascontiguousarray(xs[:, k]) for k in range(p)]
         self.time, self.event, self.strata = t, e, s
+        self._work = None  # a row buffer the Newton steps of one fit share (``fitting``)
         self.p = p
         new_group = np.ones(n, dtype=bool)
         np.not_equal(t[1:], t[:-1], out=new_group[1:])
@@ -172,8 +175,18 @@ class _CoxData:
         rc = np.concatenate((np.cumsum(group_value[::-1])[::-1], [0.0]))
         return rc[:-1] - rc[self.g_last + 1]
 
-    def linear_predictor(self, beta: np.ndarray) -> np.ndarray:
-        eta = np.multiply(self.cols[0], beta[0])
+    @contextmanager
+    def fitting(self):
+        """One row buffer for the linear predictor of every Newton step while the fit runs
+        (the steps are sequential); released after, so later calls allocate their own."""
+        self._work = np.empty(len(self.time))
+        try:
+            yield self
+        finally:
+            self._work = None
+
+    def linear_predictor(self, beta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        eta = np.multiply(self.cols[0], beta[0], out=out)
         for k in range(1, self.p):
             eta += beta[k] * self.cols[k]
         return eta
@@ -186,7 +199,7 @@ class _CoxData:
         used by the proportional-hazards test.
         """
         p = self.p
-        eta = self.linear_predictor(beta)
+        eta = self.linear_predictor(beta, out=self._work)  # the fit's row buffer while it runs
         shift = float(eta.max())
         w = np.exp(np.subtract(eta, shift, out=eta), out=eta)  # w = exp(x beta - max)
         w_g, wx_g, wxx_g, d0, d1, d2 = _group_sums(self.xrows, w, self.gstart, self.event,

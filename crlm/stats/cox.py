@@ -104,7 +104,9 @@ def _concordance_counts(data: _CoxData, risk: np.ndarray) -> tuple[int, int, int
     for lo, hi in zip(bounds[:-1], bounds[1:]):  # rows are sorted by stratum, then time
         gid, event = data.gid[lo:hi], data.event[lo:hi]
         # time keys: 2 per tied-time group in increasing time, a censoring after an event
-        key = 2 * (gid[-1] - gid) + ~event
+        key = np.subtract(gid[-1], gid)
+        key *= 2
+        key += ~event
         lower, equal, higher = pair_totals(key, 2 * int(gid[-1] - gid[0] + 1), event, risk[lo:hi])
         conc += lower
         tied += equal
@@ -141,7 +143,8 @@ def cox(time, event, covariates, ties: str = "efron", strata=None, conf_level: f
     stratified = "strata" in a
     data = _CoxData(t, e, x - means, s, ties == "efron")
     p = x.shape[1]
-    fit = newton_maximise(data, p, max_iter)
+    with data.fitting():
+        fit = newton_maximise(data, p, max_iter)
     beta, loglik, loglik_null = fit.beta, fit.loglik, fit.loglik_null
     info, iterations, converged = fit.info, fit.iterations, fit.converged
     cov, se = covariance_from_information(info)
