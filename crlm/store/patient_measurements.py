@@ -37,7 +37,7 @@ def load_patient_measurements(store: Store, cohort: str, patient_ids: Sequence[s
     kind = f"CAST(m.kind AS ENUM({', '.join(map(_quote, kinds))}))" if kinds else "m.kind"
     sql = ("SELECT w.position, m.day, {kind} AS kind, m.value FROM measurements m "
            "JOIN _wanted_trajectory_ids w ON w.patient_id = m.patient_id "
-           "WHERE m.cohort = ? ORDER BY w.position, m.kind, m.day")
+           "WHERE m.cohort = ? ORDER BY 1, 3, 2")   # position, kind (sorted levels), day
     try:
         try:
             rows = cur.execute(sql.format(kind=kind), [cohort]).df()
