@@ -16,7 +16,8 @@ import pandas as pd
 from crlm import config, stats
 from crlm.analysis import trajectories as tr
 from crlm.analysis.snapshot import Snapshot, memo
-from crlm.analysis.survival_split import check_choices, read_only, row_positions, selected
+from crlm.analysis.selection import row_index, selected
+from crlm.analysis.survival_split import check_choices, read_only
 from crlm.store import survival_rows
 from crlm.stats._result import plain
 
@@ -69,7 +70,7 @@ def _cea_rows(snap: Snapshot, endpoint: str) -> dict:
     early = tr.cea_response_from_values(pd.DataFrame(
         {"patient_id": values["rowid"], "baseline": values["baseline"], "day": values["day"],
          "value": values["value"]}))
-    at = row_positions(snap)[early["patient_id"].to_numpy(np.int64)]
+    at = row_index(snap).position(early["patient_id"].to_numpy(np.int64))
     rows["cea"] = np.full(len(rows["time"]), -1, dtype=np.int64)
     rows["cea"][at] = early["cea_response"].to_numpy(bool).astype(np.int64)
     return read_only(rows)

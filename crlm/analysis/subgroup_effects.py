@@ -35,7 +35,7 @@ from crlm.analysis.pages import (
 )
 from crlm.analysis.snapshot import Snapshot, memo
 from crlm.analysis.snapshot import filter_from_key as _filter
-from crlm.analysis.survival_split import row_positions, selected
+from crlm.analysis.selection import row_index, selected
 from crlm.figures.forest import auc_rows, forest_rows
 from crlm.models import TASKS
 from crlm.store.cohort_predictions import load_cohort_predictions
@@ -170,9 +170,7 @@ def _scored(snap: Snapshot, task: str, model_id: str) -> _Scored:
                                     with_ids=ids)
     if ids:
         frame = with_extras(snap, frame).drop(columns="patient_id")
-    rowid = frame.pop("rowid").to_numpy(np.int64)
-    positions = row_positions(snap)
-    position = positions[rowid] if len(rowid) else np.zeros(0, dtype=np.int64)
+    position = row_index(snap).position(frame.pop("rowid").to_numpy(np.int64))
     return _Scored(frame, _read_only(position), _read_only(frame["score"].to_numpy(float)))
 
 

@@ -26,7 +26,8 @@ from crlm import config, stats
 from crlm import store as st
 from crlm.analysis import extras
 from crlm.analysis import survival_models as sm
-from crlm.analysis.snapshot import Snapshot, cohort_frame, filter_from_key, memo
+from crlm.analysis.snapshot import Snapshot, cohort_frame, memo
+from crlm.analysis.selection import selected
 from crlm.store import survival_rows
 from crlm.stats._result import plain
 
@@ -113,28 +114,6 @@ def read_only(arrays: dict) -> dict:
     for value in arrays.values():
         value.flags.writeable = False
     return arrays
-
-
-@memo(maxsize=8)
-def row_positions(snap: Snapshot) -> np.ndarray:
-    """Each table rowid's position among the cohort's rows, in the table's row order (-1: not in it)."""
-    rowids = survival_rows.cohort_rowids(snap.store(), snap.cohort)
-    pos = np.full(int(rowids.max()) + 1 if len(rowids) else 0, -1, dtype=np.int64)
-    pos[rowids] = np.arange(len(rowids))
-    pos.flags.writeable = False
-    return pos
-
-
-@memo(maxsize=64)
-def selected(snap: Snapshot, key: tuple) -> np.ndarray:
-    """Which of the cohort's patients (in the table's row order) the filter selects."""
-    pos = row_positions(snap)
-    rowids = survival_rows.filter_rowids(snap.store(), filter_from_key(key))
-    at = pos[rowids[rowids < len(pos)]]
-    mask = np.zeros(int((pos >= 0).sum()), dtype=bool)
-    mask[at[at >= 0]] = True
-    mask.flags.writeable = False
-    return mask
 
 
 @memo(maxsize=16)

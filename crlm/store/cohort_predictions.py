@@ -2,7 +2,7 @@
 
 Every patient of the cohort that the current version of a model scored on one of some
 splits, in the table's row order, with the patient's ``rowid`` (so that a filter can be
-applied later as the row ids it selects: ``crlm.store.survival_rows.filter_rowids``), the
+applied later as the row ids it selects: ``crlm.store.selection``), the
 score and some patient columns. Text columns arrive as pandas categoricals (one code per
 row and a few level names). The patient identifier is read only when asked for."""
 from __future__ import annotations

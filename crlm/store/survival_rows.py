@@ -1,10 +1,9 @@
-"""Survival rows of a whole cohort as plain arrays, and a filter as the row ids it selects.
+"""Survival rows of a whole cohort as plain arrays, keyed by the table's row ids.
 
 What the Survival page reads: per cohort (once per data version) every patient's endpoint
 (time, event, whether both are recorded) with a group column as integer codes or a model's
-score, in the table's row order and keyed by its ``rowid``; per filter only the row ids
-it selects (``filter_rowids``), so a new filter costs one narrow scan. No patient
-identifier leaves."""
+score, in the table's row order and keyed by its ``rowid``; a filter selects from them
+as ``crlm.store.selection`` does. No patient identifier leaves."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -13,7 +12,6 @@ import numpy as np
 
 from crlm.config import COLUMNS_BY_NAME, PATIENT_COLUMN_NAMES
 from crlm.store.connection import Store, StoreError
-from crlm.store.filters import CohortFilter
 
 UNKNOWN_GROUP = "unknown"
 
@@ -50,13 +48,6 @@ def _endpoint_arrays(result: dict) -> dict[str, np.ndarray]:
             "time": _filled(result["time"], float, np.nan),
             "event": _filled(result["event"], bool, False),
             "known": _filled(result["known"], bool, False)}
-
-
-def filter_rowids(store: Store, filt: CohortFilter) -> np.ndarray:
-    """The ``rowid`` of every patient matching ``filt`` (unordered)."""
-    where, params = filt.where()
-    result = store.cursor().execute(f"SELECT rowid FROM patients WHERE {where}", params)
-    return _filled(result.fetchnumpy()["rowid"], np.int64, -1)
 
 
 def cohort_endpoint_rows(store: Store, cohort: str, time_column: str, event_column: str,
@@ -140,9 +131,3 @@ def cohort_measured(store: Store, cohort: str, max_day: int = 0) -> np.ndarray:
         [cohort, int(max_day), cohort])
     return _filled(result.fetchnumpy()["measured"], bool, False)
 
-
-def cohort_rowids(store: Store, cohort: str) -> np.ndarray:
-    """The ``rowid`` of every patient of ``cohort`` in row order."""
-    result = store.cursor().execute(
-        "SELECT rowid FROM patients WHERE cohort = ? ORDER BY rowid", [cohort])
-    return _filled(result.fetchnumpy()["rowid"], np.int64, -1)

@@ -9,7 +9,7 @@ from crlm import store as st
 from crlm.config import PATIENT_COLUMN_NAMES
 from crlm.store import CohortFilter
 from crlm.store.cohort_predictions import load_cohort_predictions
-from crlm.store.survival_rows import cohort_rowids, filter_rowids
+from crlm.store.selection import cohort_rowids, filter_rowids
 
 
 def _store(path, n=30):
