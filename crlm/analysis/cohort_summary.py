@@ -15,9 +15,9 @@ those arguments (``memo``), each returning a frozen result with ``to_dict()``:
   (``crlm.figures.distribution.bin_distribution``), split like Table 1.
 
 Only the columns the page shows are read, once per snapshot for every patient of the
-cohort (text columns as categoricals, ``crlm.store.coded_rows``); a filter then asks the
-store only which patients it selects, and its frame, shared by every result, is taken
-from those rows (the same frame as a read of the filter's rows).
+cohort (text columns as categoricals, ``crlm.store.coded_rows``); a filter's selection of
+the cohort's rows (``crlm.analysis.selection``) then takes its frame, shared by every
+result, from those rows (the same frame as a read of the filter's rows).
 """
 from __future__ import annotations
 
@@ -32,14 +32,13 @@ from crlm.analysis.extras import (
     ExtraVariable, load_extra_variables, table_one_variables, with_extra_values,
 )
 from crlm.analysis.pages import TABLE_ONE_VARIABLES
+from crlm.analysis.selection import row_index, selected
 from crlm.analysis.snapshot import Snapshot, filter_from_key, memo
 from crlm.figures.distribution import BinnedDistribution, bin_distribution
 from crlm.stats.baseline_table import baseline_table
 from crlm.stats.survival import FollowUpResult
 from crlm.store.coded import load_cohort_coded, load_scores_aligned
-from crlm.store.coded_rows import (
-    CodedRows, filter_mask, load_coded_rows, recorded_columns, take_rows,
-)
+from crlm.store.coded_rows import CodedRows, load_coded_rows, recorded_columns, take_rows
 
 SPLIT_CHOICES = ("none", "predicted responder", "ras_status", "primary_side", "tbs_zone",
                  "fong_group", "biologic", "center", "cohort_split", "sex", "hepatectomy")
@@ -106,9 +105,9 @@ def _extra_values(snap: Snapshot) -> pd.DataFrame:
 def _filtered_rows(snap: Snapshot, key: tuple) -> pd.DataFrame:
     filt = filter_from_key(key)
     rows = _cohort_rows(snap) if filt.cohort == snap.cohort else None
-    if rows is not None:
+    if rows is not None and np.array_equal(rows.rowid, row_index(snap).rowids):
         try:
-            return take_rows(rows, filter_mask(snap.store(), filt))
+            return take_rows(rows, selected(snap, key))
         except st.StoreError:   # the cohort was written since its rows were read
             pass
     return load_cohort_coded(snap.store(), filt, PAGE_COLUMNS)

@@ -1,17 +1,16 @@
 """A cohort's columns read once, and any filter's patients taken from them.
 
 ``load_coded_rows`` reads the columns of every patient of a cohort once (text as
-categoricals of the cohort's values, as ``coded.load_cohort_coded`` reads them);
-``filter_mask`` asks the store only which of those rows a filter selects (one boolean per
-row, no sort, no other column); ``take_rows`` returns the selected patients exactly as
-``load_cohort_coded(store, filt, columns)`` would: in patient_id order, text as
-categoricals of the values present (a column with none as text), and integer and
+categoricals of the cohort's values, as ``coded.load_cohort_coded`` reads them), in the
+table's row order (``rowid``); a filter's selection of those rows
+(``crlm.store.selection``: one boolean per row) then gives ``take_rows`` the selected
+patients exactly as ``load_cohort_coded(store, filt, columns)`` would: in patient_id order,
+text as categoricals of the values present (a column with none as text), and integer and
 boolean columns as DuckDB gives them (a pandas nullable type only where a value is
 missing).
 
-The rows of both reads are in the table's insertion order (DuckDB keeps it for a query
-without ``ORDER BY``), which a write to another cohort does not change; a write to the
-cohort itself makes a new snapshot (``crlm.store.data_version``) and so a new read.
+A write to another cohort does not change the row ids of this one; a write to the cohort
+itself makes a new snapshot (``crlm.store.data_version``) and so a new read.
 """
 from __future__ import annotations
 
@@ -25,18 +24,20 @@ import pandas as pd
 from crlm.config import COLUMNS_BY_NAME, PATIENT_COLUMN_NAMES
 from crlm.store.coded import _quote, _text_columns
 from crlm.store.connection import Store, StoreError
-from crlm.store.filters import UNKNOWN, CohortFilter
+from crlm.store.filters import UNKNOWN
 
 
 @dataclass(frozen=True, eq=False)
 class CodedRows:
-    """Every patient of ``cohort`` (``frame``: ``columns``, insertion order) and the
-    positions of its rows in patient_id order (``order``). Shared: read only."""
+    """Every patient of ``cohort`` (``frame``: ``columns``, in the table's row order) and
+    the positions of its rows in patient_id order (``order``), and their row ids
+    (``rowid``, increasing; they stay in memory). Shared: read only."""
 
     cohort: str
     columns: tuple[str, ...]
     frame: pd.DataFrame
     order: np.ndarray
+    rowid: np.ndarray
 
 
 def load_coded_rows(store: Store, cohort: str, columns: Sequence[str]) -> CodedRows | None:
@@ -62,9 +63,14 @@ def load_coded_rows(store: Store, cohort: str, columns: Sequence[str]) -> CodedR
                 if levels.get(c) else f'"{c}"' for c in columns]
     try:
         frame = store.cursor().execute(
-            f"SELECT {', '.join(selected)} FROM patients WHERE cohort = ?", [cohort]).df()
+            f"SELECT rowid AS _rowid, {', '.join(selected)} FROM patients WHERE cohort = ?",
+            [cohort]).df()
     except duckdb.ConversionError:   # a value written in between
         return None
+    rowid = frame.pop("_rowid").to_numpy(np.int64)
+    if not (np.diff(rowid) > 0).all():   # the row order of ``crlm.store.selection``
+        by_row = np.argsort(rowid, kind="stable")
+        frame, rowid = frame.take(by_row).reset_index(drop=True), rowid[by_row]
     for c in text:
         if isinstance(frame[c].dtype, pd.CategoricalDtype):
             frame[c] = frame[c].cat.as_unordered()
@@ -73,7 +79,7 @@ def load_coded_rows(store: Store, cohort: str, columns: Sequence[str]) -> CodedR
         order = np.arange(len(ids))
     else:   # code-point order, as DuckDB sorts text
         order = np.argsort(ids.to_numpy(dtype=str), kind="stable")
-    return CodedRows(cohort, tuple(columns), frame, order)
+    return CodedRows(cohort, tuple(columns), frame, order, rowid)
 
 
 def recorded_columns(rows: CodedRows, columns: Sequence[str]) -> list[str]:
@@ -94,15 +100,6 @@ def recorded_columns(rows: CodedRows, columns: Sequence[str]) -> list[str]:
         if known:
             out.append(c)
     return out
-
-
-def filter_mask(store: Store, filt: CohortFilter) -> np.ndarray:
-    """Whether each patient of the filter's cohort matches it (insertion order)."""
-    where, params = filt.where()
-    out = store.cursor().execute(
-        f"SELECT coalesce(({where}), false) AS m FROM patients WHERE cohort = ?",
-        params + [filt.cohort]).fetchnumpy()["m"]
-    return np.asarray(out, dtype=bool)
 
 
 def _as_read(column: pd.Series) -> pd.Series:
@@ -127,7 +124,8 @@ def _as_read(column: pd.Series) -> pd.Series:
 
 
 def take_rows(rows: CodedRows, mask: np.ndarray) -> pd.DataFrame:
-    """The patients ``mask`` selects, as ``load_cohort_coded`` reads the same filter."""
+    """The patients ``mask`` selects (one boolean per row of the cohort in row order:
+    ``crlm.store.selection``), as ``load_cohort_coded`` reads the same filter."""
     if len(mask) != len(rows.frame):
         raise StoreError("the cohort changed while its rows were read")
     positions = rows.order[mask[rows.order]]

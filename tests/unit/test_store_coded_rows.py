@@ -12,8 +12,14 @@ from crlm import store as st
 from crlm.config import PATIENT_COLUMN_NAMES
 from crlm.store import CohortFilter
 from crlm.store.coded import load_cohort_coded
-from crlm.store.coded_rows import filter_mask, load_coded_rows, recorded_columns, take_rows
+from crlm.store.coded_rows import load_coded_rows, recorded_columns, take_rows
 from crlm.store.extras import load_recorded_columns
+from crlm.store.selection import load_row_index, select_rows
+
+
+def filter_mask(store, filt):
+    return select_rows(store, load_row_index(store, filt.cohort), filt)
+
 
 COLUMNS = ("patient_id", "center", "age_years", "sex", "ras_status", "n_liver_lesions",
            "fong_score", "cea_ng_ml", "os_event", "responder", "synchronous", "biologic",
