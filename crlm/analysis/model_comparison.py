@@ -5,8 +5,8 @@ cached with ``memo`` and returning frozen results.
 
 Speed on a large cohort: a task's scores are read once per (snapshot, task, split) for
 the whole cohort, one row per patient and one column per model
-(``crlm.store.prediction_scores``); a new filter then reads only the filtered patients'
-keys and selects rows in memory. Every section shares that selection, and each model's
+(``crlm.store.prediction_scores``, keyed by row id); a new filter then selects rows in
+memory (``crlm.analysis.selection``). Every section shares that selection, and each model's
 ROC, calibration and DeLong test are computed once per filter, whatever the threshold.
 The caches of whole-cohort arrays are small: at 10^6 patients one entry holds tens of MB.
 """
@@ -20,13 +20,12 @@ import numpy as np
 import pandas as pd
 
 from crlm import stats
-from crlm.analysis.snapshot import Snapshot, filter_from_key, memo
+from crlm.analysis.selection import row_index, selected
+from crlm.analysis.snapshot import Snapshot, memo
 from crlm.models import TASKS, kinds
 from crlm.stats._result import ResultMixin
 from crlm.store import load_models
-from crlm.store.prediction_scores import (
-    load_filtered_keys, load_task_scores, patient_keys_exact,
-)
+from crlm.store.prediction_scores import load_task_scores, patient_keys_exact
 
 NET_BENEFIT_THRESHOLDS = np.round(np.arange(0.01, 0.96, 0.01), 2)
 CALIBRATION_BINS = 10
@@ -72,11 +71,12 @@ def model_info(snap: Snapshot, task: str) -> Mapping[str, ModelInfo]:
 
 @dataclass(frozen=True)
 class TaskScores:
-    """Scores of every model: one row per patient (``keys``, sorted), one column per model
-    (NaN where the model did not score the patient), and the outcome (NaN when unknown)."""
+    """Scores of every model: one row per patient (``rowid``: the patients' row ids,
+    increasing), one column per model (NaN where the model did not score the patient), and
+    the outcome (NaN when unknown)."""
 
     model_ids: tuple[str, ...]
-    keys: np.ndarray = field(compare=False, repr=False)
+    rowid: np.ndarray = field(compare=False, repr=False)
     scores: np.ndarray = field(compare=False, repr=False)
     outcome: np.ndarray = field(compare=False, repr=False)
 
@@ -85,7 +85,7 @@ class TaskScores:
         return len(self.outcome)
 
     def to_dict(self) -> dict:
-        """Counts only (the keys stand for patients and stay in memory)."""
+        """Counts only (the row ids stand for patients and stay in memory)."""
         return {"model_ids": list(self.model_ids), "n": self.n,
                 "scored": {m: int(np.sum(~np.isnan(self.scores[:, k])))
                            for k, m in enumerate(self.model_ids)},
@@ -111,27 +111,24 @@ def cohort_scores(snap: Snapshot, task: str, split: str) -> TaskScores:
     target = _target(task)
     raw = load_task_scores(snap.store(), snap.cohort, task, split, (target,),
                            exact=_keys_exact(snap))
-    return TaskScores(raw["model_ids"], _readonly(raw["keys"]), _readonly(raw["scores"]),
+    return TaskScores(raw["model_ids"], _readonly(raw["rowid"]), _readonly(raw["scores"]),
                       _readonly(raw[target]))
 
 
-@memo(maxsize=16)
-def _filtered_keys(snap: Snapshot, key: tuple) -> np.ndarray:
-    return _readonly(load_filtered_keys(snap.store(), filter_from_key(key),
-                                        exact=_keys_exact(snap)))
+@memo(maxsize=4)
+def _positions(snap: Snapshot, task: str, split: str) -> np.ndarray:
+    """Each row of :func:`cohort_scores`' place among the cohort's rows."""
+    return _readonly(row_index(snap).position(cohort_scores(snap, task, split).rowid))
 
 
 @memo(maxsize=8)
 def filtered_scores(snap: Snapshot, key: tuple, task: str, split: str) -> TaskScores:
     """:func:`cohort_scores` of the patients that match the filter."""
     whole = cohort_scores(snap, task, split)
-    chosen = _filtered_keys(snap, key)
-    if not len(chosen) or not whole.n:
-        mask = np.zeros(whole.n, bool)
-    else:
-        at = np.minimum(np.searchsorted(chosen, whole.keys), len(chosen) - 1)
-        mask = chosen[at] == whole.keys
-    return TaskScores(whole.model_ids, _readonly(whole.keys[mask]),
+    at = _positions(snap, task, split)
+    mask = at >= 0
+    mask[mask] = selected(snap, key)[at[mask]]
+    return TaskScores(whole.model_ids, _readonly(whole.rowid[mask]),
                       _readonly(whole.scores[mask]), _readonly(whole.outcome[mask]))
 
 

@@ -114,9 +114,9 @@ def test_a_filter_selects_only_its_patients_and_results_are_cached(snap):
     assert mc.cohort_scores(snap, "response", "out-of-fold").n == whole.n
     # the other cohort's model never shows, and no patient id is kept
     assert "response.logistic_other" not in whole.model_ids
-    assert whole.keys.dtype == np.uint64
+    assert whole.rowid.dtype == np.int64 and (np.diff(whole.rowid) > 0).all()
     summary = whole.to_dict()
-    assert summary["n"] == whole.n and "keys" not in summary
+    assert summary["n"] == whole.n and "rowid" not in summary
     assert summary["scored"][PARTIAL] < summary["scored"][TRAINED] == whole.n
     assert not whole.scores.flags.writeable
     key = filter_key(FILTERS[1])
@@ -132,10 +132,14 @@ def test_colliding_hashes_fall_back_to_exact_keys(snap, monkeypatch):
     key = filter_key(FILTERS[1])
     hashed = mc.model_rocs(snap, key, "response", "external")
     hashed_p = mc.delong_vs_reference(snap, key, "response", "external", CLINICAL)
+    hashed_scores = mc.cohort_scores(snap, "response", "external")
     snap_mod.clear_memos()
     monkeypatch.setattr(mc, "patient_keys_exact", lambda store, cohort: True)
     exact = mc.model_rocs(snap, key, "response", "external")
-    assert mc.cohort_scores(snap, "response", "external").keys.max() <= N
+    exact_scores = mc.cohort_scores(snap, "response", "external")
+    assert exact_scores.rowid.tolist() == hashed_scores.rowid.tolist()
+    np.testing.assert_array_equal(exact_scores.scores, hashed_scores.scores)
+    np.testing.assert_array_equal(exact_scores.outcome, hashed_scores.outcome)
     assert exact.model_ids == hashed.model_ids
     assert [r.auc for r in exact.rocs] == pytest.approx([r.auc for r in hashed.rocs])
     exact_p = mc.delong_vs_reference(snap, key, "response", "external", CLINICAL).p_values
