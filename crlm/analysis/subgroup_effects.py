@@ -17,7 +17,7 @@ the subgroup columns, are read once per data version and model, and the subgroup
 coded once; a new filter only selects rows (the row ids it matches, as on the Survival
 page). The statistics are ``crlm.stats``' (``subgroup_effects_by``, ``roc_by_level``,
 ``kaplan_meier``, ``logrank``). :func:`predictions` (the R export's frame, on request)
-reads the filtered rows with their identifiers.
+reads the cohort's predictions with their identifiers and keeps the filter's rows.
 """
 from __future__ import annotations
 
@@ -34,12 +34,10 @@ from crlm.analysis.pages import (
     subgroup_levels,
 )
 from crlm.analysis.snapshot import Snapshot, memo
-from crlm.analysis.snapshot import filter_from_key as _filter
 from crlm.analysis.selection import row_index, selected
 from crlm.figures.forest import auc_rows, forest_rows
 from crlm.models import TASKS
 from crlm.store.cohort_predictions import load_cohort_predictions
-from crlm.store.predictions_frame import load_prediction_columns
 from crlm.stats.roc_levels import roc_by_level
 from crlm.stats.subgroups import SubgroupTimes, subgroup_effects_by, subgroup_times
 
@@ -135,9 +133,15 @@ def _prediction_columns(task: str) -> tuple[str, ...]:
 def predictions(snap: Snapshot, key: tuple, task: str, model_id: str) -> pd.DataFrame:
     """One out-of-fold or external prediction per filtered patient, with every endpoint,
     the task's target, the subgroup columns and the cohort's own variables (read only)."""
-    preds = load_prediction_columns(snap.store(), _filter(key), task=task, model_id=model_id,
-                                    splits=PREDICTION_SPLITS, columns=_prediction_columns(task))
-    preds = preds.drop_duplicates("patient_id").drop(columns="split").reset_index(drop=True)
+    frame = load_cohort_predictions(snap.store(), snap.cohort, task=task, model_id=model_id,
+                                    splits=PREDICTION_SPLITS, columns=_prediction_columns(task),
+                                    with_ids=True)
+    at = row_index(snap).position(frame.pop("rowid").to_numpy(np.int64))
+    keep = (at >= 0) & selected(snap, key)[at]     # every row read is the cohort's
+    preds = frame[keep].reset_index(drop=True)
+    for c in preds.columns:   # the levels of the filtered patients only
+        if isinstance(preds[c].dtype, pd.CategoricalDtype):
+            preds[c] = preds[c].cat.remove_unused_categories()
     return with_extras(snap, preds)
 
 
