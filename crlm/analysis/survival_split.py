@@ -29,6 +29,7 @@ from crlm.analysis import survival_models as sm
 from crlm.analysis.snapshot import Snapshot, cohort_frame, memo
 from crlm.analysis.selection import selected
 from crlm.store import survival_rows
+from crlm.store.cohort_predictions import load_cohort_predictions
 from crlm.stats._result import plain
 
 RISK = "risk group:"   # a split by a survival model's predicted risk: RISK + model_id
@@ -121,12 +122,18 @@ def _cohort_rows(snap: Snapshot, endpoint: str, split: str, task: str | None,
                  model_id: str | None) -> dict:
     """The whole cohort's endpoint with the split's group column or model score."""
     time_col, event_col = config.ENDPOINTS[endpoint]
-    if split == "predicted responder" or split.startswith(RISK):
-        return read_only(survival_rows.cohort_prediction_rows(
-            snap.store(), snap.cohort, time_col, event_col, model_id=model_id, task=task,
-            split=PREDICTION_SPLITS))
-    return read_only(survival_rows.cohort_endpoint_rows(
-        snap.store(), snap.cohort, time_col, event_col, None if split == "none" else split))
+    scored = split == "predicted responder" or split.startswith(RISK)
+    rows = survival_rows.cohort_endpoint_rows(
+        snap.store(), snap.cohort, time_col, event_col,
+        None if split == "none" or scored else split)
+    if scored:   # the model's score (NaN: not scored) beside each patient's endpoint
+        preds = load_cohort_predictions(snap.store(), snap.cohort, task=task, model_id=model_id,
+                                        splits=PREDICTION_SPLITS, columns=())
+        rows = {k: v for k, v in rows.items() if k not in ("code", "levels")}
+        rows["score"] = np.full(len(rows["rowid"]), np.nan)
+        at = np.searchsorted(rows["rowid"], preds["rowid"].to_numpy(np.int64))
+        rows["score"][at] = preds["score"].to_numpy(float, na_value=np.nan)
+    return read_only(rows)
 
 
 @memo(maxsize=64)

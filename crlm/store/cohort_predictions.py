@@ -15,24 +15,27 @@ from crlm.store.connection import Store
 from crlm.store.queries import _columns
 
 
-def load_cohort_predictions(store: Store, cohort: str, *, task: str, model_id: str,
+def load_cohort_predictions(store: Store, cohort: str, *, task: str | None, model_id: str,
                             splits: Sequence[str], columns: Sequence[str],
                             with_ids: bool = False) -> pd.DataFrame:
     """``rowid``, ``score`` and the patient ``columns`` (plus ``patient_id`` when
     ``with_ids``) of each patient of ``cohort`` with a prediction of ``model_id``'s current
-    version on one of ``splits`` (the first such prediction), in the table's row order."""
+    version on one of ``splits`` (the first such prediction; of any task when ``task`` is
+    None), in the table's row order."""
     splits = list(splits)
+    of_task = "" if task is None else " AND q.task = ?"
     ids = "p.patient_id, " if with_ids else ""
     cols = _columns(columns, prefix="p.") if columns else ""
     sql = (
         "WITH s AS (SELECT q.patient_id, q.score FROM predictions q JOIN models m"
         " ON m.model_id = q.model_id AND m.version = q.model_version"
-        " WHERE m.is_current AND q.cohort = ? AND q.task = ? AND q.model_id = ?"
+        f" WHERE m.is_current AND q.cohort = ?{of_task} AND q.model_id = ?"
         f" AND q.split IN ({', '.join('?' for _ in splits)})"
         " QUALIFY row_number() OVER (PARTITION BY q.patient_id) = 1)"
         f" SELECT p.rowid AS rowid, {ids}s.score{', ' + cols if cols else ''}"
         " FROM patients p JOIN s ON s.patient_id = p.patient_id"
         " WHERE p.cohort = ? ORDER BY p.rowid"
     )
-    table = store.cursor().sql(sql, params=[cohort, task, model_id, *splits, cohort])
+    params = [cohort, *([] if task is None else [task]), model_id, *splits, cohort]
+    table = store.cursor().sql(sql, params=params)
     return table.to_arrow_table().to_pandas(strings_to_categorical=True)

@@ -1,12 +1,11 @@
 """Survival rows of a whole cohort as plain arrays, keyed by the table's row ids.
 
 What the Survival page reads: per cohort (once per data version) every patient's endpoint
-(time, event, whether both are recorded) with a group column as integer codes or a model's
-score, in the table's row order and keyed by its ``rowid``; a filter selects from them
-as ``crlm.store.selection`` does. No patient identifier leaves."""
+(time, event, whether both are recorded) with a group column as integer codes, in the
+table's row order and keyed by its ``rowid`` (a model's scores beside them:
+``crlm.store.cohort_predictions``); a filter selects from them as ``crlm.store.selection``
+does. No patient identifier leaves."""
 from __future__ import annotations
-
-from typing import Sequence
 
 import numpy as np
 
@@ -66,35 +65,6 @@ def cohort_endpoint_rows(store: Store, cohort: str, time_column: str, event_colu
     out = _endpoint_arrays(result)
     out["code"] = _filled(result["code"], np.int32, -1)
     out["levels"] = np.asarray(levels, dtype=object)
-    return out
-
-
-def cohort_prediction_rows(store: Store, cohort: str, time_column: str, event_column: str, *,
-                           model_id: str, task: str | None = None,
-                           split: Sequence[str] = ("out-of-fold", "external")
-                           ) -> dict[str, np.ndarray]:
-    """Every patient of ``cohort`` in row order: ``rowid``, ``time``, ``event``,
-    ``known`` as in :func:`cohort_endpoint_rows` and ``score``: the current version of
-    ``model_id`` on one of ``split`` (the first such row), NaN for a patient it did not
-    score."""
-    splits = list(split)
-    clauses = ["m.is_current", "q.cohort = ?", "q.model_id = ?",
-               f"q.split IN ({', '.join('?' for _ in splits)})"]
-    params: list = [cohort, model_id, *splits]
-    if task is not None:
-        clauses.append("q.task = ?")
-        params.append(task)
-    sql = (
-        "WITH s AS (SELECT q.patient_id, q.score FROM predictions q JOIN models m "
-        "ON m.model_id = q.model_id AND m.version = q.model_version "
-        f"WHERE {' AND '.join(clauses)} "
-        "QUALIFY row_number() OVER (PARTITION BY q.patient_id) = 1) "
-        f"SELECT p.rowid AS rowid, {_endpoint_sql(time_column, event_column, 'p.')}, s.score "
-        "FROM patients p LEFT JOIN s ON s.patient_id = p.patient_id "
-        "WHERE p.cohort = ? ORDER BY p.rowid")
-    result = store.cursor().execute(sql, params + [cohort]).fetchnumpy()
-    out = _endpoint_arrays(result)
-    out["score"] = _filled(result["score"], float, np.nan)
     return out
 
 
