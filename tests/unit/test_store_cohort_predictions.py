@@ -46,5 +46,10 @@ def test_one_row_per_scored_patient_in_row_order(tmp_path):
         with_ids = load_cohort_predictions(s, "c", task="response", model_id="m",
                                            splits=("out-of-fold",), columns=(), with_ids=True)
         assert with_ids["patient_id"].astype(str).tolist() == [f"P{i:02d}" for i in range(2, 30)]
+        any_task = load_cohort_predictions(s, "c", task=None, model_id="m",
+                                           splits=("out-of-fold", "external"), columns=())
+        assert any_task["rowid"].tolist() == frame["rowid"].tolist()
+        assert load_cohort_predictions(s, "c", task="survival", model_id="m",
+                                       splits=("out-of-fold",), columns=()).empty
         assert load_cohort_predictions(s, "c", task="response", model_id="other",
                                        splits=("out-of-fold",), columns=()).empty
