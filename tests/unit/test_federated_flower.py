@@ -23,22 +23,14 @@ from crlm import stats
 from crlm import store as st
 from crlm.federated.demo import split_by_centre
 from crlm.federated.loopback import Loopback
-from crlm.federated.processes import federated_bin
-from crlm.federated.protocol import FederatedError, RunSpec
+from crlm.federated.protocol import RunSpec
 from crlm.models import train
 from crlm.stats import federated as fs
 
+from tests.support.flower import need_flower
+
 pytestmark = pytest.mark.slow
 SITES = ("A", "B", "C")
-
-
-def _need_flower():
-    try:
-        federated_bin("flower-superlink")
-    except FederatedError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"the federated environment is missing in CI: {exc}")
-        pytest.skip(str(exc))
 
 
 def _split(root: Path, patients: int = 600):
@@ -59,7 +51,7 @@ def _secret(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def consortium(tmp_path_factory):
-    _need_flower()
+    need_flower()
     root = tmp_path_factory.mktemp("flower")
     pooled, sites = _split(root)
     return root, pooled, {k: sites[k] for k in SITES}
@@ -131,7 +123,7 @@ def _models(path, run_id):
 
 
 def test_a_site_killed_mid_run_is_left_out_and_no_store_holds_half_a_model(tmp_path):
-    _need_flower()
+    need_flower()
     pooled, sites = _split(tmp_path, patients=450)
     sites = {k: sites[k] for k in SITES}
     spec = RunSpec(run_id="loop-dropout", task="response", family="logistic", folds=3,
@@ -187,7 +179,7 @@ def _certificates(folder: Path) -> Path:
 
 
 def test_tls_and_the_consortium_secret(tmp_path):
-    _need_flower()
+    need_flower()
     certs = _certificates(tmp_path / "certs")
     pooled, sites = _split(tmp_path, patients=450)
     sites = {k: sites[k] for k in ("A", "B")}

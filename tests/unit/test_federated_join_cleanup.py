@@ -17,20 +17,10 @@ import pytest
 
 from crlm import store as st
 from crlm.federated.loopback import Loopback
-from crlm.federated.processes import federated_bin
-from crlm.federated.protocol import FederatedError
+from tests.support.flower import need_flower
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
-
-
-def _need_flower():
-    try:
-        federated_bin("flower-supernode")
-    except FederatedError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"the federated environment is missing in CI: {exc}")
-        pytest.skip(str(exc))
 
 
 def _processes() -> dict[int, tuple[int, str, str]]:
@@ -96,7 +86,7 @@ def _wait_gone(pids, timeout_s: float = 30) -> list[int]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_join_killed_by_pid_leaves_no_supernode(tmp_path, sig):
-    _need_flower()
+    need_flower("flower-supernode")
     c, join, children = _started_site(tmp_path)
     try:
         os.kill(join.pid, sig)  # the join process alone, not its group
