@@ -10,15 +10,26 @@ def pdf_pages(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf))
 
 
+def _inflate(data: bytes) -> bytes:
+    """A stream's bytes, inflated when they are deflated. A deflated stream may itself end
+    in a carriage return, which the pattern above takes as part of the line end: put it
+    back before giving up; and read what inflates when the checksum is cut off."""
+    for candidate in (data, data + b"\r"):
+        try:
+            return zlib.decompress(candidate)
+        except zlib.error:
+            continue
+    try:
+        return zlib.decompressobj().decompress(data)
+    except zlib.error:
+        return data  # not deflated: shown as it is
+
+
 def pdf_text(pdf: bytes) -> str:
     """The text shown by the page's content streams (compressed or not)."""
     chunks = []
     for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        data = m.group(1)
-        try:
-            data = zlib.decompress(data)
-        except zlib.error:
-            pass
+        data = _inflate(m.group(1))
         if b"BT" not in data or b"Tj" not in data:
             continue  # an image or a font, not page text
         for s in re.findall(rb"\(((?:[^()\\]|\\.)*)\)\s*Tj", data):
