@@ -6,7 +6,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from crlm.store.connection import Store, refuse_duplicate_keys
+from crlm.store.bulk import arrow_rows, refuse_duplicate_keys
+from crlm.store.connection import Store
 
 
 def append_features(cur, cohort: str, features: pd.DataFrame) -> None:
@@ -16,7 +17,9 @@ def append_features(cur, cohort: str, features: pd.DataFrame) -> None:
     if missing:
         raise ValueError(f"features frame lacks columns: {', '.join(missing)}")
     refuse_duplicate_keys(features, ["patient_id", "feature_set", "feature"], "features")
-    cur.register("_incoming_features", features.loc[:, need])
+    rows = features.loc[:, need]
+    table = arrow_rows(rows)
+    cur.register("_incoming_features", rows if table is None else table)
     try:
         cur.execute(
             "INSERT INTO features SELECT ?, patient_id, feature_set, feature, value "

@@ -12,7 +12,8 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from crlm.store.connection import Store, refuse_duplicate_keys
+from crlm.store.bulk import arrow_rows, refuse_duplicate_keys
+from crlm.store.connection import Store
 from crlm.store.filters import CohortFilter
 
 MEASUREMENT_COLUMNS = ("patient_id", "day", "kind", "value", "unit", "source")
@@ -24,7 +25,9 @@ def append_measurements(cur, cohort: str, measurements: pd.DataFrame) -> None:
     if missing:
         raise ValueError(f"measurements frame lacks columns: {', '.join(missing)}")
     refuse_duplicate_keys(measurements, ["patient_id", "kind", "day"], "measurements")
-    cur.register("_incoming_measurements", measurements.loc[:, list(MEASUREMENT_COLUMNS)])
+    rows = measurements.loc[:, list(MEASUREMENT_COLUMNS)]
+    table = arrow_rows(rows)
+    cur.register("_incoming_measurements", rows if table is None else table)
     try:
         cur.execute(
             "INSERT INTO measurements SELECT ?, CAST(patient_id AS VARCHAR), CAST(day AS INTEGER), "
