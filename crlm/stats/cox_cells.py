@@ -72,43 +72,102 @@ def cell_counts(index: EventIndex, cell: np.ndarray, n_cells: int,
     cell = np.asarray(cell, dtype=np.int64)
     if rows is not None:
         first, own, e, cell = first[rows], own[rows], e[rows], cell[rows]
-    n = index.n_times
-    entered = np.bincount(first * n_cells + cell, minlength=(n + 1) * n_cells)
-    at_risk = np.cumsum(entered.reshape(n + 1, n_cells)[:n], axis=0, dtype=float)
-    deaths = np.bincount(own[e] * n_cells + cell[e], minlength=n * n_cells)
-    total = np.bincount(cell, minlength=n_cells).astype(float)
-    return CellCounts(at_risk, deaths.reshape(n, n_cells).astype(float), total)
+    at_risk, deaths, total = _tallies(first, own, e, cell, index.n_times, n_cells)
+    return CellCounts(at_risk, deaths, total)
 
 
 @_jit
-def _efron_sums(s0, d0, n_dead, efron):  # pragma: no cover - compiled
-    """Per event time with d deaths, over Efron's sub-steps l = 0..d-1 (f = l/d; f = 0
-    for Breslow) with den = s0 - f d0: the sums of 1/den, f/den, 1/den^2, f/den^2 and
-    f^2/den^2, and the total of log(den). The mean (s1 - f d1)/den and its outer
-    product expand in 1, f and f^2, so these scalars are all the steps need."""
-    m = s0.shape[0]
-    c = np.zeros(m)
-    e = np.zeros(m)
-    a2 = np.zeros(m)
-    b2 = np.zeros(m)
-    c2 = np.zeros(m)
+def _tallies(first, own, event, cell, n, n_cells):  # pragma: no cover - compiled
+    """One pass over the patients: per event time (decreasing) and cell the number at
+    risk (those entering the risk set at that time or before) and of deaths, and the
+    patients per cell."""
+    entered = np.zeros((n + 1, n_cells))
+    deaths = np.zeros((n, n_cells))
+    total = np.zeros(n_cells)
+    for i in range(first.shape[0]):
+        c = cell[i]
+        entered[first[i], c] += 1.0
+        total[c] += 1.0
+        if event[i]:
+            deaths[own[i], c] += 1.0
+    at_risk = entered[:n]
+    for j in range(1, n):
+        for c in range(n_cells):
+            at_risk[j, c] += at_risk[j - 1, c]
+    return at_risk.copy(), deaths, total
+
+
+@_jit
+def _cell_derivatives(R, D, n_dead, X, w, efron):  # pragma: no cover - compiled
+    """One pass over the event times (rows of ``R``, ``D``): per time the weighted sums
+    s0 = R w, s1 = R (w X) at risk and d0, d1 of the deaths, and Efron's sub-steps
+    l = 0..d-1 (f = l/d; f = 0 for Breslow) with den = s0 - f d0. The mean
+    (s1 - f d1)/den and its outer product expand in 1, f and f^2, so per time the sums
+    of 1/den, f/den, 1/den^2, f/den^2 and f^2/den^2 give its part of the score and the
+    information. Returns the total of log(den) (inf when a step's den underflowed to 0),
+    the score's subtracted part, the per-cell weights a of the first information term
+    and the outer-product part of the information."""
+    m, n_cells = R.shape
+    p = X.shape[1]
+    wx = np.empty((n_cells, p))
+    for k in range(n_cells):
+        for q in range(p):
+            wx[k, q] = w[k] * X[k, q]
+    s1 = np.empty(p)
+    d1 = np.empty(p)
+    minus = np.zeros(p)
+    a = np.zeros(n_cells)
+    outer = np.zeros((p, p))
     log_den = 0.0
     for j in range(m):
+        s0 = 0.0
+        d0 = 0.0
+        for q in range(p):
+            s1[q] = 0.0
+            d1[q] = 0.0
+        for k in range(n_cells):
+            r = R[j, k]
+            dd = D[j, k]
+            s0 += r * w[k]
+            d0 += dd * w[k]
+            for q in range(p):
+                s1[q] += r * wx[k, q]
+                d1[q] += dd * wx[k, q]
         d = n_dead[j]
+        c = 0.0
+        e = 0.0
+        a2 = 0.0
+        b2 = 0.0
+        c2 = 0.0
+        product = 1.0          # of the dens, one log per time (or when it grows large)
+        per_step = 1.0 / d if efron else 0.0
         for step in range(d):
-            f = step / d if efron else 0.0
-            den = s0[j] - f * d0[j]
+            f = step * per_step
+            den = s0 - f * d0
             if den <= 0.0:        # every weight underflowed: this step is not taken
-                return np.inf, c, e, a2, b2, c2
+                return np.inf, minus, a, outer
             inv = 1.0 / den
-            log_den += np.log(den)
-            c[j] += inv
-            e[j] += f * inv
+            product *= den
+            if product > 1e250 or product < 1e-250:
+                log_den += np.log(product)
+                product = 1.0
+            c += inv
+            e += f * inv
             inv2 = inv * inv
-            a2[j] += inv2
-            b2[j] += f * inv2
-            c2[j] += f * f * inv2
-    return log_den, c, e, a2, b2, c2
+            a2 += inv2
+            b2 += f * inv2
+            c2 += f * f * inv2
+        log_den += np.log(product)
+        for q in range(p):
+            minus[q] += c * s1[q] - e * d1[q]
+            for r2 in range(p):
+                outer[q, r2] += (a2 * s1[q] * s1[r2] - b2 * (s1[q] * d1[r2] + d1[q] * s1[r2])
+                                 + c2 * d1[q] * d1[r2])
+        for k in range(n_cells):
+            a[k] += c * R[j, k] - e * D[j, k]
+    for k in range(n_cells):
+        a[k] *= w[k]
+    return log_den, minus, a, outer
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,17 +200,11 @@ class _Partial:
         eta = self.X @ beta
         shift = float(eta[self.present].max())   # cells without patients play no part
         w = np.exp(eta - shift)
-        wx = self.X * w[:, None]
-        s0, s1 = self.R @ w, self.R @ wx
-        d0, d1 = self.D @ w, self.D @ wx
-        log_den, c, e, a2, b2, c2 = _efron_sums(s0, d0, self.n_dead, self.efron)
+        log_den, minus, a, outer = _cell_derivatives(self.R, self.D, self.n_dead, self.X, w,
+                                                     self.efron)
         loglik = float(self.dead_per_cell @ eta - self.n_events * shift - log_den)
-        score = self.x_dead_sum - (c @ s1 - e @ d1)
-        cross = s1.T @ (b2[:, None] * d1)
-        outer = s1.T @ (a2[:, None] * s1) - cross - cross.T + d1.T @ (c2[:, None] * d1)
-        a = (c @ self.R - e @ self.D) * w
         info = (self.X * a[:, None]).T @ self.X - outer
-        return loglik, score, info
+        return loglik, self.x_dead_sum - minus, info
 
 
 _CONTROLLER: list = []

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import chi2_sf
+from ._kernels import _jit
 from ._validate import as_event, as_levels, as_time, prepare
 from ._result import ResultMixin, wald_terms
 from .cox import CoxTerm
@@ -63,10 +64,20 @@ def monotone_likelihood(time, event, group) -> bool:
 
 def _last_and_first_event(t, e, codes, k):
     """Per level: the last time and the first event time (inf without events)."""
+    return _level_extremes(np.asarray(t, dtype=float), np.asarray(e, dtype=np.bool_),
+                           np.asarray(codes, dtype=np.int64), int(k))
+
+
+@_jit
+def _level_extremes(t, e, codes, k):  # pragma: no cover - compiled
     last = np.full(k, -np.inf)
-    np.maximum.at(last, codes, t)
     first_event = np.full(k, np.inf)
-    np.minimum.at(first_event, codes[e], t[e])
+    for i in range(t.shape[0]):
+        c = codes[i]
+        if t[i] > last[c]:
+            last[c] = t[i]
+        if e[i] and t[i] < first_event[c]:
+            first_event[c] = t[i]
     return last, first_event
 
 

@@ -77,3 +77,20 @@ def test_subgroup_effects_agree_with_per_level_cox_fits_and_the_lr_test():
     assert res.interaction_df == 2
     assert res.interaction_statistic == pytest.approx(lr.statistic, rel=1e-7)
     assert res.interaction_p_value == pytest.approx(lr.p_value, rel=1e-7)
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_hundreds_of_deaths_at_one_time_fit_as_the_patient_rows_do(ties):
+    # 5,000 patients on 8 distinct times: hundreds of deaths per time, so the product of
+    # a time's Efron denominators leaves double range unless it is logged in parts
+    rng = np.random.default_rng(7)
+    n = 5000
+    t = rng.integers(1, 9, n).astype(float)
+    e = rng.random(n) < 0.7
+    g = (rng.random(n) < 0.5).astype(int)
+    fit = fit_cells(cell_counts(event_index(t, e), g, 2), np.array([0.0, 1.0]), ties)
+    want = stats.cox(t, e, g.astype(float), ties=ties, with_concordance=False)
+    assert np.isfinite(fit.log_likelihood)
+    assert fit.coefficients[0] == pytest.approx(want.coefficients[0], rel=1e-9)
+    assert fit.se[0] == pytest.approx(want.terms[0].se, rel=1e-9)
+    assert fit.log_likelihood == pytest.approx(want.log_likelihood, rel=1e-12)
