@@ -94,3 +94,20 @@ def test_hundreds_of_deaths_at_one_time_fit_as_the_patient_rows_do(ties):
     assert fit.coefficients[0] == pytest.approx(want.coefficients[0], rel=1e-9)
     assert fit.se[0] == pytest.approx(want.terms[0].se, rel=1e-9)
     assert fit.log_likelihood == pytest.approx(want.log_likelihood, rel=1e-12)
+
+
+def test_pure_python_cell_kernels_agree_with_compiled(monkeypatch):
+    """Without numba the same loops run as plain Python and give the same numbers."""
+    from crlm.stats import cox_cells, subgroups
+
+    t, e, g, level = _data(5, n=300, digits=1)
+    compiled = stats.subgroup_effects(t, e, g, level)
+    for module, name in ((cox_cells, "_tallies"), (cox_cells, "_cell_derivatives"),
+                         (subgroups, "_level_extremes")):
+        fn = getattr(module, name)
+        monkeypatch.setattr(module, name, getattr(fn, "py_func", fn))
+    plain = stats.subgroup_effects(t, e, g, level)
+    np.testing.assert_allclose([s.hr for s in plain.subgroups], [s.hr for s in compiled.subgroups],
+                               rtol=1e-12)
+    assert plain.interaction_p_value == pytest.approx(compiled.interaction_p_value, rel=1e-10)
+    assert [s.converged for s in plain.subgroups] == [s.converged for s in compiled.subgroups]
