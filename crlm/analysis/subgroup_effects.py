@@ -15,7 +15,7 @@ choices, all hashable, and is cached on exactly those (``snapshot.memo``):
 The model's predictions over the whole cohort, with every endpoint, the task's target and
 the subgroup columns, are read once per data version and model, and the subgroup columns
 coded once; a new filter only selects rows (the row ids it matches, as on the Survival
-page). The statistics are ``crlm.stats``' (``subgroup_effects_by``, ``roc_by_level``,
+page). The statistics are ``crlm.stats``' (``subgroup_effects_by``, ``aucs_by_level``,
 ``kaplan_meier``, ``logrank``). :func:`predictions` (the R export's frame, on request)
 reads the cohort's predictions with their identifiers and keeps the filter's rows.
 """
@@ -38,7 +38,7 @@ from crlm.analysis.selection import row_index, selected
 from crlm.figures.forest import auc_rows, forest_rows
 from crlm.models import TASKS
 from crlm.store.cohort_predictions import load_cohort_predictions
-from crlm.stats.roc_levels import roc_by_level
+from crlm.stats.roc_levels import aucs_by_level
 from crlm.stats.subgroups import SubgroupTimes, subgroup_effects_by, subgroup_times
 
 PREDICTION_SPLITS = ("out-of-fold", "external")
@@ -337,7 +337,7 @@ def auc_by_level(snap: Snapshot, key: tuple, task: str, model_id: str,
         k = len(lv.names)
         counts = np.bincount(lv.codes, minlength=k)
         positives = np.bincount(lv.codes, weights=y_all, minlength=k).astype(np.int64)
-        results = roc_by_level(y, score, lv.codes[by_score], k, presorted=True)
+        results = aucs_by_level(y, score, lv.codes[by_score], k, presorted=True)
         per_level = {}
         for level in lv.order:
             code = lv.names.index(level)

@@ -106,17 +106,25 @@ def roc(y_true, score, conf_level: float = 0.95, *, dropna: bool = False) -> ROC
     return roc_of_sorted(np.sort(s[y]), np.sort(s[~y]), conf_level)
 
 
+def delong_interval(auc, ss10, ss01, n_pos: int, n_neg: int,
+                    conf_level: float) -> tuple[float, tuple[float, float], float]:
+    """The AUC, its DeLong CI (clipped to [0, 1]) and SE from the sums of squared
+    deviations of the case placements (``ss10``) and the control placements
+    (``ss01``)."""
+    auc = float(auc)
+    var = ss10 / (n_pos - 1) / n_pos + ss01 / (n_neg - 1) / n_neg if min(n_pos, n_neg) > 1 else np.nan
+    se = float(np.sqrt(var)) if np.isfinite(var) else float("nan")
+    z = z_quantile(conf_level)
+    return auc, (float(np.clip(auc - z * se, 0, 1)), float(np.clip(auc + z * se, 0, 1))), se
+
+
 def roc_of_sorted(sx: np.ndarray, sc: np.ndarray, conf_level: float = 0.95) -> ROCResult:
     """``roc`` of the ascending case scores ``sx`` and control scores ``sc`` (both
     non-empty, checked)."""
     n_pos, n_neg = len(sx), len(sc)
     n = n_pos + n_neg
     tpr, fpr, thresholds, k, auc, ss10, _, ss01 = _roc_from_sorted(sx, sc)
-    auc = float(auc)
-    var = ss10 / (n_pos - 1) / n_pos + ss01 / (n_neg - 1) / n_neg if min(n_pos, n_neg) > 1 else np.nan
-    se = float(np.sqrt(var)) if np.isfinite(var) else float("nan")
-    z = z_quantile(conf_level)
-    ci = (float(np.clip(auc - z * se, 0, 1)), float(np.clip(auc + z * se, 0, 1)))
+    auc, ci, se = delong_interval(auc, ss10, ss01, n_pos, n_neg, conf_level)
     k = int(k)  # last Youden maximum: the lowest threshold among ties
     return ROCResult(fpr, tpr, thresholds, auc, ci, se, float(thresholds[k]), float(tpr[k]),
                      float(1 - fpr[k]), n, n_pos, conf_level)

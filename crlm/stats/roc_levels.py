@@ -1,21 +1,39 @@
-"""ROC (AUC with its DeLong CI) within each level of a subgroup variable, with one sort.
+"""The AUC with its DeLong CI within each level of a subgroup variable, in one pass.
 
-``roc`` sorts each level's cases and controls; here the patients are put in score order
-once (or come in it), and each level's sorted cases and controls are read off that order,
-so every level costs a pass rather than a sort. The results are ``roc``'s."""
+The patients come in ascending score order (or are put in it once). One compiled walk
+over the runs of tied scores keeps, per level, how many of its cases and controls lie
+below, and sums each level's placements over its own distinct scores in ascending
+order: the same sums, in the same order, as ``roc`` on the level's rows, so the AUC,
+its SE and its CI are ``roc``'s, without a sort or a copy per level."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import _jit
+from ._result import ResultMixin
 from ._validate import check_conf_level
-from .diagnostic import ROCResult, roc_of_sorted
+from .diagnostic import delong_interval
 
 
-def roc_by_level(y, score, codes, n_levels: int, conf_level: float = 0.95, *,
-                 presorted: bool = False) -> list[ROCResult | None]:
-    """Per level ``0 .. n_levels - 1`` of ``codes``: ``roc(y[codes == k], score[codes ==
-    k])``, or None for a level without both classes. ``presorted``: the patients already
-    come in ascending score order."""
+@dataclass(frozen=True)
+class LevelAUC(ResultMixin):
+    """One level's AUC with its DeLong CI (as ``roc`` gives them), n and cases."""
+
+    auc: float
+    auc_ci: tuple[float, float]
+    auc_se: float
+    n: int
+    n_positive: int
+    conf_level: float
+
+
+def aucs_by_level(y, score, codes, n_levels: int, conf_level: float = 0.95, *,
+                 presorted: bool = False) -> list[LevelAUC | None]:
+    """Per level ``0 .. n_levels - 1`` of ``codes``: the AUC, CI and SE of ``roc(y[codes ==
+    k], score[codes == k])``, or None for a level without both classes. ``presorted``: the
+    patients already come in ascending score order."""
     conf_level = check_conf_level(conf_level)
     y = np.asarray(y, dtype=bool)
     score = np.asarray(score, dtype=float)
@@ -31,15 +49,81 @@ def roc_by_level(y, score, codes, n_levels: int, conf_level: float = 0.95, *,
     if not presorted:
         order = np.argsort(score, kind="stable")
         y, score, codes = y[order], score[order], codes[order]
-    # a stable sort by level keeps each level's patients in score order
-    by_level = np.argsort(codes.astype(np.int16) if n_levels <= 2 ** 15 else codes, kind="stable")
-    y, score = y[by_level], score[by_level]
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=n_levels))])
-    out: list[ROCResult | None] = []
+    nx, nc, mean10, ss10, ss01 = _level_placements(y, score, codes, int(n_levels))
+    out: list[LevelAUC | None] = []
     for k in range(n_levels):
-        cases, s = y[bounds[k]:bounds[k + 1]], score[bounds[k]:bounds[k + 1]]
-        if cases.all() or not cases.any():
+        if nx[k] == 0 or nc[k] == 0:
             out.append(None)
             continue
-        out.append(roc_of_sorted(s[cases], s[~cases], conf_level))
+        auc, ci, se = delong_interval(mean10[k], ss10[k], ss01[k], int(nx[k]), int(nc[k]),
+                                      conf_level)
+        out.append(LevelAUC(auc, ci, se, int(nx[k] + nc[k]), int(nx[k]), conf_level))
     return out
+
+
+@_jit
+def _level_placements(y, score, codes, k):  # pragma: no cover - compiled
+    """Per level: cases, controls, the mean case placement (the AUC) and the sums of
+    squared deviations of the case and control placements (``_placement_sums``' two
+    passes, per level)."""
+    nx = np.zeros(k, dtype=np.int64)
+    nc = np.zeros(k, dtype=np.int64)
+    for i in range(y.shape[0]):
+        if y[i]:
+            nx[codes[i]] += 1
+        else:
+            nc[codes[i]] += 1
+    centre10 = np.zeros(k)
+    centre01 = np.zeros(k)
+    sum10, sum01 = _walk(y, score, codes, nx, nc, centre10, centre01, False)
+    for level in range(k):
+        if nx[level] > 0 and nc[level] > 0:
+            centre10[level] = sum10[level] / nx[level]
+            centre01[level] = sum01[level] / nc[level]
+    ss10, ss01 = _walk(y, score, codes, nx, nc, centre10, centre01, True)
+    return nx, nc, centre10, ss10, ss01
+
+
+@_jit
+def _walk(y, score, codes, nx, nc, centre10, centre01, squared):  # pragma: no cover - compiled
+    """One walk over the runs of tied scores: per level (with both classes) the sums of
+    its case placements (P(control < case) + 0.5 P(tie)) and control placements
+    (P(case > control) + 0.5 P(tie)) less the centres, each weighted by the level's count
+    at that score, squared first when ``squared``."""
+    k = nx.shape[0]
+    sum10 = np.zeros(k)
+    sum01 = np.zeros(k)
+    below_c = np.zeros(k, dtype=np.int64)
+    upto_x = np.zeros(k, dtype=np.int64)
+    tie_x = np.zeros(k, dtype=np.int64)
+    tie_c = np.zeros(k, dtype=np.int64)
+    n = y.shape[0]
+    i = 0
+    while i < n:
+        j = i
+        while j < n and score[j] == score[i]:
+            if y[j]:
+                tie_x[codes[j]] += 1
+            else:
+                tie_c[codes[j]] += 1
+            j += 1
+        for r in range(i, j):
+            level = codes[r]
+            cx, cc = tie_x[level], tie_c[level]
+            if cx + cc == 0:          # this level's counts at this score are done
+                continue
+            if nx[level] > 0 and nc[level] > 0:
+                upto_x[level] += cx
+                d10 = (below_c[level] + 0.5 * cc) / nc[level] - centre10[level]
+                d01 = (nx[level] - upto_x[level] + 0.5 * cx) / nx[level] - centre01[level]
+                if squared:
+                    sum10[level] += cx * d10 * d10
+                    sum01[level] += cc * d01 * d01
+                else:
+                    sum10[level] += cx * d10
+                    sum01[level] += cc * d01
+                below_c[level] += cc
+            tie_x[level] = 0
+            tie_c[level] = 0
+        i = j
+    return sum10, sum01
