@@ -1,7 +1,9 @@
 """Demo cohort generation: the vectorised, streamed generator vs per-patient Python; and
 the whole demo build into a store (``python -m crlm demo --no-train --no-imaging``) and one
-model's training on it, each in a child process: wall and CPU time, the child's peak
-resident memory and the store's size per 10^6 patients.
+model's training on it, each in a child process: wall and CPU time (user + system), the
+child's peak resident memory, the store's size per 10^6 patients and the machine's 1-minute
+load average before and after (wall time on a shared machine follows the load; CPU time
+much less). The goals of the build at 10^6 patients: under 3 minutes, at most 1 GB.
 
 The baseline draws the same kinds of variables one patient at a time (scalar
 calls on a numpy Generator, one dict per patient, 53 feature rows per patient,
@@ -74,6 +76,17 @@ def _per_patient_python(n_patients: int, seed: int = SEED) -> tuple[pd.DataFrame
 
 def _child(args: list[str]) -> tuple[float, float, float]:
     """Run ``python -m crlm ARGS`` in a child process: (wall s, CPU s, peak RSS MB)."""
+    wall, (user, system), rss = _child_usage(args)
+    return wall, user + system, rss
+
+
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def _child_usage(args: list[str]) -> tuple[float, tuple[float, float], float]:
+    """Run ``python -m crlm ARGS`` in a child process: (wall s, (user s, system s), peak
+    RSS MB)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "crlm", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -82,7 +95,7 @@ def _child(args: list[str]) -> tuple[float, float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"python -m crlm {' '.join(args)} exited {proc.returncode}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: KiB
+    return wall, (usage.ru_utime, usage.ru_stime), usage.ru_maxrss / 1024  # Linux: KiB
 
 
 def build_rows(sizes: tuple[int, ...], train_up_to: int) -> list[Result]:
@@ -92,13 +105,16 @@ def build_rows(sizes: tuple[int, ...], train_up_to: int) -> list[Result]:
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="crlm-bench-demo-") as tmp:
             db = Path(tmp) / "demo.duckdb"
-            wall, cpu, rss = _child(["--db", str(db), "demo", "--patients", str(n),
-                                     "--seed", str(BUILD_SEED), "--no-train", "--no-imaging"])
+            load_before = _load()
+            wall, (user, system), rss = _child_usage(
+                ["--db", str(db), "demo", "--patients", str(n), "--seed", str(BUILD_SEED),
+                 "--no-train", "--no-imaging"])
             size_mb = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 1e6
             results.append(Result(
                 benchmark="demo build into the store", n=n, ours_s=wall, peak_mb=rss,
-                note=f"CPU {cpu:.1f} s; store {size_mb:,.0f} MB = "
-                     f"{size_mb * 1e6 / n / 1e3:.2f} GB per 10^6 patients; peak MB is the "
+                note=f"CPU {user + system:.1f} s ({user:.1f} user, {system:.1f} system); "
+                     f"store {size_mb:,.0f} MB = {size_mb * 1e6 / n / 1e3:.2f} GB per 10^6 "
+                     f"patients; load {load_before} before, {_load()} after; peak MB is the "
                      f"child's resident set"))
             if n > train_up_to:
                 continue
