@@ -89,8 +89,9 @@ def _coded(m: pd.DataFrame, group_of: pd.Series) -> pd.DataFrame:
     codes, uniques = pd.factorize(m["patient_id"].to_numpy(), sort=False)
     day = m["day"].to_numpy(float)
     value = m["value"].to_numpy(float)
-    order = np.lexsort((day, codes))
-    codes, day, value = codes[order], day[order], value[order]
+    if not _in_order(codes, day):       # the store's rows come by patient and day
+        order = np.lexsort((day, codes))
+        codes, day, value = codes[order], day[order], value[order]
     n = len(uniques)
     pre = day <= 0
     base_row = np.full(n, -1)
@@ -101,22 +102,38 @@ def _coded(m: pd.DataFrame, group_of: pd.Series) -> pd.DataFrame:
     post = ~pre & keep_patient[codes]
     first = np.flatnonzero(keep_patient)
     out_codes = np.concatenate([first, codes[post]])
+    # each patient's baseline row (day 0) before its later rows, which are in day order:
+    # a stable sort by patient alone
+    order = np.argsort(out_codes, kind="stable")
+    out_codes = out_codes[order]
     out = pd.DataFrame({"code": out_codes,
-                        "day": np.concatenate([np.zeros(len(first)), day[post]]),
-                        "value": np.concatenate([baseline[first], value[post]]),
+                        "day": np.concatenate([np.zeros(len(first)), day[post]])[order],
+                        "value": np.concatenate([baseline[first], value[post]])[order],
                         "baseline": baseline[out_codes]})
-    out = out.iloc[np.lexsort((out["day"].to_numpy(), out_codes))].reset_index(drop=True)
-    out["group"] = group[out["code"].to_numpy()].astype(str)
-    out["patient_id"] = pd.Categorical.from_codes(out["code"].to_numpy(),
+    # group labels as text, one per patient kept (a categorical over the rows)
+    labels, group_code = np.unique(group[first].astype(str), return_inverse=True)
+    per_patient = np.full(n, -1)
+    per_patient[first] = group_code
+    out["group"] = pd.Categorical.from_codes(per_patient[out_codes], categories=labels)
+    out["patient_id"] = pd.Categorical.from_codes(out_codes,
                                                   categories=pd.Index(uniques).astype(str))
     return out
+
+
+def _in_order(codes: np.ndarray, day: np.ndarray) -> bool:
+    """Whether rows already come by code, then day."""
+    if len(codes) < 2:
+        return True
+    dc = np.diff(codes)
+    return bool((dc >= 0).all() and (np.diff(day)[dc == 0] >= 0).all())
 
 
 def _interpolate(codes: np.ndarray, months: np.ndarray, values: np.ndarray, n_codes: int,
                  grid: np.ndarray) -> np.ndarray:
     """(n_codes, len(grid)) each patient's series on the grid, NaN outside its own range."""
-    order = np.lexsort((months, codes))
-    codes, months, values = codes[order], months[order], values[order]
+    if not _in_order(codes, months):
+        order = np.lexsort((months, codes))
+        codes, months, values = codes[order], months[order], values[order]
     span = float(grid.max() - min(grid.min(), months.min() if len(months) else 0)) + 1.0
     key = codes * span * 4 + months
     q = (np.arange(n_codes)[:, None] * span * 4 + grid[None, :]).ravel()
@@ -154,7 +171,7 @@ def compute_trajectories(measurements: pd.DataFrame, groups: pd.Series, kind: st
     sample = []
     rng = np.random.default_rng(seed)
     grid = np.asarray(grid_months, float)
-    group_col = m["group"].to_numpy()
+    group_col = m["group"].to_numpy(dtype=object)
     for g in names:
         part = m[group_col == g]
         ids, codes = np.unique(part["code"].to_numpy(), return_inverse=True)
@@ -165,8 +182,9 @@ def compute_trajectories(measurements: pd.DataFrame, groups: pd.Series, kind: st
         count = np.isfinite(on_grid).sum(axis=0)
         q = np.full((3, len(grid)), np.nan)
         enough = count >= MIN_AT_GRID
-        if enough.any():
-            q[:, enough] = np.nanpercentile(on_grid[:, enough], [25, 50, 75], axis=0)
+        for j in np.flatnonzero(enough):    # each grid point over its patients
+            column = on_grid[:, j]
+            q[:, j] = np.percentile(column[np.isfinite(column)], [25, 50, 75])
         if kind == "cea":
             q = np.exp(q)
         lower[g], median[g], upper[g] = q[0], q[1], q[2]
