@@ -44,6 +44,26 @@ def test_median_and_band_across_patients():
     assert fig.layout.yaxis.type == "log"
 
 
+def test_rows_in_any_order_give_the_same_trajectories():
+    rng = np.random.default_rng(4)
+    ids = [f"P{i:02d}" for i in range(30)]
+    m = pd.concat([_rows(p, "cea", [-7, 0, 30, 44, 61, 95], rng.uniform(2, 80, 6))
+                   for p in ids], ignore_index=True)
+    groups = pd.Series(["a", "b", None] * 10, index=ids)
+    ordered = tr.compute_trajectories(m, groups, "cea")
+    shuffled = tr.compute_trajectories(m.sample(frac=1, random_state=2), groups, "cea")
+    assert ordered.groups == shuffled.groups == ("a", "b", tr.MISSING_GROUP)
+    for g in ordered.groups:
+        np.testing.assert_array_equal(ordered.median[g], shuffled.median[g])
+        np.testing.assert_array_equal(ordered.lower[g], shuffled.lower[g])
+        np.testing.assert_array_equal(ordered.n_at_grid[g], shuffled.n_at_grid[g])
+
+    def rows(frame):    # patients come in the order they are first met
+        out = frame.assign(patient_id=frame["patient_id"].astype(str))
+        return out.sort_values(["patient_id", "day"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows(ordered.table), rows(shuffled.table))
+
+
 def test_waterfall_is_sorted_from_the_largest_increase_and_thinned_above_the_cap():
     m = pd.concat([_rows(f"P{i}", "target_lesion_sum", [0, 60], [10.0, 10.0 * (0.1 + i / 10)])
                    for i in range(12)])
