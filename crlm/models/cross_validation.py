@@ -13,6 +13,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from crlm.models.families import Family
 from crlm.models.fitted import FittedModel, build_pipeline
+from crlm.models.inputs import shared_model_matrix
 from crlm.models.survival import survival_target
 from crlm.models.tasks import BINARY, Task
 
@@ -57,14 +58,25 @@ def _target(task: Task, frame: pd.DataFrame):
     return survival_target(time, event)
 
 
+def _unfitted(family: Family, task: Task, columns, seed: int, fast: bool) -> FittedModel:
+    return FittedModel(model_id=f"{task.name}.{family.name}", task=task.name,
+                       family=family.name, explainer=family.explainer, columns=columns,
+                       pipeline=build_pipeline(family, columns, seed, fast), seed=seed)
+
+
 def fit_model(family: Family, task: Task, columns, frame: pd.DataFrame, seed: int,
               fast: bool) -> FittedModel:
     """One fit on development patients only."""
     check_development_only(frame)
-    model = FittedModel(model_id=f"{task.name}.{family.name}", task=task.name,
-                        family=family.name, explainer=family.explainer, columns=columns,
-                        pipeline=build_pipeline(family, columns, seed, fast), seed=seed)
-    return model.fit(frame, _target(task, frame))
+    return _unfitted(family, task, columns, seed, fast).fit(frame, _target(task, frame))
+
+
+def _fit_rows(family: Family, task: Task, columns, X: pd.DataFrame, meta: pd.DataFrame,
+              seed: int, fast: bool) -> FittedModel:
+    """``fit_model`` on rows already typed (``X``, the model matrix) whose split and
+    outcome columns are ``meta``'s."""
+    check_development_only(meta)
+    return _unfitted(family, task, columns, seed, fast).fit_matrix(X, _target(task, meta))
 
 
 def clinical_score(family: Family, task: Task, frame: pd.DataFrame) -> np.ndarray:
@@ -95,17 +107,20 @@ def cross_validate(family: Family, task: Task, columns, dev: pd.DataFrame,
                    on_fold=None, comparison: pd.DataFrame | None = None) -> TrainedModel:
     """Out-of-fold scores for ``dev``, and the all-development refit's scores for ``ext``
     (and for the task's ``comparison`` population, which no fit sees either)."""
-    # a fold's training rows are copied: only the columns a fit reads
-    read = dict.fromkeys([*columns, "cohort_split", *task.outcome_columns])
-    dev = dev.loc[:, [c for c in dev.columns if c in read]]
+    # The development rows are typed once (the model matrix shares the float columns of
+    # ``dev``); a fold copies its rows of that matrix, the final fit reads it whole.
+    meta = dev.loc[:, list(dict.fromkeys(["cohort_split", *task.outcome_columns]))]
+    X = shared_model_matrix(dev, columns)
     oof = np.full(len(dev), np.nan)
     for k in range(int(fold_of.max()) + 1):
         test = fold_of == k
-        model = fit_model(family, task, columns, dev[~test], seed, fast)
-        oof[test] = model.predict_scores(dev[test])
+        model = _fit_rows(family, task, columns, X[~test], meta[~test], seed, fast)
+        oof[test] = model.predict_matrix_scores(X[test])
+        del model
         if on_fold:
             on_fold()
-    final = fit_model(family, task, columns, dev, seed, fast)
+    final = _fit_rows(family, task, columns, X, meta, seed, fast)
+    del X
     external = final.predict_scores(ext) if len(ext) else np.empty(0)
     compared = (final.predict_scores(comparison) if comparison is not None and len(comparison)
                 else np.empty(0))

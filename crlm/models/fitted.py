@@ -44,7 +44,10 @@ class FittedModel:
 
     # -- training ------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, y) -> "FittedModel":
-        X = model_matrix(frame, self.columns)
+        return self.fit_matrix(model_matrix(frame, self.columns), y)
+
+    def fit_matrix(self, X: pd.DataFrame, y) -> "FittedModel":
+        """``fit`` on rows already typed by ``inputs.model_matrix`` (this model's columns)."""
         self.pipeline.fit(X, y)
         return self.learn_inputs(X)
 
@@ -107,6 +110,10 @@ class FittedModel:
         """Scores of a patients frame (a probability, or a risk score); not a metric:
         scikit-learn's ``score`` would be one."""
         return self._scores(self.matrix(frame))
+
+    def predict_matrix_scores(self, X: pd.DataFrame) -> np.ndarray:
+        """``predict_scores`` of rows already typed by ``inputs.model_matrix``."""
+        return self._scores(X.loc[:, self.columns])
 
     def evaluate(self, X: pd.DataFrame, *, explain: bool = True) -> dict:
         """Scores, imputed inputs, out-of-range inputs and (optionally) contributions

@@ -198,6 +198,22 @@ def model_matrix(frame: pd.DataFrame, columns) -> pd.DataFrame:
     return pd.DataFrame(data, index=frame.index)
 
 
+def shared_model_matrix(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """``model_matrix(frame, columns)`` with the same values, whose number columns that are
+    already floats in ``frame`` are ``frame``'s own arrays (not copied): for the training
+    rows of a large cohort, which are typed once and must not be held twice. The result
+    must not be written to."""
+    shared = [name for name in columns
+              if name in frame.columns and frame[name].dtype == np.float64
+              and (config.COLUMNS_BY_NAME.get(name) is None
+                   or config.COLUMNS_BY_NAME[name].kind not in ("category", "bool"))]
+    typed = model_matrix(frame, [c for c in columns if c not in shared])
+    parts = [frame[name] if name in shared else typed[name] for name in columns]
+    out = pd.concat(parts, axis=1, copy=False) if parts else pd.DataFrame(index=frame.index)
+    out.columns = pd.Index(list(columns), dtype=object)
+    return out
+
+
 def one_hot_categorical_features(wide: pd.DataFrame, info: pd.DataFrame
                                  ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """An import's categorical extra features (stored as level codes, their level names in
@@ -287,7 +303,8 @@ def make_preprocessor(numeric, categorical) -> ColumnTransformer:
     if numeric:
         steps.append(("numeric", Pipeline([
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            ("scale", StandardScaler()),
+            # scaled in place: its input is the imputer's copy, never the caller's frame
+            ("scale", StandardScaler(copy=False)),
         ]), list(numeric)))
     if categorical:
         steps.append(("categorical", Pipeline([

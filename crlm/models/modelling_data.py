@@ -21,6 +21,9 @@ from crlm.store.feature_matrix import load_feature_matrix
 from crlm.store.filters import UNKNOWN
 
 
+HASH_BLOCK = 16_384   # distinct float values made Python objects at once (training_hash)
+
+
 def prepare_patients(patients: pd.DataFrame) -> pd.DataFrame:
     """Contract columns typed one way and the derived columns recomputed by
     ``crlm.clinical`` — the same for store rows and for uploaded cases."""
@@ -74,6 +77,8 @@ class ModellingData:
         ``load_recorded_columns``; inputs that are not columns, such as the CT crops, are
         never named)."""
         def recorded(values: pd.Series) -> bool:
+            if values.dtype.kind in "fiub":   # a known number is never the text
+                return bool(values.notna().any())
             known = values[values.notna()]
             return bool(len(known)) and bool((known.astype(str) != UNKNOWN).any())
         return [c for c in dict.fromkeys(candidates)
@@ -121,10 +126,27 @@ def load_modelling_data(store, cohort: str) -> ModellingData:
     return ModellingData(frame=frame, feature_sets=sets, feature_times=times)
 
 
+def task_rows(data: ModellingData, task: Task) -> np.ndarray:
+    """Which of the cohort's rows are the task's patients with a known outcome."""
+    f = data.frame
+    return task.applicable(f).to_numpy() & task.has_outcome(f).to_numpy()
+
+
 def task_frame(data: ModellingData, task: Task) -> pd.DataFrame:
     """The task's patients with a known outcome (development and external)."""
-    f = data.frame
-    return f[task.applicable(f).to_numpy() & task.has_outcome(f).to_numpy()]
+    return data.frame[task_rows(data, task)]
+
+
+def rows_of(frame: pd.DataFrame, rows: np.ndarray, columns=None) -> pd.DataFrame:
+    """``frame[rows]`` (``rows`` a boolean mask), with only ``columns`` (in ``frame``'s
+    order) unless ``None``; the other columns are never copied."""
+    if columns is None:
+        return frame[rows]
+    at, wanted = np.flatnonzero(rows), set(columns)
+    parts = [frame[c].take(at) for c in frame.columns if c in wanted]
+    if not parts:
+        return frame.iloc[at, :0]
+    return pd.concat(parts, axis=1, copy=False)
 
 
 def comparison_frame(data: ModellingData, task: Task) -> pd.DataFrame:
@@ -133,16 +155,18 @@ def comparison_frame(data: ModellingData, task: Task) -> pd.DataFrame:
     return f[task.in_comparison(f).to_numpy()]
 
 
-def training_hash(frame: pd.DataFrame) -> str:
+def training_hash(frame: pd.DataFrame, rows: np.ndarray | None = None) -> str:
     """``store.data_hash`` of a task's training frame (inputs, features, outcome, split) with
     every value as an object; taken one column at a time, so that no object copy of the
-    whole frame is ever held (the same digest)."""
+    whole frame is ever held (the same digest). With ``rows`` (a boolean mask), the hash of
+    ``frame[rows]``, without that frame ever being made."""
     from pandas.core.util.hashing import combine_hash_arrays
 
     cols = sorted(c for c in frame.columns if c not in ("center", "diagnosis_date"))
     h = hashlib.sha256()
     h.update(",".join(map(str, cols)).encode())
-    rows = (_object_hash(frame[c]) for c in cols)
+    at = None if rows is None else np.flatnonzero(rows)
+    rows = (_object_hash(frame[c] if at is None else frame[c].take(at)) for c in cols)
     h.update(combine_hash_arrays(rows, len(cols)).tobytes())
     return h.hexdigest()[:16]
 
@@ -155,7 +179,11 @@ def _object_hash(values: pd.Series) -> np.ndarray:
     if values.dtype.kind != "f":
         return pd.util.hash_pandas_object(values.astype("object"), index=False).to_numpy()
     codes, uniques = pd.factorize(values.to_numpy(), sort=False)   # NaN: code -1
-    hashed = pd.util.hash_array(np.asarray(uniques, dtype=object), categorize=False)
+    # each value hashes on its own: in blocks, so that few Python objects live at once
+    hashed = np.empty(len(uniques), dtype=np.uint64)
+    for start in range(0, len(uniques), HASH_BLOCK):
+        block = np.asarray(uniques[start:start + HASH_BLOCK], dtype=object)
+        hashed[start:start + len(block)] = pd.util.hash_array(block, categorize=False)
     out = hashed.take(codes) if len(hashed) else np.zeros(len(codes), dtype=np.uint64)
     out[codes < 0] = np.iinfo(np.uint64).max
     return out

@@ -30,10 +30,11 @@ from crlm.models.families import FAMILIES, Family, get_family
 from crlm.models.kinds import is_clinical_score, is_stacked
 from crlm.models.modelling_data import (
     ModellingData, comparison_frame, default_artefact_dir, load_modelling_data,
-    prepare_patients, task_frame, training_hash,
+    prepare_patients, rows_of, task_frame, task_rows, training_hash,
 )
 from crlm.models.registration import COMPARISON, EXTERNAL, OUT_OF_FOLD, model_card, register
-from crlm.models.tasks import TASKS, get_task
+from crlm.models.tasks import TASKS, Task, get_task
+from crlm.store.memory import release_memory
 
 __all__ = [
     "COMPARISON", "DEVELOPMENT", "EXTERNAL", "ExternalLeakError", "ModellingData",
@@ -43,6 +44,20 @@ __all__ = [
     "load_modelling_data", "model_card", "prepare_patients", "register", "task_frame",
     "train", "training_hash",
 ]
+
+def _heap_hands_back_large_arrays() -> None:
+    """Arrays above 128 KiB each in their own mapping, handed back to the system when
+    freed. glibc otherwise raises that threshold as such arrays are freed, and the
+    column-sized arrays of the reads, the hash and the fits then stay in a fragmented heap
+    (at 10^6 patients about a gigabyte). Nothing where the C library is not glibc."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(-3, 128 * 1024)   # M_MMAP_THRESHOLD
+
 
 # Numerical failures of a family's fit on a small or degenerate cohort: the family is
 # skipped with the reason, the others train.
@@ -100,6 +115,24 @@ def _train_family(store, cohort, task, family, data, dev, ext, fold_of, seed, fa
         raise ValueError("none of its inputs is in this cohort")
     return cross_validate(family, task, columns, dev, fold_of, ext, seed=seed, fast=fast,
                           on_fold=lambda: bar.update(1), comparison=comparison), plan
+
+
+def _task_columns(data: ModellingData, task: Task, families) -> list[str] | None:
+    """The cohort's columns that ``families`` and the registration read for ``task``
+    (inputs, clinical score, split, centre, outcome); ``None`` (all) when a family trains
+    by a trainer of its own, which may read any column."""
+    keep = {"cohort_split", "center", *task.outcome_columns}
+    for family in families:
+        if family.trainer is not None:
+            return None
+        if family.is_clinical:
+            keep.add(family.column)
+            continue
+        try:
+            keep.update(data.inputs_for(family, task).used)
+        except ValueError:   # refused again, and skipped with the reason, when it trains
+            continue
+    return [c for c in data.frame.columns if c in keep]
 
 
 @dataclass(frozen=True)
@@ -168,7 +201,9 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
                    else default_families(store, cohort))
     seed, folds = int(seed), int(folds)
     root = artefact_root(artefact_dir if artefact_dir is not None else default_artefact_dir(store))
+    _heap_hands_back_large_arrays()
     data = load_modelling_data(store, cohort)
+    release_memory(store)   # DuckDB's cache of what was read: the fits need the memory
     plan = [(t, f) for t in task_list for f in family_list if f.serves(t)]
     if not plan:
         raise ValueError("no family serves the requested tasks")
@@ -186,9 +221,14 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
             todo = [f for t, f in plan if t is task]
             if not todo:
                 continue
-            frame = task_frame(data, task)
-            split = frame["cohort_split"].astype("object")
-            dev, ext = frame[(split == DEVELOPMENT).to_numpy()], frame[(split == EXTERNAL).to_numpy()]
+            # the task's rows are taken from the cohort, with only the columns its
+            # families and its registration read; no copy of the whole task frame is made
+            in_task = task_rows(data, task)
+            split = data.frame["cohort_split"].astype("object")
+            columns = _task_columns(data, task, todo)
+            dev = rows_of(data.frame, in_task & (split == DEVELOPMENT).to_numpy(), columns)
+            ext = rows_of(data.frame, in_task & (split == EXTERNAL).to_numpy(), columns)
+            del split
             try:
                 if dev.empty:
                     raise ValueError("no development patients with a known outcome")
@@ -200,9 +240,9 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
                     begin()
                 bar.update(sum(_fits(f, folds) for f in todo))
                 continue
-            comparison = comparison_frame(data, task)
-            train_hash = training_hash(frame)
-            del frame, split   # the fits read dev and ext only
+            comparison = rows_of(data.frame, task.in_comparison(data.frame).to_numpy(), columns)
+            train_hash = training_hash(data.frame, in_task)
+            del in_task   # the fits read dev and ext only
             context[task.name] = {}
             for family in todo:
                 begin()
