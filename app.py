@@ -7,9 +7,11 @@ import streamlit as st
 
 from crlm import config, ui
 from crlm.privacy import install_log_filter
+from crlm.stats.warm import warm_in_background
 from crlm.store import StoreError
 
 install_log_filter()  # screens every log record of the server process for identifiers
+warm_in_background()  # the compiled statistics loaded once per server process, not by a page
 
 st.set_page_config(page_title="CRLM Cohort Explorer", page_icon=":material/biotech:",
                    layout="wide")

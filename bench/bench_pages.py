@@ -79,6 +79,16 @@ def _preload() -> None:
                 pass
 
 
+def _await_warm_kernels() -> None:
+    """A server has loaded its compiled statistics long before a user opens a page: wait for
+    the app's warm-up thread (a tree without one has nothing to wait for)."""
+    try:
+        from crlm.stats.warm import warm_in_background
+    except ImportError:
+        return
+    warm_in_background().join()
+
+
 def _drop_caches() -> None:
     import streamlit as st
 
@@ -107,6 +117,7 @@ def measure_page(tree: Path, db: Path, page: str, ages: list[tuple[int, int]]) -
 
     at = AppTest.from_file(str(tree / "app.py"), default_timeout=1800).run()
     ok(at)
+    _await_warm_kernels()
     _drop_caches()
     first = _clock(lambda: ok(at.switch_page(page).run()))
     new = [_clock(lambda age=age: ok(at.slider(key="flt_age").set_value(age).run()))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import norm_sf, z_quantile
-from ._kernels import _merge_counts, _roc_from_sorted, placements_in_order
+from ._kernels import _roc_from_sorted, placements_in_order
 from ._result import ResultMixin
 from ._validate import as_event, as_float, check_conf_level, prepare
 
@@ -45,27 +45,13 @@ def _binary_and_score(y_true, score, dropna: bool, score_name: str = "score", **
     return y, s, a
 
 
-def _placements(cases: np.ndarray, controls: np.ndarray, presorted: bool = False):
-    """DeLong structural components: per case P(control < case) + 0.5 P(tie), per
-    control P(case > control) + 0.5 P(tie). Returned in sorted score order unless
-    ``presorted`` is False, in which case they follow the input order (needed to
-    pair two scores patient by patient)."""
-    if not presorted:
-        both = np.concatenate((cases, controls))
-        out = placements_in_order(both, len(cases), np.argsort(both))
-        return out[:len(cases)], out[len(cases):]
-    return _placements_from_counts(*_merge_counts(cases, controls)[1:])
-
-
-def _placements_from_counts(cx: np.ndarray, cc: np.ndarray):
-    """Placements in sorted score order from the per-distinct-score counts of cases
-    ``cx`` and controls ``cc`` (ascending scores)."""
-    nx, nc = int(cx.sum()), int(cc.sum())
-    below_c = np.cumsum(cc) - cc  # controls with a lower score
-    upto_x = np.cumsum(cx)  # cases with a lower or equal score
-    v10 = np.repeat((below_c + 0.5 * cc) / nc, cx)
-    v01 = np.repeat((nx - upto_x + 0.5 * cx) / nx, cc)
-    return v10, v01
+def _placements(cases: np.ndarray, controls: np.ndarray):
+    """DeLong structural components, each at its patient's place in the input (so that two
+    scores pair patient by patient): per case P(control < case) + 0.5 P(tie), per control
+    P(case > control) + 0.5 P(tie)."""
+    both = np.concatenate((cases, controls))
+    out = placements_in_order(both, len(cases), np.argsort(both))
+    return out[:len(cases)], out[len(cases):]
 
 
 @dataclass(frozen=True)
