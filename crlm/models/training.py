@@ -14,7 +14,7 @@ artefact, registry row); their names are importable from here too.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -89,7 +89,7 @@ def _fits(family: Family, folds: int) -> int:
 
 
 def _train_family(store, cohort, task, family, data, dev, ext, fold_of, seed, fast,
-                  previous, bar, comparison) -> tuple[TrainedModel, InputPlan | None]:
+                  previous, bar, comparison, planned=None) -> tuple[TrainedModel, InputPlan | None]:
     """Out-of-fold and external predictions of one family on one task (and its final fit),
     with the inputs it read; ``ValueError`` when this cohort cannot support it."""
     if family.is_clinical:
@@ -104,7 +104,9 @@ def _train_family(store, cohort, task, family, data, dev, ext, fold_of, seed, fa
                                comparison=clinical_score(family, task, comparison))
         bar.update(1)
         return trained, None
-    plan = data.inputs_for(family, task)
+    plan = planned if planned is not None else data.inputs_for(family, task)
+    if isinstance(plan, ValueError):
+        raise plan
     columns = list(plan.used)
     if family.trainer is not None:
         return family.trainer(
@@ -117,21 +119,33 @@ def _train_family(store, cohort, task, family, data, dev, ext, fold_of, seed, fa
                           on_fold=lambda: bar.update(1), comparison=comparison), plan
 
 
-def _task_columns(data: ModellingData, task: Task, families) -> list[str] | None:
+def _input_plans(data: ModellingData, task: Task, families) -> dict:
+    """Per trained family, the inputs it reads for ``task`` (``ModellingData.inputs_for``),
+    or the ``ValueError`` that refuses them (raised when the family trains)."""
+    plans: dict = {}
+    for family in families:
+        if family.is_clinical:
+            continue
+        try:
+            plans[family.name] = data.inputs_for(family, task)
+        except ValueError as exc:
+            plans[family.name] = exc
+    return plans
+
+
+def _task_columns(data: ModellingData, task: Task, families, plans=None) -> list[str] | None:
     """The cohort's columns that ``families`` and the registration read for ``task``
     (inputs, clinical score, split, centre, outcome); ``None`` (all) when a family trains
     by a trainer of its own, which may read any column."""
+    plans = _input_plans(data, task, families) if plans is None else plans
     keep = {"cohort_split", "center", *task.outcome_columns}
     for family in families:
         if family.trainer is not None:
             return None
         if family.is_clinical:
             keep.add(family.column)
-            continue
-        try:
-            keep.update(data.inputs_for(family, task).used)
-        except ValueError:   # refused again, and skipped with the reason, when it trains
-            continue
+        elif not isinstance(plans[family.name], ValueError):
+            keep.update(plans[family.name].used)
     return [c for c in data.frame.columns if c in keep]
 
 
@@ -214,6 +228,7 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
     rows = []
     skipped: list[SkippedModel] = []
     context: dict = {}
+    last = [t for t, _ in plan][-1]
     # Small models fit fastest single-threaded, and do not fight other work for cores.
     with threadpool_limits(limits=1), tqdm(total=steps, desc="training", unit="fit",
                                            disable=not progress, leave=False) as bar:
@@ -225,7 +240,8 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
             # families and its registration read; no copy of the whole task frame is made
             in_task = task_rows(data, task)
             split = data.frame["cohort_split"].astype("object")
-            columns = _task_columns(data, task, todo)
+            plans = _input_plans(data, task, todo)
+            columns = _task_columns(data, task, todo, plans)
             dev = rows_of(data.frame, in_task & (split == DEVELOPMENT).to_numpy(), columns)
             ext = rows_of(data.frame, in_task & (split == EXTERNAL).to_numpy(), columns)
             del split
@@ -243,6 +259,8 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
             comparison = rows_of(data.frame, task.in_comparison(data.frame).to_numpy(), columns)
             train_hash = training_hash(data.frame, in_task)
             del in_task   # the fits read dev and ext only
+            if task is last:   # no later task reads the cohort: its frame is let go
+                data = replace(data, frame=data.frame.iloc[:0].copy())   # no view of it
             context[task.name] = {}
             for family in todo:
                 begin()
@@ -250,7 +268,7 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
                 try:
                     trained, inputs = _train_family(store, cohort, task, family, data, dev, ext,
                                                     fold_of, seed, fast, context[task.name], bar,
-                                                    comparison)
+                                                    comparison, plans.get(family.name))
                 except ValueError as exc:  # inputs this cohort lacks, a class too small, ...
                     skipped.append(SkippedModel(task.name, family.name, str(exc)))
                     bar.update(_fits(family, folds))
