@@ -143,3 +143,27 @@ def test_scaling_in_place_gives_the_same_design_and_fit(data):
     designs = [p[:-1].transform(X) for p in pipelines]
     assert np.array_equal(designs[0], designs[1])
     assert np.array_equal(pipelines[0].predict_proba(X), pipelines[1].predict_proba(X))
+
+
+def test_tasks_trained_together_score_as_trained_apart(tmp_path):
+    from crlm.models.training import train
+
+    chunk = generate_cohort_frames(300, 5)
+    reports = []
+    for name, tasks in (("together", [["response", "os_risk"]]),
+                        ("apart", [["response"], ["os_risk"]])):
+        store = st.Store(tmp_path / f"{name}.duckdb")
+        st.save_cohort(store, "demo", chunk.patients, chunk.features, kind="synthetic")
+        tables = [train(store, "demo", tasks=t, families=["logistic", "cox", "fong_score"],
+                        folds=3, fast=True, progress=False,
+                        artefact_dir=tmp_path / f"{name}_models").table for t in tasks]
+        hashes = st.load_models(store)[["model_id", "training_hash"]]
+        reports.append((pd.concat(tables, ignore_index=True), hashes))
+        store.close()
+    (together, hashes_together), (apart, hashes_apart) = reports
+    assert len(together) == 4   # logistic and Fong for response, Cox and Fong for OS
+    shown = ["model", "n", "n_external", "AUC [95% CI]", "AUC external", "Brier", "C-index"]
+    pd.testing.assert_frame_equal(together[shown], apart[shown])
+    key = ["model_id"]
+    pd.testing.assert_frame_equal(hashes_together.sort_values(key, ignore_index=True),
+                                  hashes_apart.sort_values(key, ignore_index=True))
