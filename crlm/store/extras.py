@@ -17,11 +17,13 @@ def load_recorded_columns(store: Store, cohort: str, columns: Sequence[str]) -> 
     names = [c for c in dict.fromkeys(columns) if c in COLUMNS_BY_NAME]
     if not names:
         return []
-    counts = ", ".join(
-        f'count(CASE WHEN "{c}" IS NOT NULL AND CAST("{c}" AS VARCHAR) <> ? THEN 1 END)'
-        for c in names)
+    # only a text column can hold the text ``unknown``; a number, yes/no or date column
+    # is known wherever it is not null (no value is cast to text)
+    text = [COLUMNS_BY_NAME[c].sql_type == "VARCHAR" for c in names]
+    counts = ", ".join(f'count(CASE WHEN "{c}" <> ? THEN 1 END)' if is_text else f'count("{c}")'
+                       for c, is_text in zip(names, text))
     row = store.cursor().execute(f"SELECT {counts} FROM patients WHERE cohort = ?",
-                                 [UNKNOWN] * len(names) + [cohort]).fetchone()
+                                 [UNKNOWN] * sum(text) + [cohort]).fetchone()
     return [c for c, n in zip(names, row) if n]
 
 
