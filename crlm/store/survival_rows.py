@@ -74,18 +74,22 @@ def cohort_landmark_values(store: Store, cohort: str, kind: str, *, landmark_day
     before day 0) and the ``value`` nearest ``landmark_day`` within ``window`` (the earlier
     day on a tie) with its ``day``; as ``crlm.store.load_landmark_values``, keyed by rowid."""
     lo, hi = int(window[0]), int(window[1])
+    # one grouping of the patient's rows gives both, each over its own rows (FILTER)
     result = store.cursor().execute(
-        "WITH m AS (SELECT patient_id, day, value FROM measurements "
-        "  WHERE cohort = ? AND kind = ? AND day <= ?), "
-        "base AS (SELECT patient_id, arg_max(value, day) AS baseline FROM m WHERE day <= 0 "
-        "  GROUP BY patient_id), "
-        "near AS (SELECT patient_id, arg_min(value, abs(day - ?) * 100000 + day) AS value, "
-        "  arg_min(day, abs(day - ?) * 100000 + day) AS day FROM m "
-        "  WHERE day BETWEEN ? AND ? GROUP BY patient_id) "
-        "SELECT p.rowid AS rowid, base.baseline, near.day, near.value FROM base "
-        "JOIN near USING (patient_id) JOIN patients p "
-        "ON p.cohort = ? AND p.patient_id = base.patient_id ORDER BY p.rowid",
-        [cohort, kind, hi, int(landmark_day), int(landmark_day), lo, hi, cohort]).fetchnumpy()
+        "WITH v AS (SELECT patient_id, "
+        "  arg_max(value, day) FILTER (WHERE day <= 0) AS baseline, "
+        "  arg_min(value, abs(day - $landmark) * 100000 + day) "
+        "    FILTER (WHERE day BETWEEN $lo AND $hi) AS value, "
+        "  arg_min(day, abs(day - $landmark) * 100000 + day) "
+        "    FILTER (WHERE day BETWEEN $lo AND $hi) AS day "
+        "  FROM measurements WHERE cohort = $cohort AND kind = $kind AND day <= $hi "
+        "  GROUP BY patient_id "
+        "  HAVING count(*) FILTER (WHERE day <= 0) > 0 "
+        "     AND count(*) FILTER (WHERE day BETWEEN $lo AND $hi) > 0) "
+        "SELECT p.rowid AS rowid, v.baseline, v.day, v.value FROM v JOIN patients p "
+        "ON p.cohort = $cohort AND p.patient_id = v.patient_id ORDER BY p.rowid",
+        {"cohort": cohort, "kind": kind, "hi": hi, "lo": lo,
+         "landmark": int(landmark_day)}).fetchnumpy()
     return {"rowid": _filled(result["rowid"], np.int64, -1),
             "baseline": _filled(result["baseline"], float, np.nan),
             "day": _filled(result["day"], float, np.nan),
