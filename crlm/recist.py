@@ -106,18 +106,24 @@ def derive_frame(measurements: pd.DataFrame) -> pd.DataFrame:
     # patients as codes into their sorted ids, rows by patient then day (stable): the order
     # of sorting by the ids themselves, without comparing text per row
     codes, ids = pd.factorize(m["patient_id"].to_numpy(), sort=True)
-    order = np.lexsort((m["day"].to_numpy(), codes))
-    m, codes, ids = m.iloc[order], codes[order], np.asarray(ids, dtype=object)
     day = m["day"].to_numpy(float)
     value = m["value"].to_numpy(float)
+    step = np.diff(codes)
+    if not ((step >= 0).all() and (np.diff(day)[step == 0] >= 0).all()):
+        order = np.lexsort((day, codes))      # the store's rows already come in this order
+        codes, day, value = codes[order], day[order], value[order]
+    ids = np.asarray(ids, dtype=object)
     n = len(ids)
-    base_rows = pd.Series(np.where(day <= 0, np.arange(len(m)), -1)).groupby(codes).max()
+    # each patient's last row on or before day 0 (rows by patient, then day)
+    base_row = np.full(n, -1)
+    np.maximum.at(base_row, codes, np.where(day <= 0, np.arange(len(codes)), -1))
     baseline = np.full(n, np.nan)
-    has = base_rows.to_numpy() >= 0
-    baseline[base_rows.index.to_numpy()[has]] = value[base_rows.to_numpy()[has]]
+    has = base_row >= 0
+    baseline[has] = value[base_row[has]]
     follow = day > 0
     fc, fd, fv = codes[follow], day[follow], value[follow]
-    position = pd.Series(np.ones(len(fc), int)).groupby(fc).cumsum().to_numpy() - 1
+    # the visit's place among the patient's follow-up visits (``fc`` is sorted)
+    position = np.arange(len(fc)) - np.searchsorted(fc, fc, side="left")
     width = int(position.max()) + 1 if len(position) else 0
     days = np.full((n, width), np.nan)
     sums = np.full((n, width), np.nan)
@@ -156,5 +162,13 @@ def derive_frame(measurements: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "patient_id": ids, "baseline_sum_cm": baseline, "best_change_pct": change,
         "derived_response": response,
-        "progression_day": [int(x) if np.isfinite(x) else None for x in progression],
+        "progression_day": _whole_days(progression),
     }, columns=columns)
+
+
+def _whole_days(days: np.ndarray) -> list:
+    """Days as Python ints, None where missing (the column pandas makes of such a list)."""
+    out = np.full(len(days), None, dtype=object)
+    known = np.isfinite(days)
+    out[known] = days[known].astype(np.int64).tolist()
+    return out.tolist()
