@@ -109,7 +109,8 @@ def train_and_report(store, cohort, tasks, families, folds, seed, *, quiet=False
     use_run_budget(run)
     try:
         report = models.train(store, cohort=cohort, tasks=tasks, families=families,
-                              folds=folds, seed=seed, progress=False, fast=fast, on_unit=bar)
+                              folds=folds, seed=seed, progress=False, fast=fast, on_unit=bar,
+                              own_process=True)
     finally:
         bar.close()
         use_run_budget(None)

@@ -187,8 +187,13 @@ def default_families(store, cohort: str) -> list[Family]:
 
 def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, folds: int = 5,
           seed: int = config.DEFAULT_SEED, artefact_dir=None, progress: bool = True,
-          fast: bool = False, on_unit=None) -> TrainingReport:
+          fast: bool = False, on_unit=None, own_process: bool = False) -> TrainingReport:
     """Train, validate and register every requested family for every requested task.
+
+    ``own_process``: the process is this training run's alone (the command line), so the
+    memory it read can be handed back process-wide — DuckDB's cached blocks after the
+    read (a moment of a tiny memory limit on the store's connection) and large freed arrays
+    to the system. Not for a server process, whose other users' queries share both.
 
     ``tasks=None`` means every default task (the landmark tasks at the first restaging,
     ``default=False``, are trained when named). ``families=None`` means every default family (all tabular families and
@@ -215,9 +220,11 @@ def train(store, cohort: str = config.DEMO_COHORT, tasks=None, families=None, fo
                    else default_families(store, cohort))
     seed, folds = int(seed), int(folds)
     root = artefact_root(artefact_dir if artefact_dir is not None else default_artefact_dir(store))
-    _heap_hands_back_large_arrays()
+    if own_process:
+        _heap_hands_back_large_arrays()
     data = load_modelling_data(store, cohort)
-    release_memory(store)   # DuckDB's cache of what was read: the fits need the memory
+    if own_process:
+        release_memory(store)   # DuckDB's cache of what was read: the fits need the memory
     plan = [(t, f) for t in task_list for f in family_list if f.serves(t)]
     if not plan:
         raise ValueError("no family serves the requested tasks")
