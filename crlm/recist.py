@@ -92,6 +92,14 @@ def derive_series(days, sums) -> RecistSeries:
     return RecistSeries(float(best_change), CATEGORIES[best], progression)
 
 
+def in_patient_day_order(codes: np.ndarray, day: np.ndarray) -> bool:
+    """Whether rows already come by patient code, then day."""
+    if len(codes) < 2:
+        return True
+    step = np.diff(codes)
+    return bool((step >= 0).all() and (np.diff(day)[step == 0] >= 0).all())
+
+
 def derive_frame(measurements: pd.DataFrame) -> pd.DataFrame:
     """Per patient (``patient_id, day, value`` rows of target-lesion sums): baseline sum,
     best % change, derived best response and progression day; :func:`derive_series`
@@ -108,8 +116,7 @@ def derive_frame(measurements: pd.DataFrame) -> pd.DataFrame:
     codes, ids = pd.factorize(m["patient_id"].to_numpy(), sort=True)
     day = m["day"].to_numpy(float)
     value = m["value"].to_numpy(float)
-    step = np.diff(codes)
-    if not ((step >= 0).all() and (np.diff(day)[step == 0] >= 0).all()):
+    if not in_patient_day_order(codes, day):
         order = np.lexsort((day, codes))      # the store's rows already come in this order
         codes, day, value = codes[order], day[order], value[order]
     ids = np.asarray(ids, dtype=object)

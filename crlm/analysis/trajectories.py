@@ -89,7 +89,7 @@ def _coded(m: pd.DataFrame, group_of: pd.Series) -> pd.DataFrame:
     codes, uniques = pd.factorize(m["patient_id"].to_numpy(), sort=False)
     day = m["day"].to_numpy(float)
     value = m["value"].to_numpy(float)
-    if not _in_order(codes, day):       # the store's rows come by patient and day
+    if not recist.in_patient_day_order(codes, day):       # the store's rows come by patient and day
         order = np.lexsort((day, codes))
         codes, day, value = codes[order], day[order], value[order]
     n = len(uniques)
@@ -120,18 +120,10 @@ def _coded(m: pd.DataFrame, group_of: pd.Series) -> pd.DataFrame:
     return out
 
 
-def _in_order(codes: np.ndarray, day: np.ndarray) -> bool:
-    """Whether rows already come by code, then day."""
-    if len(codes) < 2:
-        return True
-    dc = np.diff(codes)
-    return bool((dc >= 0).all() and (np.diff(day)[dc == 0] >= 0).all())
-
-
 def _interpolate(codes: np.ndarray, months: np.ndarray, values: np.ndarray, n_codes: int,
                  grid: np.ndarray) -> np.ndarray:
     """(n_codes, len(grid)) each patient's series on the grid, NaN outside its own range."""
-    if not _in_order(codes, months):
+    if not recist.in_patient_day_order(codes, months):
         order = np.lexsort((months, codes))
         codes, months, values = codes[order], months[order], values[order]
     span = float(grid.max() - min(grid.min(), months.min() if len(months) else 0)) + 1.0
