@@ -33,7 +33,24 @@ NON_INPUT_COLUMNS: tuple[str, ...] = tuple(
     c for c in config.PATIENT_COLUMN_NAMES if c not in INPUT_COLUMNS
 )
 MISSING_LEVEL = "missing"
+MEDIAN_BLOCK = 8   # columns whose medians are taken at once (``ColumnMedianImputer``)
 
+
+class ColumnMedianImputer(SimpleImputer):
+    """``SimpleImputer`` whose median fit takes ``MEDIAN_BLOCK`` columns at a time.
+
+    scikit-learn's median sorts a masked copy of the whole matrix (with its index array
+    and a taken copy, about four times the matrix); a column's median reads that column
+    only, so the same medians, by the same function, come from blocks of columns. Every
+    other strategy, and the transform, are scikit-learn's own."""
+
+    def _dense_fit(self, X, strategy, missing_values, fill_value):
+        if strategy != "median" or self.add_indicator or X.shape[1] <= MEDIAN_BLOCK:
+            return super()._dense_fit(X, strategy, missing_values, fill_value)
+        parts = [super(ColumnMedianImputer, self)._dense_fit(
+                     X[:, start:start + MEDIAN_BLOCK], strategy, missing_values, fill_value)
+                 for start in range(0, X.shape[1], MEDIAN_BLOCK)]
+        return np.concatenate(parts)
 
 
 def _is_missing(value) -> bool:
@@ -302,7 +319,7 @@ def make_preprocessor(numeric, categorical) -> ColumnTransformer:
     steps = []
     if numeric:
         steps.append(("numeric", Pipeline([
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("impute", ColumnMedianImputer(strategy="median", keep_empty_features=True)),
             # scaled in place: its input is the imputer's copy, never the caller's frame
             ("scale", StandardScaler(copy=False)),
         ]), list(numeric)))

@@ -124,3 +124,25 @@ def test_a_float_column_hashes_as_its_objects(values):
     expected = pd.util.hash_pandas_object(column.astype("object"), index=False).to_numpy()
     got = _object_hash(column)
     assert got.dtype == expected.dtype and np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("columns", [3, 8, 21])
+def test_column_median_imputer_has_scikit_learns_medians(columns):
+    """Medians taken a block of columns at a time are scikit-learn's whole-matrix medians,
+    bit for bit: odd and even counts, a column without any value (kept, filled with 0),
+    missing values; and the filled matrix is the same."""
+    from sklearn.impute import SimpleImputer
+
+    from crlm.models.inputs import ColumnMedianImputer
+
+    rng = np.random.default_rng(columns)
+    X = rng.normal(size=(101, columns)) * 1e3
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X[:, 1] = np.nan
+    X[:50, 2 % columns] = np.nan   # an even count of values in that column
+    ours = ColumnMedianImputer(strategy="median", keep_empty_features=True)
+    theirs = SimpleImputer(strategy="median", keep_empty_features=True)
+    got, expected = ours.fit_transform(X), theirs.fit_transform(X)
+    assert np.array_equal(ours.statistics_, theirs.statistics_)
+    assert ours.statistics_[1] == 0.0
+    assert np.array_equal(got, expected)
