@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from crlm.figures._format import is_finite
+from crlm.stats.sorted_quantiles import sorted_median, sorted_percentiles
 from crlm.figures.style import (
     AXIS_COLOR, OKABE_ITO, REFERENCE_COLOR, TEMPLATE, apply_house_style, color, with_alpha,
 )
@@ -23,12 +24,32 @@ def _numeric(values) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
+def _auto_bin_count(v: np.ndarray) -> int:
+    """The number of bins of ``np.histogram_bin_edges(v, bins="auto")`` for sorted finite
+    ``v`` (the smaller width of Freedman–Diaconis, kept at least half the square-root
+    rule's, and Sturges), with its quartiles read from the sorted values."""
+    if len(v) == 0:
+        return 1
+    p75, p25 = sorted_percentiles(v, [75, 25])
+    ptp = np.subtract(v[-1], v[0])
+    fd = 2.0 * np.subtract(p75, p25) * v.size ** (-1.0 / 3.0)
+    width = min(max(fd, ptp / np.sqrt(v.size) / 2), ptp / (np.log2(v.size) + 1.0))
+    return int(np.ceil(np.subtract(v[-1], v[0]) / width)) if width else 1
+
+
+def _sorted_counts(v: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``np.histogram(v, bins=edges)[0]`` for sorted ``v``: the same counts (every bin
+    half-open but the last), without sorting again."""
+    return np.diff(np.concatenate((v.searchsorted(edges[:-1], "left"),
+                                   v.searchsorted(edges[-1:], "right"))))
+
+
 def _edges(values: np.ndarray, bins: int | None, log: bool) -> np.ndarray:
     v = np.log10(values) if log else values
     if len(v) == 0:
         return np.array([0.0, 1.0])
     if bins is None:
-        edges = np.histogram_bin_edges(v, bins="auto")
+        edges = np.histogram_bin_edges(v, bins=_auto_bin_count(v))
         if len(edges) - 1 > MAX_BINS:
             edges = np.histogram_bin_edges(v, bins=MAX_BINS)
     else:
@@ -41,7 +62,7 @@ def _edges(values: np.ndarray, bins: int | None, log: bool) -> np.ndarray:
 def _wants_log(values: np.ndarray) -> bool:
     if len(values) < 10 or values.min() <= 0:
         return False
-    med = float(np.median(values))
+    med = sorted_median(values)
     return med > 0 and float(values.max()) / med > 50
 
 
@@ -81,6 +102,14 @@ def _order(levels) -> list[str]:
     except ValueError:
         levels = sorted(levels)
     return levels
+
+
+def _positional(values) -> pd.Series:
+    """``values`` as a Series indexed 0..n-1 (not copied when it already is one)."""
+    s = pd.Series(values)
+    if isinstance(s.index, pd.RangeIndex) and s.index.start == 0 and s.index.step == 1:
+        return s
+    return s.reset_index(drop=True)
 
 
 def _level_index(values: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -126,31 +155,37 @@ def bin_distribution(series, *, kind: str = "histogram", group=None, x_label: st
     """The counts ``make_distribution_figure`` draws (see there), computed once."""
     if kind not in ("histogram", "bar"):
         raise ValueError(f"kind must be 'histogram' or 'bar', got {kind!r}")
-    s = pd.Series(series).reset_index(drop=True)
+    s = _positional(series)
     if group is not None and len(group) != len(s):
         raise ValueError(f"group has {len(group)} values but series has {len(s)}")
     if group is None:
-        gcode, groups = np.zeros(len(s), dtype=np.int64), ["all"]
+        gcode, groups = None, ["all"]
     else:
-        gcode, groups = _level_index(pd.Series(group).reset_index(drop=True))
+        gcode, groups = _level_index(_positional(group))
     label = x_label if x_label is not None else (s.name or "")
     if kind == "histogram":
         numbers = pd.to_numeric(s, errors="coerce").to_numpy(float)
         finite = np.isfinite(numbers)
-        values = np.sort(numbers[finite])   # sorted: its quantiles (bin width, log test) come faster
+        numbers_ok = numbers[finite]
+        by_value = None if gcode is None else np.argsort(numbers_ok, kind="stable")
+        # sorted once: the quantiles (bin width, log test) and every group's counts read it
+        values = np.sort(numbers_ok) if by_value is None else numbers_ok[by_value]
         log = _wants_log(values) if log_x is None else bool(log_x) and len(values) and values.min() > 0
         edges = _edges(values, bins, log)
         e = np.log10(edges) if log else edges
-        v = np.log10(numbers) if log else numbers
-        counts, n = [], []
-        for k in range(len(groups)):
-            part = v[finite & (gcode == k)]
-            counts.append(np.histogram(part, bins=e)[0])
-            n.append(len(part))
+        v = np.log10(values) if log else values
+        if by_value is None:
+            counts, n = [_sorted_counts(v, e)], [len(v)]
+        else:
+            g = gcode[finite][by_value]
+            parts = [v[g == k] for k in range(len(groups))]
+            counts, n = [_sorted_counts(p, e) for p in parts], [len(p) for p in parts]
         return BinnedDistribution("histogram", str(label), tuple(groups), group is not None,
                                   np.asarray(counts), tuple(n), edges=edges, log=bool(log),
                                   missing=int(np.isnan(numbers).sum()))
     lcode, levels = _level_index(s)
+    if gcode is None:
+        gcode = np.zeros(len(s), dtype=np.int64)
     counts = np.bincount(gcode * len(levels) + lcode, minlength=len(groups) * len(levels))
     counts = counts.reshape(len(groups), len(levels))
     return BinnedDistribution("bar", str(label), tuple(groups), group is not None, counts,
