@@ -7,7 +7,8 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from crlm.models.inputs import (
-    CompiledPreprocessor, make_preprocessor, model_matrix, split_columns, transformed_groups,
+    CompiledPreprocessor, design_mean, make_preprocessor, model_matrix, split_columns,
+    transformed_groups,
 )
 from crlm.models.tasks import BINARY, get_task
 
@@ -67,8 +68,8 @@ class FittedModel:
                 ref[c] = float(s.median()) if len(s) else np.nan
         self.reference_ = pd.DataFrame([ref], columns=self.columns)
         if self.explainer == "linear":
-            self.transformed_mean_ = np.asarray(self.pipeline[:-1].transform(X),
-                                                dtype=float).mean(axis=0)
+            # the design's column means, its rows transformed a block at a time
+            self.transformed_mean_ = design_mean(self.pipeline[:-1], X)
         preprocess = self.pipeline.named_steps["preprocess"]
         self.groups_ = transformed_groups(preprocess)
         compiled = CompiledPreprocessor(preprocess)

@@ -347,6 +347,26 @@ def transformed_groups(preprocessor: ColumnTransformer) -> list[str]:
     return groups
 
 
+def design_mean(preprocessor, X: pd.DataFrame, rows: int = 20_000) -> np.ndarray:
+    """``np.asarray(preprocessor.transform(X), dtype=float).mean(axis=0)``, bit for bit,
+    with ``rows`` rows transformed at a time, so that the whole design is never held.
+
+    numpy sums a C-ordered design's columns row after row; the running sums are carried
+    from block to block in that order. A design of one column (numpy sums its contiguous
+    values pairwise) or not C-ordered is transformed whole."""
+    rows = max(int(rows), 1)
+    if len(X) <= rows:
+        return np.asarray(preprocessor.transform(X), dtype=float).mean(axis=0)
+    total = None
+    for start in range(0, len(X), rows):
+        block = np.asarray(preprocessor.transform(X.iloc[start:start + rows]), dtype=float)
+        if block.ndim != 2 or block.shape[1] < 2 or not block.flags.c_contiguous:
+            return np.asarray(preprocessor.transform(X), dtype=float).mean(axis=0)
+        total = (np.add.reduce(block, axis=0) if total is None
+                 else np.add.reduce(np.concatenate([total[None, :], block]), axis=0))
+    return total / len(X)
+
+
 class CompiledPreprocessor:
     """The transform of a fitted ``make_preprocessor`` in plain numpy.
 

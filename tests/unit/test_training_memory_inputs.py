@@ -146,3 +146,28 @@ def test_column_median_imputer_has_scikit_learns_medians(columns):
     assert np.array_equal(ours.statistics_, theirs.statistics_)
     assert ours.statistics_[1] == 0.0
     assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("numeric,categorical", [
+    (["age", "cea", "largest_lesion_cm"], ["sex", "t_stage"]),
+    (["cea"], []),   # a design of one column: transformed whole
+    ([], ["t_stage"]),
+])
+@pytest.mark.parametrize("rows", [1, 7, 50, 1000])
+def test_design_mean_in_row_blocks_is_the_whole_designs_mean(numeric, categorical, rows):
+    from crlm.models.inputs import design_mean, make_preprocessor
+
+    rng = np.random.default_rng(rows)
+    n = 403
+    X = pd.DataFrame({c: rng.lognormal(3, 1.5, n) for c in numeric})
+    for c in numeric:
+        X.loc[rng.random(n) < 0.2, c] = np.nan
+    for c in categorical:
+        values = rng.choice(["a", "b", "c"], n).astype(object)
+        values[rng.random(n) < 0.1] = np.nan
+        X[c] = values
+    pre = make_preprocessor(numeric, categorical).fit(X)
+    expected = np.asarray(pre.transform(X), dtype=float).mean(axis=0)
+    got = design_mean(pre, X, rows=rows)
+    assert got.shape == expected.shape
+    assert np.array_equal(got, expected)
