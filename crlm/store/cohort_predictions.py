@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from crlm.store.connection import Store
 from crlm.store.queries import _columns
@@ -20,22 +22,32 @@ def load_cohort_predictions(store: Store, cohort: str, *, task: str | None, mode
                             with_ids: bool = False) -> pd.DataFrame:
     """``rowid``, ``score`` and the patient ``columns`` (plus ``patient_id`` when
     ``with_ids``) of each patient of ``cohort`` with a prediction of ``model_id``'s current
-    version on one of ``splits`` (the first such prediction; of any task when ``task`` is
-    None), in the table's row order."""
+    version on one of ``splits`` (of any task when ``task`` is None), in the table's row
+    order. A patient scored on more than one of ``splits`` has the prediction of the
+    split named first."""
     splits = list(splits)
     of_task = "" if task is None else " AND q.task = ?"
     ids = "p.patient_id, " if with_ids else ""
     cols = _columns(columns, prefix="p.") if columns else ""
+    rank = " ".join(f"WHEN ? THEN {k}" for k in range(len(splits)))
+    # the patients' rows joined to the model's predictions, by row and then split: a
+    # patient's first row is the prediction wanted (taken below, by row id: no grouping
+    # of the text identifiers)
     sql = (
-        "WITH s AS (SELECT q.patient_id, q.score FROM predictions q JOIN models m"
+        f"WITH s AS (SELECT q.patient_id, q.score, CASE q.split {rank} END AS split_rank"
+        " FROM predictions q JOIN models m"
         " ON m.model_id = q.model_id AND m.version = q.model_version"
         f" WHERE m.is_current AND q.cohort = ?{of_task} AND q.model_id = ?"
-        f" AND q.split IN ({', '.join('?' for _ in splits)})"
-        " QUALIFY row_number() OVER (PARTITION BY q.patient_id) = 1)"
+        f" AND q.split IN ({', '.join('?' for _ in splits)}))"
         f" SELECT p.rowid AS rowid, {ids}s.score{', ' + cols if cols else ''}"
         " FROM patients p JOIN s ON s.patient_id = p.patient_id"
-        " WHERE p.cohort = ? ORDER BY p.rowid"
+        " WHERE p.cohort = ? ORDER BY p.rowid, s.split_rank"
     )
-    params = [cohort, *([] if task is None else [task]), model_id, *splits, cohort]
-    table = store.cursor().sql(sql, params=params)
-    return table.to_arrow_table().to_pandas(strings_to_categorical=True)
+    params = [*splits, cohort, *([] if task is None else [task]), model_id, *splits, cohort]
+    table = store.cursor().sql(sql, params=params).to_arrow_table()
+    rowid = table.column("rowid").to_numpy()
+    first = np.ones(len(rowid), dtype=bool)
+    first[1:] = rowid[1:] != rowid[:-1]
+    if not first.all():
+        table = table.filter(pa.array(first))
+    return table.to_pandas(strings_to_categorical=True)

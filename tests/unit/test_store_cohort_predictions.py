@@ -53,3 +53,16 @@ def test_one_row_per_scored_patient_in_row_order(tmp_path):
                                        splits=("out-of-fold",), columns=()).empty
         assert load_cohort_predictions(s, "c", task="response", model_id="other",
                                        splits=("out-of-fold",), columns=()).empty
+
+
+def test_a_patient_scored_on_two_splits_reads_the_split_named_first(tmp_path):
+    with _store(tmp_path / "s.duckdb") as s:
+        p05 = int(cohort_rowids(s, "c")[5])
+        first = load_cohort_predictions(s, "c", task="response", model_id="m",
+                                        splits=("train", "out-of-fold"), columns=())
+        other = load_cohort_predictions(s, "c", task="response", model_id="m",
+                                        splits=("out-of-fold", "train"), columns=())
+        for frame in (first, other):
+            assert len(frame) == 28 and frame["rowid"].is_unique
+        assert first.set_index("rowid").loc[p05, "score"] == 0.9      # the train split
+        assert other.set_index("rowid").loc[p05, "score"] == 0.03     # out-of-fold
