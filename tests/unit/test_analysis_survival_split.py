@@ -227,3 +227,21 @@ def test_a_cohorts_own_variable_splits_by_its_levels(tmp_path):
         assert sum(km.n for km in result.curves.values()) == int(known.sum())
     finally:
         snap_mod.close_stores()
+
+
+def test_cohort_measured_marks_patients_with_a_value_on_or_before_the_day(store_path):
+    from crlm.store import survival_rows
+
+    s = snap_mod.open_store(store_path)
+    ids = [f"P{i:03d}" for i in range(N)]
+    rows = pd.DataFrame({"patient_id": [ids[1], ids[2], ids[2], ids[4]],
+                         "day": [0, 30, -10, 5], "kind": "cea", "value": 5.0,
+                         "unit": "ng/mL", "source": "test"})
+    st.replace_measurements(s, "c", rows)
+    measured = survival_rows.cohort_measured(s, "c", 0)
+    in_row_order = st.load_cohort(s, CohortFilter(cohort="c"))["patient_id"]
+    assert len(measured) == N
+    by_id = dict(zip(in_row_order, measured))   # row order here is patient order
+    assert [k for k, v in by_id.items() if v] == [ids[1], ids[2]]
+    assert survival_rows.cohort_measured(s, "c", 5).sum() == 3
+    assert not survival_rows.cohort_measured(s, "other", 0).any()
