@@ -4,13 +4,13 @@ RAS/KRAS, tumour burden, sidedness, BRAF, MSI, Fong group and centre?
 The numbers come from ``crlm.analysis.subgroup_effects``; this page only draws them."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from crlm import config, figures, ui
 from crlm.analysis import extras
 from crlm.analysis import subgroup_arms as arms
 from crlm.analysis import subgroup_effects as sg
+from crlm.analysis.model_comparison import models_by_auc
 from crlm.analysis.pages import SUBGROUP_COLUMNS
 from crlm.analysis.pages import SUBGROUP_MIN_EVENTS as MIN_EVENTS
 from crlm.analysis.pages import SUBGROUP_MIN_PATIENTS_KM as MIN_PATIENTS_KM
@@ -24,11 +24,6 @@ PREDICTION = "predicted response"
 MORE_SUBGROUP_COLUMNS = list(sg.MORE_SUBGROUP_COLUMNS)
 ARM_SUBGROUP_COLUMNS = list(arms.ARM_SUBGROUP_COLUMNS)
 
-
-def _by_auc(records: pd.DataFrame) -> list[str]:
-    """Model ids, best out-of-fold AUC first (the default choice)."""
-    auc = records["metrics"].map(lambda m: ((m or {}).get("out_of_fold") or {}).get("auc") or 0.0)
-    return list(auc.sort_values(ascending=False, kind="stable").index)
 
 
 def _arm_section(filt, variable, extra_variables, recorded) -> None:
@@ -111,7 +106,7 @@ tasks = [t for t in RESPONSE_TASKS if t in set(trained["task"])]
 task = c1.selectbox("Prediction task", tasks, key="subgroups_task",
                     format_func=lambda t: TASKS[t].label)
 records = trained[trained["task"] == task].set_index("model_id")
-model_id = ui.selected_model(task, _by_auc(records), container=c2)
+model_id = ui.selected_model(task, models_by_auc(records), container=c2)
 endpoint = c3.selectbox("Endpoint", ui.endpoint_choices(filt.cohort, "subgroups_endpoint"),
                         key="subgroups_endpoint", format_func=ENDPOINT_NAMES.get)
 threshold = float(ui.get_threshold(model_id, records.loc[model_id, "threshold"]))

@@ -10,6 +10,7 @@ import streamlit as st
 
 from crlm import config, figures, ui
 from crlm.analysis import survival_split as ss
+from crlm.analysis.model_comparison import models_by_auc
 from crlm.analysis.survival_split import LANDMARKS, RISK
 from crlm.models import TASKS, kinds
 from crlm.reports.r_export import survival_export
@@ -22,11 +23,6 @@ SPLIT_CHOICES = ["predicted responder", "ras_status", "primary_side", "tbs_zone"
                  "growth_pattern", "cohort_split", "sex", "none"]
 RESPONSE_TASKS = ("response", "anti_egfr_benefit")
 
-
-def _by_auc(records: pd.DataFrame) -> list[str]:
-    """Model ids, best out-of-fold AUC first (the default choice)."""
-    auc = records["metrics"].map(lambda m: ((m or {}).get("out_of_fold") or {}).get("auc") or 0.0)
-    return list(auc.sort_values(ascending=False, kind="stable").index)
 
 
 def _shown(table: pd.DataFrame, reference: str, horizon: float) -> pd.DataFrame:
@@ -92,7 +88,7 @@ if split_by == "predicted responder":
     task = c3.selectbox("Prediction task", tasks, key="survival_task",
                         format_func=lambda t: TASKS[t].label)
     records = trained[trained["task"] == task].set_index("model_id")
-    model_id = ui.selected_model(task, _by_auc(records), container=c3)
+    model_id = ui.selected_model(task, models_by_auc(records), container=c3)
     threshold = float(ui.get_threshold(model_id, records.loc[model_id, "threshold"]))
     st.caption(f"{records.loc[model_id, 'name']}: predicted responder when score ≥ "
                f"{threshold:.3f} (set on the Models page); out-of-fold and external predictions. "

@@ -41,3 +41,15 @@ def test_without_an_old_path_the_baseline_is_empty():
     rows = to_results(measured, None)
     assert len(rows) == 4 and all(r.baseline_s is None for r in rows)
     assert "goal < 0.3 s" in rows[2].note
+
+
+def test_a_served_first_open_is_a_row_of_its_own_and_an_old_path_without_it_has_none():
+    new = dict(_timing([2.0, 1.9], [0.5, 0.4]), served=[1.2, 1.1])
+    measured = {1_000_000: {"pages": {"survival": {"new": new, "old": _timing([5.0, 5.0],
+                                                                             [2.0, 2.0])}},
+                            "load": (1.0, 1.0)}}
+    rows = to_results(measured, Path("/old"))
+    assert len(rows) == 6
+    served = next(r for r in rows if r.benchmark == "page survival: first open, served (wall)")
+    assert served.ours_s == pytest.approx(1.2) and served.baseline_s is None
+    assert "goal < 3.0 s" in served.note

@@ -1,0 +1,80 @@
+"""The whole-cohort reads made before a page asks (crlm.analysis.prefetch): after them, a
+page's default analyses for a filter never seen make no whole-cohort read."""
+from __future__ import annotations
+
+import pytest
+
+from crlm import store as st
+from crlm.analysis import cea_landmark, cohort_summary as cs
+from crlm.analysis import model_comparison as mc
+from crlm.analysis import prefetch
+from crlm.analysis import subgroup_effects as sg
+from crlm.analysis import survival_split as ss
+from crlm.analysis.pages import SUBGROUP_COLUMNS
+from crlm.analysis.snapshot import clear_memos, filter_key, snapshot
+from crlm.models import kinds
+
+
+@pytest.fixture()
+def snap(demo_store_path):
+    clear_memos()
+    prefetch.forget()
+    yield snapshot(demo_store_path, "demo")
+    clear_memos()
+    prefetch.forget()
+
+
+def test_default_model_is_the_pages_first_choice(snap):
+    records = kinds.trained_only(st.load_models(snap.store(), cohort="demo", task="response"))
+    model = prefetch.default_model(snap)
+    best = max(records.itertuples(), key=lambda r: (r.metrics or {}).get("out_of_fold", {})
+               .get("auc") or 0.0)
+    assert model == best.model_id
+    assert prefetch.default_model(snap, "no_such_task") is None
+
+
+def test_after_the_reads_a_new_filter_reads_nothing_from_the_store(snap, monkeypatch):
+    assert prefetch.warm_snapshot(snap) == []
+    model = prefetch.default_model(snap)
+    names = [name for name, _ in prefetch.snapshot_reads(snap)]
+    assert any("Survival" in n for n in names) and any("Subgroups" in n for n in names)
+
+    def not_prepared(*a, **k):
+        raise AssertionError("a whole-cohort read was not prepared")
+
+    from crlm.analysis import selection
+    for module, name in ((cs, "load_coded_rows"), (ss, "load_cohort_predictions"),
+                         (sg, "load_cohort_predictions"), (mc, "load_task_scores"),
+                         (selection, "load_row_index"),
+                         (ss.survival_rows, "cohort_endpoint_rows"),
+                         (ss.survival_rows, "cohort_landmark_values"),
+                         (ss.survival_rows, "cohort_measured")):
+        monkeypatch.setattr(module, name, not_prepared)
+    key = filter_key(st.CohortFilter(cohort="demo", ranges={"age_years": (41, 77)}))
+    thr = 0.5
+    assert cs.headline(snap, key).n_patients > 0
+    cs.table_one(snap, key)
+    cs.distributions(snap, key)
+    assert ss.survival_split(snap, key, "OS", "predicted responder", "response", model, thr).n
+    assert cea_landmark.has_measurements(snap, key)
+    cea_landmark.cea_landmark(snap, key, "OS")
+    columns = tuple(c for c in SUBGROUP_COLUMNS if c in cs.availability(snap).recorded
+                    or c in ("kras", "center"))
+    assert not sg.forest(snap, key, "response", model, thr, "OS", columns).empty
+    sg.auc_by_level(snap, key, "response", model, columns)
+    assert mc.model_rocs(snap, key, "response", "out-of-fold")
+
+
+def test_a_failing_read_is_named_not_raised(snap, monkeypatch):
+    def broken(*a, **k):
+        raise RuntimeError("store gone")
+
+    monkeypatch.setattr(cea_landmark.survival_rows, "cohort_landmark_values", broken)
+    assert prefetch.warm_snapshot(snap) == ["early CEA response"]
+
+
+def test_one_thread_per_snapshot(snap):
+    first = prefetch.warm_in_background(snap)
+    assert prefetch.warm_in_background(snap) is first
+    first.join(timeout=300)
+    assert not first.is_alive()
