@@ -16,6 +16,7 @@ a user opens still computes everything its filter asks for.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from typing import Callable
@@ -102,6 +103,16 @@ def warm_in_background(snap: Snapshot) -> threading.Thread:
             _THREADS[snap] = thread
             thread.start()
         return thread
+
+
+@atexit.register
+def _finish(timeout_s: float = 60.0) -> None:
+    """At exit, let reads in progress end (a read stopped inside DuckDB as the
+    interpreter shuts down could take the process down with it)."""
+    with _LOCK:
+        running = [t for t in _THREADS.values() if t.is_alive()]
+    for thread in running:
+        thread.join(timeout_s)
 
 
 def forget() -> None:
