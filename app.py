@@ -6,6 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from crlm import config, ui
+from crlm.analysis.prefetch import page_run
 from crlm.analysis.prefetch import warm_in_background as warm_snapshot_in_background
 from crlm.privacy import install_log_filter
 from crlm.process import server_process
@@ -57,10 +58,11 @@ except StoreError as exc:
     st.info(f"Build the demo store with `python -m crlm demo` (store path: {config.db_path()}).")
     st.stop()
 
-ui.sidebar_filters()
-# the cohort's whole-cohort reads, for every page, begun before a page needs them
-warm_snapshot_in_background(ui.snapshot(ui.current_filter().cohort))
-st.sidebar.caption(config.SYNTHETIC_NOTICE if ui.load_cohort_info(ui.current_filter().cohort)
-                   and ui.load_cohort_info(ui.current_filter().cohort).get("kind") == "synthetic"
-                   else "Research use only, not a medical device.")
-nav.run()
+with page_run():   # the whole-cohort reads below wait while a page runs
+    ui.sidebar_filters()
+    # the cohort's whole-cohort reads for every page, made before a page needs them
+    warm_snapshot_in_background(ui.snapshot(ui.current_filter().cohort))
+    st.sidebar.caption(config.SYNTHETIC_NOTICE if ui.load_cohort_info(ui.current_filter().cohort)
+                       and ui.load_cohort_info(ui.current_filter().cohort).get("kind")
+                       == "synthetic" else "Research use only, not a medical device.")
+    nav.run()

@@ -9,7 +9,9 @@ reads for the pages' default choices (the response model with the best stored
 out-of-fold AUC, overall survival) as soon as the server first sees a snapshot: at its
 start, and after each write to the cohort (a new snapshot). ``warm_in_background`` runs it
 in a daemon thread, once per snapshot; a page asking for a read still in progress waits
-for it (``memo`` computes a result once) instead of reading again.
+for it (``memo`` computes a result once) instead of reading again. The pages come first:
+while a page runs (``page_run``), the thread starts no new read, so a page opened while
+the reads are under way competes with one read at most.
 
 Only reads that no filter changes are made here, never a filter's results: the first page
 a user opens still computes everything its filter asks for.
@@ -17,9 +19,10 @@ a user opens still computes everything its filter asks for.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import threading
-from typing import Callable
+from typing import Callable, Iterator
 
 from crlm import store as st
 from crlm.analysis import cea_landmark, cohort_summary, cohort_trajectories
@@ -37,6 +40,27 @@ MODEL_SPLITS = ("out-of-fold", "external")
 _LOG = logging.getLogger(__name__)
 _THREADS: dict[Snapshot, threading.Thread] = {}
 _LOCK = threading.Lock()
+_RUNS = threading.Condition()
+_ACTIVE = [0]   # page runs under way
+
+
+@contextlib.contextmanager
+def page_run() -> Iterator[None]:
+    """Mark a page run (a user waits for it): no new read starts until every run ends."""
+    with _RUNS:
+        _ACTIVE[0] += 1
+    try:
+        yield
+    finally:
+        with _RUNS:
+            _ACTIVE[0] -= 1
+            if not _ACTIVE[0]:
+                _RUNS.notify_all()
+
+
+def _after_page_runs() -> None:
+    with _RUNS:
+        _RUNS.wait_for(lambda: not _ACTIVE[0])
 
 
 def default_model(snap: Snapshot, task: str = DEFAULT_TASK) -> str | None:
@@ -75,15 +99,18 @@ def snapshot_reads(snap: Snapshot) -> list[tuple[str, Callable[[], object]]]:
 
 
 def warm_snapshot(snap: Snapshot) -> list[str]:
-    """Make every read of ``snapshot_reads``; returns the names of those that failed (a
-    read that fails here fails again, with its message, on the page that needs it)."""
+    """Make every read of ``snapshot_reads``, each once no page is running; returns the
+    names of those that failed (a read that fails here fails again, with its message, on
+    the page that needs it)."""
     failed = []
+    _after_page_runs()
     try:
         reads = snapshot_reads(snap)
     except Exception:   # noqa: BLE001 - the store changed or closed: the pages read it
         _LOG.debug("no reads to prepare for cohort %r", snap.cohort, exc_info=True)
         return ["the list of reads"]
     for name, read in reads:
+        _after_page_runs()
         try:
             read()
         except Exception:   # noqa: BLE001 - see above
@@ -106,7 +133,7 @@ def warm_in_background(snap: Snapshot) -> threading.Thread:
 
 
 @atexit.register
-def _finish(timeout_s: float = 60.0) -> None:
+def _finish(timeout_s: float = 20.0) -> None:
     """At exit, let reads in progress end (a read stopped inside DuckDB as the
     interpreter shuts down could take the process down with it)."""
     with _LOCK:
@@ -122,5 +149,5 @@ def forget() -> None:
         _THREADS.clear()
 
 
-__all__ = ["DEFAULT_ENDPOINT", "DEFAULT_TASK", "default_model", "forget", "snapshot_reads",
-           "warm_in_background", "warm_snapshot"]
+__all__ = ["DEFAULT_ENDPOINT", "DEFAULT_TASK", "default_model", "forget", "page_run",
+           "snapshot_reads", "warm_in_background", "warm_snapshot"]

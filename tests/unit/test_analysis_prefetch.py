@@ -78,3 +78,18 @@ def test_one_thread_per_snapshot(snap):
     assert prefetch.warm_in_background(snap) is first
     first.join(timeout=300)
     assert not first.is_alive()
+
+
+def test_no_read_starts_while_a_page_runs(snap, monkeypatch):
+    import threading
+    import time
+
+    made = []
+    monkeypatch.setattr(prefetch, "snapshot_reads",
+                        lambda s: [("one", lambda: made.append(threading.get_ident()))])
+    with prefetch.page_run():
+        thread = prefetch.warm_in_background(snap)
+        time.sleep(0.3)
+        assert made == [] and thread.is_alive()
+    thread.join(timeout=30)
+    assert len(made) == 1 and not thread.is_alive()
