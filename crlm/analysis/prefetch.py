@@ -30,6 +30,7 @@ from crlm.analysis import model_comparison as mc
 from crlm.analysis import subgroup_effects as sg
 from crlm.analysis import survival_split as ss
 from crlm.analysis.selection import row_index
+from crlm.analysis.pages import SUBGROUP_COLUMNS
 from crlm.analysis.snapshot import Snapshot
 from crlm.models import kinds
 
@@ -90,7 +91,11 @@ def snapshot_reads(snap: Snapshot) -> list[tuple[str, Callable[[], object]]]:
             ("Subgroups page rows", lambda: sg._endpoint(
                 snap, DEFAULT_TASK, model, DEFAULT_ENDPOINT)),
             ("Subgroups page targets", lambda: sg._target(snap, DEFAULT_TASK, model)),
+            ("Subgroups page score order", lambda: sg._score_order(snap, DEFAULT_TASK, model)),
         ]
+        recorded = st.load_recorded_columns(snap.store(), snap.cohort, SUBGROUP_COLUMNS)
+        reads += [(f"Subgroups page levels of {column}", lambda c=column: sg._contract_levels(
+            snap, DEFAULT_TASK, model, c)) for column in recorded]
     reads += [
         ("measured patients", lambda: cea_landmark._measured(snap)),
         ("early CEA response", lambda: cea_landmark._cea_rows(snap, DEFAULT_ENDPOINT)),
