@@ -9,9 +9,14 @@ For each analysis page (Cohort, Models, Survival, Subgroups), under Streamlit's 
   after each write to a cohort, before a user opens a page); the filter's own results are
   still all computed by the page;
 * **new filter**: the sidebar's age range set to a range never drawn before in the
-  process (nothing cached for it), median of ``REPEATS`` such changes.
+  process (nothing cached for it), median of ``REPEATS`` such changes, once the
+  whole-cohort reads the first open left to the background are done (a page open on a
+  running server).
 
-Both are timed as wall time and as the process's CPU time (``time.process_time``;
+The peak resident memory of each page's process (every run above, and the whole-cohort
+reads) is reported beside its rows.
+
+Each is timed as wall time and as the process's CPU time (``time.process_time``;
 AppTest runs the script in the measuring process, DuckDB's threads included). CPU time
 is what the load of a shared machine does not inflate.
 
@@ -36,6 +41,7 @@ import gc
 import importlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -143,6 +149,7 @@ def measure_page(tree: Path, db: Path, page: str, ages: list[tuple[int, int]]) -
     _await_warm_kernels()
     _drop_caches()
     first = _clock(lambda: ok(at.switch_page(page).run()))
+    _served(db)   # the reads the first open left to the background, before timing filters
     new = [_clock(lambda age=age: ok(at.slider(key="flt_age").set_value(age).run()))
            for age in ages]
     second = AppTest.from_file(str(tree / "app.py"), default_timeout=1800).run()
@@ -150,8 +157,10 @@ def measure_page(tree: Path, db: Path, page: str, ages: list[tuple[int, int]]) -
     _drop_caches()
     served = _clock(lambda: ok(second.switch_page(page).run())) if _served(db) else None
     _drop_caches()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"first": first, "served": served,
-            "new": [statistics.median(t[i] for t in new) for i in (0, 1)], "new_all": new}
+            "new": [statistics.median(t[i] for t in new) for i in (0, 1)], "new_all": new,
+            "peak_mb": peak_mb}
 
 
 def _worker(argv: list[str]) -> int:
@@ -293,7 +302,8 @@ def to_results(measured: dict, baseline: Path | None) -> list:
                                      if x)
                     out.append(Result(f"page {page}: {label} ({clock})", n,
                                       timing["new"][kind][i],
-                                      old[kind][i] if old else None, old_name, note=note))
+                                      old[kind][i] if old else None, old_name,
+                                      peak_mb=timing["new"].get("peak_mb"), note=note))
     sizes = sorted(measured)
     if len(sizes) >= 2 and 1_000_000 not in measured:
         for page in measured[sizes[0]]["pages"]:
