@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from crlm.models.blockwise import design_mean
 from crlm.models.inputs import (
-    CompiledPreprocessor, design_mean, make_preprocessor, model_matrix, split_columns,
-    transformed_groups,
+    CompiledPreprocessor, make_preprocessor, model_matrix, split_columns, transformed_groups,
 )
 from crlm.models.tasks import BINARY, get_task
 

@@ -12,9 +12,10 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
 from crlm import config
+from crlm.models.blockwise import ColumnMedianImputer, RowBlockOneHotEncoder
 
 INPUT_COLUMNS: tuple[str, ...] = config.INPUT_COLUMNS  # known before treatment starts
 # Typed over every column some task may read (the post-resection tasks read pathology).
@@ -33,24 +34,6 @@ NON_INPUT_COLUMNS: tuple[str, ...] = tuple(
     c for c in config.PATIENT_COLUMN_NAMES if c not in INPUT_COLUMNS
 )
 MISSING_LEVEL = "missing"
-MEDIAN_BLOCK = 8   # columns whose medians are taken at once (``ColumnMedianImputer``)
-
-
-class ColumnMedianImputer(SimpleImputer):
-    """``SimpleImputer`` whose median fit takes ``MEDIAN_BLOCK`` columns at a time.
-
-    scikit-learn's median sorts a masked copy of the whole matrix (with its index array
-    and a taken copy, about four times the matrix); a column's median reads that column
-    only, so the same medians, by the same function, come from blocks of columns. Every
-    other strategy, and the transform, are scikit-learn's own."""
-
-    def _dense_fit(self, X, strategy, missing_values, fill_value):
-        if strategy != "median" or self.add_indicator or X.shape[1] <= MEDIAN_BLOCK:
-            return super()._dense_fit(X, strategy, missing_values, fill_value)
-        parts = [super(ColumnMedianImputer, self)._dense_fit(
-                     X[:, start:start + MEDIAN_BLOCK], strategy, missing_values, fill_value)
-                 for start in range(0, X.shape[1], MEDIAN_BLOCK)]
-        return np.concatenate(parts)
 
 
 def _is_missing(value) -> bool:
@@ -327,7 +310,7 @@ def make_preprocessor(numeric, categorical) -> ColumnTransformer:
         steps.append(("categorical", Pipeline([
             ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_LEVEL,
                                      keep_empty_features=True)),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ("onehot", RowBlockOneHotEncoder(handle_unknown="ignore", sparse_output=False)),
         ]), list(categorical)))
     return ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=True)
 
@@ -345,26 +328,6 @@ def transformed_groups(preprocessor: ColumnTransformer) -> list[str]:
             for column, levels in zip(columns, encoder.categories_):
                 groups.extend([column] * len(levels))
     return groups
-
-
-def design_mean(preprocessor, X: pd.DataFrame, rows: int = 20_000) -> np.ndarray:
-    """``np.asarray(preprocessor.transform(X), dtype=float).mean(axis=0)``, bit for bit,
-    with ``rows`` rows transformed at a time, so that the whole design is never held.
-
-    numpy sums a C-ordered design's columns row after row; the running sums are carried
-    from block to block in that order. A design of one column (numpy sums its contiguous
-    values pairwise) or not C-ordered is transformed whole."""
-    rows = max(int(rows), 1)
-    if len(X) <= rows:
-        return np.asarray(preprocessor.transform(X), dtype=float).mean(axis=0)
-    total = None
-    for start in range(0, len(X), rows):
-        block = np.asarray(preprocessor.transform(X.iloc[start:start + rows]), dtype=float)
-        if block.ndim != 2 or block.shape[1] < 2 or not block.flags.c_contiguous:
-            return np.asarray(preprocessor.transform(X), dtype=float).mean(axis=0)
-        total = (np.add.reduce(block, axis=0) if total is None
-                 else np.add.reduce(np.concatenate([total[None, :], block]), axis=0))
-    return total / len(X)
 
 
 class CompiledPreprocessor:

@@ -133,7 +133,7 @@ def test_column_median_imputer_has_scikit_learns_medians(columns):
     missing values; and the filled matrix is the same."""
     from sklearn.impute import SimpleImputer
 
-    from crlm.models.inputs import ColumnMedianImputer
+    from crlm.models.blockwise import ColumnMedianImputer
 
     rng = np.random.default_rng(columns)
     X = rng.normal(size=(101, columns)) * 1e3
@@ -155,7 +155,8 @@ def test_column_median_imputer_has_scikit_learns_medians(columns):
 ])
 @pytest.mark.parametrize("rows", [1, 7, 50, 1000])
 def test_design_mean_in_row_blocks_is_the_whole_designs_mean(numeric, categorical, rows):
-    from crlm.models.inputs import design_mean, make_preprocessor
+    from crlm.models.blockwise import design_mean
+    from crlm.models.inputs import make_preprocessor
 
     rng = np.random.default_rng(rows)
     n = 403
@@ -171,3 +172,24 @@ def test_design_mean_in_row_blocks_is_the_whole_designs_mean(numeric, categorica
     got = design_mean(pre, X, rows=rows)
     assert got.shape == expected.shape
     assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("n", [5, 20_000, 45_001])
+def test_row_block_one_hot_is_scikit_learns_encoding(n):
+    """Encoded a block of rows at a time (blocks of 20,000): the same matrix, dtype and
+    order as scikit-learn's, unknown levels at transform included."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    from crlm.models.blockwise import RowBlockOneHotEncoder
+
+    rng = np.random.default_rng(n)
+    X = np.column_stack([rng.choice(["a", "b", "missing"], n),
+                         rng.choice(["x", "y", "z", "w"], n)]).astype(object)
+    later = X[::-1].copy()
+    later[::7, 1] = "never seen"
+    ours = RowBlockOneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    theirs = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    got, expected = ours.fit_transform(X), theirs.fit_transform(X)
+    assert got.dtype == expected.dtype and got.flags.c_contiguous == expected.flags.c_contiguous
+    assert np.array_equal(got, expected)
+    assert np.array_equal(ours.transform(later), theirs.transform(later))
