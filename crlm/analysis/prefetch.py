@@ -90,6 +90,8 @@ def snapshot_reads(snap: Snapshot) -> list[tuple[str, Callable[[], object]]]:
                 snap, DEFAULT_ENDPOINT, "predicted responder", DEFAULT_TASK, model)),
             ("Subgroups page rows", lambda: sg._endpoint(
                 snap, DEFAULT_TASK, model, DEFAULT_ENDPOINT)),
+            ("Subgroups page event times", lambda: sg._event_ranks(
+                snap, DEFAULT_TASK, model, DEFAULT_ENDPOINT)),
             ("Subgroups page targets", lambda: sg._target(snap, DEFAULT_TASK, model)),
             ("Subgroups page score order", lambda: sg._score_order(snap, DEFAULT_TASK, model)),
         ]

@@ -38,6 +38,7 @@ from crlm.analysis.selection import row_index, selected
 from crlm.figures.forest import auc_rows, forest_rows
 from crlm.models import TASKS
 from crlm.store.cohort_predictions import load_cohort_predictions
+from crlm.stats.cox_cells import EventTimeRanks, event_time_ranks
 from crlm.stats.roc_levels import aucs_by_level
 from crlm.stats.subgroups import SubgroupTimes, subgroup_effects_by, subgroup_times
 
@@ -210,7 +211,16 @@ def _survival_rows(snap: Snapshot, key: tuple, task: str, model_id: str,
     rows = _rows(snap, key, task, model_id)
     time, event, known = _endpoint(snap, task, model_id, endpoint)
     rows = _read_only(rows[known[rows]])
-    return rows, subgroup_times(time[rows], event[rows])
+    return rows, subgroup_times(time[rows], event[rows],
+                                _event_ranks(snap, task, model_id, endpoint), rows)
+
+
+@memo(maxsize=8)
+def _event_ranks(snap: Snapshot, task: str, model_id: str, endpoint: str) -> EventTimeRanks:
+    """Every scored patient's place among the event times of all of them (once per
+    snapshot: a filter's event-time index is then counted, not searched)."""
+    time, event, known = _endpoint(snap, task, model_id, endpoint)
+    return event_time_ranks(np.where(known, time, np.nan), event & known)
 
 
 @memo(maxsize=4)

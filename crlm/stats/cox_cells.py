@@ -49,6 +49,45 @@ def event_index(time: np.ndarray, event: np.ndarray) -> EventIndex:
 
 
 @dataclass(frozen=True, eq=False)
+class EventTimeRanks:
+    """Every patient's place among the distinct event times of a whole set of patients
+    (a cohort): ``times`` increasing; ``at_most[i]`` and ``before[i]``, how many of them
+    are <= and < patient i's time. Read only."""
+
+    times: np.ndarray
+    at_most: np.ndarray
+    before: np.ndarray
+
+
+def event_time_ranks(time: np.ndarray, event: np.ndarray) -> EventTimeRanks:
+    """The ranks of ``EventTimeRanks`` (one sort and two searches, once for the set)."""
+    t = np.asarray(time, dtype=float)
+    e = np.asarray(event, dtype=bool)
+    times = np.unique(t[e & ~np.isnan(t)])
+    at_most = np.searchsorted(times, t, side="right").astype(np.int64)
+    before = np.searchsorted(times, t, side="left").astype(np.int64)
+    for a in (times, at_most, before):
+        a.flags.writeable = False
+    return EventTimeRanks(times, at_most, before)
+
+
+def event_index_within(ranks: EventTimeRanks, rows: np.ndarray,
+                       event: np.ndarray) -> EventIndex:
+    """``event_index(time[rows], event)`` for some patients of the set ``ranks`` was made
+    for (``event``: theirs, in ``rows`` order): the same index, counting which of the
+    set's event times are theirs instead of searching among them."""
+    rows = np.asarray(rows, dtype=np.int64)
+    e = np.asarray(event, dtype=bool)
+    theirs = np.zeros(len(ranks.times), dtype=bool)
+    theirs[ranks.before[rows[e]]] = True      # an event's time is the set's time there
+    counted = np.concatenate(([0], np.cumsum(theirs)))
+    n = int(counted[-1])
+    first = n - counted[ranks.at_most[rows]]
+    own = n - 1 - counted[ranks.before[rows]]
+    return EventIndex(n, first.astype(np.int64), own.astype(np.int64), e)
+
+
+@dataclass(frozen=True, eq=False)
 class CellCounts:
     """Per event time (rows, decreasing time) and cell (columns): the number at risk and
     the number of deaths; ``total``: patients per cell."""

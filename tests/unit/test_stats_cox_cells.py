@@ -111,3 +111,25 @@ def test_pure_python_cell_kernels_agree_with_compiled(monkeypatch):
                                rtol=1e-12)
     assert plain.interaction_p_value == pytest.approx(compiled.interaction_p_value, rel=1e-10)
     assert [s.converged for s in plain.subgroups] == [s.converged for s in compiled.subgroups]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_event_index_counted_from_a_whole_sets_ranks_equals_the_search(seed):
+    from crlm.stats.cox_cells import event_index, event_index_within, event_time_ranks
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    t = np.round(rng.exponential(20, n), 1)          # ties
+    e = rng.random(n) < 0.6
+    t[rng.random(n) < 0.05] = np.nan                  # unknown: never among the rows
+    e &= ~np.isnan(t)
+    ranks = event_time_ranks(t, e)
+    known = np.flatnonzero(~np.isnan(t))
+    for rows in (known, np.sort(rng.choice(known, 500, replace=False)),
+                 known[t[known] > 30], known[~e[known]][:40], known[:0]):
+        want = event_index(t[rows], e[rows])
+        got = event_index_within(ranks, rows, e[rows])
+        assert got.n_times == want.n_times
+        assert np.array_equal(got.first_at_risk, want.first_at_risk)
+        assert np.array_equal(got.death_time, want.death_time)
+        assert np.array_equal(got.event, want.event)
