@@ -137,13 +137,30 @@ def task_frame(data: ModellingData, task: Task) -> pd.DataFrame:
     return data.frame[task_rows(data, task)]
 
 
+def _shared_text(values: pd.Series) -> pd.Series:
+    """A text column (object or string dtype) whose equal texts are one string object each:
+    the same values, missing ones as they were. Derived columns are built with a string
+    per patient; a training set holds each text once. Other columns are left as they are."""
+    if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
+        return values
+    arr = values.to_numpy(dtype=object)
+    known = np.asarray(pd.notna(arr), dtype=bool)
+    if not known.any() or pd.api.types.infer_dtype(arr[known], skipna=False) != "string":
+        return values   # not all text (yes/no objects, mixed values): left alone
+    codes, uniques = pd.factorize(arr[known])
+    arr[known] = np.asarray(uniques, dtype=object)[codes]
+    shared = pd.array(arr, dtype=values.dtype) if values.dtype != object else arr
+    return pd.Series(shared, index=values.index, name=values.name, copy=False)
+
+
 def rows_of(frame: pd.DataFrame, rows: np.ndarray, columns=None) -> pd.DataFrame:
     """``frame[rows]`` (``rows`` a boolean mask), with only ``columns`` (in ``frame``'s
-    order) unless ``None``; the other columns are never copied."""
+    order) unless ``None``; the other columns are never copied, and a text column's equal
+    values are one string object (``_shared_text``)."""
     if columns is None:
         return frame[rows]
     at, wanted = np.flatnonzero(rows), set(columns)
-    parts = [frame[c].take(at) for c in frame.columns if c in wanted]
+    parts = [_shared_text(frame[c].take(at)) for c in frame.columns if c in wanted]
     if not parts:
         return frame.iloc[at, :0]
     return pd.concat(parts, axis=1, copy=False)

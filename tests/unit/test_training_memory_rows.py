@@ -48,6 +48,25 @@ def test_rows_of_equals_the_masked_frame(data):
     assert rows_of(frame, rows, []).shape == (int(rows.sum()), 0)
 
 
+def test_rows_of_holds_each_text_once_with_the_same_values(data):
+    """Derived text columns (a string per patient in the cohort's frame) come out with one
+    string object per distinct text; values, missing values and dtypes are unchanged, and
+    yes/no objects and mixed columns are left as they are."""
+    frame = data.frame.copy()
+    frame["mixed"] = pd.Series([1, "1", None] * (len(frame) // 3)
+                               + [None] * (len(frame) % 3), index=frame.index, dtype=object)
+    rows = np.arange(len(frame)) % 2 == 0
+    columns = ["tbs_zone", "fong_group", "game_group", "kras", "synchronous", "mixed"]
+    got = rows_of(frame, rows, columns)
+    expected = frame[rows][[c for c in frame.columns if c in columns]]
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    for c in ["tbs_zone", "fong_group", "game_group"]:
+        known = got[c].dropna().to_numpy(dtype=object)
+        assert len(known) and len({id(v) for v in known}) == len(set(known))
+    assert [type(v) for v in got["mixed"]] == [type(v) for v in expected["mixed"]]
+    assert got["synchronous"].map(type).equals(expected["synchronous"].map(type))
+
+
 def test_training_hash_of_rows_is_that_of_the_task_frame(data):
     for name in ("response", "os_risk", "anti_egfr_benefit"):
         task = get_task(name)
