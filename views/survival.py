@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from crlm import config, figures, ui
+from crlm.analysis import cea_landmark
 from crlm.analysis import survival_split as ss
 from crlm.analysis.model_comparison import models_by_auc
 from crlm.analysis.survival_split import LANDMARKS, RISK
@@ -62,6 +63,8 @@ if st.session_state.get("survival_endpoint") not in endpoints:  # another cohort
     st.session_state.pop("survival_endpoint", None)
 endpoint = c1.selectbox("Endpoint", endpoints, key="survival_endpoint",
                         format_func=config.ENDPOINT_LABELS.get)
+if endpoint != "RFS":   # the landmark analysis at the foot of the page: its reads begun now
+    cea_landmark.read_ahead(snap, endpoint)
 own = ss.extra_variables(snap)
 extra_labels = {v.key: ss.split_label(snap, v.key) for v in own}
 all_models = kinds.trained_only(ui.load_models(filt.cohort))

@@ -32,6 +32,14 @@ def _measured(snap: Snapshot) -> np.ndarray:
     return measured
 
 
+def read_ahead(snap: Snapshot, endpoint: str):
+    """Start the whole-cohort reads of ``cea_landmark`` now, beside the work a page does
+    before it draws the landmark analysis (returns the reading thread)."""
+    from crlm.analysis.prefetch import ahead   # the prefetch module imports this one
+
+    return ahead(lambda: _measured(snap), lambda: _cea_rows(snap, endpoint))
+
+
 @memo(maxsize=64)
 def has_measurements(snap: Snapshot, key: tuple) -> bool:
     """Whether any patient of the filter has a measurement on or before day 0."""

@@ -31,7 +31,7 @@ from crlm.analysis import subgroup_effects as sg
 from crlm.analysis import survival_split as ss
 from crlm.analysis.selection import row_index
 from crlm.analysis.pages import SUBGROUP_COLUMNS
-from crlm.analysis.snapshot import Snapshot
+from crlm.analysis.snapshot import _BEFORE_CLOSE, Snapshot
 from crlm.models import kinds
 
 DEFAULT_TASK = "response"
@@ -40,9 +40,11 @@ MODEL_SPLITS = ("out-of-fold", "external")
 
 _LOG = logging.getLogger(__name__)
 _THREADS: dict[Snapshot, threading.Thread] = {}
+_AHEAD: list[threading.Thread] = []
 _LOCK = threading.Lock()
 _RUNS = threading.Condition()
 _ACTIVE = [0]   # page runs under way
+_CLOSING = [False]   # the stores are closing: no new read
 
 
 @contextlib.contextmanager
@@ -59,9 +61,11 @@ def page_run() -> Iterator[None]:
                 _RUNS.notify_all()
 
 
-def _after_page_runs() -> None:
+def _after_page_runs() -> bool:
+    """Wait until no page runs; False when the stores are closing (start no read)."""
     with _RUNS:
-        _RUNS.wait_for(lambda: not _ACTIVE[0])
+        _RUNS.wait_for(lambda: not _ACTIVE[0] or _CLOSING[0])
+        return not _CLOSING[0]
 
 
 def default_model(snap: Snapshot, task: str = DEFAULT_TASK) -> str | None:
@@ -109,21 +113,41 @@ def warm_snapshot(snap: Snapshot) -> list[str]:
     """Make every read of ``snapshot_reads``, each once no page is running; returns the
     names of those that failed (a read that fails here fails again, with its message, on
     the page that needs it)."""
-    failed = []
-    _after_page_runs()
+    failed: list[str] = []
+    if not _after_page_runs():
+        return failed
     try:
         reads = snapshot_reads(snap)
     except Exception:   # noqa: BLE001 - the store changed or closed: the pages read it
         _LOG.debug("no reads to prepare for cohort %r", snap.cohort, exc_info=True)
         return ["the list of reads"]
     for name, read in reads:
-        _after_page_runs()
+        if not _after_page_runs():
+            break
         try:
             read()
         except Exception:   # noqa: BLE001 - see above
             _LOG.debug("could not prepare %s", name, exc_info=True)
             failed.append(name)
     return failed
+
+
+def ahead(*reads: Callable[[], object]) -> threading.Thread:
+    """Start ``reads`` that a page needs further down now, in a daemon thread beside the
+    page's own work (a page asked for them: no waiting for page runs); a failure is left
+    for the page to meet, with its message, when it makes the read itself."""
+    def run() -> None:
+        for read in reads:
+            try:
+                read()
+            except Exception:   # noqa: BLE001 - see above
+                _LOG.debug("a read ahead failed", exc_info=True)
+
+    thread = threading.Thread(target=run, daemon=True, name="crlm-read-ahead")
+    with _LOCK:
+        _AHEAD[:] = [t for t in _AHEAD if t.is_alive()] + [thread]
+    thread.start()
+    return thread
 
 
 def warm_in_background(snap: Snapshot) -> threading.Thread:
@@ -141,12 +165,26 @@ def warm_in_background(snap: Snapshot) -> threading.Thread:
 
 @atexit.register
 def _finish(timeout_s: float = 20.0) -> None:
-    """At exit, let reads in progress end (a read stopped inside DuckDB as the
-    interpreter shuts down could take the process down with it)."""
-    with _LOCK:
-        running = [t for t in _THREADS.values() if t.is_alive()]
-    for thread in running:
-        thread.join(timeout_s)
+    """Let the reads in progress end: at exit, and before the stores close (a read stopped
+    inside DuckDB as its connection closes or the interpreter shuts down could take the
+    process down with it). The background reads not yet begun are dropped: the snapshot
+    is prepared again when a page next asks for it."""
+    with _RUNS:
+        _CLOSING[0] = True
+        _RUNS.notify_all()
+    try:
+        with _LOCK:
+            running = [t for t in [*_THREADS.values(), *_AHEAD] if t.is_alive()]
+        for thread in running:
+            if thread is not threading.current_thread():
+                thread.join(timeout_s)
+    finally:
+        with _RUNS:
+            _CLOSING[0] = False
+        forget()
+
+
+_BEFORE_CLOSE.append(_finish)
 
 
 def forget() -> None:
@@ -156,5 +194,5 @@ def forget() -> None:
         _THREADS.clear()
 
 
-__all__ = ["DEFAULT_ENDPOINT", "DEFAULT_TASK", "default_model", "forget", "page_run",
+__all__ = ["DEFAULT_ENDPOINT", "DEFAULT_TASK", "ahead", "default_model", "forget", "page_run",
            "snapshot_reads", "warm_in_background", "warm_snapshot"]

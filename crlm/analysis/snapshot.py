@@ -51,9 +51,15 @@ def open_store(path: str | Path) -> st.Store:
         return opened
 
 
+_BEFORE_CLOSE: list[Callable[[], None]] = []   # e.g. let background reads end first
+
+
 def close_stores() -> None:
     """Close every connection ``open_store`` made and drop every cached result, so that
-    another process may open the files (the next call opens them again)."""
+    another process may open the files (the next call opens them again). Reads under way
+    in the background end first."""
+    for hook in list(_BEFORE_CLOSE):
+        hook()
     with _STORES_LOCK:
         while _STORES:
             _STORES.popitem()[1].close()

@@ -93,3 +93,36 @@ def test_no_read_starts_while_a_page_runs(snap, monkeypatch):
         assert made == [] and thread.is_alive()
     thread.join(timeout=30)
     assert len(made) == 1 and not thread.is_alive()
+
+
+def test_closing_the_stores_drops_waiting_reads_and_waits_for_running_ones(snap, monkeypatch):
+    import threading
+    import time
+
+    from crlm.analysis.snapshot import close_stores
+
+    made, started, release = [], threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        release.wait(5)
+        made.append("slow")
+
+    monkeypatch.setattr(prefetch, "snapshot_reads", lambda s: [("slow", slow)])
+    with prefetch.page_run():          # the reads wait for the page run
+        waiting = prefetch.warm_in_background(snap)
+        t0 = time.perf_counter()
+        close_stores()                 # no read was begun: nothing to wait for
+        assert time.perf_counter() - t0 < 5 and not waiting.is_alive() and made == []
+    running = prefetch.warm_in_background(snapshot(snap.path, "demo"))
+    assert started.wait(10)
+    threading.Timer(0.2, release.set).start()
+    close_stores()                     # waits for the read under way
+    assert made == ["slow"] and not running.is_alive()
+
+
+def test_a_read_ahead_runs_beside_a_page_run(snap):
+    made = []
+    with prefetch.page_run():
+        prefetch.ahead(lambda: made.append(1), lambda: 1 / 0, lambda: made.append(2)).join(10)
+    assert made == [1, 2]
