@@ -74,6 +74,27 @@ def test_modelling_frame_equals_the_direct_reads(small_store):
             assert [type(v) for v in lean[column]] == [type(v) for v in direct[column]]
 
 
+def test_modelling_frame_holds_the_feature_matrix_without_a_copy(small_store, monkeypatch):
+    """The features are set beside the patients' columns as read: the frame's feature
+    columns are the feature matrix's own array, and the patients' float columns are
+    not merged with them into a new block."""
+    import crlm.models.modelling_data as md
+
+    read = {}
+
+    def reading(*args, **kwargs):
+        read["wide"] = load_feature_matrix(*args, **kwargs)
+        return read["wide"]
+
+    monkeypatch.setattr(md, "load_feature_matrix", reading)
+    frame = md.load_modelling_data(small_store, "demo").frame
+    matrix = read["wide"]._mgr.blocks[0].values
+    feature = read["wide"].columns[0]
+    assert np.shares_memory(frame[feature].to_numpy(), matrix)
+    assert not np.shares_memory(frame["age_years"].to_numpy(), matrix)
+    assert pd.options.mode.copy_on_write is False   # set for the concat only
+
+
 def test_canonical_patients_reads_categoricals_as_text():
     text = pd.DataFrame({
         "kras": ["mutant", None, "  ", "wild-type", "mutant"],
