@@ -31,6 +31,7 @@ PAGES = [
     ("views/admin.py", "Admin", ":material/admin_panel_settings:", "import"),
 ]
 
+ui.loaders.begin_run()   # the cohorts' data versions read once in this run
 user = ui.sign_in_gate()
 pages = [
     st.Page(path, title=title, icon=icon, default=(i == 0),

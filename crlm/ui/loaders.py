@@ -7,6 +7,7 @@ query parameters, which are plain strings) and on the cohort's data version
 """
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 import pandas as pd
@@ -16,7 +17,6 @@ from crlm import config, store
 from crlm.analysis.snapshot import (  # noqa: F401 (filter keys: re-exported for pages)
     Snapshot, close_stores, filter_from_key, filter_key, open_store,
 )
-from crlm.analysis.snapshot import snapshot as _snapshot
 from crlm.store import CohortFilter
 
 
@@ -42,21 +42,31 @@ def get_store() -> store.Store:
     return _open_store(store_path())
 
 
-@st.cache_data(show_spinner=False, ttl=2)
-def _version(path: str, cohort: str) -> tuple:
-    return store.data_version(_open_store(path), cohort)
+_RUN = threading.local()   # per script run (one thread each): the versions read in it
+
+
+def begin_run() -> None:
+    """At the start of a page run: the data versions are read again, once each."""
+    _RUN.versions = {}
 
 
 def cohort_version(cohort: str) -> tuple:
-    """The cohort's data version (``crlm.store.data_version``), read at most every two
-    seconds: the cached reads below key on it, so that a write to one cohort (here, or by
-    another process) leaves every other cohort's cached reads in place."""
-    return _version(store_path(), cohort)
+    """The cohort's data version (``crlm.store.data_version``), read once per page run
+    (``begin_run``; every time outside one): the cached reads below key on it, so that a
+    write to one cohort (here, or by another process) leaves every other cohort's cached
+    reads in place."""
+    versions = getattr(_RUN, "versions", None)
+    if versions is None:
+        return store.data_version(get_store(), cohort)
+    if cohort not in versions:
+        versions[cohort] = store.data_version(get_store(), cohort)
+    return versions[cohort]
 
 
 def snapshot(cohort: str) -> Snapshot:
     """The cohort's snapshot now: what the analysis functions (``crlm.analysis``) key on."""
-    return _snapshot(store_path(), cohort)
+    path = store_path()
+    return Snapshot(str(open_store(path).path.resolve()), cohort, cohort_version(cohort))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -189,7 +199,7 @@ def clear_caches() -> None:
     """After a write (import, retrain) in this process: read the data versions and the
     list of cohorts again. The written cohort's cached reads are then keyed on its new
     version; every other cohort's stay cached, for every user."""
-    _version.clear()
+    begin_run()
     _list_cohorts.clear()
 
 

@@ -54,3 +54,25 @@ def test_a_write_to_one_cohort_leaves_the_other_cohorts_reads_cached(tmp_path, m
     finally:
         st.cache_data.clear()
         loaders.close_stores()
+
+
+def test_a_page_run_reads_each_version_once_and_a_write_here_reads_it_again(tmp_path,
+                                                                           monkeypatch):
+    path = tmp_path / "r.duckdb"
+    store.Store(path).close()
+    s = loaders.open_store(path)
+    store.save_cohort(s, "a", _patients(10, "a"), kind="imported")
+    monkeypatch.setattr(loaders, "store_path", lambda: str(path))
+    reads = []
+    real = store.data_version
+    monkeypatch.setattr(store, "data_version", lambda st_, c: reads.append(c) or real(st_, c))
+    try:
+        loaders.begin_run()
+        first = loaders.snapshot("a")
+        assert loaders.snapshot("a") == first and reads == ["a"]     # once in the run
+        _model(s, "a", "a.new")                                         # a write ...
+        loaders.clear_caches()                                          # ... said here
+        assert loaders.snapshot("a").version != first.version and reads == ["a", "a"]
+    finally:
+        loaders._RUN.__dict__.clear()
+        loaders.close_stores()
