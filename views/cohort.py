@@ -6,6 +6,8 @@ import streamlit as st
 
 from crlm import config, figures, ui
 from crlm.analysis import cohort_summary as cs
+from crlm.analysis import cohort_trajectories as ct
+from crlm.analysis import prefetch
 from crlm.figures.distribution import make_binned_distribution_figure
 from crlm.models import kinds
 from crlm.ui.widgets import r_export_button
@@ -23,6 +25,9 @@ head = cs.headline(snap, key)
 if head.n_patients == 0:
     st.info("No patient matches the current filter. Widen the filter in the sidebar.")
     st.stop()
+
+# the trajectories' sample of measurements, read beside the sections above them
+prefetch.ahead(lambda: ct.sampled_measurements(snap, key))
 
 # -- headline numbers ---------------------------------------------------------
 c1, c2, c3, c4 = st.columns(4)
@@ -62,6 +67,7 @@ if split == "predicted responder":
         right.caption(f"Threshold {threshold:.3f} (set on the Models page); out-of-fold and "
                       "external predictions.")
 view = (by, model_id, threshold)
+prefetch.ahead(lambda: cs.distributions(snap, key, *view))   # beside Table 1
 table = cs.table_one(snap, key, *view).table
 if unavailable:
     st.caption("Not recorded in this cohort, so not shown: "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from crlm import config, figures, ui
-from crlm.analysis import extras
+from crlm.analysis import extras, prefetch
 from crlm.analysis import subgroup_arms as arms
 from crlm.analysis import subgroup_effects as sg
 from crlm.analysis.model_comparison import models_by_auc
@@ -128,6 +128,10 @@ key = (snap, fkey, task, model_id, threshold, endpoint)
 model_name = records.loc[model_id, "name"]
 
 st.subheader(f"{ENDPOINT_NAMES[endpoint]}: hazard ratio within subgroups")
+# the AUC per level and the panels' curves computed beside the forest plot
+km_choice = st.session_state.get("subgroups_km_by")
+prefetch.ahead(lambda: sg.auc_by_level(snap, fkey, task, model_id, tuple(columns)),
+               lambda: sg.km_panels(*key, km_choice if km_choice in columns else columns[0]))
 result = sg.forest(*key, tuple(columns))
 rows = result.rows
 if result.empty:
