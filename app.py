@@ -9,13 +9,13 @@ from crlm import config, ui
 from crlm.analysis.prefetch import page_run
 from crlm.analysis.prefetch import warm_in_background as warm_snapshot_in_background
 from crlm.privacy import install_log_filter
-from crlm.process import server_process
+from crlm.process import tune_process
 from crlm.stats.warm import warm_in_background
 from crlm.store import StoreError
 
 install_log_filter()  # screens every log record of the server process for identifiers
 warm_in_background()  # the compiled statistics loaded once per server process, not by a page
-server_process()  # large arrays on ordinary pages: no wait for the kernel's compaction
+tune_process()  # large arrays on ordinary pages: no wait for the kernel's compaction
 
 st.set_page_config(page_title="CRLM Cohort Explorer", page_icon=":material/biotech:",
                    layout="wide")

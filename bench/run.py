@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from bench.common import Result
+from crlm.process import tune_process
 
 
 def _modules(only: str | None):
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--only", help="run only modules whose name contains this")
     args = parser.parse_args(argv)
+    tune_process()   # the settings the product's processes run with (crlm.process)
     rows: list[Result] = []
     for mod in _modules(args.only):
         print(f"# {mod.__name__} ...", file=sys.stderr, flush=True)

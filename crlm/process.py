@@ -1,4 +1,4 @@
-"""Settings of the server process that concern every page, not one analysis.
+"""Settings of a crlm process (the server, the command line) that concern all its work.
 
 Huge pages for large arrays. NumPy asks the kernel for transparent huge pages on every
 array of 4 MiB or more (``madvise``). Where the kernel is set to defragment on such a
@@ -8,8 +8,8 @@ a registry-sized cohort allocates tens of such arrays per filter (a frame of 10^
 is about 100 MB), and on a server whose memory is filled with the store's file cache the
 waits dominated: taking one filter's rows from a 10^6-patient cohort took 0.35–0.45 s of
 system time, against 0.01–0.05 s with ordinary pages, for the same 0.15 s of work. The
-server therefore asks NumPy for ordinary pages (``server_process``); the arrays are the
-same."""
+server and the command line therefore ask NumPy for ordinary pages (``tune_process``);
+the arrays are the same."""
 from __future__ import annotations
 
 import threading
@@ -31,7 +31,7 @@ def huge_pages_for_arrays(enabled: bool) -> bool | None:
     return bool(_set_madvise_hugepage(bool(enabled)))
 
 
-def server_process() -> None:
+def tune_process() -> None:
     """The settings above, once per process (later calls do nothing)."""
     with _LOCK:
         if _DONE:
@@ -40,4 +40,4 @@ def server_process() -> None:
         _DONE.append(True)
 
 
-__all__ = ["huge_pages_for_arrays", "server_process"]
+__all__ = ["huge_pages_for_arrays", "tune_process"]

@@ -64,6 +64,7 @@ def _accept_db_after_command(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from crlm.privacy import install_log_filter
+    from crlm.process import tune_process
     from crlm.store import StoreError
 
     parser = build_parser()
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     install_log_filter()
+    tune_process()
     try:
         return int(args.func(args) or 0)
     except (CliError, StoreError, ValueError, FileNotFoundError, PermissionError) as exc:

@@ -1,4 +1,4 @@
-"""The server process's settings (crlm.process)."""
+"""A crlm process's settings (crlm.process)."""
 from crlm import process
 
 
@@ -12,10 +12,10 @@ def test_huge_pages_setting_is_switched_and_reported():
         process.huge_pages_for_arrays(before)
 
 
-def test_server_process_asks_for_ordinary_pages_once(monkeypatch):
+def test_tune_process_asks_for_ordinary_pages_once(monkeypatch):
     calls = []
     monkeypatch.setattr(process, "_DONE", [])
     monkeypatch.setattr(process, "huge_pages_for_arrays", lambda enabled: calls.append(enabled))
-    process.server_process()
-    process.server_process()
+    process.tune_process()
+    process.tune_process()
     assert calls == [False]
