@@ -66,10 +66,13 @@ def close_stores() -> None:
     clear_memos()
 
 
-def snapshot(path: str | Path, cohort: str) -> Snapshot:
-    """The cohort's snapshot now (one small query)."""
+def snapshot(path: str | Path, cohort: str, version: tuple | None = None) -> Snapshot:
+    """The cohort's snapshot now (one small query), or at ``version`` when the caller has
+    just read it (``crlm.store.data_version``)."""
     opened = open_store(path)
-    return Snapshot(str(opened.path.resolve()), cohort, st.data_version(opened, cohort))
+    if version is None:
+        version = st.data_version(opened, cohort)
+    return Snapshot(str(opened.path.resolve()), cohort, version)
 
 
 def filter_key(filt: CohortFilter) -> tuple:

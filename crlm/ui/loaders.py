@@ -17,6 +17,7 @@ from crlm import config, store
 from crlm.analysis.snapshot import (  # noqa: F401 (filter keys: re-exported for pages)
     Snapshot, close_stores, filter_from_key, filter_key, open_store,
 )
+from crlm.analysis.snapshot import snapshot as _snapshot
 from crlm.store import CohortFilter
 
 
@@ -65,8 +66,7 @@ def cohort_version(cohort: str) -> tuple:
 
 def snapshot(cohort: str) -> Snapshot:
     """The cohort's snapshot now: what the analysis functions (``crlm.analysis``) key on."""
-    path = store_path()
-    return Snapshot(str(open_store(path).path.resolve()), cohort, cohort_version(cohort))
+    return _snapshot(store_path(), cohort, cohort_version(cohort))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
