@@ -42,8 +42,10 @@ class ModelsInputs:
 
 
 def _best_by_auc(records: pd.DataFrame) -> list[str]:
-    auc = records["metrics"].map(lambda m: ((m or {}).get("out_of_fold") or {}).get("auc") or 0.0)
-    return list(records.loc[auc.sort_values(ascending=False, kind="stable").index, "model_id"])
+    """Model ids (the ``model_id`` column), best stored out-of-fold AUC first, as the
+    pages order them."""
+    from crlm.analysis.model_comparison import models_by_auc
+    return models_by_auc(records.set_index("model_id"))
 
 
 def _order(levels, split_by: str) -> list[str]:
