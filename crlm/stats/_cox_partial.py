@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._kernels import _jit, _stable_order
+from ._sort import ascending_order
 
 
 @_jit
@@ -121,7 +122,7 @@ class _CoxData:
 
     def __init__(self, time, event, x, strata, efron: bool):
         n, p = x.shape
-        order = np.argsort(time)[::-1]  # decreasing time; tied rows are summed together
+        order = ascending_order(time, stable=False)[::-1]  # decreasing time; tied rows are summed together
         stratified = not np.all(strata == strata[0])
         if stratified:
             order = order[_stable_order(strata[order], int(strata.max()) + 1)]

@@ -10,14 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # numba makes the loops fast; the pure-Python path gives the same numbers
-    from numba import njit as _njit
-
-    def _jit(fn):
-        return _njit(cache=True, nogil=True)(fn)
-except ImportError:  # pragma: no cover - numba is in requirements
-    def _jit(fn):
-        return fn
+from ._compiled import _jit
+from ._sort import ascending_order
 
 
 @_jit
@@ -36,6 +30,28 @@ def _stable_order(code, n_codes):  # pragma: no cover - compiled
         out[start[c]] = i
         start[c] += 1
     return out
+
+
+@_jit
+def split_by_flag(values, flag):  # pragma: no cover - compiled
+    """(values where ``flag``, values where not), each in row order: one pass instead
+    of two boolean masks."""
+    n = values.shape[0]
+    n_true = 0
+    for i in range(n):
+        n_true += flag[i]
+    yes = np.empty(n_true, dtype=values.dtype)
+    no = np.empty(n - n_true, dtype=values.dtype)
+    a = 0
+    b = 0
+    for i in range(n):
+        if flag[i]:
+            yes[a] = values[i]
+            a += 1
+        else:
+            no[b] = values[i]
+            b += 1
+    return yes, no
 
 
 def split_by_code(codes: np.ndarray, n_codes: int, *arrays: np.ndarray) -> list[tuple]:
@@ -65,7 +81,7 @@ def dense_codes_unstable(values: np.ndarray) -> tuple[np.ndarray, int]:
     codes = np.zeros(n, dtype=np.int64)
     if n == 0:
         return codes, 0
-    order = np.argsort(values)
+    order = ascending_order(values, stable=False)
     v = values[order]
     step = np.empty(n, dtype=np.int64)
     step[0] = 0
@@ -167,7 +183,7 @@ def pair_counts_by_risk(key: np.ndarray, n_keys: int, event: np.ndarray, risk: n
     risk and, in that order, each event's comparable pairs with lower, equal and
     higher risk (zeros for censored patients). ``key`` from :func:`time_keys`."""
     n = len(risk)
-    by_risk = np.argsort(risk)
+    by_risk = ascending_order(risk, stable=False)
     lower = np.zeros(n, dtype=np.int64)
     equal = np.zeros(n, dtype=np.int64)
     higher = np.zeros(n, dtype=np.int64)
@@ -178,7 +194,7 @@ def pair_counts_by_risk(key: np.ndarray, n_keys: int, event: np.ndarray, risk: n
 def pair_totals(key: np.ndarray, n_keys: int, event: np.ndarray, risk: np.ndarray):
     """(lower, equal, higher) summed over the events: :func:`pair_counts_by_risk`
     without keeping the per-patient counts."""
-    by_risk = np.argsort(risk)
+    by_risk = ascending_order(risk, stable=False)
     none = np.zeros(0, dtype=np.int64)  # totals only: no counts per patient
     tot = _pair_counts_by_risk(risk[by_risk], key[by_risk], event[by_risk], n_keys, none, none, none)
     return int(tot[0]), int(tot[1]), int(tot[2])

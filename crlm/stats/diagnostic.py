@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import norm_sf, z_quantile
-from ._kernels import _roc_from_sorted, placements_in_order
+from ._kernels import _roc_from_sorted, placements_in_order, split_by_flag
 from ._result import ResultMixin
+from ._sort import ascending_order
 from ._validate import as_event, as_float, check_conf_level, prepare
 
 
@@ -50,7 +51,7 @@ def _placements(cases: np.ndarray, controls: np.ndarray):
     scores pair patient by patient): per case P(control < case) + 0.5 P(tie), per control
     P(case > control) + 0.5 P(tie)."""
     both = np.concatenate((cases, controls))
-    out = placements_in_order(both, len(cases), np.argsort(both))
+    out = placements_in_order(both, len(cases), ascending_order(both, stable=False))
     return out[:len(cases)], out[len(cases):]
 
 
@@ -89,7 +90,10 @@ def roc(y_true, score, conf_level: float = 0.95, *, dropna: bool = False) -> ROC
     if n_pos == 0 or n_pos == n:
         which = "no positive" if n_pos == 0 else "no negative"
         raise ValueError(f"y_true has {which} cases: ROC needs both classes")
-    return roc_of_sorted(np.sort(s[y]), np.sort(s[~y]), conf_level)
+    cases, controls = split_by_flag(s, y)  # fresh arrays: sorted in place
+    cases.sort()
+    controls.sort()
+    return roc_of_sorted(cases, controls, conf_level)
 
 
 def delong_interval(auc, ss10, ss01, n_pos: int, n_neg: int,
@@ -140,8 +144,8 @@ def delong_test(y_true, score_a, score_b, conf_level: float = 0.95, *,
     m, n = int(y.sum()), int((~y).sum())
     if m < 2 or n < 2:
         raise ValueError(f"y_true needs at least 2 positive and 2 negative cases, got {m} and {n}")
-    v10a, v01a = _placements(sa[y], sa[~y])
-    v10b, v01b = _placements(sb[y], sb[~y])
+    v10a, v01a = _placements(*split_by_flag(sa, y))
+    v10b, v01b = _placements(*split_by_flag(sb, y))
     auc_a, auc_b = float(v10a.mean()), float(v10b.mean())
     s10 = np.cov(np.vstack((v10a, v10b)))
     s01 = np.cov(np.vstack((v01a, v01b)))

@@ -20,6 +20,7 @@ def warm_kernels() -> None:
     """Run each statistic that uses a compiled kernel once on small synthetic data."""
     from . import (calibration, concordance_index, cox, delong_test, kaplan_meier_by, logrank,
                    roc, subgroup_effects, time_dependent_auc)
+    from ._sort import _SMALL, ascending_order
     from .roc_levels import aucs_by_level
     from .survival_discrimination import harrell_c
 
@@ -44,6 +45,7 @@ def warm_kernels() -> None:
     subgroup_effects(t, e, g, level, min_events=1)
     order = np.argsort(score, kind="stable")
     aucs_by_level(y[order], score[order], level[order], 3, presorted=True)
+    ascending_order(rng.normal(size=_SMALL))  # the large-array path of the sorts above
 
 
 def warm_in_background() -> threading.Thread:

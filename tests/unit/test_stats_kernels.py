@@ -37,6 +37,21 @@ def test_pair_counts_equal_brute_force(n, seed):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("continuous", [False, True])
+def test_pair_counts_equal_brute_force_on_arrays_the_fast_sort_orders(continuous):
+    # above crlm.stats._sort's small-array size, so the rows are ordered by packed keys
+    t, e, r = _tied(6000, 11)
+    if continuous:
+        r = r + np.random.default_rng(12).normal(scale=1e-3, size=len(r))
+    for got, want in zip(pair_counts(t, e, r), _brute_pairs(t, e, r)):
+        np.testing.assert_array_equal(got, want)
+    fit = stats.cox(t, e, r)
+    lower, equal, higher = _brute_pairs(t, e, fit._fit.linear_predictor(fit.coefficients)[
+        np.argsort(fit._fit.order)])
+    want_c = (lower.sum() + 0.5 * equal.sum()) / (lower.sum() + equal.sum() + higher.sum())
+    assert fit.concordance == pytest.approx(want_c, abs=1e-12)
+
+
 def test_pair_counts_without_numba_are_the_same(monkeypatch):
     t, e, r = _tied(200, 9)
     compiled = pair_counts(t, e, r)
