@@ -36,6 +36,7 @@ def warm_kernels() -> None:
     kaplan_meier_by(t, e, g)
     logrank(t, e, g)
     cox(t, e, x)                         # with its concordance
+    cox(t, e, x[:, 0])                   # one covariate: its own row pass
     concordance_index(t, e, x[:, 0])
     harrell_c(t, e, x[:, 0])
     time_dependent_auc(t, e, x[:, 0], [6.0, 12.0])

@@ -172,3 +172,15 @@ def test_roc_auc_and_delong_se_equal_the_placements():
     plain = _kernels._roc_from_sorted.py_func(np.sort(s[y]), np.sort(s[~y]))
     for got, want in zip(plain, compiled):
         np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_one_covariate_group_sums_are_the_general_sums_bit_for_bit(compiled):
+    t, e, r = _tied(3000, 21)
+    x = r + np.random.default_rng(22).normal(size=len(r))
+    data = _cox_partial._CoxData(t, e, (x - x.mean()).reshape(-1, 1), np.zeros(len(t), np.int64), True)
+    w = np.exp(data.linear_predictor(np.array([0.4])))
+    one = _cox_partial._group_sums_1 if compiled else _cox_partial._group_sums_1.py_func
+    general = _cox_partial._group_sums(data.xrows, w, data.gstart, data.event, data.pair_k, data.pair_m)
+    for got, want in zip(one(data.xrows, w, data.gstart, data.event), general):
+        assert np.array_equal(got, want)
