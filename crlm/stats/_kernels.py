@@ -65,6 +65,49 @@ def split_by_code(codes: np.ndarray, n_codes: int, *arrays: np.ndarray) -> list[
     return [tuple(a[lo:hi] for a in sorted_arrays) for lo, hi in zip(starts, ends)]
 
 
+@_jit
+def _times_by_code(codes, n_codes, time, event):  # pragma: no cover - compiled
+    """All times and the event times laid out code by code (row order kept within a
+    code), with each code's start in both: one count and one scatter pass."""
+    n = codes.shape[0]
+    start_all = np.zeros(n_codes + 1, dtype=np.int64)
+    start_ev = np.zeros(n_codes + 1, dtype=np.int64)
+    for i in range(n):
+        start_all[codes[i] + 1] += 1
+        if event[i]:
+            start_ev[codes[i] + 1] += 1
+    for k in range(n_codes):
+        start_all[k + 1] += start_all[k]
+        start_ev[k + 1] += start_ev[k]
+    all_times = np.empty(n, dtype=np.float64)
+    ev_times = np.empty(start_ev[n_codes], dtype=np.float64)
+    at_all = start_all[:n_codes].copy()
+    at_ev = start_ev[:n_codes].copy()
+    for i in range(n):
+        c = codes[i]
+        all_times[at_all[c]] = time[i]
+        at_all[c] += 1
+        if event[i]:
+            ev_times[at_ev[c]] = time[i]
+            at_ev[c] += 1
+    return all_times, start_all, ev_times, start_ev
+
+
+def sorted_times_by_code(codes: np.ndarray, n_codes: int, time: np.ndarray,
+                         event: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each code 0 .. n_codes - 1: (its times, its event times), each sorted
+    ascending (values only, no permutation)."""
+    all_times, start_all, ev_times, start_ev = _times_by_code(codes, n_codes, time, event)
+    parts = []
+    for k in range(n_codes):
+        a = all_times[start_all[k]:start_all[k + 1]]
+        b = ev_times[start_ev[k]:start_ev[k + 1]]
+        a.sort()  # views of fresh arrays that nothing else holds: sorted in place
+        b.sort()
+        parts.append((a, b))
+    return parts
+
+
 def time_keys(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, int]:
     """(key, number of keys) for :func:`_pair_counts_by_risk`: ``2 c`` for an event and
     ``2 c + 1`` for a censoring at the ``c``-th distinct time (ascending), so that a

@@ -135,11 +135,34 @@ def as_probability(arr: np.ndarray, name: str = "prob") -> np.ndarray:
     return p
 
 
+_COUNTED_RANGE = 1 << 16  # integer groups spanning fewer values are counted, not hashed
+
+
+def _integer_levels(a: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(codes, sorted levels) of integers spanning a small range, by counting (what
+    ``pd.factorize(a, sort=True)`` gives, without hashing); None for a wide range."""
+    lo, hi = int(a.min()), int(a.max())
+    if hi - lo >= _COUNTED_RANGE:
+        return None
+    shifted = np.subtract(a, lo, dtype=np.int64)
+    present = np.flatnonzero(np.bincount(shifted, minlength=hi - lo + 1))
+    if len(present) < hi - lo + 1:  # gaps between the levels: number them densely
+        code_of = np.zeros(hi - lo + 1, dtype=np.int64)
+        code_of[present] = np.arange(len(present))
+        shifted = code_of[shifted]
+    return shifted, (present + lo).astype(a.dtype)
+
+
 def as_levels(arr: np.ndarray, name: str) -> tuple[np.ndarray, list]:
-    """Integer codes and the sorted level labels of a grouping variable (hash-based)."""
+    """Integer codes and the sorted level labels of a grouping variable (counted for
+    integers in a small range, hash-based otherwise)."""
     a = np.asarray(arr)
     if a.dtype == bool:
         a = a.astype(np.int8)
+    if a.dtype.kind in "iu" and len(a):
+        counted = _integer_levels(a)
+        if counted is not None:
+            return counted[0], [_plain(v) for v in counted[1]]
     try:
         codes, uniques = pd.factorize(a, sort=True)
     except TypeError:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import chi2_sf
-from ._kernels import split_by_code
+from ._kernels import sorted_times_by_code, split_by_code
 from ._result import ResultMixin
 from ._validate import as_event, as_levels, as_time, prepare, require_nonempty
 
@@ -26,11 +26,9 @@ class LogrankResult(ResultMixin):
 
 def _logrank_pieces(t: np.ndarray, e: np.ndarray, g: np.ndarray, k: int):
     """Observed, expected and variance matrix of one stratum (value sorts per group)."""
-    parts = split_by_code(g, k, t, e)  # fresh arrays: sorted in place below
-    ev_sorted = [tj[ej] for tj, ej in parts]
-    all_sorted = [tj for tj, _ in parts]
-    for a in ev_sorted + all_sorted:
-        a.sort()
+    parts = sorted_times_by_code(g, k, t, e)
+    all_sorted = [a for a, _ in parts]
+    ev_sorted = [b for _, b in parts]
     merged = np.concatenate(ev_sorted)
     merged.sort(kind="stable")
     if len(merged) == 0:

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from ._dist import z_quantile
-from ._kernels import split_by_code
+from ._kernels import sorted_times_by_code
 from ._result import ResultMixin
 from ._validate import (
     as_event,
@@ -45,10 +45,14 @@ def _risk_table(time: np.ndarray, event: np.ndarray):
 
     Sorts the values only (no permutation): all times, then the event times.
     """
-    n = len(time)
-    ts = np.sort(time)
     te = time[event]  # a copy: sorted in place
     te.sort()
+    return _risk_table_of_sorted(np.sort(time), te)
+
+
+def _risk_table_of_sorted(ts: np.ndarray, te: np.ndarray):
+    """:func:`_risk_table` from all times and the event times, each sorted ascending."""
+    n = len(ts)
     last = np.flatnonzero(np.concatenate((ts[1:] != ts[:-1], [True])))
     times = ts[last]
     counts = np.diff(np.concatenate(([-1], last)))
@@ -88,8 +92,12 @@ def _findq(x: np.ndarray, y: np.ndarray, p: float, tol: float = _TOL) -> float:
         return float("nan")
     xmax = x[-1]
     # drop duplicated y values (NaN equal to NaN), keeping the first
-    _, first = np.unique(y, return_index=True)
-    keep = np.sort(first)
+    rising = not np.isnan(y).any() and bool(np.all(y[1:] >= y[:-1]))
+    if rising:  # the usual case (1 - S and its bounds): the first of each run of equal values
+        keep = np.flatnonzero(np.concatenate(([True], y[1:] != y[:-1])))
+    else:
+        _, first = np.unique(y, return_index=True)
+        keep = np.sort(first)
     x, y = x[keep], y[keep]
     n = len(y)
 
@@ -97,8 +105,9 @@ def _findq(x: np.ndarray, y: np.ndarray, p: float, tol: float = _TOL) -> float:
         yy = y + shift
         ok = ~np.isnan(yy)
         xs, idx = yy[ok], np.arange(n)[ok]
-        order = np.argsort(xs, kind="stable")
-        xs, idx = xs[order], idx[order]
+        if not rising:  # a rising y stays in order when shifted: its stable sort is itself
+            order = np.argsort(xs, kind="stable")
+            xs, idx = xs[order], idx[order]
         if len(xs) == 0 or p < xs[0] or p > xs[-1]:
             return float("nan")
         return float(idx[np.searchsorted(xs, p, side="left")])
@@ -187,6 +196,14 @@ class KMResult(ResultMixin):
 
 
 def _km_core(time: np.ndarray, event: np.ndarray, conf_level: float, conf_type: str) -> KMResult:
+    te = time[event]  # a copy: sorted in place
+    te.sort()
+    return _km_of_sorted(np.sort(time), te, conf_level, conf_type)
+
+
+def _km_of_sorted(time: np.ndarray, event_times: np.ndarray, conf_level: float,
+                  conf_type: str) -> KMResult:
+    """The curve from all times and the event times, each sorted ascending."""
     if conf_type not in CONF_TYPES:
         raise ValueError(f"conf_type must be one of {CONF_TYPES}, got {conf_type!r}")
     z = z_quantile(conf_level)
@@ -195,7 +212,7 @@ def _km_core(time: np.ndarray, event: np.ndarray, conf_level: float, conf_type: 
         return KMResult(empty, empty, empty, empty, empty, np.zeros(0, np.int64),
                         np.zeros(0, np.int64), np.zeros(0, np.int64), float("nan"),
                         (float("nan"), float("nan")), 0, 0, conf_level, conf_type)
-    times, at_risk, events, censored = _risk_table(time, event)
+    times, at_risk, events, censored = _risk_table_of_sorted(time, event_times)
     with np.errstate(divide="ignore", invalid="ignore"):
         surv = np.cumprod(1.0 - events / at_risk)
         inc = np.where(events > 0, events / (at_risk * (at_risk - events).astype(float)), 0.0)
@@ -238,9 +255,9 @@ def kaplan_meier_by(time, event, group, conf_level: float = 0.95,
     a = prepare(dropna, time=time, event=event, group=group)
     t, e = as_time(a["time"]), as_event(a["event"])
     codes, levels = as_levels(a["group"], "group")
-    parts = split_by_code(codes, len(levels), t, e)
-    return {str(level): _km_core(t_k, e_k, conf_level, conf_type)
-            for level, (t_k, e_k) in zip(levels, parts)}
+    parts = sorted_times_by_code(codes, len(levels), t, e)
+    return {str(level): _km_of_sorted(t_k, te_k, conf_level, conf_type)
+            for level, (t_k, te_k) in zip(levels, parts)}
 
 
 def number_at_risk(time, times) -> np.ndarray:

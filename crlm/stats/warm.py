@@ -35,6 +35,7 @@ def warm_kernels() -> None:
     score = np.clip(rng.random(n) * 0.8 + y * 0.2, 0.01, 0.99)
     kaplan_meier_by(t, e, g)
     logrank(t, e, g)
+    logrank(t, e, g, strata=level)       # stratified: rows put in stratum order
     cox(t, e, x)                         # with its concordance
     cox(t, e, x[:, 0])                   # one covariate: its own row pass
     concordance_index(t, e, x[:, 0])
