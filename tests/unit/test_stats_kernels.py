@@ -184,3 +184,74 @@ def test_one_covariate_group_sums_are_the_general_sums_bit_for_bit(compiled):
     general = _cox_partial._group_sums(data.xrows, w, data.gstart, data.event, data.pair_k, data.pair_m)
     for got, want in zip(one(data.xrows, w, data.gstart, data.event), general):
         assert np.array_equal(got, want)
+
+
+def test_sorted_times_by_code_are_each_groups_sorted_times_and_event_times():
+    rng = np.random.default_rng(31)
+    t, e, _ = _tied(5000, 31)
+    codes = rng.integers(0, 4, len(t))
+    codes[codes == 2] = 3  # a code with no rows
+    parts = _kernels.sorted_times_by_code(codes, 5, t, e)
+    assert len(parts) == 5
+    for k, (all_k, ev_k) in enumerate(parts):
+        np.testing.assert_array_equal(all_k, np.sort(t[codes == k]))
+        np.testing.assert_array_equal(ev_k, np.sort(t[(codes == k) & e]))
+
+
+def test_integer_groups_are_numbered_as_factorize_numbers_them():
+    import pandas as pd
+
+    from crlm.stats._validate import as_levels
+
+    rng = np.random.default_rng(32)
+    for values in (rng.integers(0, 2, 3000), rng.integers(-5, 5, 300).astype(np.int32),
+                   np.array([3, 7, 7, 100, 3], dtype=np.uint8), rng.choice([10, 2000, -4], 500),
+                   rng.integers(0, 2 ** 40, 100)):  # the last: too wide to count, hashed
+        codes, levels = as_levels(values, "group")
+        want_codes, want_levels = pd.factorize(values, sort=True)
+        np.testing.assert_array_equal(codes, want_codes)
+        assert levels == [v.item() for v in want_levels]
+        assert all(type(a) is type(b.item()) for a, b in zip(levels, want_levels))
+
+
+def _findq_by_sorting(x, y, p, tol=np.sqrt(np.finfo(float).eps)):
+    """R's findq, written the long way (unique values, then a stable sort each time)."""
+    xmax = x[-1]
+    _, first = np.unique(y, return_index=True)
+    keep = np.sort(first)
+    x, y = x[keep], y[keep]
+    n = len(y)
+
+    def index(shift):
+        yy = y + shift
+        ok = ~np.isnan(yy)
+        xs, idx = yy[ok], np.arange(n)[ok]
+        order = np.argsort(xs, kind="stable")
+        xs, idx = xs[order], idx[order]
+        if len(xs) == 0 or p < xs[0] or p > xs[-1]:
+            return float("nan")
+        return float(idx[np.searchsorted(xs, p, side="left")])
+
+    i1, i2 = index(tol), index(-tol)
+    if np.isnan(i1) or np.isnan(i2):
+        return float("nan")
+    quant = (x[int(i1)] + x[int(i2)]) / 2
+    if abs(p - y[n - 1]) < tol:
+        quant = (x[int(i1)] + xmax) / 2
+    return float(quant)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_median_of_a_rising_curve_is_read_as_by_sorting(seed):
+    from crlm.stats.survival import _findq
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    x = np.concatenate(([0.0], np.sort(rng.exponential(10, n))))
+    steps = rng.choice([0.0, 0.0, 1.0], n) * rng.random(n)
+    y = np.concatenate(([0.0], np.cumsum(steps)))
+    y = y / y[-1] * rng.choice([0.5, 0.9, 1.0])  # sometimes flat at exactly 0.5 at the end
+    if seed == 5:
+        y[200:230] = 0.5  # flat exactly at 0.5 in the middle
+        y[230:] = np.maximum(y[230:], 0.5)
+    assert _findq(x, y, 0.5) == pytest.approx(_findq_by_sorting(x, y, 0.5), nan_ok=True)
