@@ -36,3 +36,12 @@ def demo_store(demo_store_path):
     store = Store(demo_store_path)
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def demo_split(tmp_path_factory) -> Path:
+    """A 600-patient demo (no models, no images) split into one store per centre, built
+    once; tests take copies (tests/support/demo_split.py: ``copy_demo_split``)."""
+    from tests.support.demo_split import build_demo_split
+
+    return build_demo_split(tmp_path_factory.mktemp("demo_split"))

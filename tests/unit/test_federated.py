@@ -7,8 +7,6 @@ Kaplan–Meier curve equals the pooled one on the grid; a malformed message chan
 nothing; no patient id leaves a site."""
 import json
 from pathlib import Path
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,23 +14,17 @@ import pytest
 from crlm import stats
 from crlm import store as st
 from crlm.federated.coordinator import LocalTransport, run_consortium
-from crlm.federated.demo import split_by_centre
 from crlm.federated.protocol import RunSpec, message
 from crlm.federated.site import handle
 from crlm.models import train
 from crlm.stats import federated as fs
 
+from tests.support.demo_split import copy_demo_split
+
 
 @pytest.fixture(scope="module")
-def consortium(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fed")
-    pooled = root / "pooled.duckdb"
-    subprocess.run([sys.executable, "-m", "crlm", "--db", str(pooled), "demo", "--patients", "600",
-                    "--no-train", "--no-imaging"], check=True, capture_output=True)
-    with st.Store(pooled) as s:
-        paths = split_by_centre(s, "demo", root / "sites")
-    sites = {name.split()[-1]: (str(p), "demo") for name, p in paths.items()}
-    return pooled, sites
+def consortium(demo_split, tmp_path_factory):
+    return copy_demo_split(demo_split, tmp_path_factory.mktemp("fed"))
 
 
 def _predictions(sites, model_id):

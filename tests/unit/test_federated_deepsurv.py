@@ -20,24 +20,18 @@ from crlm import store as st
 from crlm.federated import deepsurv, mlp
 from crlm.federated import site as site_mod
 from crlm.federated.coordinator import LocalTransport, run_consortium
-from crlm.federated.demo import split_by_centre
 from crlm.federated.protocol import FederatedError, RunSpec
+
+from tests.support.demo_split import copy_demo_split
 
 MODEL_ID = "os_risk.federated_deepsurv"
 TOLERANCE = 0.03
 
 
 @pytest.fixture(scope="module")
-def sites(tmp_path_factory):
-    from crlm.cli import main
-
-    root = tmp_path_factory.mktemp("fed_deepsurv")
-    pooled = root / "pooled.duckdb"
-    assert main(["--db", str(pooled), "-q", "demo", "--patients", "600", "--no-train",
-                 "--no-imaging"]) == 0
-    with st.Store(pooled) as s:
-        paths = split_by_centre(s, "demo", root / "sites")
-    return {name.split()[-1]: (str(p), "demo") for name, p in paths.items() if name[-1] in "ABC"}
+def sites(demo_split, tmp_path_factory):
+    _, sites = copy_demo_split(demo_split, tmp_path_factory.mktemp("fed_deepsurv"), pooled=False)
+    return {k: v for k, v in sites.items() if k in "ABC"}
 
 
 def _brute_force_loss(r, t, e, strata):

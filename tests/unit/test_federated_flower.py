@@ -12,7 +12,6 @@ workstation and fail under CI."""
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,25 +20,16 @@ import pytest
 
 from crlm import stats
 from crlm import store as st
-from crlm.federated.demo import split_by_centre
 from crlm.federated.loopback import Loopback
 from crlm.federated.protocol import RunSpec
 from crlm.models import train
 from crlm.stats import federated as fs
 
+from tests.support.demo_split import copy_demo_split
 from tests.support.flower import need_flower
 
 pytestmark = pytest.mark.slow
 SITES = ("A", "B", "C")
-
-
-def _split(root: Path, patients: int = 600):
-    pooled = root / "pooled.duckdb"
-    subprocess.run([sys.executable, "-m", "crlm", "--db", str(pooled), "demo", "--patients",
-                    str(patients), "--no-train", "--no-imaging"], check=True, capture_output=True)
-    with st.Store(pooled) as s:
-        paths = split_by_centre(s, "demo", root / "sites")
-    return pooled, {name.split()[-1]: (str(p), "demo") for name, p in paths.items()}
 
 
 def _secret(root: Path) -> Path:
@@ -50,10 +40,10 @@ def _secret(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def consortium(tmp_path_factory):
+def consortium(demo_split, tmp_path_factory):
     need_flower()
     root = tmp_path_factory.mktemp("flower")
-    pooled, sites = _split(root)
+    pooled, sites = copy_demo_split(demo_split, root)
     return root, pooled, {k: sites[k] for k in SITES}
 
 
@@ -122,9 +112,9 @@ def _models(path, run_id):
     return mine, preds[preds["model_id"].isin(mine["model_id"])]
 
 
-def test_a_site_killed_mid_run_is_left_out_and_no_store_holds_half_a_model(tmp_path):
+def test_a_site_killed_mid_run_is_left_out_and_no_store_holds_half_a_model(tmp_path, demo_split):
     need_flower()
-    pooled, sites = _split(tmp_path, patients=450)
+    _, sites = copy_demo_split(demo_split, tmp_path, pooled=False)
     sites = {k: sites[k] for k in SITES}
     spec = RunSpec(run_id="loop-dropout", task="response", family="logistic", folds=3,
                    tolerance=1e-4, on_dropout="continue")
@@ -178,10 +168,10 @@ def _certificates(folder: Path) -> Path:
     return folder
 
 
-def test_tls_and_the_consortium_secret(tmp_path):
+def test_tls_and_the_consortium_secret(tmp_path, demo_split):
     need_flower()
     certs = _certificates(tmp_path / "certs")
-    pooled, sites = _split(tmp_path, patients=450)
+    _, sites = copy_demo_split(demo_split, tmp_path, pooled=False)
     sites = {k: sites[k] for k in ("A", "B")}
     secret = _secret(tmp_path)
     spec = RunSpec(run_id="loop-tls", task="response", family="logistic", folds=3,
