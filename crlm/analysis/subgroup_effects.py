@@ -236,7 +236,7 @@ def _target(snap: Snapshot, task: str, model_id: str) -> tuple[np.ndarray, np.nd
 @memo(maxsize=4)
 def _score_order(snap: Snapshot, task: str, model_id: str) -> np.ndarray:
     """Every scored patient's row, by ascending score."""
-    return _read_only(np.argsort(_scored(snap, task, model_id).score, kind="stable"))
+    return _read_only(stats.ascending_order(_scored(snap, task, model_id).score))
 
 
 @memo(maxsize=4)

@@ -44,6 +44,7 @@ from .logistic import (
     unpaired_auc_test,
 )
 from .logrank_test import LogrankResult, logrank
+from ._sort import ascending_order
 from .restricted_mean import RMSTGroup, RMSTResult, rmst
 from .subgroups import SubgroupEffect, SubgroupResult, monotone_likelihood, subgroup_effects
 from .survival import (
@@ -64,7 +65,7 @@ __all__ = [
     "LogisticResult", "LogisticTerm", "LogrankResult", "NetBenefitResult", "PHTestResult",
     "RMSTGroup", "RMSTResult", "ROCResult", "SubgroupEffect", "SubgroupResult",
     "SurvivalAtResult", "TimeDependentAUCResult", "UnpairedAUCTestResult",
-    "brier", "calibration", "concordance_index", "cox", "delong_test", "diagnostic_metrics",
+    "ascending_order", "brier", "calibration", "concordance_index", "cox", "delong_test", "diagnostic_metrics",
     "kaplan_meier", "kaplan_meier_by", "landmark_survival", "likelihood_ratio_test", "logistic",
     "logrank", "median_follow_up", "monotone_likelihood", "net_benefit", "number_at_risk",
     "proportional_hazards_test",

@@ -18,6 +18,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ._kernels import _jit
+from ._sort import ascending_order
 from ._newton import newton_maximise
 from ._result import covariance_from_information
 
@@ -60,15 +61,44 @@ class EventTimeRanks:
 
 
 def event_time_ranks(time: np.ndarray, event: np.ndarray) -> EventTimeRanks:
-    """The ranks of ``EventTimeRanks`` (one sort and two searches, once for the set)."""
+    """The ranks of ``EventTimeRanks`` (once for the set): the patients in order of time,
+    then one walk along them and the event times together (what two searches of every
+    patient's time among the event times give; a missing time ranks after them all)."""
     t = np.asarray(time, dtype=float)
     e = np.asarray(event, dtype=bool)
     times = np.unique(t[e & ~np.isnan(t)])
-    at_most = np.searchsorted(times, t, side="right").astype(np.int64)
-    before = np.searchsorted(times, t, side="left").astype(np.int64)
+    at_most, before = _ranks_in_order(t, ascending_order(t, stable=False), times)
     for a in (times, at_most, before):
         a.flags.writeable = False
     return EventTimeRanks(times, at_most, before)
+
+
+@_jit
+def _ranks_in_order(t, order, times):  # pragma: no cover - compiled
+    """For each patient (visited in ``order``, increasing time, missing times last) how
+    many of the increasing ``times`` are <= and < its time."""
+    n = order.shape[0]
+    m = times.shape[0]
+    at_most = np.empty(n, dtype=np.int64)
+    before = np.empty(n, dtype=np.int64)
+    lo = 0  # times < v
+    hi = 0  # times <= v
+    for k in range(n):
+        i = order[k]
+        v = t[i]
+        if v != v:  # missing: after every time
+            at_most[i] = m
+            before[i] = m
+            continue
+        while lo < m and times[lo] < v:
+            lo += 1
+        if hi < lo:
+            hi = lo
+        while hi < m and times[hi] <= v:
+            hi += 1
+        at_most[i] = hi
+        before[i] = lo
+    return at_most, before
 
 
 def event_index_within(ranks: EventTimeRanks, rows: np.ndarray,

@@ -21,6 +21,7 @@ def warm_kernels() -> None:
     from . import (calibration, concordance_index, cox, delong_test, kaplan_meier_by, logrank,
                    roc, subgroup_effects, time_dependent_auc)
     from ._sort import _SMALL, ascending_order
+    from .cox_cells import event_time_ranks
     from .roc_levels import aucs_by_level
     from .survival_discrimination import harrell_c
 
@@ -45,6 +46,7 @@ def warm_kernels() -> None:
     delong_test(y, score, rng.random(n))
     calibration(y, score)
     subgroup_effects(t, e, g, level, min_events=1)
+    event_time_ranks(t, e)               # the subgroup pages' ranks, once per cohort
     order = np.argsort(score, kind="stable")
     aucs_by_level(y[order], score[order], level[order], 3, presorted=True)
     ascending_order(rng.normal(size=_SMALL))  # the large-array path of the sorts above

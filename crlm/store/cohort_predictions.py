@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crlm.store.connection import Store
 from crlm.store.queries import _columns
@@ -50,4 +51,16 @@ def load_cohort_predictions(store: Store, cohort: str, *, task: str | None, mode
     first[1:] = rowid[1:] != rowid[:-1]
     if not first.all():
         table = table.filter(pa.array(first))
-    return table.to_pandas(strings_to_categorical=True)
+    return categorical_frame(table)
+
+
+def categorical_frame(table: pa.Table) -> pd.DataFrame:
+    """``table.to_pandas(strings_to_categorical=True)``, faster: each text column is made
+    one array and dictionary-encoded by Arrow first (the conversion's own encoding, chunk
+    by chunk, takes several times longer on a large table)."""
+    columns = []
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = pc.dictionary_encode(column.combine_chunks())
+        columns.append(column)
+    return pa.table(columns, names=table.column_names).to_pandas()

@@ -133,3 +133,21 @@ def test_event_index_counted_from_a_whole_sets_ranks_equals_the_search(seed):
         assert np.array_equal(got.first_at_risk, want.first_at_risk)
         assert np.array_equal(got.death_time, want.death_time)
         assert np.array_equal(got.event, want.event)
+
+
+@pytest.mark.parametrize("n,compiled", [(3000, True), (20000, True), (3000, False)])
+def test_event_time_ranks_are_the_searches_of_every_time(n, compiled, monkeypatch):
+    from crlm.stats import cox_cells
+
+    if not compiled:
+        monkeypatch.setattr(cox_cells, "_ranks_in_order", cox_cells._ranks_in_order.py_func)
+    rng = np.random.default_rng(n)
+    t = np.round(rng.exponential(20, n), 1)
+    t[rng.random(n) < 0.05] = np.nan
+    t[:3] = [0.0, t.max() + 1, np.nan]  # before every event time, after them, missing
+    e = (rng.random(n) < 0.6) & ~np.isnan(t)
+    ranks = cox_cells.event_time_ranks(t, e)
+    times = np.unique(t[e])
+    np.testing.assert_array_equal(ranks.times, times)
+    np.testing.assert_array_equal(ranks.at_most, np.searchsorted(times, t, side="right"))
+    np.testing.assert_array_equal(ranks.before, np.searchsorted(times, t, side="left"))

@@ -66,3 +66,26 @@ def test_a_patient_scored_on_two_splits_reads_the_split_named_first(tmp_path):
             assert len(frame) == 28 and frame["rowid"].is_unique
         assert first.set_index("rowid").loc[p05, "score"] == 0.9      # the train split
         assert other.set_index("rowid").loc[p05, "score"] == 0.03     # out-of-fold
+
+
+def test_text_columns_become_the_categoricals_arrows_own_conversion_gives():
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from crlm.store.cohort_predictions import categorical_frame
+
+    rng = np.random.default_rng(0)
+    values = rng.choice(np.array(["wild-type", "mutant", None, "unknown"], dtype=object), 9000)
+    table = pa.table({
+        "ras": pa.chunked_array([pa.array(values[:4000]), pa.array(values[4000:])]),
+        "score": pa.array(rng.normal(size=9000)),
+        "side": pa.array(rng.choice(["left", "right"], 9000)),
+        "empty": pa.array([None] * 9000, type=pa.string()),
+        "event": pa.array(rng.random(9000) < 0.5)})
+    got = categorical_frame(table)
+    assert isinstance(got["ras"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(got, table.to_pandas(strings_to_categorical=True))
+    none = pa.table({"ras": pa.array([], type=pa.string())})
+    pd.testing.assert_frame_equal(categorical_frame(none),
+                                  none.to_pandas(strings_to_categorical=True))
