@@ -12,7 +12,8 @@ import plotly.graph_objects as go
 from crlm.figures._format import is_finite
 from crlm.stats.sorted_quantiles import sorted_median, sorted_percentiles
 from crlm.figures.style import (
-    AXIS_COLOR, OKABE_ITO, REFERENCE_COLOR, TEMPLATE, apply_house_style, color, with_alpha,
+    AXIS_COLOR, OKABE_ITO, REFERENCE_COLOR, TEMPLATE, apply_house_style, color, figure_of,
+    with_alpha,
 )
 
 MAX_BINS = 40
@@ -255,7 +256,7 @@ def make_binned_distribution_figure(binned: BinnedDistribution, *, title: str = 
     layout.update(template=TEMPLATE, title=dict(text=title), height=int(height),
                   legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom", xanchor="left"),
                   margin=dict(t=90 if grouped else 60))
-    return go.Figure(data=traces, layout=layout)
+    return figure_of(traces, layout)
 
 
 def make_score_distribution_figure(cohort_scores, case_score: float | None,

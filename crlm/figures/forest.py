@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 
 from crlm.figures._format import format_estimate, format_p, is_finite
 from crlm.figures.style import (
-    AXIS_COLOR, FONT_SIZE, REFERENCE_COLOR, REFERENCE_DASH, apply_house_style, color,
+    AXIS_COLOR, FONT_SIZE, REFERENCE_COLOR, REFERENCE_DASH, apply_house_style, color, figure_of,
 )
 
 ROW_COLUMNS = ["variable", "level", "n", "events", "estimate", "ci_lower", "ci_upper",
@@ -218,7 +218,7 @@ def _forest(frame: pd.DataFrame, *, reference: float, log_x: bool, x_label: str,
                    showline=False, ticks="", fixedrange=True),
         annotations=annotations, shapes=shapes, margin=dict(t=90, l=20), hovermode="closest",
     )
-    fig = go.Figure(data=traces, layout=layout)
+    fig = figure_of(traces, layout)
     apply_house_style(fig, title=title, height=int(150 + 27 * len(y)))
     fig.update_layout(margin=dict(t=90, l=20))
     return fig

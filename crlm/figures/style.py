@@ -79,6 +79,18 @@ TEMPLATE = _template()
 pio.templates[TEMPLATE_NAME] = TEMPLATE
 
 
+# plotly checks every property of a figure as it is built (about a sixth of an analysis
+# page's time). The builders that make their traces and layout as plain data build the
+# same kinds of dicts for every cohort; tests build each of them with the checks on
+# (``VALIDATE = True``) and find the same figure (tests/unit/test_figures_oneshot.py).
+VALIDATE = False
+
+
+def figure_of(data: list, layout: dict) -> go.Figure:
+    """The figure of plain trace and layout dicts, built once (checked where ``VALIDATE``)."""
+    return go.Figure(data=data, layout=layout, _validate=VALIDATE)
+
+
 def apply_house_style(fig: go.Figure, *, title: str | None = None,
                       height: int | None = None) -> go.Figure:
     """Give ``fig`` the house template (and optionally a title and height); returns ``fig``."""

@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 
 from crlm.figures._format import format_months, format_p, is_finite
 from crlm.figures.style import (
-    AXIS_COLOR, FONT_SIZE, REFERENCE_DASH, apply_house_style, color, with_alpha,
+    AXIS_COLOR, FONT_SIZE, REFERENCE_DASH, apply_house_style, color, figure_of, with_alpha,
 )
 from crlm.figures.thinning import thin_marks, thin_step
 
@@ -215,7 +215,7 @@ def make_km_figure(curves: Mapping[str, object], *, risk_times: Sequence[float] 
         annotations=annotations,
         legend=dict(x=0.99, y=0.99, xanchor="right", yanchor="top"), hovermode="closest",
         margin=dict(l=110, t=60 + 18 * len(lines)))
-    fig = go.Figure(data=traces, layout=layout)
+    fig = figure_of(traces, layout)
     fig._grid_ref = _two_rows_grid()    # callers may add traces by row and column
     apply_house_style(fig, title=title, height=height)
     fig.update_layout(margin=dict(l=110, t=60 + 18 * len(lines)))
@@ -281,7 +281,7 @@ def make_km_grid_figure(panels: Mapping[str, Mapping[str, object] | None], *, co
             layout[_axis_key(y)]["title"] = dict(text="Survival")
         if k // cols == rows - 1:
             layout[_axis_key(x)]["title"] = dict(text=time_label)
-    fig = go.Figure(data=traces, layout=layout)
+    fig = figure_of(traces, layout)
     fig._grid_ref = skeleton.grid_ref     # callers may add traces by row and column
     apply_house_style(fig, title=title, height=int(290 * rows + 150))
     fig.update_layout(legend=dict(orientation="h", x=1, y=1.0 + 50 / (290 * rows),

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from crlm.figures.style import REFERENCE_COLOR, TEMPLATE, color, with_alpha
+from crlm.figures.style import REFERENCE_COLOR, TEMPLATE, color, figure_of, with_alpha
 
 RECIST_COLORS = {"CR": "#009E73", "PR": "#56B4E9", "SD": "#E69F00", "PD": "#D55E00"}
 
@@ -93,7 +93,7 @@ def make_trajectory_figure(result, *, y_label: str, title: str = "",
     if lines:
         layout["shapes"] = [shape for shape, _ in lines]
         layout["annotations"] = [label for _, label in lines]
-    return go.Figure(data=traces, layout=_layout(layout, title, height))
+    return figure_of(traces, _layout(layout, title, height))
 
 
 def make_waterfall_figure(result, *, color_by: str = "derived_response", title: str = "",
@@ -127,4 +127,4 @@ def make_waterfall_figure(result, *, color_by: str = "derived_response", title: 
             f" (every {result.n_patients / len(shown):.0f}th of {result.n_patients:,} shown)"
             if result.thinned else "")), showticklabels=False),
         yaxis=dict(title=dict(text="Best change in target-lesion sum, %"), range=[-105, 155]))
-    return go.Figure(data=traces, layout=_layout(layout, title, height))
+    return figure_of(traces, _layout(layout, title, height))

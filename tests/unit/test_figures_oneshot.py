@@ -48,3 +48,60 @@ def test_distribution_figure_has_the_house_style():
     assert layout["template"] == expected["template"]
     assert layout["title"] == expected["title"] and layout["height"] == 380
     assert fig.data[0].line.shape == "hv" and layout["xaxis"]["title"]["text"] == "Age"
+
+
+def _builders():
+    """One call of each builder that makes its figure with ``figure_of`` (the data drawn
+    first: each call gives the same figure)."""
+    from crlm import stats
+    from crlm.analysis import trajectories as tr
+    from crlm.figures import (auc_rows, forest_rows, make_auc_forest_figure, make_forest_figure,
+                              make_km_figure, make_km_grid_figure)
+    from crlm.figures.trajectory import make_trajectory_figure, make_waterfall_figure
+
+    rng = np.random.default_rng(5)
+    n = 400
+    group = rng.integers(0, 2, n)
+    t = np.round(rng.exponential(np.where(group == 1, 30, 20)), 1)
+    c = rng.uniform(0, 80, n)
+    time, event = np.minimum(t, c), t <= c
+    curves = stats.kaplan_meier_by(time, event, np.where(group == 1, "responder", "non-responder"))
+    side = rng.choice(["left", "right", "unknown"], n)
+    results = {"Primary side": stats.subgroup_effects(time, event, group, side)}
+    ids = [f"P{i:02d}" for i in range(40)]
+    rows = pd.concat([pd.DataFrame({"patient_id": p, "kind": k, "day": [0, 30, 61, 95],
+                                    "value": rng.uniform(2, 80, 4)})
+                      for p in ids for k in ("cea", "target_lesion_sum")], ignore_index=True)
+    groups = pd.Series(["a", "b"] * 20, index=ids)
+    cea = tr.compute_trajectories(rows, groups, "cea")
+    lesions = tr.compute_trajectories(rows, groups, "target_lesion_sum")
+    waterfall = tr.compute_waterfall(rows, groups)
+    ages = bin_distribution(pd.Series(rng.normal(60, 9, 300), name="Age"), group=group[:300])
+    sides = bin_distribution(pd.Series(rng.choice(["left", "right", None], 300), name="Side"),
+                             kind="bar")
+    aucs = auc_rows({"Side": {"left": stats.roc(event[:200], rng.random(200)),
+                              "right": {"n": 3, "events": 1, "reason": "too few"}}})
+    return [
+        lambda: make_binned_distribution_figure(ages, title="Age"),
+        lambda: make_binned_distribution_figure(sides, title="Side"),
+        lambda: make_km_figure(curves, title="OS", logrank_p=0.03, hr_text="HR 0.70"),
+        lambda: make_km_grid_figure({"left": curves, "right": curves, "small (n = 4)": None}),
+        lambda: make_forest_figure(forest_rows(results), title="HR"),
+        lambda: make_auc_forest_figure(aucs),
+        lambda: make_trajectory_figure(cea, y_label="CEA", case={"months": [0, 2],
+                                                                  "value": [100, 50]}),
+        lambda: make_trajectory_figure(lesions, y_label="Change, %"),
+        lambda: make_waterfall_figure(waterfall),
+    ]
+
+
+def test_figures_built_without_plotlys_checks_are_the_checked_figures(monkeypatch):
+    from crlm.figures import style
+
+    for build in _builders():
+        unchecked = json.loads(build().to_json())
+        monkeypatch.setattr(style, "VALIDATE", True)
+        checked = json.loads(build().to_json())
+        monkeypatch.setattr(style, "VALIDATE", False)
+        assert unchecked == checked
+        assert checked["data"] and checked["layout"]["template"]
