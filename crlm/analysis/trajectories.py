@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from crlm import config, recist
+from crlm.stats.sorted_quantiles import sorted_percentiles
 
 GRID_MONTHS = np.arange(0.0, 12.01, 0.5)
 MIN_AT_GRID = 10
@@ -171,12 +172,14 @@ def compute_trajectories(measurements: pd.DataFrame, groups: pd.Series, kind: st
         if kind == "cea":
             values = np.log(np.maximum(values, 1e-3))
         on_grid = _interpolate(codes, part["months"].to_numpy(float), values, len(ids), grid)
-        count = np.isfinite(on_grid).sum(axis=0)
+        finite = np.isfinite(on_grid)
+        count = finite.sum(axis=0)
         q = np.full((3, len(grid)), np.nan)
         enough = count >= MIN_AT_GRID
+        # each grid point's finite values in order, the rest (NaN) after them
+        by_value = np.sort(np.where(finite, on_grid, np.nan), axis=0)
         for j in np.flatnonzero(enough):    # each grid point over its patients
-            column = on_grid[:, j]
-            q[:, j] = np.percentile(column[np.isfinite(column)], [25, 50, 75])
+            q[:, j] = sorted_percentiles(by_value[:count[j], j], [25, 50, 75])
         if kind == "cea":
             q = np.exp(q)
         lower[g], median[g], upper[g] = q[0], q[1], q[2]
