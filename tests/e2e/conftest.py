@@ -72,7 +72,10 @@ def serve_app(store_path: Path, root: Path, timeout_s: float = 90, *, env: dict 
     afterwards.
 
     The server gets its own copy so that this test process's connection to the
-    original (AppTests, fixtures) never locks it out of the file."""
+    original (AppTests, fixtures) never locks it out of the file. It runs without
+    Streamlit's source file watcher: a server under test never reloads on an edit, and
+    the watcher re-walks the whole checkout (``.venv`` included) whenever its event
+    queue overflows and maps every imported module to its files in each session."""
     store_copy = copy_store(store_path, root)
     port = _free_port()
     log = root / "streamlit.log"
@@ -83,7 +86,8 @@ def serve_app(store_path: Path, root: Path, timeout_s: float = 90, *, env: dict 
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(port),
-             "--browser.gatherUsageStats", "false", *args],
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+             *args],
             cwd=ROOT, env=server_env, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
