@@ -10,6 +10,7 @@ from crlm import config, figures, ui
 from crlm.analysis import extras, prefetch
 from crlm.analysis import subgroup_arms as arms
 from crlm.analysis import subgroup_effects as sg
+from crlm.analysis import subgroup_panels
 from crlm.analysis.model_comparison import models_by_auc
 from crlm.analysis.pages import SUBGROUP_COLUMNS
 from crlm.analysis.pages import SUBGROUP_MIN_EVENTS as MIN_EVENTS
@@ -131,7 +132,7 @@ st.subheader(f"{ENDPOINT_NAMES[endpoint]}: hazard ratio within subgroups")
 # the AUC per level and the panels' curves computed beside the forest plot
 km_choice = st.session_state.get("subgroups_km_by")
 prefetch.ahead(lambda: sg.auc_by_level(snap, fkey, task, model_id, tuple(columns)),
-               lambda: sg.km_panels(*key, km_choice if km_choice in columns else columns[0]))
+               lambda: subgroup_panels.km_panels(*key, km_choice if km_choice in columns else columns[0]))
 result = sg.forest(*key, tuple(columns))
 rows = result.rows
 if result.empty:
@@ -159,7 +160,7 @@ ui.export_buttons(fig, auc, f"auc_subgroups_{model_id}", n=int(auc.groupby("vari
 st.subheader("Kaplan–Meier curves per subgroup level")
 km_by = st.selectbox("Panels by", columns, key="subgroups_km_by",
                      format_func=lambda c: extra_labels.get(c) or sg.variable_label(snap, c))
-grid = sg.km_panels(*key, km_by)
+grid = subgroup_panels.km_panels(*key, km_by)
 fig = figures.make_km_grid_figure(grid.panels, logrank_p=grid.logrank_p,
                                   title=f"{ENDPOINT_NAMES[endpoint]} by predicted response, "
                                         f"per {sg.variable_label(snap, km_by)}",

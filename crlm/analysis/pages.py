@@ -30,6 +30,8 @@ SUBGROUP_COLUMNS = ["ras_status", "kras", "tbs_zone", "primary_side", "braf_v600
 SUBGROUP_MIN_EVENTS = 5          # per level, for a hazard ratio
 SUBGROUP_MIN_PATIENTS_AUC = 10   # per level, with both responders and non-responders
 SUBGROUP_MIN_PATIENTS_KM = 10    # per Kaplan–Meier panel
+# a response model's two groups at its threshold (score below, score at or above)
+PREDICTED = ("Predicted non-responder", "Predicted responder")
 
 
 def subgroup_levels(series, column: str):

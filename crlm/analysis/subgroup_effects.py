@@ -9,8 +9,8 @@ choices, all hashable, and is cached on exactly those (``snapshot.memo``):
 * :func:`forest` — per level the hazard ratio of predicted responders vs non-responders
   (Cox, Efron ties) and the likelihood-ratio interaction p per variable;
 * :func:`auc_by_level` — the model's AUC with its DeLong CI per level;
-* :func:`km_panels` — Kaplan–Meier curves by predicted response per level of one variable,
-  with the log-rank p.
+* ``crlm.analysis.subgroup_panels.km_panels`` — Kaplan–Meier curves by predicted
+  response per level of one variable, with the log-rank p (the same reads).
 
 The model's predictions over the whole cohort, with every endpoint, the task's target and
 the subgroup columns, are read once per data version and model, and the subgroup columns
@@ -30,8 +30,7 @@ from crlm import config, stats
 from crlm import store as st
 from crlm.analysis import extras
 from crlm.analysis.pages import (
-    SUBGROUP_COLUMNS, SUBGROUP_MIN_EVENTS, SUBGROUP_MIN_PATIENTS_AUC, SUBGROUP_MIN_PATIENTS_KM,
-    subgroup_levels,
+    SUBGROUP_COLUMNS, SUBGROUP_MIN_EVENTS, SUBGROUP_MIN_PATIENTS_AUC, subgroup_levels,
 )
 from crlm.analysis.snapshot import Snapshot, memo
 from crlm.analysis.selection import row_index, selected
@@ -43,7 +42,6 @@ from crlm.stats.roc_levels import aucs_by_level
 from crlm.stats.subgroups import SubgroupTimes, subgroup_effects_by, subgroup_times
 
 PREDICTION_SPLITS = ("out-of-fold", "external")
-PREDICTED = ("Predicted non-responder", "Predicted responder")
 # offered besides the default subgroups where the cohort records them (not drawn unasked)
 MORE_SUBGROUP_COLUMNS = ("growth_pattern",)
 _ENDPOINT_COLUMNS = tuple(c for pair in config.ENDPOINTS.values() for c in pair)
@@ -362,49 +360,3 @@ def auc_by_level(snap: Snapshot, key: tuple, task: str, model_id: str,
                 per_level[level] = results[code]
         nested[variable_label(snap, column)] = per_level
     return SubgroupAUC(auc_rows(nested))
-
-
-@dataclass(frozen=True, eq=False)
-class KMPanels:
-    """Kaplan–Meier curves by predicted response per level of one variable: ``panels``
-    maps a level to ``{group: KM result}`` (None for a level with fewer than
-    ``SUBGROUP_MIN_PATIENTS_KM`` patients, named with its n), ``logrank_p`` a level with
-    both groups to its log-rank p."""
-
-    column: str
-    panels: dict
-    logrank_p: dict
-
-    def table(self) -> pd.DataFrame:
-        """Per panel and group: n, events, median and the log-rank p (the export)."""
-        return pd.DataFrame([
-            {"panel": panel, "group": name, "n": km.n, "events": km.n_events,
-             "median_months": km.median, "logrank_p": self.logrank_p.get(panel, np.nan)}
-            for panel, curves in self.panels.items() if curves for name, km in curves.items()])
-
-    def to_dict(self) -> dict:
-        return {"column": self.column, "table": self.table().to_dict("records")}
-
-
-@memo(maxsize=32)
-def km_panels(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: float,
-              endpoint: str, column: str) -> KMPanels:
-    """The curves of the one variable the page shows panels by."""
-    rows, times = _survival_rows(snap, key, task, model_id, endpoint)
-    lv = _levels_of(snap, key, task, model_id, endpoint, column)
-    t_all, e_all = times.time, times.event
-    score = _scored(snap, task, model_id).score[rows]
-    g_all = (score >= threshold).astype(np.int64)     # a code into PREDICTED
-    panels, pvalues = {}, {}
-    for level in lv.order:
-        mask = lv.codes == lv.names.index(level)
-        if mask.sum() < SUBGROUP_MIN_PATIENTS_KM:
-            panels[f"{level} (n = {int(mask.sum())})"] = None
-            continue
-        t, e, g = t_all[mask], e_all[mask], g_all[mask]
-        arms = [(name, g == code) for code, name in enumerate(PREDICTED)]
-        panels[level] = {name: stats.kaplan_meier(t[arm], e[arm]) for name, arm in arms
-                         if arm.any()}
-        if len(panels[level]) == 2:
-            pvalues[level] = stats.logrank(t, e, g).p_value
-    return KMPanels(column, panels, pvalues)

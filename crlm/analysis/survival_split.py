@@ -26,6 +26,7 @@ from crlm import config, stats
 from crlm import store as st
 from crlm.analysis import extras
 from crlm.analysis import survival_models as sm
+from crlm.analysis.pages import PREDICTED
 from crlm.analysis.snapshot import Snapshot, cohort_frame, memo
 from crlm.analysis.selection import selected
 from crlm.store import survival_rows
@@ -33,7 +34,6 @@ from crlm.store.cohort_predictions import load_cohort_predictions
 from crlm.stats._result import plain
 
 RISK = "risk group:"   # a split by a survival model's predicted risk: RISK + model_id
-PREDICTED = ("Predicted non-responder", "Predicted responder")
 PREDICTION_SPLITS = ("out-of-fold", "external")
 LANDMARKS = (12, 36, 60)
 ALL_PATIENTS = "All patients"

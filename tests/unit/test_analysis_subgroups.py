@@ -11,7 +11,8 @@ from crlm import stats
 from crlm import store as st
 from crlm.analysis import snapshot as snap_mod
 from crlm.analysis import subgroup_effects as sg
-from crlm.analysis.pages import subgroup_levels
+from crlm.analysis import subgroup_panels
+from crlm.analysis.pages import PREDICTED, subgroup_levels
 from crlm.analysis.snapshot import filter_key, snapshot
 from crlm.config import PATIENT_COLUMN_NAMES
 from crlm.store import CohortFilter
@@ -108,19 +109,19 @@ def test_auc_per_level_equals_roc_on_the_level(store_path):
 
 def test_km_panels_are_kaplan_meier_and_log_rank_per_level(store_path):
     snap, key = snapshot(store_path, "c"), filter_key(CohortFilter(cohort="c"))
-    grid = sg.km_panels(snap, key, "response", "resp", 0.5, "PFS", "center")
+    grid = subgroup_panels.km_panels(snap, key, "response", "resp", 0.5, "PFS", "center")
     frame = _frame(store_path).dropna(subset=["pfs_months", "pfs_event"])
     assert list(grid.panels) == ["A", "B"]        # no known levels: sorted
     part = frame[frame["center"] == "A"]
     t, e = part["pfs_months"].to_numpy(float), part["pfs_event"].astype(bool).to_numpy()
-    g = np.asarray(sg.PREDICTED)[(part["score"].to_numpy() >= 0.5).astype(int)]
-    km = stats.kaplan_meier(t[g == sg.PREDICTED[1]], e[g == sg.PREDICTED[1]])
-    assert grid.panels["A"][sg.PREDICTED[1]].median == pytest.approx(km.median)
+    g = np.asarray(PREDICTED)[(part["score"].to_numpy() >= 0.5).astype(int)]
+    km = stats.kaplan_meier(t[g == PREDICTED[1]], e[g == PREDICTED[1]])
+    assert grid.panels["A"][PREDICTED[1]].median == pytest.approx(km.median)
     assert grid.logrank_p["A"] == pytest.approx(stats.logrank(t, e, g).p_value)
     table = grid.table()
     assert table["n"].sum() == len(frame) and set(table["panel"]) == {"A", "B"}
     # a level with fewer patients than a panel needs is named with its n and left empty
-    small = sg.km_panels(snap, filter_key(CohortFilter(cohort="c", ranges={"age_years": (40, 41.5)})),
+    small = subgroup_panels.km_panels(snap, filter_key(CohortFilter(cohort="c", ranges={"age_years": (40, 41.5)})),
                          "response", "resp", 0.5, "PFS", "center")
     assert all(v is None for v in small.panels.values())
     assert all(" (n = " in name for name in small.panels)

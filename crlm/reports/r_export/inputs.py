@@ -11,7 +11,7 @@ import pandas as pd
 
 from crlm import config
 from crlm.analysis.pages import (
-    SUBGROUP_COLUMNS, SUBGROUP_MIN_EVENTS, SUBGROUP_MIN_PATIENTS_AUC, SUBGROUP_MIN_PATIENTS_KM,
+    PREDICTED, SUBGROUP_COLUMNS, SUBGROUP_MIN_EVENTS, SUBGROUP_MIN_PATIENTS_AUC, SUBGROUP_MIN_PATIENTS_KM,
     TABLE_ONE_VARIABLES, subgroup_levels,
 )
 from crlm.models import TASKS
@@ -20,7 +20,6 @@ from crlm.reports.r_export._common import ExportInputError
 from crlm.reports.r_export.models import ModelScores, models_export
 from crlm.store import CohortFilter, load_cohort, load_models, load_predictions
 
-PREDICTED = ("Predicted non-responder", "Predicted responder")
 PREDICTION_SPLITS = ("out-of-fold", "external")
 RESPONSE_TASKS = ("response", "anti_egfr_benefit")
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from crlm import stats
+from crlm.analysis.pages import PREDICTED
 from crlm.reports.r_export._common import (
     AnalysisExport,
     Collector,
@@ -19,7 +20,6 @@ from crlm.reports.r_export._common import (
     safe_label,
 )
 
-PREDICTED = ("Predicted non-responder", "Predicted responder")
 
 _METHOD = """\
 Within each subgroup level: coxph(Surv(time, event) ~ predicted), Efron ties, Wald CI and p,
