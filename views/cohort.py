@@ -93,7 +93,7 @@ for i, dist in enumerate(cs.distributions(snap, key, *view)):
         st.plotly_chart(fig, width="stretch",
                         config=figures.plotly_config(f"distribution_{dist.column}"),
                         key=f"cohort_dist_{dist.column}")
-        ui.export_buttons(fig, dist.data, f"distribution_{dist.column}", n=len(dist.data))
+        ui.export_buttons(fig, lambda d=dist: d.data, f"distribution_{dist.column}", n=dist.n)
 
 trajectories_ui.trajectory_section(filt, cs.page_frame(snap, key), snap)
 

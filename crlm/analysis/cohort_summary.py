@@ -217,13 +217,24 @@ def table_one_export(snap: Snapshot, key: tuple, by: str | None = None,
 @dataclass(frozen=True)
 class Distribution:
     """One variable's distribution figure data: its counts (``binned``) and title, and
-    the values behind it (``data``: the column and the split, one row per patient)."""
+    the values behind it (``data``: the column and the split, one row per patient, taken
+    from the filter's frame when asked for: an export, not every page run)."""
 
     column: str
     kind: str
     title: str
     binned: BinnedDistribution = field(compare=False)
-    data: pd.DataFrame = field(compare=False)
+    frame: pd.DataFrame = field(compare=False, repr=False)
+    columns: tuple[str, ...] = ()
+
+    @property
+    def n(self) -> int:
+        """Patients behind the figure (missing values included)."""
+        return len(self.frame)
+
+    @property
+    def data(self) -> pd.DataFrame:
+        return self.frame[list(self.columns)]
 
     def to_dict(self) -> dict:
         return {"column": self.column, "kind": self.kind, "title": self.title,
@@ -242,8 +253,8 @@ def distribution(snap: Snapshot, key: tuple, column: str, kind: str, by: str | N
     group_by = by if by in cohort.columns else None
     binned = bin_distribution(cohort[column], kind=kind,
                               group=cohort[group_by] if group_by else None)
-    data = cohort[[column] + ([group_by] if group_by and group_by != column else [])]
-    return Distribution(column, kind, _title(column), binned, data)
+    columns = (column,) + ((group_by,) if group_by and group_by != column else ())
+    return Distribution(column, kind, _title(column), binned, cohort, columns)
 
 
 @memo(maxsize=32)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import pandas as pd
 import streamlit as st
 
 from crlm import config
@@ -263,9 +262,10 @@ def page_header(title: str, caption: str = "") -> None:
         st.caption(caption)
 
 
-def export_buttons(fig, data: pd.DataFrame | None, name: str, *, n: int | None = None,
+def export_buttons(fig, data, name: str, *, n: int | None = None,
                    title: str | None = None) -> None:
-    """Download buttons for a figure (PNG, SVG, PDF) and the data behind it (CSV)."""
+    """Download buttons for a figure (PNG, SVG, PDF) and the data behind it (CSV):
+    ``data`` a frame (or None), or a function giving it, called only on a click."""
     from crlm.figures import export as fx
 
     filt = current_filter()
@@ -285,7 +285,7 @@ def export_buttons(fig, data: pd.DataFrame | None, name: str, *, n: int | None =
                 on_click="ignore", width="stretch",
             )
     with cols[3]:  # built on click, like the figures: a large cohort's CSV costs each run
-        st.download_button("CSV", data=lambda: fx.figure_data_csv(data), file_name=f"{base}.csv",
+        st.download_button("CSV", data=lambda: fx.figure_data_csv(data() if callable(data) else data), file_name=f"{base}.csv",
                            mime="text/csv", key=f"{key}_csv", on_click="ignore", width="stretch")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 from tests.e2e.conftest import choose_option, screenshot, serve_app, wait_for_app, wait_for_plots
@@ -34,6 +35,15 @@ def test_cohort_page_renders_and_filter_changes_count(app_url, page, tmp_path):
     assert 0 < after < before
     assert "sex=female" in page.url  # the view is reproducible from the link
     wait_for_app(page)
+    # the first distribution's data, made on the click from the filtered rows
+    button = page.locator('[data-testid="stDownloadButton"]').filter(
+        has=page.get_by_role("button", name="CSV", exact=True)).first
+    button.scroll_into_view_if_needed()
+    with page.expect_download(timeout=90_000) as info:
+        button.locator("button").click()
+    info.value.save_as(tmp_path / "age.csv")
+    ages = pd.read_csv(tmp_path / "age.csv")
+    assert list(ages.columns) == ["age_years"] and len(ages) == after
     shot = screenshot(page, "cohort", tmp_path)
     assert shot.stat().st_size > 10_000
 
