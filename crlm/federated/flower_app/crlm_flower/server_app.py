@@ -43,9 +43,12 @@ class FlowerTransport:
                                                 "consortium secret"}, "arrays": {}}
 
     def exchange(self, requests: dict) -> dict:
+        # a site whose node has left (a killed site, once the SuperLink has noticed) is
+        # not sent anything: it counts as not answering, and the others' round goes on
+        online = set(self.grid.get_node_ids())
         msgs = [Message(content=to_record(wire.sign(m, self.secret)), message_type="query",
-                        dst_node_id=int(k)) for k, m in requests.items()]
-        ids = set(self.grid.push_messages(msgs))
+                        dst_node_id=int(k)) for k, m in requests.items() if int(k) in online]
+        ids = {i for i in self.grid.push_messages(msgs) if i} if msgs else set()
         out: dict = {}
         deadline = time.monotonic() + self.timeout_s
         while ids and time.monotonic() < deadline:
