@@ -21,6 +21,7 @@ Conventions:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -57,10 +58,30 @@ def axis_label(kind: str) -> str:
 
 
 @dataclass(frozen=True)
+class _PlottedRows:
+    """Every row a trajectory figure plots, as arrays (``table`` makes them a frame)."""
+
+    columns: dict
+    ids: np.ndarray
+    labels: np.ndarray
+    group_code: np.ndarray
+
+    def frame(self) -> pd.DataFrame:
+        code = self.columns["code"]
+        out = pd.DataFrame({
+            "patient_id": pd.Categorical.from_codes(code, categories=pd.Index(self.ids)),
+            "group": self.labels[self.group_code[code]]})
+        for name in ("day", "months", "value", "baseline", "plotted"):
+            out[name] = self.columns[name]
+        return out
+
+
+@dataclass(frozen=True)
 class TrajectoryResult:
     """Per group: the median and band on ``grid_months`` (NaN where too few patients),
     patients at each grid point, and a sample of individual series (``lines``: patient_id,
-    group, months, value). ``table`` holds every series plotted (for the CSV)."""
+    group, months, value). ``table`` holds every series plotted (for the CSV; made when
+    first asked for)."""
 
     kind: str
     grid_months: np.ndarray
@@ -71,7 +92,12 @@ class TrajectoryResult:
     n_at_grid: dict
     n_patients: dict
     lines: pd.DataFrame
-    table: pd.DataFrame = field(repr=False)
+    rows: _PlottedRows = field(repr=False, compare=False)
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """``patient_id, group, day, months, value, baseline, plotted`` of every row plotted."""
+        return self.rows.frame()
 
     def summary_table(self) -> pd.DataFrame:
         rows = []
@@ -83,23 +109,38 @@ class TrajectoryResult:
         return pd.DataFrame(rows)
 
 
-def _coded(m: pd.DataFrame, group_of: pd.Series) -> pd.DataFrame:
-    """Rows from the baseline on, as integer patient codes: ``code, day, value, baseline,
-    group`` with one baseline row at day 0 (the last value on or before day 0); patients
-    without a baseline or a group go. Integer work throughout: 10^6-row frames stay fast."""
-    codes, uniques = pd.factorize(m["patient_id"].to_numpy(), sort=False)
-    day = m["day"].to_numpy(float)
-    value = m["value"].to_numpy(float)
+@dataclass(frozen=True)
+class _Series:
+    """One kind's rows from the baseline on, in patient order, then day: ``code`` (into
+    ``ids``, the patients in the order first met), ``day``, ``value``, ``baseline``, and
+    each patient's group (``group_code`` into ``labels``; -1: the patient is left out)."""
+
+    code: np.ndarray
+    day: np.ndarray
+    value: np.ndarray
+    baseline: np.ndarray
+    ids: np.ndarray
+    group_code: np.ndarray
+    labels: np.ndarray
+
+
+def _coded(patient_id: np.ndarray, day: np.ndarray, value: np.ndarray,
+           group_of: pd.Series) -> _Series:
+    """Rows from the baseline on as integer patient codes, with one baseline row at day 0
+    (the last value on or before day 0); patients without a baseline or a group go.
+    Integer work throughout: 10^6-row inputs stay fast."""
+    codes, uniques = pd.factorize(patient_id, sort=False)
+    ids = np.asarray(pd.Index(uniques).astype(str), dtype=object)
     if not recist.in_patient_day_order(codes, day):       # the store's rows come by patient and day
         order = np.lexsort((day, codes))
         codes, day, value = codes[order], day[order], value[order]
-    n = len(uniques)
+    n = len(ids)
     pre = day <= 0
     base_row = np.full(n, -1)
     np.maximum.at(base_row, codes[pre], np.flatnonzero(pre))
     baseline = np.where(base_row >= 0, value[np.maximum(base_row, 0)], np.nan)
-    group = group_of.reindex(pd.Index(uniques)).to_numpy(dtype=object)
-    keep_patient = (base_row >= 0) & pd.notna(group)
+    where = group_of.index.get_indexer(pd.Index(ids))
+    keep_patient = (base_row >= 0) & (where >= 0)
     post = ~pre & keep_patient[codes]
     first = np.flatnonzero(keep_patient)
     out_codes = np.concatenate([first, codes[post]])
@@ -107,18 +148,16 @@ def _coded(m: pd.DataFrame, group_of: pd.Series) -> pd.DataFrame:
     # a stable sort by patient alone
     order = np.argsort(out_codes, kind="stable")
     out_codes = out_codes[order]
-    out = pd.DataFrame({"code": out_codes,
-                        "day": np.concatenate([np.zeros(len(first)), day[post]])[order],
-                        "value": np.concatenate([baseline[first], value[post]])[order],
-                        "baseline": baseline[out_codes]})
-    # group labels as text, one per patient kept (a categorical over the rows)
-    labels, group_code = np.unique(group[first].astype(str), return_inverse=True)
-    per_patient = np.full(n, -1)
-    per_patient[first] = group_code
-    out["group"] = pd.Categorical.from_codes(per_patient[out_codes], categories=labels)
-    out["patient_id"] = pd.Categorical.from_codes(out_codes,
-                                                  categories=pd.Index(uniques).astype(str))
-    return out
+    # group labels as text, one per patient kept
+    group_values = group_of.to_numpy(dtype=object)[where[first]]
+    labels, kept_group = np.unique(group_values.astype(str), return_inverse=True)
+    group_code = np.full(n, -1)
+    group_code[first] = kept_group
+    return _Series(code=out_codes,
+                   day=np.concatenate([np.zeros(len(first)), day[post]])[order],
+                   value=np.concatenate([baseline[first], value[post]])[order],
+                   baseline=baseline[out_codes], ids=ids, group_code=group_code,
+                   labels=labels.astype(object))
 
 
 def _interpolate(codes: np.ndarray, months: np.ndarray, values: np.ndarray, n_codes: int,
@@ -151,27 +190,31 @@ def compute_trajectories(measurements: pd.DataFrame, groups: pd.Series, kind: st
                          per_group: int = SPAGHETTI_PER_GROUP, seed: int = 0) -> TrajectoryResult:
     """Median trajectories with bands by group. ``groups`` is indexed by patient_id (a patient
     without a group value is in ``unknown``); ``measurements`` are the store's long rows."""
-    m = measurements[(measurements["kind"] == kind).to_numpy()]
+    rows = (measurements["kind"] == kind).to_numpy()
     group_of = groups.astype(object).where(groups.notna(), MISSING_GROUP)
     group_of.index = group_of.index.astype(str)
     group_of = group_of[~group_of.index.duplicated()]
-    m = _coded(m.assign(patient_id=m["patient_id"].astype(str)), group_of)
-    shown = relative_values(kind, m["value"].to_numpy(float), m["baseline"].to_numpy(float))
-    m = m.assign(months=m["day"].to_numpy() / config.DAYS_PER_MONTH, shown=shown)
-    m = m[np.isfinite(shown)]
-    names = tuple(sorted(m["group"].unique(), key=lambda g: (g == MISSING_GROUP, g)))
+    s = _coded(measurements["patient_id"].to_numpy()[rows],
+               measurements["day"].to_numpy(float)[rows],
+               measurements["value"].to_numpy(float)[rows], group_of)
+    shown = relative_values(kind, s.value, s.baseline)
+    keep = np.isfinite(shown)
+    code, shown = s.code[keep], shown[keep]
+    months = s.day[keep] / config.DAYS_PER_MONTH
+    row_group = s.group_code[code]
+    present = s.labels[np.unique(row_group)]
+    names = tuple(sorted(present, key=lambda g: (g == MISSING_GROUP, g)))
     median, lower, upper, n_at, n_pat = {}, {}, {}, {}, {}
     sample = []
     rng = np.random.default_rng(seed)
     grid = np.asarray(grid_months, float)
-    group_col = m["group"].to_numpy(dtype=object)
     for g in names:
-        part = m[group_col == g]
-        ids, codes = np.unique(part["code"].to_numpy(), return_inverse=True)
-        values = part["shown"].to_numpy(float)
+        part = np.flatnonzero(row_group == np.searchsorted(s.labels, g))
+        ids, codes = np.unique(code[part], return_inverse=True)
+        values = shown[part]
         if kind == "cea":
             values = np.log(np.maximum(values, 1e-3))
-        on_grid = _interpolate(codes, part["months"].to_numpy(float), values, len(ids), grid)
+        on_grid = _interpolate(codes, months[part], values, len(ids), grid)
         finite = np.isfinite(on_grid)
         count = finite.sum(axis=0)
         q = np.full((3, len(grid)), np.nan)
@@ -186,18 +229,16 @@ def compute_trajectories(measurements: pd.DataFrame, groups: pd.Series, kind: st
         n_at[g], n_pat[g] = count, len(ids)
         chosen = ids if len(ids) <= per_group else np.sort(rng.choice(ids, per_group,
                                                                       replace=False))
-        sample.append(part[np.isin(part["code"].to_numpy(), chosen)])
-    lines = (pd.concat(sample, ignore_index=True) if sample else m.iloc[:0])
-    lines = pd.DataFrame({"patient_id": lines["patient_id"].astype(str).to_numpy(),
-                          "group": lines["group"].to_numpy(), "months": lines["months"].to_numpy(),
-                          "value": lines["shown"].to_numpy()})
-    table = pd.DataFrame({"patient_id": m["patient_id"], "group": m["group"].to_numpy(),
-                          "day": m["day"].to_numpy(), "months": m["months"].to_numpy(),
-                          "value": m["value"].to_numpy(), "baseline": m["baseline"].to_numpy(),
-                          "plotted": m["shown"].to_numpy()})
+        sample.append(part[np.isin(code[part], chosen)])
+    drawn = np.concatenate(sample) if sample else np.zeros(0, int)
+    lines = pd.DataFrame({"patient_id": s.ids[code[drawn]], "group": s.labels[row_group[drawn]],
+                          "months": months[drawn], "value": shown[drawn]})
+    kept = {"code": code, "day": s.day[keep], "months": months, "value": s.value[keep],
+            "baseline": s.baseline[keep], "plotted": shown}
     return TrajectoryResult(kind=kind, grid_months=grid, groups=names,
                             median=median, lower=lower, upper=upper, n_at_grid=n_at,
-                            n_patients=n_pat, lines=lines, table=table)
+                            n_patients=n_pat, lines=lines,
+                            rows=_PlottedRows(kept, s.ids, s.labels, s.group_code))
 
 
 @dataclass(frozen=True)

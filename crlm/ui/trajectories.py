@@ -75,7 +75,7 @@ def trajectory_section(filt, cohort: pd.DataFrame, snap=None) -> None:
                f"{tr.MIN_AT_GRID} patients). Time from the start of first-line treatment."
                + (f" Trajectories and waterfall of a random {n_sampled:,} of the {n_total:,} "
                   "patients (seeded; the same sample for both)." if n_sampled < n_total else ""))
-    export_buttons(fig, result.table, f"trajectory_{kind}_{by.replace(' ', '_')}",
+    export_buttons(fig, lambda: result.table, f"trajectory_{kind}_{by.replace(' ', '_')}",
                    n=int(sum(result.n_patients.values())))
     wf, wfig = _waterfall_figure(snap, key, by, model_id, threshold)
     if wf.n_patients == 0:

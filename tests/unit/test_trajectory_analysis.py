@@ -64,6 +64,46 @@ def test_rows_in_any_order_give_the_same_trajectories():
     pd.testing.assert_frame_equal(rows(ordered.table), rows(shuffled.table))
 
 
+def test_grid_values_equal_each_patients_own_interpolation():
+    # by hand: each patient's % change series through np.interp on its own visits (baseline
+    # the last value on or before day 0), nothing outside them; then percentiles per point
+    rng = np.random.default_rng(11)
+    rows, expected = [], {}
+    groups = {}
+    for i in range(90):
+        pid = f"P{i:03d}"
+        days = np.sort(rng.choice(np.arange(-30, 380), rng.integers(1, 9), replace=False))
+        values = rng.uniform(1.0, 12.0, len(days))
+        rows.append(_rows(pid, "target_lesion_sum", days, values))
+        groups[pid] = ("a", "b", None, "c")[i % 4]
+        pre = days <= 0
+        if pre.any() and i % 4 != 3:       # group "c" is not asked for below
+            base = values[pre][-1]
+            t = np.r_[0.0, days[~pre]] / M
+            v = 100 * (np.r_[base, values[~pre]] - base) / base
+            expected[pid] = (groups[pid] or tr.MISSING_GROUP, t, v)
+    m = pd.concat(rows, ignore_index=True).sample(frac=1, random_state=1)
+    asked = pd.Series({p: g for p, g in groups.items() if g != "c"})
+    r = tr.compute_trajectories(m, asked, "target_lesion_sum")
+    assert r.groups == ("a", "b", tr.MISSING_GROUP)
+    for g in r.groups:
+        mine = [(t, v) for (h, t, v) in expected.values() if h == g]
+        grid = np.full((len(mine), len(tr.GRID_MONTHS)), np.nan)
+        for k, (t, v) in enumerate(mine):
+            inside = (tr.GRID_MONTHS >= t[0]) & (tr.GRID_MONTHS <= t[-1])
+            grid[k, inside] = np.interp(tr.GRID_MONTHS[inside], t, v)
+        count = np.isfinite(grid).sum(axis=0)
+        assert r.n_patients[g] == len(mine) and r.n_at_grid[g].tolist() == count.tolist()
+        for j in np.flatnonzero(count >= tr.MIN_AT_GRID):
+            lo, med, hi = np.percentile(grid[np.isfinite(grid[:, j]), j], [25, 50, 75])
+            assert np.allclose([r.lower[g][j], r.median[g][j], r.upper[g][j]], [lo, med, hi])
+        assert np.isnan(r.median[g][count < tr.MIN_AT_GRID]).all()
+    # every plotted row is in the table, the drawn lines are some of them
+    assert len(r.table) == sum(len(t) for (_, t, _) in expected.values())
+    assert set(r.lines["patient_id"]) <= set(r.table["patient_id"].astype(str))
+    assert set(r.table["group"]) == set(r.groups)
+
+
 def test_waterfall_is_sorted_from_the_largest_increase_and_thinned_above_the_cap():
     m = pd.concat([_rows(f"P{i}", "target_lesion_sum", [0, 60], [10.0, 10.0 * (0.1 + i / 10)])
                    for i in range(12)])
