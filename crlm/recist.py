@@ -173,6 +173,17 @@ def derive_frame(measurements: pd.DataFrame) -> pd.DataFrame:
     }, columns=columns)
 
 
+def take_derived(derived: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """Rows ``rows`` of a ``derive_frame`` result: the frame ``derive_frame`` gives for
+    those patients' own rows (one patient's response depends on its rows alone)."""
+    if len(rows) == 0:
+        return derive_frame(pd.DataFrame(columns=["patient_id", "day", "value"]))
+    out = derived.iloc[rows].reset_index(drop=True)
+    out["progression_day"] = _whole_days(out["progression_day"].to_numpy(dtype=float,
+                                                                         na_value=np.nan))
+    return out
+
+
 def _whole_days(days: np.ndarray) -> list:
     """Days as Python ints, None where missing (the column pandas makes of such a list)."""
     out = np.full(len(days), None, dtype=object)

@@ -102,10 +102,19 @@ def _extra_values(snap: Snapshot) -> pd.DataFrame:
     return st.load_features(snap.store(), snap.cohort, ("extra",))
 
 
+def cohort_rows(snap: Snapshot) -> CodedRows | None:
+    """The whole cohort's page columns that every filter's page frame is taken from (in
+    the table's row order, ``order`` giving patient_id order), or None when they could
+    not be read as one version of the cohort (frames are then read per filter)."""
+    rows = _cohort_rows(snap)
+    return rows if rows is not None and np.array_equal(rows.rowid, row_index(snap).rowids) \
+        else None
+
+
 def _filtered_rows(snap: Snapshot, key: tuple) -> pd.DataFrame:
     filt = filter_from_key(key)
-    rows = _cohort_rows(snap) if filt.cohort == snap.cohort else None
-    if rows is not None and np.array_equal(rows.rowid, row_index(snap).rowids):
+    rows = cohort_rows(snap) if filt.cohort == snap.cohort else None
+    if rows is not None:
         try:
             return take_rows(rows, selected(snap, key))
         except st.StoreError:   # the cohort was written since its rows were read

@@ -1,10 +1,14 @@
 """The Cohort page's "Over time" section: trajectories by group and the waterfall of best
 change, as pure functions of (snapshot, filter key, choices), memoised on them.
 
-A cohort larger than ``MAX_PATIENTS`` is drawn from a seeded sample of its patients (the
-same sample for the trajectories and the waterfall); only the sample's measurements are
-read, and its patients' groups are taken from the Cohort page's frame of the filter
-(``cohort_summary.page_frame``), so a new filter reads no other patient column."""
+A filter keeping more than ``MAX_PATIENTS`` patients is drawn from a seeded sample of them
+(``crlm.analysis.trajectory_sample``; the same sample for the trajectories and the
+waterfall), and its patients' groups are taken from the Cohort page's frame of the filter
+(``cohort_summary.page_frame``), so a new filter reads no other patient column. When the
+snapshot's preparation is done (``trajectory_sample.prepared``, made in the background
+when the server first sees the snapshot) and holds the sample, nothing is read from the
+store and only the grouping is computed; otherwise the sample's measurements are read.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,11 +19,13 @@ import pandas as pd
 
 from crlm import store as st
 from crlm.analysis import trajectories as tr
+from crlm.analysis import trajectory_sample as ts
 from crlm.analysis.cohort_summary import page_frame
 from crlm.analysis.snapshot import Snapshot, cohort_frame, filter_from_key, memo
-from crlm.store.patient_measurements import load_measurement_kinds, load_patient_measurements
+from crlm.analysis.trajectory_series import by_group, group_codes
+from crlm.store.patient_measurements import load_patient_measurements
 
-MAX_PATIENTS = 5_000
+MAX_PATIENTS = ts.MAX_PATIENTS
 GROUP_LABELS = {"responder": ("responder", "non-responder"),
                 "predicted responder": ("predicted responder", "predicted non-responder")}
 
@@ -28,12 +34,14 @@ GROUP_LABELS = {"responder": ("responder", "non-responder"),
 class SampledMeasurements:
     """The measurements (``patient_id, day, kind, value``; ``kind`` a categorical) of the
     (sampled) filtered cohort; ``positions``: the sampled patients' rows of the filter's
-    page frame."""
+    page frame; ``prepared``: their places in the snapshot's preparation, when it holds
+    them (else None)."""
 
     measurements: pd.DataFrame
     n_sampled: int
     n_total: int
     positions: np.ndarray = field(default=None, compare=False, repr=False)
+    prepared: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def kinds(self) -> tuple[str, ...]:
@@ -42,24 +50,18 @@ class SampledMeasurements:
             if len(self.measurements) else ()
 
 
-@memo(maxsize=8)
-def _cohort_kinds(snap: Snapshot) -> tuple[str, ...]:
-    return load_measurement_kinds(snap.store(), snap.cohort)
-
-
 @memo(maxsize=32)
-def sampled_measurements(snap: Snapshot, key: tuple, sample: int = MAX_PATIENTS
+def sampled_measurements(snap: Snapshot, key: tuple, sample: int | None = None
                          ) -> SampledMeasurements:
-    """Every measurement of the filtered cohort, or of a seeded sample of ``sample``
-    patients when it is larger."""
-    every = page_frame(snap, key)["patient_id"].to_numpy()   # in patient_id order
-    positions = np.arange(len(every))
-    if len(every) > sample:   # the same patients as a choice among the ids themselves
-        positions = np.sort(np.random.default_rng(0).choice(len(every), sample,
-                                                            replace=False))
-    frame = load_patient_measurements(snap.store(), snap.cohort, every[positions],
-                                      _cohort_kinds(snap))
-    return SampledMeasurements(frame, len(positions), len(every), positions)
+    """Every measurement of the filtered cohort, or of its sample of ``sample`` patients
+    (default ``MAX_PATIENTS``) when it is larger (``trajectory_sample.sample_of``)."""
+    chosen = ts.sample_of(snap, key, MAX_PATIENTS if sample is None else sample)
+    ready = ts.prepared.cached(snap)
+    at = ready.places(chosen) if ready is not None else None
+    frame = ready.measurements(at) if at is not None else load_patient_measurements(
+        snap.store(), snap.cohort, chosen.ids, ts.cohort_kinds(snap))
+    return SampledMeasurements(frame, len(chosen.positions), chosen.n_total, chosen.positions,
+                               at)
 
 
 def _sample_groups(snap: Snapshot, key: tuple, by: str, model_id: str | None,
@@ -108,14 +110,22 @@ def cohort_trajectories(snap: Snapshot, key: tuple, kind: str, by: str,
                         model_id: str | None = None, threshold: float | None = None
                         ) -> tr.TrajectoryResult:
     """Trajectories of one measurement kind by group (spaghetti, median and band)."""
-    m = sampled_measurements(snap, key).measurements
-    return tr.compute_trajectories(m, _sample_groups(snap, key, by, model_id, threshold), kind)
+    sampled = sampled_measurements(snap, key)
+    groups = _sample_groups(snap, key, by, model_id, threshold)
+    ready = ts.prepared.cached(snap)
+    if sampled.prepared is not None and ready is not None and kind in ready.series:
+        series = ready.trajectories(sampled.prepared, kind)
+        return by_group(series, *group_codes(series.ids, groups))
+    return tr.compute_trajectories(sampled.measurements, groups, kind)
 
 
 @memo(maxsize=32)
 def cohort_waterfall(snap: Snapshot, key: tuple, by: str, model_id: str | None = None,
                      threshold: float | None = None) -> tr.WaterfallResult:
     """Best change in the target-lesion sum per patient (the waterfall), by group."""
-    m = sampled_measurements(snap, key).measurements
+    sampled = sampled_measurements(snap, key)
     groups = None if by == "none" else _sample_groups(snap, key, by, model_id, threshold)
-    return tr.compute_waterfall(m, groups)
+    ready = ts.prepared.cached(snap)
+    if sampled.prepared is not None and ready is not None:
+        return tr.waterfall_of(ready.responses(sampled.prepared), groups)
+    return tr.compute_waterfall(sampled.measurements, groups)

@@ -25,7 +25,7 @@ import threading
 from typing import Callable, Iterator
 
 from crlm import store as st
-from crlm.analysis import cea_landmark, cohort_summary, cohort_trajectories
+from crlm.analysis import cea_landmark, cohort_summary, trajectory_sample
 from crlm.analysis import model_comparison as mc
 from crlm.analysis import subgroup_effects as sg
 from crlm.analysis import survival_split as ss
@@ -83,7 +83,8 @@ def snapshot_reads(snap: Snapshot) -> list[tuple[str, Callable[[], object]]]:
     reads: list[tuple[str, Callable[[], object]]] = [
         ("row index", lambda: row_index(snap)),
         ("Cohort page rows", lambda: cohort_summary.availability(snap)),
-        ("measurement kinds", lambda: cohort_trajectories._cohort_kinds(snap)),
+        ("measurement kinds", lambda: trajectory_sample.cohort_kinds(snap)),
+        ("Cohort page trajectories", lambda: trajectory_sample.prepared(snap)),
     ]
     model = default_model(snap)
     if model is not None:

@@ -112,6 +112,12 @@ class _Memo:
                 self.key_locks.pop(key, None)
         return value
 
+    def cached(self, *args, **kwargs):
+        """The result already computed for these arguments, or None (nothing computed)."""
+        key = (args, tuple(sorted(kwargs.items())))
+        with self.lock:
+            return self.results.get(key)
+
     def clear(self) -> None:
         with self.lock:
             self.results.clear()
@@ -129,6 +135,7 @@ def memo(maxsize: int = 32) -> Callable[[Callable[..., T]], Callable[..., T]]:
         def call(*args, **kwargs):
             return cache(*args, **kwargs)
         call.cache_clear = cache.clear
+        call.cached = cache.cached
         return call
     return wrap
 

@@ -20,34 +20,22 @@ Conventions:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from crlm import config, recist
-from crlm.stats.sorted_quantiles import sorted_percentiles
+from crlm.analysis.trajectory_series import (  # noqa: F401 - the trajectories' public names
+    GRID_MONTHS, MIN_AT_GRID, MISSING_GROUP, SPAGHETTI_PER_GROUP, TrajectoryResult,
+    compute_trajectories, relative_values,
+)
 
-GRID_MONTHS = np.arange(0.0, 12.01, 0.5)
-MIN_AT_GRID = 10
-SPAGHETTI_PER_GROUP = 40
 MAX_WATERFALL_BARS = 2000
 CEA_ELEVATED_NG_ML = 5.0
 CEA_RESPONSE_FALL = 0.5
 LANDMARK_DAY = 56                 # the first restaging at 8 weeks
 LANDMARK_WINDOW_DAYS = (28, config.RESTAGING_LANDMARK_DAYS)
-MISSING_GROUP = "unknown"
-
-
-def relative_values(kind: str, value: np.ndarray, baseline: np.ndarray) -> np.ndarray:
-    """What the trajectory figure plots for ``kind`` (see the module conventions)."""
-    if kind == "lesion_count":
-        return value
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if kind == "cea":
-            return np.where(baseline > 0, 100.0 * value / baseline, np.nan)
-        return recist.change_from_baseline_pct(baseline, value)
 
 
 def axis_label(kind: str) -> str:
@@ -55,190 +43,6 @@ def axis_label(kind: str) -> str:
             "Target-lesion sum, % change from baseline",
             "lesion_count": "Visible liver lesions",
             "liver_volume": "Total liver volume, % change from baseline"}.get(kind, kind)
-
-
-@dataclass(frozen=True)
-class _PlottedRows:
-    """Every row a trajectory figure plots, as arrays (``table`` makes them a frame)."""
-
-    columns: dict
-    ids: np.ndarray
-    labels: np.ndarray
-    group_code: np.ndarray
-
-    def frame(self) -> pd.DataFrame:
-        code = self.columns["code"]
-        out = pd.DataFrame({
-            "patient_id": pd.Categorical.from_codes(code, categories=pd.Index(self.ids)),
-            "group": self.labels[self.group_code[code]]})
-        for name in ("day", "months", "value", "baseline", "plotted"):
-            out[name] = self.columns[name]
-        return out
-
-
-@dataclass(frozen=True)
-class TrajectoryResult:
-    """Per group: the median and band on ``grid_months`` (NaN where too few patients),
-    patients at each grid point, and a sample of individual series (``lines``: patient_id,
-    group, months, value). ``table`` holds every series plotted (for the CSV; made when
-    first asked for)."""
-
-    kind: str
-    grid_months: np.ndarray
-    groups: tuple[str, ...]
-    median: dict
-    lower: dict
-    upper: dict
-    n_at_grid: dict
-    n_patients: dict
-    lines: pd.DataFrame
-    rows: _PlottedRows = field(repr=False, compare=False)
-
-    @cached_property
-    def table(self) -> pd.DataFrame:
-        """``patient_id, group, day, months, value, baseline, plotted`` of every row plotted."""
-        return self.rows.frame()
-
-    def summary_table(self) -> pd.DataFrame:
-        rows = []
-        for g in self.groups:
-            for i, t in enumerate(self.grid_months):
-                rows.append({"group": g, "months": t, "median": self.median[g][i],
-                             "q25": self.lower[g][i], "q75": self.upper[g][i],
-                             "n_patients": int(self.n_at_grid[g][i])})
-        return pd.DataFrame(rows)
-
-
-@dataclass(frozen=True)
-class _Series:
-    """One kind's rows from the baseline on, in patient order, then day: ``code`` (into
-    ``ids``, the patients in the order first met), ``day``, ``value``, ``baseline``, and
-    each patient's group (``group_code`` into ``labels``; -1: the patient is left out)."""
-
-    code: np.ndarray
-    day: np.ndarray
-    value: np.ndarray
-    baseline: np.ndarray
-    ids: np.ndarray
-    group_code: np.ndarray
-    labels: np.ndarray
-
-
-def _coded(patient_id: np.ndarray, day: np.ndarray, value: np.ndarray,
-           group_of: pd.Series) -> _Series:
-    """Rows from the baseline on as integer patient codes, with one baseline row at day 0
-    (the last value on or before day 0); patients without a baseline or a group go.
-    Integer work throughout: 10^6-row inputs stay fast."""
-    codes, uniques = pd.factorize(patient_id, sort=False)
-    ids = np.asarray(pd.Index(uniques).astype(str), dtype=object)
-    if not recist.in_patient_day_order(codes, day):       # the store's rows come by patient and day
-        order = np.lexsort((day, codes))
-        codes, day, value = codes[order], day[order], value[order]
-    n = len(ids)
-    pre = day <= 0
-    base_row = np.full(n, -1)
-    np.maximum.at(base_row, codes[pre], np.flatnonzero(pre))
-    baseline = np.where(base_row >= 0, value[np.maximum(base_row, 0)], np.nan)
-    where = group_of.index.get_indexer(pd.Index(ids))
-    keep_patient = (base_row >= 0) & (where >= 0)
-    post = ~pre & keep_patient[codes]
-    first = np.flatnonzero(keep_patient)
-    out_codes = np.concatenate([first, codes[post]])
-    # each patient's baseline row (day 0) before its later rows, which are in day order:
-    # a stable sort by patient alone
-    order = np.argsort(out_codes, kind="stable")
-    out_codes = out_codes[order]
-    # group labels as text, one per patient kept
-    group_values = group_of.to_numpy(dtype=object)[where[first]]
-    labels, kept_group = np.unique(group_values.astype(str), return_inverse=True)
-    group_code = np.full(n, -1)
-    group_code[first] = kept_group
-    return _Series(code=out_codes,
-                   day=np.concatenate([np.zeros(len(first)), day[post]])[order],
-                   value=np.concatenate([baseline[first], value[post]])[order],
-                   baseline=baseline[out_codes], ids=ids, group_code=group_code,
-                   labels=labels.astype(object))
-
-
-def _interpolate(codes: np.ndarray, months: np.ndarray, values: np.ndarray, n_codes: int,
-                 grid: np.ndarray) -> np.ndarray:
-    """(n_codes, len(grid)) each patient's series on the grid, NaN outside its own range."""
-    if not recist.in_patient_day_order(codes, months):
-        order = np.lexsort((months, codes))
-        codes, months, values = codes[order], months[order], values[order]
-    span = float(grid.max() - min(grid.min(), months.min() if len(months) else 0)) + 1.0
-    key = codes * span * 4 + months
-    q = (np.arange(n_codes)[:, None] * span * 4 + grid[None, :]).ravel()
-    right = np.searchsorted(key, q, side="left")
-    right_c = np.clip(right, 0, len(key) - 1)
-    left_c = np.clip(right - 1, 0, len(key) - 1)
-    qc = np.repeat(np.arange(n_codes), len(grid))
-    qt = np.tile(grid, n_codes)
-    exact = (right < len(key)) & (codes[right_c] == qc) & (months[right_c] == qt)
-    inside = ((right < len(key)) & (right > 0) & (codes[right_c] == qc)
-              & (codes[left_c] == qc))
-    t0, t1 = months[left_c], months[right_c]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.where(t1 > t0, (qt - t0) / (t1 - t0), 0.0)
-    out = np.where(exact, values[right_c],
-                   np.where(inside, values[left_c] + w * (values[right_c] - values[left_c]), np.nan))
-    return out.reshape(n_codes, len(grid))
-
-
-def compute_trajectories(measurements: pd.DataFrame, groups: pd.Series, kind: str, *,
-                         grid_months: np.ndarray = GRID_MONTHS,
-                         per_group: int = SPAGHETTI_PER_GROUP, seed: int = 0) -> TrajectoryResult:
-    """Median trajectories with bands by group. ``groups`` is indexed by patient_id (a patient
-    without a group value is in ``unknown``); ``measurements`` are the store's long rows."""
-    rows = (measurements["kind"] == kind).to_numpy()
-    group_of = groups.astype(object).where(groups.notna(), MISSING_GROUP)
-    group_of.index = group_of.index.astype(str)
-    group_of = group_of[~group_of.index.duplicated()]
-    s = _coded(measurements["patient_id"].to_numpy()[rows],
-               measurements["day"].to_numpy(float)[rows],
-               measurements["value"].to_numpy(float)[rows], group_of)
-    shown = relative_values(kind, s.value, s.baseline)
-    keep = np.isfinite(shown)
-    code, shown = s.code[keep], shown[keep]
-    months = s.day[keep] / config.DAYS_PER_MONTH
-    row_group = s.group_code[code]
-    present = s.labels[np.unique(row_group)]
-    names = tuple(sorted(present, key=lambda g: (g == MISSING_GROUP, g)))
-    median, lower, upper, n_at, n_pat = {}, {}, {}, {}, {}
-    sample = []
-    rng = np.random.default_rng(seed)
-    grid = np.asarray(grid_months, float)
-    for g in names:
-        part = np.flatnonzero(row_group == np.searchsorted(s.labels, g))
-        ids, codes = np.unique(code[part], return_inverse=True)
-        values = shown[part]
-        if kind == "cea":
-            values = np.log(np.maximum(values, 1e-3))
-        on_grid = _interpolate(codes, months[part], values, len(ids), grid)
-        finite = np.isfinite(on_grid)
-        count = finite.sum(axis=0)
-        q = np.full((3, len(grid)), np.nan)
-        enough = count >= MIN_AT_GRID
-        # each grid point's finite values in order, the rest (NaN) after them
-        by_value = np.sort(np.where(finite, on_grid, np.nan), axis=0)
-        for j in np.flatnonzero(enough):    # each grid point over its patients
-            q[:, j] = sorted_percentiles(by_value[:count[j], j], [25, 50, 75])
-        if kind == "cea":
-            q = np.exp(q)
-        lower[g], median[g], upper[g] = q[0], q[1], q[2]
-        n_at[g], n_pat[g] = count, len(ids)
-        chosen = ids if len(ids) <= per_group else np.sort(rng.choice(ids, per_group,
-                                                                      replace=False))
-        sample.append(part[np.isin(code[part], chosen)])
-    drawn = np.concatenate(sample) if sample else np.zeros(0, int)
-    lines = pd.DataFrame({"patient_id": s.ids[code[drawn]], "group": s.labels[row_group[drawn]],
-                          "months": months[drawn], "value": shown[drawn]})
-    kept = {"code": code, "day": s.day[keep], "months": months, "value": s.value[keep],
-            "baseline": s.baseline[keep], "plotted": shown}
-    return TrajectoryResult(kind=kind, grid_months=grid, groups=names,
-                            median=median, lower=lower, upper=upper, n_at_grid=n_at,
-                            n_patients=n_pat, lines=lines,
-                            rows=_PlottedRows(kept, s.ids, s.labels, s.group_code))
 
 
 @dataclass(frozen=True)
@@ -255,9 +59,18 @@ class WaterfallResult:
 
 def compute_waterfall(measurements: pd.DataFrame, groups: pd.Series | None = None, *,
                       max_bars: int = MAX_WATERFALL_BARS) -> WaterfallResult:
-    sums = measurements[measurements["kind"] == "target_lesion_sum"]
-    derived = recist.derive_frame(sums[["patient_id", "day", "value"]])
-    derived = derived[np.isfinite(derived["best_change_pct"])]
+    """The waterfall of the store's long rows (their target-lesion sums)."""
+    sums = (measurements["kind"] == "target_lesion_sum").to_numpy()
+    derived = recist.derive_frame(measurements.loc[sums, ["patient_id", "day", "value"]])
+    return waterfall_of(derived, groups, max_bars=max_bars)
+
+
+def waterfall_of(derived: pd.DataFrame, groups: pd.Series | None = None, *,
+                 max_bars: int = MAX_WATERFALL_BARS) -> WaterfallResult:
+    """The waterfall of patients' derived responses (``recist.derive_frame``): those with a
+    best change, and with ``groups`` (indexed by patient_id) those it names, in its group
+    (a missing value: ``unknown``)."""
+    derived = derived[np.isfinite(derived["best_change_pct"].to_numpy(float))]
     if groups is not None:
         group_of = groups.astype(object).where(groups.notna(), MISSING_GROUP)
         derived = derived[derived["patient_id"].isin(group_of.index)]

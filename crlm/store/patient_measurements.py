@@ -21,14 +21,11 @@ def load_measurement_kinds(store: Store, cohort: str) -> tuple[str, ...]:
     return tuple(r[0] for r in rows)
 
 
-def load_patient_measurements(store: Store, cohort: str, patient_ids: Sequence[str],
-                              kinds: Sequence[str] = ()) -> pd.DataFrame:
-    """``patient_id, day, kind, value`` of the given patients of ``cohort``, ordered by
-    patient, kind and day (the rows and order of ``load_measurements`` for them).
-    ``patient_ids`` must be sorted; with ``kinds`` (sorted: ``load_measurement_kinds``)
-    ``kind`` comes as a categorical of them, else as text. Patients are matched through
-    their position in ``patient_ids``, and the ids are taken from it (no text is read
-    per row for them)."""
+def load_patient_measurement_rows(store: Store, cohort: str, patient_ids: Sequence[str],
+                                  kinds: Sequence[str] = ()) -> pd.DataFrame:
+    """``position, day, kind, value`` of the given patients of ``cohort`` (``position``:
+    the patient's place in ``patient_ids``), ordered by patient, kind and day. ``kind`` as
+    in ``load_patient_measurements``."""
     ids = np.asarray(patient_ids, dtype=object)
     cur = store.cursor()
     cur.register("_wanted_trajectory_ids", pd.DataFrame(
@@ -47,6 +44,19 @@ def load_patient_measurements(store: Store, cohort: str, patient_ids: Sequence[s
         cur.unregister("_wanted_trajectory_ids")
     if isinstance(rows["kind"].dtype, pd.CategoricalDtype):
         rows["kind"] = rows["kind"].cat.as_unordered()
+    return rows
+
+
+def load_patient_measurements(store: Store, cohort: str, patient_ids: Sequence[str],
+                              kinds: Sequence[str] = ()) -> pd.DataFrame:
+    """``patient_id, day, kind, value`` of the given patients of ``cohort``, ordered by
+    patient, kind and day (the rows and order of ``load_measurements`` for them).
+    ``patient_ids`` must be sorted; with ``kinds`` (sorted: ``load_measurement_kinds``)
+    ``kind`` comes as a categorical of them, else as text. Patients are matched through
+    their position in ``patient_ids``, and the ids are taken from it (no text is read
+    per row for them)."""
+    ids = np.asarray(patient_ids, dtype=object)
+    rows = load_patient_measurement_rows(store, cohort, ids, kinds)
     position = rows["position"].to_numpy()
     return pd.DataFrame({"patient_id": ids[position] if len(ids) else
                          np.empty(0, dtype=object), "day": rows["day"].to_numpy(),

@@ -7,6 +7,7 @@ import pandas as pd
 
 from crlm import config, recist
 from crlm.analysis import trajectories as tr
+from crlm.analysis import trajectory_series as ts
 from crlm.figures.trajectory import make_trajectory_figure, make_waterfall_figure
 
 M = config.DAYS_PER_MONTH
@@ -24,7 +25,7 @@ def test_series_are_interpolated_between_visits_and_never_beyond():
                                 grid_months=grid)
     codes = np.zeros(2, int)
     months = np.array([0.0, round(2 * M) / M])
-    got = tr._interpolate(codes, months, np.array([0.0, -50.0]), 1, grid)[0]
+    got = ts._interpolate(codes, months, np.array([0.0, -50.0]), 1, grid)[0]
     assert np.isclose(got[1], -25.0 * 2 / months[1], rtol=1e-3) and np.isnan(got[3])
     # one patient is fewer than MIN_AT_GRID: no median drawn
     assert np.isnan(r.median["g"]).all() and r.n_patients == {"g": 1}
