@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from ._efron import efron_sums, power_sums
 from ._kernels import _jit
 from ._sort import ascending_order
 from ._newton import newton_maximise
@@ -167,10 +168,10 @@ def _tallies(first, own, event, cell, n, n_cells):  # pragma: no cover - compile
 
 
 @_jit
-def _cell_derivatives(R, D, n_dead, X, w, efron):  # pragma: no cover - compiled
+def _cell_derivatives(R, D, n_dead, X, w, efron, table):  # pragma: no cover - compiled
     """One pass over the event times (rows of ``R``, ``D``): per time the weighted sums
     s0 = R w, s1 = R (w X) at risk and d0, d1 of the deaths, and Efron's sub-steps
-    l = 0..d-1 (f = l/d; f = 0 for Breslow) with den = s0 - f d0. The mean
+    l = 0..d-1 (f = l/d; f = 0 for Breslow) with den = s0 - f d0 (``_efron``). The mean
     (s1 - f d1)/den and its outer product expand in 1, f and f^2, so per time the sums
     of 1/den, f/den, 1/den^2, f/den^2 and f^2/den^2 give its part of the score and the
     information. Returns the total of log(den) (inf when a step's den underflowed to 0),
@@ -202,31 +203,10 @@ def _cell_derivatives(R, D, n_dead, X, w, efron):  # pragma: no cover - compiled
             for q in range(p):
                 s1[q] += r * wx[k, q]
                 d1[q] += dd * wx[k, q]
-        d = n_dead[j]
-        c = 0.0
-        e = 0.0
-        a2 = 0.0
-        b2 = 0.0
-        c2 = 0.0
-        product = 1.0          # of the dens, one log per time (or when it grows large)
-        per_step = 1.0 / d if efron else 0.0
-        for step in range(d):
-            f = step * per_step
-            den = s0 - f * d0
-            if den <= 0.0:        # every weight underflowed: this step is not taken
-                return np.inf, minus, a, outer
-            inv = 1.0 / den
-            product *= den
-            if product > 1e250 or product < 1e-250:
-                log_den += np.log(product)
-                product = 1.0
-            c += inv
-            e += f * inv
-            inv2 = inv * inv
-            a2 += inv2
-            b2 += f * inv2
-            c2 += f * f * inv2
-        log_den += np.log(product)
+        c, e, a2, b2, c2, log_time = efron_sums(s0, d0, n_dead[j], efron, table)
+        if log_time == np.inf:    # every weight underflowed: this step is not taken
+            return np.inf, minus, a, outer
+        log_den += log_time
         for q in range(p):
             minus[q] += c * s1[q] - e * d1[q]
             for r2 in range(p):
@@ -260,6 +240,7 @@ class _Partial:
         self.X = design - means
         self.present = counts.total > 0
         self.n_dead = self.D.sum(axis=1).astype(np.int64)
+        self.table = power_sums(int(self.n_dead.max()) if len(self.n_dead) else 0)
         self.efron = bool(efron)
         self.dead_per_cell = self.D.sum(axis=0)
         self.n_events = float(self.dead_per_cell.sum())
@@ -270,7 +251,7 @@ class _Partial:
         shift = float(eta[self.present].max())   # cells without patients play no part
         w = np.exp(eta - shift)
         log_den, minus, a, outer = _cell_derivatives(self.R, self.D, self.n_dead, self.X, w,
-                                                     self.efron)
+                                                     self.efron, self.table)
         loglik = float(self.dead_per_cell @ eta - self.n_events * shift - log_den)
         info = (self.X * a[:, None]).T @ self.X - outer
         return loglik, self.x_dead_sum - minus, info
