@@ -74,7 +74,8 @@ def trajectory_section(filt, cohort: pd.DataFrame, snap=None) -> None:
                "interpolated between its own visits, never beyond them; a point needs "
                f"{tr.MIN_AT_GRID} patients). Time from the start of first-line treatment."
                + (f" Trajectories and waterfall of a random {n_sampled:,} of the {n_total:,} "
-                  "patients (seeded; the same sample for both)." if n_sampled < n_total else ""))
+                  "patients (drawn by a fixed keyed hash of each id, so the same patients every "
+                  "time; the same sample for both)." if n_sampled < n_total else ""))
     export_buttons(fig, lambda: result.table, f"trajectory_{kind}_{by.replace(' ', '_')}",
                    n=int(sum(result.n_patients.values())))
     wf, wfig = _waterfall_figure(snap, key, by, model_id, threshold)
