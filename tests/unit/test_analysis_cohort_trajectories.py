@@ -9,20 +9,15 @@ import pytest
 
 from crlm import store as st
 from crlm.analysis import cohort_trajectories as ct, trajectories as tr
-from crlm.analysis.snapshot import filter_key, snapshot
-from crlm.ingest.demo_images import write_demo_cohort
+from crlm.analysis.snapshot import filter_key
 from crlm.store import CohortFilter
+from tests.support.demo_snapshot import demo_snapshot
 
 
 @pytest.fixture()
 def snap(tmp_path):
-    from crlm.analysis.snapshot import close_stores
-
-    path = tmp_path / "traj.duckdb"
-    with st.Store(path) as s:
-        write_demo_cohort(s, 120, 7, images=False)
-    yield snapshot(path, "demo")
-    close_stores()
+    with demo_snapshot(tmp_path, 120, 7) as snap:
+        yield snap
 
 
 def test_trajectories_by_a_column_match_the_rows(snap):

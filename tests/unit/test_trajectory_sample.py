@@ -8,25 +8,19 @@ import pandas as pd
 import pytest
 
 from crlm import recist
-from crlm import store as st
 from crlm.analysis import cohort_summary as cs
 from crlm.analysis import cohort_trajectories as ct, trajectories as tr
 from crlm.analysis import trajectory_sample as ts
-from crlm.analysis.snapshot import filter_key, snapshot
-from crlm.ingest.demo_images import write_demo_cohort
+from crlm.analysis.snapshot import filter_key
 from crlm.store import CohortFilter
+from tests.support.demo_snapshot import demo_snapshot
 from crlm.store.patient_measurements import load_patient_measurements
 
 
 @pytest.fixture()
 def snap(tmp_path):
-    from crlm.analysis.snapshot import close_stores
-
-    path = tmp_path / "sample.duckdb"
-    with st.Store(path) as s:
-        write_demo_cohort(s, 300, 5, images=False)
-    yield snapshot(path, "demo")
-    close_stores()
+    with demo_snapshot(tmp_path, 300, 5) as snap:
+        yield snap
 
 
 def test_a_priority_depends_on_the_patient_alone():
