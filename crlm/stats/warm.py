@@ -22,7 +22,6 @@ def warm_kernels() -> None:
                    roc, subgroup_effects, time_dependent_auc)
     from ._sort import _SMALL, ascending_order
     from .cox_cells import event_time_ranks
-    from ._efron import efron_sums, power_sums
     from .grid_series import series_on_grid
     from .roc_levels import aucs_by_level
     from .survival_discrimination import harrell_c
@@ -53,7 +52,6 @@ def warm_kernels() -> None:
     aucs_by_level(y[order], score[order], level[order], 3, presorted=True)
     ascending_order(rng.normal(size=_SMALL))  # the large-array path of the sorts above
     series_on_grid(np.array([0]), np.array([n]), np.sort(t), score, np.arange(0.0, 12.5, 0.5))
-    efron_sums(100.0, 2.0, 8, True, power_sums(8))   # a tie's sums (inside the Cox fits above)
 
 
 def warm_in_background() -> threading.Thread:

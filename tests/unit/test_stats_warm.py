@@ -20,7 +20,8 @@ assert not untouched, f"called before the warm-up: {untouched}"
 warm_kernels()
 # called only from inside other kernels, so compiled with them
 inline = {"crlm.stats._kernels._merge_counts", "crlm.stats._kernels._placement_sums",
-          "crlm.stats.roc_levels._walk"}
+          "crlm.stats.roc_levels._walk", "crlm.stats._efron.efron_sums",
+          "crlm.stats.cox_two_cells._derivatives"}
 cold = sorted(k for k, f in kernels.items() if not f.signatures and k not in inline)
 print("COLD", cold)
 """
