@@ -6,6 +6,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._compiled import _jit
+
+MAX_HALVINGS = 30
+
+
+@_jit
+def step_accepted(new_loglik: float, loglik: float) -> bool:  # pragma: no cover - compiled
+    """A step is taken when its log-likelihood is a number and does not fall."""
+    return bool(np.isfinite(new_loglik)) and new_loglik >= loglik - 1e-12 * abs(loglik)
+
+
+@_jit
+def converged_after(change: float, loglik: float, largest_step: float) -> bool:  # pragma: no cover
+    """Converged: the log-likelihood moved by at most 1e-13 (relative), or the step < 1e-12."""
+    return change <= 1e-13 * max(abs(loglik), 1.0) or largest_step < 1e-12
+
 
 @dataclass(frozen=True)
 class NewtonFit:
@@ -40,15 +56,15 @@ def newton_maximise(data, p: int, max_iter: int) -> NewtonFit:
         while True:
             new_beta = beta + step
             new_loglik, new_score, new_info = data.derivatives(new_beta)
-            if np.isfinite(new_loglik) and new_loglik >= loglik - 1e-12 * abs(loglik):
+            if step_accepted(float(new_loglik), float(loglik)):
                 break
             halvings += 1
             step = step / 2
-            if halvings > 30:
+            if halvings > MAX_HALVINGS:
                 break
         change = abs(new_loglik - loglik)
         beta, loglik, score, info = new_beta, new_loglik, new_score, new_info
-        if change <= 1e-13 * max(abs(loglik), 1.0) or np.max(np.abs(step)) < 1e-12:
+        if converged_after(float(change), float(loglik), float(np.max(np.abs(step)))):
             converged = True
             break
     return NewtonFit(beta, float(loglik), float(loglik_null), info, iterations, converged)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ._compiled import _jit
 from ._efron import efron_sums, power_sums
+from ._newton import MAX_HALVINGS, converged_after, step_accepted
 from .cox_cells import CellCounts, CellCoxFit
 
 
@@ -68,15 +69,15 @@ def _newton(R, D, n_dead, x, present, dead, n_events, x_dead, efron, table,
             new_loglik, new_score, new_info = _derivatives(R, D, n_dead, x, present, dead,
                                                            n_events, x_dead, new_beta,
                                                            efron, table)
-            if np.isfinite(new_loglik) and new_loglik >= loglik - 1e-12 * abs(loglik):
+            if step_accepted(new_loglik, loglik):
                 break
             halvings += 1
             step = step / 2
-            if halvings > 30:
+            if halvings > MAX_HALVINGS:
                 break
         change = abs(new_loglik - loglik)
         beta, loglik, score, info = new_beta, new_loglik, new_score, new_info
-        if change <= 1e-13 * max(abs(loglik), 1.0) or abs(step) < 1e-12:
+        if converged_after(change, loglik, abs(step)):
             converged = True
             break
     return beta, loglik, loglik_null, info, iterations, converged
