@@ -4,8 +4,8 @@ When every patient's covariate row is one of C cell rows (a group indicator, a
 subgroup's dummies and their products), the partial likelihood depends on the data
 only through, per distinct event time, the number at risk and the number of deaths
 in each cell. After one pass over the patients (``EventIndex``, ``cell_counts``)
-each Newton step costs O(events x C x p) with matrix products, whatever the number
-of patients; the fit is the same as :func:`crlm.stats.cox` on the patient rows
+each Newton step costs O(events x C x p), whatever the number of patients, and the
+whole Newton–Raphson runs in one compiled call (``_cells_newton``); the fit is the same as :func:`crlm.stats.cox` on the patient rows
 (same centring, Newton–Raphson with step halving, convergence rule, Efron or
 Breslow ties), so the coefficients, the information and the log-likelihood agree
 to rounding.
@@ -15,12 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
-from ._efron import efron_sums, power_sums
+from ._cells_newton import newton
+from ._efron import power_sums
 from ._kernels import _jit
 from ._sort import ascending_order
-from ._newton import newton_maximise
 from ._result import covariance_from_information
 
 
@@ -167,58 +166,6 @@ def _tallies(first, own, event, cell, n, n_cells):  # pragma: no cover - compile
     return at_risk.copy(), deaths, total
 
 
-@_jit
-def _cell_derivatives(R, D, n_dead, X, w, efron, table):  # pragma: no cover - compiled
-    """One pass over the event times (rows of ``R``, ``D``): per time the weighted sums
-    s0 = R w, s1 = R (w X) at risk and d0, d1 of the deaths, and Efron's sub-steps
-    l = 0..d-1 (f = l/d; f = 0 for Breslow) with den = s0 - f d0 (``_efron``). The mean
-    (s1 - f d1)/den and its outer product expand in 1, f and f^2, so per time the sums
-    of 1/den, f/den, 1/den^2, f/den^2 and f^2/den^2 give its part of the score and the
-    information. Returns the total of log(den) (inf when a step's den underflowed to 0),
-    the score's subtracted part, the per-cell weights a of the first information term
-    and the outer-product part of the information."""
-    m, n_cells = R.shape
-    p = X.shape[1]
-    wx = np.empty((n_cells, p))
-    for k in range(n_cells):
-        for q in range(p):
-            wx[k, q] = w[k] * X[k, q]
-    s1 = np.empty(p)
-    d1 = np.empty(p)
-    minus = np.zeros(p)
-    a = np.zeros(n_cells)
-    outer = np.zeros((p, p))
-    log_den = 0.0
-    for j in range(m):
-        s0 = 0.0
-        d0 = 0.0
-        for q in range(p):
-            s1[q] = 0.0
-            d1[q] = 0.0
-        for k in range(n_cells):
-            r = R[j, k]
-            dd = D[j, k]
-            s0 += r * w[k]
-            d0 += dd * w[k]
-            for q in range(p):
-                s1[q] += r * wx[k, q]
-                d1[q] += dd * wx[k, q]
-        c, e, a2, b2, c2, log_time = efron_sums(s0, d0, n_dead[j], efron, table)
-        if log_time == np.inf:    # every weight underflowed: this step is not taken
-            return np.inf, minus, a, outer
-        log_den += log_time
-        for q in range(p):
-            minus[q] += c * s1[q] - e * d1[q]
-            for r2 in range(p):
-                outer[q, r2] += (a2 * s1[q] * s1[r2] - b2 * (s1[q] * d1[r2] + d1[q] * s1[r2])
-                                 + c2 * d1[q] * d1[r2])
-        for k in range(n_cells):
-            a[k] += c * R[j, k] - e * D[j, k]
-    for k in range(n_cells):
-        a[k] *= w[k]
-    return log_den, minus, a, outer
-
-
 @dataclass(frozen=True, eq=False)
 class CellCoxFit:
     coefficients: np.ndarray
@@ -228,43 +175,6 @@ class CellCoxFit:
     log_likelihood_null: float
     iterations: int
     converged: bool
-
-
-class _Partial:
-    """The partial likelihood of cell counts (only event times with a death)."""
-
-    def __init__(self, counts: CellCounts, design: np.ndarray, efron: bool):
-        keep = counts.deaths.sum(axis=1) > 0
-        self.R, self.D = counts.at_risk[keep], counts.deaths[keep]
-        means = counts.total @ design / counts.total.sum()
-        self.X = design - means
-        self.present = counts.total > 0
-        self.n_dead = self.D.sum(axis=1).astype(np.int64)
-        self.table = power_sums(int(self.n_dead.max()) if len(self.n_dead) else 0)
-        self.efron = bool(efron)
-        self.dead_per_cell = self.D.sum(axis=0)
-        self.n_events = float(self.dead_per_cell.sum())
-        self.x_dead_sum = self.dead_per_cell @ self.X
-
-    def derivatives(self, beta: np.ndarray):
-        eta = self.X @ beta
-        shift = float(eta[self.present].max())   # cells without patients play no part
-        w = np.exp(eta - shift)
-        log_den, minus, a, outer = _cell_derivatives(self.R, self.D, self.n_dead, self.X, w,
-                                                     self.efron, self.table)
-        loglik = float(self.dead_per_cell @ eta - self.n_events * shift - log_den)
-        info = (self.X * a[:, None]).T @ self.X - outer
-        return loglik, self.x_dead_sum - minus, info
-
-
-_CONTROLLER: list = []
-
-
-def _blas() -> ThreadpoolController:
-    """The process's thread-pool controller (finding the libraries once)."""
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0]
 
 
 def fit_cells(counts: CellCounts, design, ties: str = "efron", *,
@@ -286,15 +196,16 @@ def fit_cells(counts: CellCounts, design, ties: str = "efron", *,
     if constant:
         raise ValueError(f"covariate(s) {[f'x{k + 1}' for k in constant]} are constant; "
                          "remove them from the model")
-    # small products: threads only wait; a step too far (a risk set's weight underflows)
-    # gives a non-finite log-likelihood, and the step is halved
-    with _blas().limit(limits=1, user_api="blas"), np.errstate(all="ignore"):
-        return _newton(_Partial(counts, design, ties == "efron"), design.shape[1], max_iter)
-
-
-def _newton(data: _Partial, p: int, max_iter: int) -> CellCoxFit:
-    fit = newton_maximise(data, p, max_iter)
-    beta, loglik, loglik_null = fit.beta, fit.loglik, fit.loglik_null
-    info, iterations, converged = fit.info, fit.iterations, fit.converged
+    keep = counts.deaths.sum(axis=1) > 0
+    R, D = counts.at_risk[keep], counts.deaths[keep]
+    X = design - counts.total @ design / counts.total.sum()
+    n_dead = D.sum(axis=1).astype(np.int64)
+    dead = D.sum(axis=0)
+    table = power_sums(int(n_dead.max()) if len(n_dead) else 0)
+    with np.errstate(all="ignore"):  # a step too far is halved (its loglik is not finite)
+        beta, loglik, loglik_null, info, iterations, converged = newton(
+            np.ascontiguousarray(R), np.ascontiguousarray(D), n_dead, np.ascontiguousarray(X),
+            present, dead, float(dead.sum()), dead @ X, ties == "efron", table, int(max_iter))
     cov, se = covariance_from_information(info)
-    return CellCoxFit(beta, cov, se, float(loglik), float(loglik_null), iterations, converged)
+    return CellCoxFit(beta, cov, se, float(loglik), float(loglik_null), int(iterations),
+                      bool(converged))

@@ -50,6 +50,21 @@ def test_a_design_over_cells_and_a_subset_of_patients_fit_as_the_rows_do():
     assert pair.coefficients[0] == pytest.approx(alone.coefficients[0], rel=1e-9)
 
 
+def test_collinear_cells_take_least_squares_steps_as_the_rows_do():
+    """A design whose information is singular (one column twice the other): each step is
+    the least-squares one, as in the fit on patient rows, and the likelihood is the same."""
+    t, e, g, _ = _data(6, n=500, digits=1)
+    design = np.column_stack([[0.0, 1.0], [0.0, 2.0]])
+    fit = fit_cells(cell_counts(event_index(t, e), g, 2), design)
+    want = stats.cox(t, e, design[g], with_concordance=False)
+    assert np.isfinite(fit.log_likelihood)
+    assert fit.log_likelihood == pytest.approx(want.log_likelihood, rel=1e-12)
+    np.testing.assert_allclose(fit.coefficients, want.coefficients, rtol=1e-8)
+    # the fitted hazard ratio of the group is the one-column fit's
+    one = fit_cells(cell_counts(event_index(t, e), g, 2), np.array([0.0, 1.0]))
+    assert fit.coefficients @ [1.0, 2.0] == pytest.approx(one.coefficients[0], rel=1e-8)
+
+
 def test_no_event_or_a_constant_covariate_is_refused():
     t, e, g, _ = _data(4, n=50)
     with pytest.raises(ValueError, match="no events"):
@@ -98,12 +113,14 @@ def test_hundreds_of_deaths_at_one_time_fit_as_the_patient_rows_do(ties):
 
 def test_pure_python_cell_kernels_agree_with_compiled(monkeypatch):
     """Without numba the same loops run as plain Python and give the same numbers."""
-    from crlm.stats import cox_cells, subgroups
+    from crlm.stats import _cells_newton, cox_cells, cox_two_cells, subgroups
 
     t, e, g, level = _data(5, n=300, digits=1)
     compiled = stats.subgroup_effects(t, e, g, level)
-    for module, name in ((cox_cells, "_tallies"), (cox_cells, "_cell_derivatives"),
-                         (subgroups, "_level_extremes")):
+    for module, name in ((cox_cells, "_tallies"), (cox_cells, "newton"),
+                         (_cells_newton, "_cell_derivatives"), (_cells_newton, "_derivatives"),
+                         (_cells_newton, "_solve"), (cox_two_cells, "_newton"),
+                         (cox_two_cells, "_derivatives"), (subgroups, "_level_extremes")):
         fn = getattr(module, name)
         monkeypatch.setattr(module, name, getattr(fn, "py_func", fn))
     plain = stats.subgroup_effects(t, e, g, level)
