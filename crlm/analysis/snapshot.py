@@ -76,12 +76,21 @@ def snapshot(path: str | Path, cohort: str, version: tuple | None = None) -> Sna
 
 
 def filter_key(filt: CohortFilter) -> tuple:
-    """A filter as a hashable key (its link parameters, sorted)."""
-    return tuple(sorted(filt.to_query_params().items()))
+    """A filter as a hashable key: every field that selects patients, as it is (no text
+    round trip: a level holding a comma or a bound with many digits stays itself), the
+    columns sorted so that the order the choices were made in does not matter."""
+    def items(mapping):
+        return tuple(sorted((name, tuple(values)) for name, values in mapping.items()))
+    return (filt.cohort, items(filt.categories), items(filt.ranges), filt.date_from,
+            filt.date_to, items(filt.extra_levels), items(filt.extra_ranges))
 
 
 def filter_from_key(key: tuple) -> CohortFilter:
-    return CohortFilter.from_query_params(dict(key))
+    """The filter ``filter_key`` was made from (equal to it)."""
+    cohort, categories, ranges, date_from, date_to, extra_levels, extra_ranges = key
+    return CohortFilter(cohort=cohort, categories=dict(categories), ranges=dict(ranges),
+                        date_from=date_from, date_to=date_to, extra_levels=dict(extra_levels),
+                        extra_ranges=dict(extra_ranges))
 
 
 class _Memo:

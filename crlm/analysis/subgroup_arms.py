@@ -13,8 +13,8 @@ from crlm.analysis import extras
 from crlm.analysis.pages import SUBGROUP_COLUMNS, SUBGROUP_MIN_EVENTS
 from crlm.analysis.snapshot import Snapshot, cohort_frame, memo
 from crlm.analysis.subgroup_effects import (
-    MORE_SUBGROUP_COLUMNS, RowsResult, extra_variables, levels, own_variable, ranked_rows,
-    variable_label, with_extras,
+    MORE_SUBGROUP_COLUMNS, RowsResult, levels, own_variable, ranked_rows,
+    variable_labels, with_extras,
 )
 from crlm.figures.forest import forest_rows
 
@@ -33,12 +33,13 @@ def arm_groups(values: pd.Series, variable: extras.ExtraVariable) -> extras.Extr
 
 @memo(maxsize=32)
 def arm_levels(snap: Snapshot, key: tuple, variable_key: str) -> tuple[str, ...]:
-    """The levels that can be compared: a categorical variable's levels, a numeric one's
-    groups over the filtered cohort (``unknown`` left out)."""
+    """The levels that can be compared, those the filtered cohort holds: a categorical
+    variable's levels, a numeric one's groups (``unknown`` left out)."""
     variable = own_variable(snap, variable_key)
-    if variable.categorical:
-        return tuple(variable.levels)
     values = with_extras(snap, cohort_frame(snap, key, ("patient_id",)))[variable.key]
+    if variable.categorical:
+        present = set(values.dropna().astype(str))
+        return tuple(lv for lv in variable.levels if lv in present)
     return tuple(g for g in extras.extra_groups(values, variable).order if g != extras.UNKNOWN)
 
 
@@ -60,20 +61,28 @@ def arm_forest(snap: Snapshot, key: tuple, compare: str, reference: str, compare
                endpoint: str, columns: tuple) -> ArmForest:
     """Hazard ratio of one level of the cohort's own variable against another, per
     subgroup level, with the interaction p per subgroup variable."""
-    variables = {v.key: v for v in extra_variables(snap)}
+    if endpoint not in config.ENDPOINTS:
+        raise ValueError(f"unknown endpoint {endpoint!r}")
     time_col, event_col = config.ENDPOINTS[endpoint]
+    variable = own_variable(snap, compare)     # a numeric one's cut is this filter's
+    choices = tuple(variable.levels) if variable.categorical else arm_levels(snap, key, compare)
+    for level in (reference, compared):
+        if level not in choices:
+            raise ValueError(f"{level!r} is not a level of {variable.label} under this "
+                             f"filter (choose from {', '.join(choices) or 'none'})")
+    labels = dict(zip(columns, variable_labels(snap, columns)))
     contract = [c for c in columns if not extras.is_extra(c)]
     wanted = tuple(dict.fromkeys(["patient_id", time_col, event_col, *contract]))
     data = with_extras(snap, cohort_frame(snap, key, wanted))
-    arm = arm_groups(data[compare], variables[compare]).groups
+    arm = arm_groups(data[compare], variable).groups
     groupings = {}
     for column in columns:
         if extras.is_extra(column):
-            groupings[variables[column].label] = extras.extra_groups(data[column],
-                                                                     variables[column])
+            groupings[labels[column]] = extras.extra_groups(data[column], own_variable(snap,
+                                                                                    column))
         else:
             lv = levels(snap, data, column)
-            groupings[variable_label(snap, column)] = extras.ExtraGroups(lv.groups(), lv.order)
+            groupings[labels[column]] = extras.ExtraGroups(lv.groups(), lv.order)
     result = extras.compare_within_subgroups(data[time_col], data[event_col], arm, reference,
                                              compared, groupings,
                                              min_events=SUBGROUP_MIN_EVENTS)

@@ -67,14 +67,30 @@ def with_extras(snap: Snapshot, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def own_variable(snap: Snapshot, column: str) -> extras.ExtraVariable:
-    return next(v for v in extra_variables(snap) if v.key == column)
+    """The cohort's own variable ``column`` (``extra:name``); ValueError naming it when the
+    cohort has none such."""
+    for v in extra_variables(snap):
+        if v.key == column:
+            return v
+    raise ValueError(f"{column!r} is not one of this cohort's own variables")
 
 
 def variable_label(snap: Snapshot, column: str) -> str:
     """A subgroup variable's name on the page (an own variable by its mapping label)."""
     if extras.is_extra(column):
         return own_variable(snap, column).label
+    if column not in config.COLUMNS_BY_NAME:
+        raise ValueError(f"{column!r} is not a subgroup variable")
     return config.COLUMNS_BY_NAME[column].label
+
+
+def variable_labels(snap: Snapshot, columns) -> list[str]:
+    """The labels of ``columns``, one per column and all different: an own variable named
+    like another column is marked as the cohort's own (and by its key if still alike)."""
+    labels = [variable_label(snap, c) for c in columns]
+    out = [f"{label} (this cohort's variable)" if extras.is_extra(c) and labels.count(label) > 1
+           else label for c, label in zip(columns, labels)]
+    return [f"{label} [{c}]" if out.count(label) > 1 else label for c, label in zip(columns, out)]
 
 
 # -- levels ---------------------------------------------------------------------------
@@ -312,7 +328,7 @@ def forest(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: floa
         return SubgroupForest(endpoint, pd.DataFrame())
     predicted = (_scored(snap, task, model_id).score[rows] >= threshold).astype(np.int64)
     coded = {c: _levels_of(snap, key, task, model_id, endpoint, c) for c in columns}
-    labels = [variable_label(snap, c) for c in columns]
+    labels = variable_labels(snap, columns)
     results = subgroup_effects_by(times, predicted, {
         label: (coded[c].codes, coded[c].names) for label, c in zip(labels, columns)},
         min_events=SUBGROUP_MIN_EVENTS)
@@ -340,7 +356,7 @@ def auc_by_level(snap: Snapshot, key: tuple, task: str, model_id: str,
     y_all = _target(snap, task, model_id)[0][rows]
     y, score = y_all[by_score], _scored(snap, task, model_id).score[rows][by_score]
     nested = {}
-    for column in columns:
+    for column, label in zip(columns, variable_labels(snap, columns)):
         lv = _levels_of(snap, key, task, model_id, None, column)
         k = len(lv.names)
         counts = np.bincount(lv.codes, minlength=k)
@@ -358,5 +374,5 @@ def auc_by_level(snap: Snapshot, key: tuple, task: str, model_id: str,
                                     "reason": "no responders" if pos == 0 else "no non-responders"}
             else:
                 per_level[level] = results[code]
-        nested[variable_label(snap, column)] = per_level
+        nested[label] = per_level
     return SubgroupAUC(auc_rows(nested))

@@ -27,13 +27,23 @@ COLUMN_GAP_PX = 14
 ASSUMED_AXES_PX = 560    # width of the plotting area at the 7-inch export size
 
 
+RUNAWAY = ("hazard ratio not finite: every event of one group comes before any of the "
+           "other's (monotone likelihood)")
+
+
 def _subgroup_result_rows(variable: str, res) -> list[dict]:
+    """A level whose fit ran off (``converged`` False: its hazard ratio is infinite or
+    zero) is a row without an estimate, with the reason, not a huge number."""
     rows = []
     for eff in res.subgroups:
+        runaway = bool(eff.estimable) and not getattr(eff, "converged", True)
+        nan = float("nan")
         rows.append(dict(variable=variable, level=str(eff.level), n=int(eff.n),
-                         events=int(eff.events), estimate=float(eff.hr),
-                         ci_lower=float(eff.ci_lower), ci_upper=float(eff.ci_upper),
-                         estimable=bool(eff.estimable), reason=str(eff.reason or ""),
+                         events=int(eff.events), estimate=nan if runaway else float(eff.hr),
+                         ci_lower=nan if runaway else float(eff.ci_lower),
+                         ci_upper=nan if runaway else float(eff.ci_upper),
+                         estimable=bool(eff.estimable) and not runaway,
+                         reason=RUNAWAY if runaway else str(eff.reason or ""),
                          interaction_p_value=float(res.interaction_p_value)))
     return rows
 

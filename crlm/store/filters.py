@@ -222,20 +222,22 @@ class CohortFilter:
         return "; ".join(parts) if len(parts) > 1 else parts[0] + " (all patients)"
 
     def to_query_params(self) -> dict[str, str]:
+        """The filter as link parameters: levels joined by commas (a comma or backslash in
+        a level written with a backslash before it), a range as ``lo..hi`` with each bound
+        written so that it reads back as the same number."""
         out = {"cohort": self.cohort}
         for column, values in self.categories.items():
-            out[column] = ",".join(values)
+            out[column] = _join_levels(values)
         for column, (lo, hi) in self.ranges.items():
-            out[column] = f"{'' if lo is None else f'{lo:g}'}..{'' if hi is None else f'{hi:g}'}"
+            out[column] = f"{_bound_text(lo)}..{_bound_text(hi)}"
         if self.date_from:
             out["from"] = self.date_from.isoformat()
         if self.date_to:
             out["to"] = self.date_to.isoformat()
         for name, values in self.extra_levels.items():
-            out[EXTRA_KEY_PREFIX + name] = ",".join(values)
+            out[EXTRA_KEY_PREFIX + name] = _join_levels(values)
         for name, (lo, hi) in self.extra_ranges.items():
-            out[EXTRA_KEY_PREFIX + name] = (f"{'' if lo is None else f'{lo:g}'}.."
-                                            f"{'' if hi is None else f'{hi:g}'}")
+            out[EXTRA_KEY_PREFIX + name] = f"{_bound_text(lo)}..{_bound_text(hi)}"
         return out
 
     @classmethod
@@ -247,7 +249,7 @@ class CohortFilter:
                 raw = raw[-1] if raw else ""
             raw = str(raw)
             if key in CATEGORY_FILTERS:
-                cats[key] = tuple(v for v in raw.split(",") if v)
+                cats[key] = _split_levels(raw)
             elif key in RANGE_FILTERS:
                 lo, sep, hi = raw.partition("..")
                 if not sep:
@@ -259,7 +261,7 @@ class CohortFilter:
                     lo, _, hi = raw.partition("..")
                     extra_ranges[name] = (lo or None, hi or None)
                 else:
-                    extra_levels[name] = tuple(v for v in raw.split(",") if v)
+                    extra_levels[name] = _split_levels(raw)
         return cls(
             cohort=str(params.get("cohort") or DEMO_COHORT),
             categories=cats,
@@ -278,6 +280,38 @@ _EXTRA_SET = "extra"  # the feature set of an import's own variables
 _HAS_EXTRA = ("patient_id IN (SELECT f.patient_id FROM features f WHERE f.cohort = ? "
               "AND f.feature_set = ? AND f.feature = ? AND f.value IS NOT NULL)")
 _NO_EXTRA = "patient_id NOT IN" + _HAS_EXTRA[len("patient_id IN"):]
+
+
+def _bound_text(value: float | None) -> str:
+    """A range bound in a link: short where that is exact (45, 2.5), all its digits
+    otherwise."""
+    if value is None:
+        return ""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
+
+
+def _join_levels(values) -> str:
+    return ",".join(v.replace("\\", "\\\\").replace(",", "\\,") for v in values)
+
+
+def _split_levels(raw: str) -> tuple[str, ...]:
+    """``_join_levels`` read back: split at the commas without a backslash before them;
+    empty pieces are dropped."""
+    out, piece, escaped = [], [], False
+    for ch in raw:
+        if escaped:
+            piece.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == ",":
+            out.append("".join(piece))
+            piece = []
+        else:
+            piece.append(ch)
+    out.append("".join(piece))
+    return tuple(v for v in out if v)
 
 
 def is_extra_range_text(raw: str) -> bool:

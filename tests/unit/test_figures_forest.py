@@ -80,3 +80,20 @@ def test_auc_forest_has_a_line_at_chance():
     assert any("not estimable (fewer than 10 patients)" in t for t in texts)
     rows = auc_rows({"x": {"a": r}})
     assert rows.loc[0, "estimate"] == r.auc and rows.loc[0, "events"] == r.n_positive
+
+
+def test_a_level_whose_fit_runs_off_is_a_row_without_an_estimate():
+    """Monotone likelihood (every event of one group before the other's): the level's
+    hazard ratio is infinite, so its row gives the reason, not the fit's last number."""
+    t = np.array([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] * 2)
+    e = np.ones(24, dtype=bool)
+    g = np.array([1] * 4 + [0] * 8 + [1, 0] * 6)          # level a: group 1 dies first
+    level = np.array(["a"] * 12 + ["b"] * 12)
+    res = stats.subgroup_effects(t, e, g, level, min_events=1)
+    by_level = {s.level: s for s in res.subgroups}
+    assert by_level["a"].estimable and not by_level["a"].converged
+    rows = forest_rows({"L": res}).set_index("level")
+    assert not rows.loc["a", "estimable"] and "monotone" in rows.loc["a", "reason"]
+    assert np.isnan(rows.loc["a", ["estimate", "ci_lower", "ci_upper"]].astype(float)).all()
+    assert rows.loc["b", "estimable"] and rows.loc["b", "estimate"] == pytest.approx(
+        by_level["b"].hr)
