@@ -5,4 +5,11 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Lint first (pyproject.toml [tool.ruff]: errors that are bugs, not style).
 .venv/bin/ruff check --quiet . || { echo "ruff found the problems above" >&2; exit 1; }
+# Test files run in parallel, one worker per core up to four (TEST_WORKERS overrides; 0 runs
+# them in this process). A file's tests stay together, so its module fixtures are built once.
+workers="${TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}"
+[ "$workers" -gt 4 ] && workers=4
+if [ "$workers" -gt 1 ]; then
+    exec .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"
+fi
 exec .venv/bin/python -m pytest "$@"
