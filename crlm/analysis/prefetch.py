@@ -93,15 +93,15 @@ def snapshot_reads(snap: Snapshot) -> list[tuple[str, Callable[[], object]]]:
         reads += [
             ("Survival page rows", lambda: ss._cohort_rows(
                 snap, DEFAULT_ENDPOINT, "predicted responder", DEFAULT_TASK, model)),
-            ("Subgroups page rows", lambda: sg._endpoint(
+            ("Subgroups page rows", lambda: sg.endpoint_values(
                 snap, DEFAULT_TASK, model, DEFAULT_ENDPOINT)),
-            ("Subgroups page event times", lambda: sg._event_ranks(
+            ("Subgroups page event times", lambda: sg.event_ranks(
                 snap, DEFAULT_TASK, model, DEFAULT_ENDPOINT)),
-            ("Subgroups page targets", lambda: sg._target(snap, DEFAULT_TASK, model)),
-            ("Subgroups page score order", lambda: sg._score_order(snap, DEFAULT_TASK, model)),
+            ("Subgroups page targets", lambda: sg.target_values(snap, DEFAULT_TASK, model)),
+            ("Subgroups page score order", lambda: sg.score_order(snap, DEFAULT_TASK, model)),
         ]
         recorded = st.load_recorded_columns(snap.store(), snap.cohort, SUBGROUP_COLUMNS)
-        reads += [(f"Subgroups page levels of {column}", lambda c=column: sg._contract_levels(
+        reads += [(f"Subgroups page levels of {column}", lambda c=column: sg.contract_levels(
             snap, DEFAULT_TASK, model, c)) for column in recorded]
     reads += [
         ("measured patients", lambda: cea_landmark._measured(snap)),

@@ -182,7 +182,7 @@ class _Scored:
 
 
 @memo(maxsize=4)
-def _scored(snap: Snapshot, task: str, model_id: str) -> _Scored:
+def scored(snap: Snapshot, task: str, model_id: str) -> _Scored:
     ids = bool(extra_variables(snap))     # the own variables are joined on the identifier
     frame = load_cohort_predictions(snap.store(), snap.cohort, task=task, model_id=model_id,
                                     splits=PREDICTION_SPLITS, columns=_prediction_columns(task),
@@ -200,17 +200,17 @@ def _read_only(values: np.ndarray) -> np.ndarray:
 
 @memo(maxsize=16)
 def _rows(snap: Snapshot, key: tuple, task: str, model_id: str) -> np.ndarray:
-    """The filtered patients' rows of ``_scored`` (increasing)."""
-    scored = _scored(snap, task, model_id)
-    return _read_only(np.flatnonzero(selected(snap, key)[scored.position]))
+    """The filtered patients' rows of ``scored`` (increasing)."""
+    data = scored(snap, task, model_id)
+    return _read_only(np.flatnonzero(selected(snap, key)[data.position]))
 
 
 @memo(maxsize=8)
-def _endpoint(snap: Snapshot, task: str, model_id: str,
+def endpoint_values(snap: Snapshot, task: str, model_id: str,
               endpoint: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every scored patient's time, event and whether both are known."""
     time_col, event_col = config.ENDPOINTS[endpoint]
-    frame = _scored(snap, task, model_id).frame
+    frame = scored(snap, task, model_id).frame
     known = frame[time_col].notna().to_numpy() & frame[event_col].notna().to_numpy()
     time = frame[time_col].to_numpy(float, na_value=np.nan)
     event = frame[event_col].astype(object).where(known, False).astype(bool).to_numpy()
@@ -218,29 +218,29 @@ def _endpoint(snap: Snapshot, task: str, model_id: str,
 
 
 @memo(maxsize=4)
-def _survival_rows(snap: Snapshot, key: tuple, task: str, model_id: str,
+def survival_rows(snap: Snapshot, key: tuple, task: str, model_id: str,
                    endpoint: str) -> tuple[np.ndarray, SubgroupTimes]:
     """The rows of the filtered patients with a known endpoint and their checked times
     and events."""
     rows = _rows(snap, key, task, model_id)
-    time, event, known = _endpoint(snap, task, model_id, endpoint)
+    time, event, known = endpoint_values(snap, task, model_id, endpoint)
     rows = _read_only(rows[known[rows]])
     return rows, subgroup_times(time[rows], event[rows],
-                                _event_ranks(snap, task, model_id, endpoint), rows)
+                                event_ranks(snap, task, model_id, endpoint), rows)
 
 
 @memo(maxsize=8)
-def _event_ranks(snap: Snapshot, task: str, model_id: str, endpoint: str) -> EventTimeRanks:
+def event_ranks(snap: Snapshot, task: str, model_id: str, endpoint: str) -> EventTimeRanks:
     """Every scored patient's place among the event times of all of them (once per
     snapshot: a filter's event-time index is then counted, not searched)."""
-    time, event, known = _endpoint(snap, task, model_id, endpoint)
+    time, event, known = endpoint_values(snap, task, model_id, endpoint)
     return event_time_ranks(np.where(known, time, np.nan), event & known)
 
 
 @memo(maxsize=4)
-def _target(snap: Snapshot, task: str, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+def target_values(snap: Snapshot, task: str, model_id: str) -> tuple[np.ndarray, np.ndarray]:
     """Every scored patient's target and whether it (and the score) is known."""
-    frame = _scored(snap, task, model_id).frame
+    frame = scored(snap, task, model_id).frame
     target = frame[TASKS[task].target]
     known = target.notna().to_numpy() & frame["score"].notna().to_numpy()
     return (_read_only(target.astype(object).where(known, False).astype(bool).to_numpy()),
@@ -248,33 +248,33 @@ def _target(snap: Snapshot, task: str, model_id: str) -> tuple[np.ndarray, np.nd
 
 
 @memo(maxsize=4)
-def _score_order(snap: Snapshot, task: str, model_id: str) -> np.ndarray:
+def score_order(snap: Snapshot, task: str, model_id: str) -> np.ndarray:
     """Every scored patient's row, by ascending score."""
-    return _read_only(stats.ascending_order(_scored(snap, task, model_id).score))
+    return _read_only(stats.ascending_order(scored(snap, task, model_id).score))
 
 
 @memo(maxsize=4)
 def _response_rows(snap: Snapshot, key: tuple, task: str, model_id: str) -> np.ndarray:
     rows = _rows(snap, key, task, model_id)
-    return _read_only(rows[_target(snap, task, model_id)[1][rows]])
+    return _read_only(rows[target_values(snap, task, model_id)[1][rows]])
 
 
 @memo(maxsize=24)
-def _contract_levels(snap: Snapshot, task: str, model_id: str, column: str) -> Levels:
+def contract_levels(snap: Snapshot, task: str, model_id: str, column: str) -> Levels:
     """A contract column's levels over every scored patient (coded once per version)."""
-    return levels(snap, _scored(snap, task, model_id).frame, column)
+    return levels(snap, scored(snap, task, model_id).frame, column)
 
 
 @memo(maxsize=24)
-def _levels_of(snap: Snapshot, key: tuple, task: str, model_id: str, endpoint: str | None,
+def levels_of(snap: Snapshot, key: tuple, task: str, model_id: str, endpoint: str | None,
                column: str) -> Levels:
     """``levels`` over the filtered patients with a known endpoint (``endpoint`` None: with
     a known target and score)."""
     rows = (_response_rows(snap, key, task, model_id) if endpoint is None
-            else _survival_rows(snap, key, task, model_id, endpoint)[0])
+            else survival_rows(snap, key, task, model_id, endpoint)[0])
     if extras.is_extra(column):      # cut at the median of these patients
-        return levels(snap, _scored(snap, task, model_id).frame[[column]].iloc[rows], column)
-    whole = _contract_levels(snap, task, model_id, column)
+        return levels(snap, scored(snap, task, model_id).frame[[column]].iloc[rows], column)
+    whole = contract_levels(snap, task, model_id, column)
     codes = whole.codes[rows]
     used = np.bincount(codes, minlength=len(whole.names)) > 0
     names = tuple(name for name, u in zip(whole.names, used) if u)
@@ -323,11 +323,11 @@ def forest(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: floa
            endpoint: str, columns: tuple) -> SubgroupForest:
     """Predicted responders vs non-responders: the hazard ratio within each level of each
     of ``columns`` and the interaction p per variable."""
-    rows, times = _survival_rows(snap, key, task, model_id, endpoint)
+    rows, times = survival_rows(snap, key, task, model_id, endpoint)
     if not len(rows) or not columns:
         return SubgroupForest(endpoint, pd.DataFrame())
-    predicted = (_scored(snap, task, model_id).score[rows] >= threshold).astype(np.int64)
-    coded = {c: _levels_of(snap, key, task, model_id, endpoint, c) for c in columns}
+    predicted = (scored(snap, task, model_id).score[rows] >= threshold).astype(np.int64)
+    coded = {c: levels_of(snap, key, task, model_id, endpoint, c) for c in columns}
     labels = variable_labels(snap, columns)
     results = subgroup_effects_by(times, predicted, {
         label: (coded[c].codes, coded[c].names) for label, c in zip(labels, columns)},
@@ -349,15 +349,15 @@ def auc_by_level(snap: Snapshot, key: tuple, task: str, model_id: str,
     """The model's AUC (DeLong CI) within each level; a level with fewer than
     ``SUBGROUP_MIN_PATIENTS_AUC`` patients or one class only gives its reason."""
     rows = _response_rows(snap, key, task, model_id)
-    inside = np.full(len(_scored(snap, task, model_id).score), -1, dtype=np.int64)
+    inside = np.full(len(scored(snap, task, model_id).score), -1, dtype=np.int64)
     inside[rows] = np.arange(len(rows))
-    by_score = inside[_score_order(snap, task, model_id)]
+    by_score = inside[score_order(snap, task, model_id)]
     by_score = by_score[by_score >= 0]      # the patients of ``rows``, by ascending score
-    y_all = _target(snap, task, model_id)[0][rows]
-    y, score = y_all[by_score], _scored(snap, task, model_id).score[rows][by_score]
+    y_all = target_values(snap, task, model_id)[0][rows]
+    y, score = y_all[by_score], scored(snap, task, model_id).score[rows][by_score]
     nested = {}
     for column, label in zip(columns, variable_labels(snap, columns)):
-        lv = _levels_of(snap, key, task, model_id, None, column)
+        lv = levels_of(snap, key, task, model_id, None, column)
         k = len(lv.names)
         counts = np.bincount(lv.codes, minlength=k)
         positives = np.bincount(lv.codes, weights=y_all, minlength=k).astype(np.int64)

@@ -12,7 +12,7 @@ import pandas as pd
 from crlm import stats
 from crlm.analysis.pages import PREDICTED, SUBGROUP_MIN_PATIENTS_KM
 from crlm.analysis.snapshot import Snapshot, memo
-from crlm.analysis.subgroup_effects import _levels_of, _scored, _survival_rows
+from crlm.analysis.subgroup_effects import levels_of, scored, survival_rows
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,10 +41,10 @@ class KMPanels:
 def km_panels(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: float,
               endpoint: str, column: str) -> KMPanels:
     """The curves of the one variable the page shows panels by."""
-    rows, times = _survival_rows(snap, key, task, model_id, endpoint)
-    lv = _levels_of(snap, key, task, model_id, endpoint, column)
+    rows, times = survival_rows(snap, key, task, model_id, endpoint)
+    lv = levels_of(snap, key, task, model_id, endpoint, column)
     t_all, e_all = times.time, times.event
-    score = _scored(snap, task, model_id).score[rows]
+    score = scored(snap, task, model_id).score[rows]
     g_all = (score >= threshold).astype(np.int64)     # a code into PREDICTED
     panels, pvalues = {}, {}
     for level in lv.order:
