@@ -1,5 +1,6 @@
-"""Newton–Raphson with step halving for a Cox partial likelihood: one loop for the model
-on patient rows (``cox``) and on cell counts (``cox_cells``)."""
+"""Newton–Raphson with step halving for a Cox partial likelihood on patient rows
+(``cox``); its step-acceptance and convergence rules are compiled, and the fit on cell
+counts (``_cells_newton``) runs the same loop compiled whole with the same rules."""
 from __future__ import annotations
 
 from dataclasses import dataclass

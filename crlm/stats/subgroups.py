@@ -21,7 +21,6 @@ from ._kernels import _jit
 from ._validate import as_event, as_levels, as_time, prepare
 from ._result import ResultMixin, wald_terms
 from .cox import CoxTerm
-from .cox_two_cells import fit_two_cells
 from .cox_cells import (
     EventIndex, EventTimeRanks, cell_counts, event_index, event_index_within, fit_cells,
 )
@@ -98,6 +97,9 @@ def _monotone(last, first_event) -> bool:
     return False
 
 
+_GROUP = np.array([0.0, 1.0])   # a level's own model: the group's two cells
+
+
 def _nan_effect(level, n, events, reason):
     nan = float("nan")
     return SubgroupEffect(level, n, events, nan, nan, nan, nan, False, reason)
@@ -151,7 +153,7 @@ def coded_subgroup_effects(index: EventIndex, t, e, g, codes, levels, min_events
             out.append(_nan_effect(level, n, d, f"no events with group={arm}: hazard ratio not finite"))
             continue
         pair = [2 * level_k, 2 * level_k + 1]
-        fit = fit_two_cells(counts.cells(pair), ties)
+        fit = fit_cells(counts.cells(pair), _GROUP, ties)
         term = wald_terms(CoxTerm, ["x1"], fit.coefficients, fit.se, 0.95)[0]
         out.append(SubgroupEffect(level, n, d, term.hr, term.ci_lower, term.ci_upper,
                                   term.p_value, True, "",

@@ -21,7 +21,7 @@ warm_kernels()
 # called only from inside other kernels, so compiled with them
 inline = {"crlm.stats._kernels._merge_counts", "crlm.stats._kernels._placement_sums",
           "crlm.stats.roc_levels._walk", "crlm.stats._efron.efron_sums",
-          "crlm.stats.cox_two_cells._derivatives", "crlm.stats._cells_newton._cell_derivatives",
+          "crlm.stats._cells_newton._cell_derivatives",
           "crlm.stats._cells_newton._derivatives", "crlm.stats._cells_newton._solve"}
 cold = sorted(k for k, f in kernels.items() if not f.signatures and k not in inline)
 print("COLD", cold)
