@@ -75,8 +75,9 @@ def trajectory_comparison(preds: pd.DataFrame, task: str, split: str,
                           models: tuple[str, ...] = COMPARED) -> SequenceComparison | None:
     """The comparison on one split's predictions of ``task`` (columns ``patient_id``,
     ``model_id``, ``score`` and the task's outcome columns); ``None`` without the
-    reference's predictions. Raises ``ValueError`` with the reason when the patients
-    every model scored hold no comparable pair."""
+    reference's predictions. Patients whose follow-up ends before the task's landmark are
+    left out. Raises ``ValueError`` with the reason when the patients every model scored
+    hold no comparable pair."""
     t = TASKS[task]
     ids = [f"{task}.{m}" for m in models]
     part = preds[preds["model_id"].isin(ids)].dropna(
@@ -87,6 +88,8 @@ def trajectory_comparison(preds: pd.DataFrame, task: str, split: str,
     present = [m for m in ids if m in wide.columns]
     outcome = part.drop_duplicates("patient_id").set_index("patient_id").loc[wide.index]
     time, event = t.outcome(outcome)
+    at_risk = time >= 0       # followed to the landmark: the others are not compared
+    wide, time, event = wide[at_risk], time[at_risk], event[at_risk]
     if len(wide) < 2 or not event.any():
         raise ValueError(f"{split}: too few patients scored by every model ({len(wide)}, "
                          f"{int(event.sum())} events) to compare them")

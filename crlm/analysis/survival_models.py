@@ -143,9 +143,10 @@ def _usable(part: pd.DataFrame, time_col: str, event_col: str) -> pd.DataFrame:
 
 def model_outcomes(preds: pd.DataFrame, model_id: str, time_col: str, event_col: str
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(time, event, score) of one model's predictions with a known outcome."""
-    part = _usable(preds[preds["model_id"] == model_id].drop_duplicates("patient_id"),
-                   time_col, event_col)
+    """(time, event, score) of one model's predictions with a known outcome: a patient's
+    first usable prediction (one with a score, a positive time and an event status)."""
+    part = _usable(preds[preds["model_id"] == model_id], time_col,
+                   event_col).drop_duplicates("patient_id")
     return (part[time_col].to_numpy(float), part[event_col].astype(bool).to_numpy(),
             part["score"].to_numpy(float))
 

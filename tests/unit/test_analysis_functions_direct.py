@@ -132,6 +132,12 @@ def test_model_outcomes_drop_unusable_rows_and_keep_one_per_patient():
     assert t.tolist() == [5.0, 8.0] and e.tolist() == [True, False] and s.tolist() == [0.1, 0.6]
     t, e, s = sm.model_outcomes(preds, "unknown", "os_months", "os_event")
     assert len(t) == len(e) == len(s) == 0 and e.dtype == bool
+    # a patient whose first row cannot be used is counted by the next one that can
+    twice = pd.DataFrame({"patient_id": ["a", "a", "b"], "model_id": ["m"] * 3,
+                          "score": [np.nan, 0.4, 0.2], "os_months": [5.0, 5.0, 7.0],
+                          "os_event": [1.0, 1.0, 0.0]})
+    t, e, s = sm.model_outcomes(twice, "m", "os_months", "os_event")
+    assert t.tolist() == [5.0, 7.0] and s.tolist() == [0.4, 0.2]
 
 
 # -- sequence_report.trajectory_comparison ---------------------------------------------
@@ -175,6 +181,22 @@ def test_the_comparison_is_harrells_c_on_the_patients_every_model_scored(scored)
         assert table.loc[model, "difference"] == pytest.approx(
             table.loc[sr.REFERENCE, "c_index"] - table.loc[model, "c_index"], rel=1e-9)
         assert table.loc[model, "p_value"] == pytest.approx(paired.p_value, rel=1e-9)
+
+
+def test_patients_followed_less_than_the_landmark_are_left_out(scored):
+    """Not at risk at the landmark: not compared (their time from it would be negative)."""
+    path, _ = scored
+    preds = _predictions(path, LANDMARK_TASK)
+    whole = sr.trajectory_comparison(preds, LANDMARK_TASK, "out-of-fold")
+    early = list(_by_hand(preds, sr.COMPARED)[0].index[:5])   # scored by every model
+    short = preds.assign(pfs_months=preds["pfs_months"].where(
+        ~preds["patient_id"].isin(early), TASKS[LANDMARK_TASK].landmark_months - 1.0))
+    result = sr.trajectory_comparison(short, LANDMARK_TASK, "out-of-fold")
+    kept = preds[~preds["patient_id"].isin(early)]
+    outcome, time, event, scores = _by_hand(kept, sr.COMPARED)
+    assert result.n_patients == len(outcome) < whole.n_patients
+    assert result.table.set_index("model").loc[sr.REFERENCE, "c_index"] == pytest.approx(
+        harrell_c(time, event, scores[sr.REFERENCE]).concordance, rel=1e-12)
 
 
 def test_the_comparison_follows_the_models_chosen_and_the_models_present(scored):
