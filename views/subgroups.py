@@ -68,8 +68,8 @@ def _arm_section(filt, variable, extra_variables, recorded) -> None:
     ui.export_buttons(fig, rows, name, n=int(rows.groupby("variable")["n"].sum().max()))
     st.caption(f"Cox model within each level (Efron ties); levels with fewer than {MIN_EVENTS} "
                "events or without both arms are shown as not estimable. Interaction p: "
-               f"likelihood-ratio test of {variable.label.lower()} × subgroup. Numeric "
-               "variables are cut at their median.")
+               f"likelihood-ratio test of {variable.label.lower()} × subgroup. A numeric "
+               "subgroup variable is cut at the median of the patients compared.")
 
 
 # -- page -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from crlm import config
@@ -43,6 +44,16 @@ def arm_levels(snap: Snapshot, key: tuple, variable_key: str) -> tuple[str, ...]
     return tuple(g for g in extras.extra_groups(values, variable).order if g != extras.UNKNOWN)
 
 
+def _groups_among(values: pd.Series, variable: extras.ExtraVariable,
+                  rows: np.ndarray) -> extras.ExtraGroups:
+    """``extras.extra_groups`` of the patients ``rows`` (a numeric variable cut at their
+    median); the other patients are ``unknown`` (they are not compared)."""
+    part = extras.extra_groups(values[rows], variable)
+    groups = np.full(len(values), extras.UNKNOWN, dtype=object)
+    groups[rows] = part.groups
+    return extras.ExtraGroups(groups, part.order, part.cut)
+
+
 @dataclass(frozen=True, eq=False)
 class ArmForest(RowsResult):
     """``compared`` vs ``reference`` of an own variable within each subgroup level
@@ -75,11 +86,15 @@ def arm_forest(snap: Snapshot, key: tuple, compare: str, reference: str, compare
     wanted = tuple(dict.fromkeys(["patient_id", time_col, event_col, *contract]))
     data = with_extras(snap, cohort_frame(snap, key, wanted))
     arm = arm_groups(data[compare], variable).groups
+    # the patients compared: a numeric subgroup variable is cut at their median, as the
+    # prediction forest cuts at the median of the patients it compares
+    compared_rows = (np.isin(arm.astype(str), [reference, compared])
+                     & data[time_col].notna().to_numpy() & data[event_col].notna().to_numpy())
     groupings = {}
     for column in columns:
         if extras.is_extra(column):
-            groupings[labels[column]] = extras.extra_groups(data[column], own_variable(snap,
-                                                                                    column))
+            groupings[labels[column]] = _groups_among(data[column], own_variable(snap, column),
+                                                      compared_rows)
         else:
             lv = levels(snap, data, column)
             groupings[labels[column]] = extras.ExtraGroups(lv.groups(), lv.order)

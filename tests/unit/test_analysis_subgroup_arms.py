@@ -53,9 +53,19 @@ def _narrow_key(own) -> tuple:
     return _key(own, ranges={"age_years": AGES}, categories={"primary_side": SIDES})
 
 
-def _median_groups(values: pd.Series) -> tuple[np.ndarray, float]:
-    """A numeric variable cut at the median of ``values`` (missing: unknown)."""
-    m = float(np.nanmedian(values.to_numpy(float)))
+def _compared(frame: pd.DataFrame, arm, reference: str, compared: str,
+              endpoint: str) -> np.ndarray:
+    """The patients of ``frame`` a comparison analyses: in either level, endpoint known."""
+    time_col, event_col = config.ENDPOINTS[endpoint]
+    return (np.isin(np.asarray(arm).astype(str), [reference, compared])
+            & frame[time_col].notna().to_numpy() & frame[event_col].notna().to_numpy())
+
+
+def _median_groups(values: pd.Series, among=None) -> tuple[np.ndarray, float]:
+    """A numeric variable cut at the median of ``values`` (of the rows ``among``, all when
+    None; missing: unknown)."""
+    numbers = values.to_numpy(float)
+    m = float(np.nanmedian(numbers if among is None else numbers[among]))
     out = np.where(values.to_numpy(float) <= m, f"≤ {m:g}", f"> {m:g}").astype(object)
     out[values.isna().to_numpy()] = "unknown"
     return out, m
@@ -67,11 +77,12 @@ def _value_groups(values: pd.Series) -> np.ndarray:
     return out
 
 
-def _subgroup_values(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Each of COLUMNS' level per patient of ``frame``, by its label, computed by hand."""
+def _subgroup_values(frame: pd.DataFrame, among=None) -> dict[str, np.ndarray]:
+    """Each of COLUMNS' level per patient of ``frame``, by its label, computed by hand (the
+    dose cut at the median of the patients compared, ``among``)."""
     return {"Sex": frame["sex"].astype(str).to_numpy(),
             "RAS status": frame["ras_status"].fillna("unknown").astype(str).to_numpy(),
-            LABELS["dose"]: _median_groups(frame["dose"])[0],
+            LABELS["dose"]: _median_groups(frame["dose"], among)[0],
             LABELS["flag"]: _value_groups(frame["flag"])}
 
 
@@ -175,8 +186,9 @@ def test_arm_forest_is_cox_per_level_on_the_filtered_patients(own, snap):
     assert (result.variable, result.reference, result.compared, result.endpoint) == (
         "extra:arm", "Obs", "Lev+5FU", "OS")
     assert result.rows["estimable"].sum() >= 6
-    _check_rows(result.rows, frame, frame["arm"].to_numpy(), "Obs", "Lev+5FU", "OS",
-                _subgroup_values(frame))
+    arm = frame["arm"].to_numpy()
+    _check_rows(result.rows, frame, arm, "Obs", "Lev+5FU", "OS",
+                _subgroup_values(frame, _compared(frame, arm, "Obs", "Lev+5FU", "OS")))
     # levels in display order: the contract's, a median cut low before high, unknown last
     by = {v: result.rows[result.rows["variable"] == v]["level"].tolist()
           for v in dict.fromkeys(result.rows["variable"])}
@@ -236,9 +248,11 @@ def test_a_yes_no_variable_on_another_endpoint(own, snap):
                              ("center", "extra:dose"))
     frame = own.patients
     assert result.endpoint == "PFS"
-    _check_rows(result.rows, frame, _value_groups(frame["flag"]), "0", "1", "PFS",
+    flag = _value_groups(frame["flag"])
+    _check_rows(result.rows, frame, flag, "0", "1", "PFS",
                 {"Centre": frame["center"].astype(str).to_numpy(),
-                 LABELS["dose"]: _subgroup_values(frame)[LABELS["dose"]]})
+                 LABELS["dose"]: _median_groups(frame["dose"],
+                                                _compared(frame, flag, "0", "1", "PFS"))[0]})
     # every patient has a PFS (OS is unknown for five): the endpoint chosen is the one used
     assert result.rows.groupby("variable")["n"].sum().max() == frame["flag"].notna().sum()
 
@@ -247,9 +261,13 @@ def test_an_own_variable_filter_selects_the_patients(own, snap):
     key = _key(own, extra_levels={"arm": ("Obs", "Lev")})
     result = arms.arm_forest(snap, key, "extra:arm", "Obs", "Lev", "OS", ("extra:dose",))
     frame = own.patients[own.patients["arm"].isin(["Obs", "Lev"])]
-    # the dose is cut at the median of the filtered patients
-    _check_rows(result.rows, frame, frame["arm"].to_numpy(), "Obs", "Lev", "OS",
-                {LABELS["dose"]: _median_groups(frame["dose"])[0]})
+    # the dose is cut at the median of the filtered patients compared (not the whole
+    # cohort's, nor the filter's patients without the endpoint)
+    arm = frame["arm"].to_numpy()
+    among = _compared(frame, arm, "Obs", "Lev", "OS")
+    assert np.nanmedian(frame["dose"][among]) != np.nanmedian(own.patients["dose"])
+    _check_rows(result.rows, frame, arm, "Obs", "Lev", "OS",
+                {LABELS["dose"]: _median_groups(frame["dose"], among)[0]})
 
 
 def test_no_patient_of_the_filter_gives_an_empty_forest(own, snap):
