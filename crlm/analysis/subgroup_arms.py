@@ -9,12 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crlm import config
 from crlm.analysis import extras
 from crlm.analysis.pages import SUBGROUP_COLUMNS, SUBGROUP_MIN_EVENTS
 from crlm.analysis.snapshot import Snapshot, cohort_frame, memo
 from crlm.analysis.subgroup_effects import (
-    MORE_SUBGROUP_COLUMNS, RowsResult, levels, own_variable, ranked_rows,
+    MORE_SUBGROUP_COLUMNS, RowsResult, endpoint_columns, levels, own_variable, ranked_rows,
     variable_labels, with_extras,
 )
 from crlm.figures.forest import forest_rows
@@ -72,9 +71,7 @@ def arm_forest(snap: Snapshot, key: tuple, compare: str, reference: str, compare
                endpoint: str, columns: tuple) -> ArmForest:
     """Hazard ratio of one level of the cohort's own variable against another, per
     subgroup level, with the interaction p per subgroup variable."""
-    if endpoint not in config.ENDPOINTS:
-        raise ValueError(f"unknown endpoint {endpoint!r}")
-    time_col, event_col = config.ENDPOINTS[endpoint]
+    time_col, event_col = endpoint_columns(endpoint)
     variable = own_variable(snap, compare)     # a numeric one's cut is this filter's
     choices = tuple(variable.levels) if variable.categorical else arm_levels(snap, key, compare)
     for level in (reference, compared):

@@ -93,6 +93,13 @@ def variable_labels(snap: Snapshot, columns) -> list[str]:
     return [f"{label} [{c}]" if out.count(label) > 1 else label for c, label in zip(columns, out)]
 
 
+def endpoint_columns(endpoint: str) -> tuple[str, str]:
+    """An endpoint's (time, event) columns; ValueError naming an unknown one."""
+    if endpoint not in config.ENDPOINTS:
+        raise ValueError(f"unknown endpoint {endpoint!r} (one of {', '.join(config.ENDPOINTS)})")
+    return config.ENDPOINTS[endpoint]
+
+
 # -- levels ---------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Levels:
@@ -209,7 +216,7 @@ def _rows(snap: Snapshot, key: tuple, task: str, model_id: str) -> np.ndarray:
 def endpoint_values(snap: Snapshot, task: str, model_id: str,
               endpoint: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every scored patient's time, event and whether both are known."""
-    time_col, event_col = config.ENDPOINTS[endpoint]
+    time_col, event_col = endpoint_columns(endpoint)
     frame = scored(snap, task, model_id).frame
     known = frame[time_col].notna().to_numpy() & frame[event_col].notna().to_numpy()
     time = frame[time_col].to_numpy(float, na_value=np.nan)
@@ -327,8 +334,8 @@ def forest(snap: Snapshot, key: tuple, task: str, model_id: str, threshold: floa
     if not len(rows) or not columns:
         return SubgroupForest(endpoint, pd.DataFrame())
     predicted = (scored(snap, task, model_id).score[rows] >= threshold).astype(np.int64)
+    labels = variable_labels(snap, columns)          # an unknown column is named here
     coded = {c: levels_of(snap, key, task, model_id, endpoint, c) for c in columns}
-    labels = variable_labels(snap, columns)
     results = subgroup_effects_by(times, predicted, {
         label: (coded[c].codes, coded[c].names) for label, c in zip(labels, columns)},
         min_events=SUBGROUP_MIN_EVENTS)

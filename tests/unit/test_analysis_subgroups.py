@@ -153,6 +153,17 @@ def test_no_matching_patient_gives_an_empty_forest(store_path):
     assert sg.forest(snap, key, "response", "resp", 0.5, "OS", COLUMNS).empty
 
 
+def test_an_unknown_endpoint_or_variable_is_named_in_the_error(store_path):
+    snap = snapshot(store_path, "c")
+    key = filter_key(CohortFilter(cohort="c"))
+    with pytest.raises(ValueError, match="unknown endpoint 'XYZ'"):
+        sg.forest(snap, key, "response", "resp", 0.5, "XYZ", COLUMNS)
+    with pytest.raises(ValueError, match="unknown endpoint 'XYZ'"):
+        subgroup_panels.km_panels(snap, key, "response", "resp", 0.5, "XYZ", COLUMNS[0])
+    with pytest.raises(ValueError, match="'nope' is not a subgroup variable"):
+        sg.forest(snap, key, "response", "resp", 0.5, "OS", ("nope",))
+
+
 def test_levels_are_named_as_subgroup_levels_names_them():
     cases = {
         "ras_status": pd.Series(["mutant", None, "wild-type", "mutant", "unknown"], dtype=object),
