@@ -1,9 +1,9 @@
 """Cached access to the store for pages.
 
 The store connection is a process-wide resource (``st.cache_resource``);
-query results are cached per filter (``st.cache_data`` keys on the filter's
-query parameters, which are plain strings) and on the cohort's data version
-(``cohort_version``), so that a write invalidates only that cohort's entries.
+query results are cached per filter (``st.cache_data`` keys on ``filter_key``, a
+tuple of the filter's fields) and on the cohort's data version (``cohort_version``),
+so that a write invalidates only that cohort's entries.
 """
 from __future__ import annotations
 
