@@ -292,7 +292,10 @@ def _bound_text(value: float | None) -> str:
 
 
 def _join_levels(values) -> str:
-    return ",".join(v.replace("\\", "\\\\").replace(",", "\\,") for v in values)
+    """Levels as one link value; one that would read as a range (an own level "1..2") is
+    written with a backslash first."""
+    text = ",".join(v.replace("\\", "\\\\").replace(",", "\\,") for v in values)
+    return "\\" + text if _RANGE_TEXT.match(text) else text
 
 
 def _split_levels(raw: str) -> tuple[str, ...]:

@@ -288,6 +288,7 @@ def test_the_key_selects_the_same_patients_as_the_filter(tmp_path):
     CohortFilter(cohort="c", ranges={"age_years": (45.123456789, None)}),
     CohortFilter(cohort="c", categories={"center": ("Hospital X, Paris", "A\\B", "C")}),
     CohortFilter(cohort="own", extra_levels={"arm": ("Lev,5FU", "Obs")}),
+    CohortFilter(cohort="own", extra_levels={"band": ("1..2",)}),
     CohortFilter(cohort="own", extra_ranges={"dose": (1e-7, 0.1 + 0.2)}),
 ])
 def test_every_filter_reads_back_from_its_key_and_its_link(filt):
