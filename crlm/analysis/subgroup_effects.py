@@ -214,7 +214,7 @@ def _rows(snap: Snapshot, key: tuple, task: str, model_id: str) -> np.ndarray:
 
 @memo(maxsize=8)
 def endpoint_values(snap: Snapshot, task: str, model_id: str,
-              endpoint: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    endpoint: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every scored patient's time, event and whether both are known."""
     time_col, event_col = endpoint_columns(endpoint)
     frame = scored(snap, task, model_id).frame
@@ -226,7 +226,7 @@ def endpoint_values(snap: Snapshot, task: str, model_id: str,
 
 @memo(maxsize=4)
 def survival_rows(snap: Snapshot, key: tuple, task: str, model_id: str,
-                   endpoint: str) -> tuple[np.ndarray, SubgroupTimes]:
+                  endpoint: str) -> tuple[np.ndarray, SubgroupTimes]:
     """The rows of the filtered patients with a known endpoint and their checked times
     and events."""
     rows = _rows(snap, key, task, model_id)
@@ -274,7 +274,7 @@ def contract_levels(snap: Snapshot, task: str, model_id: str, column: str) -> Le
 
 @memo(maxsize=24)
 def levels_of(snap: Snapshot, key: tuple, task: str, model_id: str, endpoint: str | None,
-               column: str) -> Levels:
+              column: str) -> Levels:
     """``levels`` over the filtered patients with a known endpoint (``endpoint`` None: with
     a known target and score)."""
     rows = (_response_rows(snap, key, task, model_id) if endpoint is None

@@ -34,10 +34,9 @@ RUNAWAY = ("hazard ratio not finite: every event of one group comes before any o
 def _subgroup_result_rows(variable: str, res) -> list[dict]:
     """A level whose fit ran off (``converged`` False: its hazard ratio is infinite or
     zero) is a row without an estimate, with the reason, not a huge number."""
-    rows = []
+    rows, nan = [], float("nan")
     for eff in res.subgroups:
-        runaway = bool(eff.estimable) and not getattr(eff, "converged", True)
-        nan = float("nan")
+        runaway = bool(eff.estimable) and not eff.converged
         rows.append(dict(variable=variable, level=str(eff.level), n=int(eff.n),
                          events=int(eff.events), estimate=nan if runaway else float(eff.hr),
                          ci_lower=nan if runaway else float(eff.ci_lower),
